@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jetmail/jetmail/shared/embedded"
+)
+
+func devCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "dev",
+		Usage:     "run every service in one process on an embedded NATS server",
+		ArgsUsage: " ",
+		Description: `Starts a NATS server with JetStream inside the process, keeping its files in
+--data-dir, and a node running every service against it. The server also
+listens on --nats-listen so that the nats CLI can look inside:
+
+   nats --server nats://127.0.0.1:4222 stream ls
+   nats --server nats://127.0.0.1:4222 kv ls
+
+Stop it with Ctrl-C (or SIGTERM): in-flight work drains first. Starting it
+again with the same --data-dir keeps all state.`,
+		Flags: append(nodeFlags(),
+			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for JetStream files (overrides storage.data-dir; default ./data)", EnvVars: []string{"JETMAIL_DATA_DIR"}},
+			&cli.StringFlag{Name: "nats-listen", Value: "127.0.0.1:4222", Usage: "client `ADDR` of the embedded NATS server (empty: in-process only)"},
+			&cli.BoolFlag{Name: "sync-always", Usage: "fsync every JetStream write (slower; survives power loss)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit(fmt.Sprintf("dev takes no arguments, got %q (see --help)", c.Args().Slice()), ExitUsage)
+			}
+			log, err := logger(c, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			if dir := c.String("data-dir"); dir != "" {
+				cfg.Storage.DataDir = dir
+			}
+			dataDir, err := filepath.Abs(cfg.Storage.DataDir)
+			if err != nil {
+				return err
+			}
+			log = log.With("node_id", cfg.Cluster.NodeID)
+			srv, err := embedded.Start(embedded.Options{
+				DataDir: dataDir, Listen: c.String("nats-listen"), ServerName: "jetmail-" + cfg.Cluster.NodeID, SyncAlways: c.Bool("sync-always"),
+			})
+			if err != nil {
+				return err
+			}
+			defer srv.Stop()
+			log.Info("embedded NATS started", "data_dir", dataDir, "client_url", clientURL(c.String("nats-listen")))
+			nc, err := srv.Connect()
+			if err != nil {
+				return fmt.Errorf("connect to embedded NATS: %w", err)
+			}
+			defer nc.Close()
+			return runNode(c, cfg, nc, nil, log.With())
+		},
+	}
+}
+
+func clientURL(listen string) string {
+	if listen == "" {
+		return "(in-process only)"
+	}
+	return "nats://" + listen
+}

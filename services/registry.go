@@ -1,0 +1,56 @@
+// Package services lists the services a jetmail node can run, by the names
+// `jetmail serve` takes. Each service lives in its own package below this
+// folder and is added here.
+package services
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/node"
+)
+
+// Factory builds a service from the configuration.
+type Factory func(cfg *config.Config) (node.Service, error)
+
+var registry = map[string]Factory{}
+
+// register adds a service; each service package's file in this folder calls
+// it from init.
+func register(name string, f Factory) { registry[name] = f }
+
+// Names lists the known services, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for name := range registry {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Build returns the named services; no names means every service.
+func Build(cfg *config.Config, names []string) ([]node.Service, error) {
+	if len(names) == 0 {
+		names = Names()
+	}
+	var out []node.Service
+	for _, name := range names {
+		f, ok := registry[name]
+		if !ok {
+			known := "none yet"
+			if len(registry) > 0 {
+				known = strings.Join(Names(), ", ")
+			}
+			return nil, fmt.Errorf("unknown service %q (services: %s)", name, known)
+		}
+		s, err := f(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", name, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

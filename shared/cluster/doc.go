@@ -1,0 +1,37 @@
+// Package cluster keeps the cluster's shared state in JetStream KV: which
+// nodes are alive, which nodes hold which roles, and which node leads.
+//
+// # Buckets
+//
+//   - jetmail-nodes: one key per live node, its Member record. The bucket's
+//     TTL is cluster.node-timeout; a node renews its key every
+//     cluster.heartbeat-interval. A node that stops renewing drops out when
+//     the key ages out; a node that shuts down cleanly deletes its key.
+//   - jetmail-roles: one key per role, its RoleMap (the shard list). Seeded
+//     from the configuration by the first node that starts (KV Create, so
+//     the first writer wins and later configurations do not overwrite a
+//     change made at run time); changed by `jetmail roles set`.
+//   - jetmail-shards: the partition layout each role's consumers were built
+//     for (layout.<role>) and each node's drain acknowledgements
+//     (drained.<role>.<node>); see package work.
+//   - jetmail-leases: leases with the same TTL as nodes; "leader" is held by
+//     the node that runs cluster-wide duties (re-sharding).
+//
+// # Node states
+//
+//	starting --Create(jetmail-nodes/<id>)--> live --heartbeat--> live
+//	live --Delete on shutdown--> gone
+//	live --no heartbeat for node-timeout--> gone (key ages out)
+//
+// A node whose id is already live waits up to node-timeout for the old key to
+// age out (the case of a quick restart after a crash) and refuses to start if
+// another process keeps renewing it.
+//
+// # Leader lease
+//
+//	follower --Create(leader) ok--> leader --Update(rev) every heartbeat--> leader
+//	leader --Update fails (expired or taken)--> follower
+//
+// Leader duties must be idempotent: a new leader redoes whatever the old one
+// left half done.
+package cluster

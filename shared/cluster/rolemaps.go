@@ -1,0 +1,76 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/roles"
+)
+
+// RoleMap is a role's shard list as kept in jetmail-roles.
+type RoleMap struct {
+	Role      roles.Role   `json:"role"`
+	Shards    roles.Shards `json:"shards"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+	UpdatedBy string       `json:"updatedBy,omitempty"`
+	// Revision is the KV revision the map was read at; it is not stored.
+	Revision uint64 `json:"-"`
+}
+
+// SeedRoles writes the configured role maps for roles that have none yet.
+// Maps already in KV win: they may have been changed at run time.
+func SeedRoles(ctx context.Context, b *Buckets, maps map[roles.Role]roles.Shards, by string) error {
+	for _, r := range roles.All {
+		shards, ok := maps[r]
+		if !ok {
+			continue
+		}
+		data, _ := json.Marshal(RoleMap{Role: r, Shards: shards, UpdatedAt: time.Now().UTC(), UpdatedBy: by})
+		if _, err := b.Roles.Create(ctx, string(r), data); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("seed role %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// GetRole reads a role's map.
+func GetRole(ctx context.Context, b *Buckets, r roles.Role) (RoleMap, error) {
+	e, err := b.Roles.Get(ctx, string(r))
+	if err != nil {
+		return RoleMap{}, fmt.Errorf("read role %s: %w", r, err)
+	}
+	return decodeRoleMap(e)
+}
+
+func decodeRoleMap(e jetstream.KeyValueEntry) (RoleMap, error) {
+	var m RoleMap
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		return RoleMap{}, fmt.Errorf("decode role map %s: %w", e.Key(), err)
+	}
+	m.Revision = e.Revision()
+	return m, nil
+}
+
+// SetRole validates and stores a role's new shard list. partitions is the
+// cluster's partition count, which bounds the number of shards.
+func SetRole(ctx context.Context, b *Buckets, r roles.Role, shards roles.Shards, partitions int, by string) (RoleMap, error) {
+	if err := roles.Check(r, shards); err != nil {
+		return RoleMap{}, err
+	}
+	if len(shards) > partitions {
+		return RoleMap{}, fmt.Errorf("%d shards but only %d partitions: every shard needs a partition", len(shards), partitions)
+	}
+	m := RoleMap{Role: r, Shards: shards, UpdatedAt: time.Now().UTC(), UpdatedBy: by}
+	data, _ := json.Marshal(m)
+	rev, err := b.Roles.Put(ctx, string(r), data)
+	if err != nil {
+		return RoleMap{}, fmt.Errorf("store role %s: %w", r, err)
+	}
+	m.Revision = rev
+	return m, nil
+}

@@ -1,0 +1,208 @@
+// Package config loads jetmail's TOML configuration.
+//
+// The keys of the reference (cluster.roles.*, queue.virtual.*,
+// queue.schedule.*, queue.strategy.*) load as written there. Loading reports
+// every problem at once, each with its key path and reason, as a Problems
+// error; a caller that gets one must not start anything.
+//
+// Sections jetmail owns (cluster, queue, nats, http, storage) are strict: an
+// unknown key is a problem. Other top-level sections, such as the rest of a
+// Stalwart configuration, are ignored and listed in Config.Ignored.
+package config
+
+import (
+	"time"
+
+	"github.com/jetmail/jetmail/shared/queueexpr"
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/shard"
+)
+
+// Config is a loaded, validated configuration with defaults filled in.
+type Config struct {
+	Cluster Cluster
+	Queue   Queue
+	NATS    NATS
+	HTTP    HTTP
+	Storage Storage
+	// Ignored lists the top-level sections that jetmail does not read.
+	Ignored []string
+}
+
+// Cluster is the cluster.* section.
+type Cluster struct {
+	// NodeID is cluster.node-id: this node's id. Default "1".
+	NodeID string
+	// Partitions is cluster.partitions: how many partitions each role's work
+	// is spread over; a role can use at most this many shards. Default 16.
+	// Fixed for the life of a cluster's streams.
+	Partitions int
+	// HeartbeatInterval is cluster.heartbeat-interval: how often a node renews
+	// its membership. Default 1s.
+	HeartbeatInterval time.Duration
+	// NodeTimeout is cluster.node-timeout: how long after its last heartbeat a
+	// node drops out of the cluster. Default 5s.
+	NodeTimeout time.Duration
+	// Roles is cluster.roles.*: the shards of each role. A role absent from
+	// the file defaults to a single shard holding only this node.
+	Roles map[roles.Role]roles.Shards
+	// RolesSet says which roles the file set explicitly.
+	RolesSet map[roles.Role]bool
+}
+
+// Queue is the queue.* section.
+type Queue struct {
+	// Virtual is queue.virtual.<name>: the virtual queues. If the file
+	// defines none, the defaults are local, remote, dsn and report.
+	Virtual map[string]VirtualQueue
+	// Schedule is queue.schedule.<id>: the scheduling strategies. If the file
+	// defines none, the defaults are local, remote, dsn and report.
+	Schedule map[string]Schedule
+	// Strategy is queue.strategy.
+	Strategy Strategy
+}
+
+// VirtualQueue is queue.virtual.<name>.
+type VirtualQueue struct {
+	// ThreadsPerNode is threads-per-node: concurrent deliveries from this
+	// queue on each node. Required, at least 1.
+	ThreadsPerNode int
+}
+
+// MaxQueueNameBytes is the reference's limit on virtual queue names.
+const MaxQueueNameBytes = 8
+
+// Schedule is queue.schedule.<id>.
+type Schedule struct {
+	// QueueName is queue-name: the virtual queue. Required.
+	QueueName string
+	// Retry is retry: intervals between attempts; the last one repeats.
+	// Default ["2m", "5m", "10m", "15m", "30m", "1h", "2h"].
+	Retry []time.Duration
+	// Notify is notify: when to send delayed DSNs, relative to queue entry.
+	// Default none.
+	Notify []time.Duration
+	// Expire is expire: how long a recipient may stay queued. Exclusive with
+	// MaxAttempts; when neither is set, Expire defaults to 5d.
+	Expire time.Duration
+	// MaxAttempts is max-attempts: how many attempts before the recipient
+	// expires. Exclusive with Expire.
+	MaxAttempts int
+}
+
+// Strategy is queue.strategy.
+type Strategy struct {
+	// Schedule is queue.strategy.schedule: rules evaluated in order per
+	// recipient; the first whose condition holds gives the schedule id.
+	// Default: local domains to "local", dsn to "dsn", report to "report",
+	// everything else to "remote".
+	Schedule []Rule
+}
+
+// Rule is one if/then (or else) entry of a strategy list.
+type Rule struct {
+	// If is the condition; nil for the else rule.
+	If *queueexpr.Program
+	// Then is the expression giving the schedule id.
+	Then *queueexpr.Program
+}
+
+// NATS is the nats.* section: how services reach JetStream.
+type NATS struct {
+	// URL is nats.url: an external server or cluster ("nats://a:4222,nats://b:4222").
+	// Empty means the embedded server of `jetmail dev`.
+	URL string
+	// Replicas is nats.replicas: the replica count of jetmail's streams and
+	// buckets. Default 1; use 3 on a three-server cluster.
+	Replicas int
+	// Creds is nats.creds: a credentials file.
+	Creds string
+	// User and Password are nats.user and nats.password.
+	User, Password string
+	// Token is nats.token.
+	Token string
+	// TLSCA, TLSCert and TLSKey are nats.tls.ca, nats.tls.cert and nats.tls.key.
+	TLSCA, TLSCert, TLSKey string
+}
+
+// HTTP is the http.* section.
+type HTTP struct {
+	// Listen is http.listen: the address of /health, /ready and /metrics.
+	// Default "127.0.0.1:8080".
+	Listen string
+}
+
+// Storage is the storage.* section.
+type Storage struct {
+	// DataDir is storage.data-dir: where the embedded NATS server keeps its
+	// JetStream files. Default "./data".
+	DataDir string
+}
+
+// DefaultRetry is the retry list of a schedule that sets none.
+var DefaultRetry = []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
+
+// DefaultExpire is the expire of a schedule that sets neither expire nor max-attempts.
+const DefaultExpire = 5 * 24 * time.Hour
+
+// defaultQueueTOML is the queue configuration used when the file has none.
+// It is parsed by the same code as a user's file, so the defaults obey the
+// same rules.
+const defaultQueueTOML = `
+[queue.strategy]
+schedule = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" },
+             { if = "source == 'dsn'", then = "'dsn'" },
+             { if = "source == 'report'", then = "'report'" },
+             { else = "'remote'" } ]
+
+[queue.schedule.local]
+queue-name = "local"
+retry = ["2m", "5m", "10m", "15m", "30m", "1h", "2h"]
+notify = ["1d", "3d"]
+expire = "5d"
+
+[queue.schedule.remote]
+queue-name = "remote"
+retry = ["2m", "5m", "10m", "15m", "30m", "1h", "2h"]
+notify = ["1d", "3d"]
+expire = "5d"
+
+[queue.schedule.dsn]
+queue-name = "dsn"
+retry = ["15m", "30m", "1h", "2h"]
+expire = "2d"
+
+[queue.schedule.report]
+queue-name = "report"
+retry = ["30m", "1h", "2h"]
+expire = "1d"
+
+[queue.virtual.local]
+threads-per-node = 16
+
+[queue.virtual.remote]
+threads-per-node = 32
+
+[queue.virtual.dsn]
+threads-per-node = 4
+
+[queue.virtual.report]
+threads-per-node = 4
+`
+
+func defaults() *Config {
+	return &Config{
+		Cluster: Cluster{
+			NodeID:            "1",
+			Partitions:        shard.DefaultPartitions,
+			HeartbeatInterval: time.Second,
+			NodeTimeout:       5 * time.Second,
+			Roles:             map[roles.Role]roles.Shards{},
+			RolesSet:          map[roles.Role]bool{},
+		},
+		Queue:   Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}},
+		NATS:    NATS{Replicas: 1},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		Storage: Storage{DataDir: "./data"},
+	}
+}

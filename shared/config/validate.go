@@ -1,0 +1,87 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/jetmail/jetmail/shared/roles"
+)
+
+// validate applies the rules that span keys, and fills defaults that depend
+// on other keys.
+func (l *loader) validate() {
+	c := l.cfg
+	for _, r := range roles.All {
+		if _, ok := c.Cluster.Roles[r]; !ok {
+			c.Cluster.Roles[r] = roles.Shards{{c.Cluster.NodeID}}
+		}
+		if n := len(c.Cluster.Roles[r]); n > c.Cluster.Partitions {
+			l.fail(roleKey(r), "%d shards but only %d partitions (cluster.partitions): every shard needs a partition", n, c.Cluster.Partitions)
+		}
+	}
+	if c.Cluster.HeartbeatInterval >= c.Cluster.NodeTimeout {
+		l.fail("cluster.node-timeout", "must be longer than cluster.heartbeat-interval (%s)", c.Cluster.HeartbeatInterval)
+	}
+
+	for _, name := range sortedKeys(c.Queue.Virtual) {
+		key := "queue.virtual." + name
+		if len(name) > MaxQueueNameBytes {
+			l.fail(key, "virtual queue name %q is %d bytes; names are at most %d bytes", name, len(name), MaxQueueNameBytes)
+		}
+		if n := c.Queue.Virtual[name].ThreadsPerNode; n < 1 {
+			l.fail(key+".threads-per-node", "must be at least 1, got %d", n)
+		}
+	}
+
+	for _, id := range sortedKeys(c.Queue.Schedule) {
+		key := "queue.schedule." + id
+		s := c.Queue.Schedule[id]
+		switch {
+		case s.QueueName == "":
+			l.fail(key+".queue-name", "missing: a schedule must name its virtual queue")
+		default:
+			if _, ok := c.Queue.Virtual[s.QueueName]; !ok {
+				l.fail(key+".queue-name", "virtual queue %q is not defined (define queue.virtual.%s.threads-per-node)", s.QueueName, s.QueueName)
+			}
+		}
+		if s.Expire > 0 && s.MaxAttempts > 0 {
+			l.fail(key, "expire and max-attempts are both set; a schedule expires by one of them only")
+		}
+		if s.MaxAttempts < 0 {
+			l.fail(key+".max-attempts", "must be at least 1, got %d", s.MaxAttempts)
+		}
+		if s.Retry == nil {
+			s.Retry = slices.Clone(DefaultRetry)
+		}
+		if len(s.Retry) == 0 {
+			l.fail(key+".retry", "must list at least one interval")
+		}
+		for i, d := range s.Retry {
+			if d <= 0 {
+				l.fail(fmt.Sprintf("%s.retry[%d]", key, i), "must be longer than zero")
+			}
+		}
+		if s.Expire == 0 && s.MaxAttempts == 0 {
+			s.Expire = DefaultExpire
+		}
+		c.Queue.Schedule[id] = s
+	}
+
+	if len(c.Queue.Strategy.Schedule) == 0 {
+		l.fail("queue.strategy.schedule", "missing: list the rules that choose a schedule, ending with an else")
+	} else if last := c.Queue.Strategy.Schedule[len(c.Queue.Strategy.Schedule)-1]; last.If != nil {
+		l.fail("queue.strategy.schedule", "the last rule must be an else, so every recipient gets a schedule")
+	}
+	for i, r := range c.Queue.Strategy.Schedule {
+		if r.Then == nil {
+			continue
+		}
+		if id, ok := r.Then.Constant(); ok {
+			if _, defined := c.Queue.Schedule[id]; !defined {
+				l.fail(l.thenKeys[i], "schedule %q is not defined (define queue.schedule.%s)", id, id)
+			}
+		}
+	}
+}
+
+func roleKey(r roles.Role) string { return "cluster.roles." + string(r) }

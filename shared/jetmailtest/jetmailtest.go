@@ -1,0 +1,187 @@
+// Package jetmailtest starts real jetmail pieces for tests in one line: an
+// embedded JetStream server or a three-server cluster on loopback, client
+// connections, and started nodes. Everything is torn down by t.Cleanup.
+//
+// Logs are discarded unless JETMAIL_TEST_LOG=1.
+package jetmailtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/embedded"
+	"github.com/jetmail/jetmail/shared/node"
+)
+
+// Logger returns a logger for tests.
+func Logger() *slog.Logger {
+	if os.Getenv("JETMAIL_TEST_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Server starts an in-process JetStream server with its files in a
+// temporary directory.
+func Server(t testing.TB) *embedded.Server {
+	t.Helper()
+	s, err := embedded.Start(embedded.Options{DataDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// FreePort returns a loopback address with a port that was free a moment ago.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ClusterServer is one server of a test cluster; it can be stopped and
+// started again with the same identity and files.
+type ClusterServer struct {
+	*embedded.Server
+	Opts embedded.Options
+	URL  string
+}
+
+// Restart starts a stopped server again.
+func (c *ClusterServer) Restart(t testing.TB) {
+	t.Helper()
+	s, err := embedded.Start(c.Opts)
+	require.NoError(t, err)
+	c.Server = s
+	t.Cleanup(s.Stop)
+}
+
+// Cluster starts n servers routed to each other on loopback and waits until
+// JetStream has a meta leader.
+func Cluster(t testing.TB, n int) []*ClusterServer {
+	t.Helper()
+	clients, routes := make([]string, n), make([]string, n)
+	for i := range n {
+		clients[i], routes[i] = FreePort(t), FreePort(t)
+	}
+	out := make([]*ClusterServer, n)
+	errs := make(chan error, n)
+	for i := range n {
+		var others []string
+		for j := range n {
+			if j != i {
+				others = append(others, "nats://"+routes[j])
+			}
+		}
+		opts := embedded.Options{
+			DataDir: t.TempDir(), Listen: clients[i], ServerName: fmt.Sprintf("s%d", i+1),
+			Cluster: &embedded.ClusterOptions{Name: "jetmail-test", Listen: routes[i], Routes: others},
+		}
+		out[i] = &ClusterServer{Opts: opts, URL: "nats://" + clients[i]}
+		go func() {
+			s, err := embedded.Start(opts)
+			if err == nil {
+				out[i].Server = s
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	for _, s := range out {
+		t.Cleanup(func() {
+			if s.Server != nil {
+				s.Stop()
+			}
+		})
+	}
+	nc := Dial(t, out[0].URL)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err == nil
+	}, 30*time.Second, 200*time.Millisecond, "JetStream cluster never became ready")
+	return out
+}
+
+// URLs joins the client URLs of a cluster, for nats.Connect.
+func URLs(servers []*ClusterServer) string {
+	s := ""
+	for i, c := range servers {
+		if i > 0 {
+			s += ","
+		}
+		s += c.URL
+	}
+	return s
+}
+
+// Conn connects in-process to s.
+func Conn(t testing.TB, s *embedded.Server) *nats.Conn {
+	t.Helper()
+	nc, err := s.Connect()
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Dial connects to url (several servers may be comma-separated), retrying
+// reconnects forever.
+func Dial(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Config returns the default configuration for node id with the timings
+// shortened for tests, then applies the changes.
+func Config(t testing.TB, nodeID string, changes ...func(*config.Config)) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf("[cluster]\nnode-id = %q\nheartbeat-interval = \"200ms\"\nnode-timeout = \"2s\"\n[http]\nlisten = \"127.0.0.1:0\"\n", nodeID)))
+	require.NoError(t, err)
+	for _, c := range changes {
+		c(cfg)
+	}
+	return cfg
+}
+
+// Node starts a node on nc with cfg and the services, and shuts it down
+// at cleanup. AckWait is shortened to 3s so that fail-over tests are quick.
+func Node(t testing.TB, nc *nats.Conn, cfg *config.Config, services ...node.Service) *node.Node {
+	t.Helper()
+	n, err := node.New(node.Params{Config: cfg, Conn: nc, Services: services, Logger: Logger(), Version: "test"})
+	require.NoError(t, err)
+	n.WorkParams.AckWait = 3 * time.Second
+	n.WorkParams.DrainTimeout = 15 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, n.Start(ctx))
+	t.Cleanup(func() { StopNode(n) })
+	return n
+}
+
+// StopNode shuts a node down, giving in-flight work 10 seconds. Calling it
+// twice is harmless.
+func StopNode(n *node.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.Shutdown(ctx)
+}

@@ -1,0 +1,295 @@
+// Package node runs one jetmail node: it creates the cluster's JetStream
+// assets, joins the membership, follows the role maps, competes for the
+// leader lease (the leader builds partition layouts), serves /health,
+// /ready and /metrics, and starts the node's services.
+//
+// Lifecycle: New, then Start; Shutdown stops services first (they drain
+// in-flight work), then workers, then leaves the cluster.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/work"
+)
+
+// Service is a part of jetmail that runs on a node (delivery, scheduler, ...).
+type Service interface {
+	// Name is the service's name, as given to `jetmail serve`.
+	Name() string
+	// Start starts the service's background work and returns.
+	Start(ctx context.Context, n *Node) error
+	// Shutdown stops taking new work and waits for in-flight work until ctx ends.
+	Shutdown(ctx context.Context) error
+}
+
+// Params configures a Node.
+type Params struct {
+	Config *config.Config
+	// Conn is the node's NATS connection; the node does not close it.
+	Conn *nats.Conn
+	// Services to start, in order.
+	Services []Service
+	Version  string
+	Logger   *slog.Logger
+	// Work overrides work settings (tests shorten AckWait); Partitions and
+	// Replicas come from Config when zero.
+	Work work.Params
+}
+
+// Node is a running jetmail node.
+type Node struct {
+	Config     *config.Config
+	ID         string
+	Conn       *nats.Conn
+	JS         jetstream.JetStream
+	Buckets    *cluster.Buckets
+	View       *cluster.View
+	Membership *cluster.Membership
+	Publisher  *work.Publisher
+	Registry   *prometheus.Registry
+	WorkParams work.Params
+	Logger     *slog.Logger
+
+	p           Params
+	workMetrics *work.Metrics
+	cancel      context.CancelFunc
+	bg          sync.WaitGroup
+	mu          sync.Mutex
+	workers     []*work.Worker
+	started     []Service
+	http        *http.Server
+	httpAddr    string
+	ready       atomic.Bool
+	leader      atomic.Bool
+}
+
+// New prepares a node; nothing runs until Start.
+func New(p Params) (*Node, error) {
+	if p.Config == nil || p.Conn == nil || p.Logger == nil {
+		return nil, errors.New("node: Config, Conn and Logger are required")
+	}
+	js, err := jetstream.New(p.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	wp := p.Work
+	if wp.Partitions == 0 {
+		wp.Partitions = p.Config.Cluster.Partitions
+	}
+	if wp.Replicas == 0 {
+		wp.Replicas = p.Config.NATS.Replicas
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	id := p.Config.Cluster.NodeID
+	return &Node{
+		Config: p.Config, ID: id, Conn: p.Conn, JS: js, Registry: reg, WorkParams: wp,
+		Publisher: work.NewPublisher(js, wp.Partitions), Logger: p.Logger.With("node_id", id),
+		p: p, workMetrics: work.NewMetrics(reg),
+	}, nil
+}
+
+// Start creates the assets, joins the cluster and starts the services.
+func (n *Node) Start(ctx context.Context) error {
+	cfg := n.Config
+	var err error
+	if n.Buckets, err = cluster.EnsureBuckets(ctx, n.JS, cfg.NATS.Replicas, cfg.Cluster.NodeTimeout); err != nil {
+		return err
+	}
+	for _, r := range roles.All {
+		if _, err := work.EnsureStream(ctx, n.JS, r, n.WorkParams.Partitions, n.WorkParams.Replicas); err != nil {
+			return err
+		}
+		l, err := cluster.GetLayout(ctx, n.Buckets, r)
+		if err != nil {
+			return err
+		}
+		if l != nil && l.Partitions != n.WorkParams.Partitions {
+			return fmt.Errorf("cluster.partitions is %d but role %s's streams were built with %d; the partition count is fixed for the life of a cluster", n.WorkParams.Partitions, r, l.Partitions)
+		}
+	}
+	if err := cluster.SeedRoles(ctx, n.Buckets, cfg.Cluster.Roles, "config of node "+n.ID); err != nil {
+		return err
+	}
+	n.Membership = cluster.NewMembership(cluster.MembershipParams{
+		Buckets: n.Buckets, NodeID: n.ID, Version: n.p.Version,
+		Interval: cfg.Cluster.HeartbeatInterval, Timeout: cfg.Cluster.NodeTimeout, Logger: n.Logger,
+	})
+	names := make([]string, len(n.p.Services))
+	for i, s := range n.p.Services {
+		names[i] = s.Name()
+	}
+	n.Membership.SetServices(names, nil)
+	if err := n.Membership.Start(ctx); err != nil {
+		return err
+	}
+
+	bgCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.View = cluster.NewView(n.Buckets, n.Logger)
+	n.goBackground(func() {
+		if err := n.View.Run(bgCtx); err != nil && bgCtx.Err() == nil {
+			n.Logger.Error("role view stopped", "err", err)
+		}
+	})
+	select {
+	case <-n.View.Ready():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	coordinator := work.NewCoordinator(work.CoordinatorParams{
+		JS: n.JS, Buckets: n.Buckets, View: n.View, Params: n.WorkParams, Metrics: n.workMetrics, Logger: n.Logger,
+	})
+	n.goBackground(func() {
+		cluster.RunLeader(bgCtx, n.Buckets, n.ID, cfg.Cluster.HeartbeatInterval, n.Logger, func(ctx context.Context) {
+			n.leader.Store(true)
+			defer n.leader.Store(false)
+			coordinator.Run(ctx)
+		})
+	})
+	if err := n.startHTTP(); err != nil {
+		return err
+	}
+	for _, s := range n.p.Services {
+		if err := s.Start(ctx, n); err != nil {
+			return fmt.Errorf("start service %s: %w", s.Name(), err)
+		}
+		n.mu.Lock()
+		n.started = append(n.started, s)
+		n.mu.Unlock()
+		n.Logger.Info("service started", "service", s.Name())
+	}
+	n.ready.Store(true)
+	n.Logger.Info("node started", "services", names, "http", n.httpAddr)
+	return nil
+}
+
+func (n *Node) goBackground(f func()) {
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); f() }()
+}
+
+// IsLeader reports whether this node holds the leader lease now.
+func (n *Node) IsLeader() bool { return n.leader.Load() }
+
+// RunWorker starts consuming role r's work on this node with handler and a
+// pool of concurrency slots. The node stops the worker on Shutdown.
+func (n *Node) RunWorker(ctx context.Context, r roles.Role, concurrency int, h work.Handler) (*work.Worker, error) {
+	w := work.NewWorker(work.WorkerParams{
+		JS: n.JS, Buckets: n.Buckets, View: n.View, Membership: n.Membership, NodeID: n.ID,
+		Role: r, Concurrency: concurrency, Handler: h, Params: n.WorkParams, Metrics: n.workMetrics, Logger: n.Logger,
+	})
+	if err := w.Start(ctx); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.workers = append(n.workers, w)
+	n.mu.Unlock()
+	return w, nil
+}
+
+// Shutdown stops the services (each drains its in-flight work), the
+// workers, the leader duties and the HTTP server, and leaves the cluster.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.ready.Store(false)
+	var errs []error
+	n.mu.Lock()
+	started, workers := n.started, n.workers
+	n.mu.Unlock()
+	for i := len(started) - 1; i >= 0; i-- {
+		if err := started[i].Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop service %s: %w", started[i].Name(), err))
+		}
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Shutdown(ctx); err != nil {
+				n.Logger.Warn("worker shutdown", "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.bg.Wait()
+	if n.Membership != nil {
+		if err := n.Membership.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.http != nil {
+		if err := n.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop http: %w", err))
+		}
+	}
+	n.Logger.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// HTTPAddr is the address /health, /ready and /metrics listen on.
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// HandleHTTP adds a handler to the node's HTTP server (the admin API).
+func (n *Node) HandleHTTP(pattern string, h http.Handler) {
+	n.http.Handler.(*http.ServeMux).Handle(pattern, h)
+}
+
+func (n *Node) startHTTP() error {
+	addr := n.Config.HTTP.Listen
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http listen on %s (http.listen): %w", addr, err)
+	}
+	n.httpAddr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": n.ID})
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		status, code := "ready", http.StatusOK
+		var reasons []string
+		if !n.ready.Load() {
+			reasons = append(reasons, "starting or stopping")
+		}
+		if !n.Conn.IsConnected() {
+			reasons = append(reasons, "NATS disconnected: "+n.Conn.Status().String())
+		}
+		if len(reasons) > 0 {
+			status, code = "not ready", http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"status": status, "node": n.ID, "leader": n.IsLeader(), "reasons": reasons})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{}))
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.Logger.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}

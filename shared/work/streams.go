@@ -1,0 +1,67 @@
+package work
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/shard"
+)
+
+// StreamName is the name of role r's work stream.
+func StreamName(r roles.Role) string { return "jetmail-work-" + r.Token() }
+
+// Subject is the subject of role r's partition p.
+func Subject(r roles.Role, p int) string { return fmt.Sprintf("jetmail.work.%s.p.%d", r.Token(), p) }
+
+// SubjectPrefix is the start of every subject of role r's stream.
+func SubjectPrefix(r roles.Role) string { return "jetmail.work." + r.Token() + "." }
+
+// ConsumerName is the durable consumer of shard i (from 0) of role r at epoch.
+func ConsumerName(r roles.Role, i int, epoch uint64) string {
+	return fmt.Sprintf("%s-shard%d-e%d", r.Token(), i+1, epoch)
+}
+
+// EnsureStream creates or updates role r's work stream. Message schedules
+// are allowed so that delayed work (package taskmanager) can target it.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, r roles.Role, partitions, replicas int) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              StreamName(r),
+		Description:       fmt.Sprintf("work of role %s, spread over %d partitions (%sp.<n>)", r, partitions, SubjectPrefix(r)),
+		Subjects:          []string{SubjectPrefix(r) + ">"},
+		Retention:         jetstream.WorkQueuePolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		AllowMsgSchedules: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", StreamName(r), err)
+	}
+	return s, nil
+}
+
+// consumerConfig is the configuration of shard i of shards at epoch.
+func consumerConfig(r roles.Role, i, shards, partitions int, epoch uint64, p Params) jetstream.ConsumerConfig {
+	owned := shard.Assign(partitions, shards)[i]
+	subjects := make([]string, len(owned))
+	parts := make([]string, len(owned))
+	for k, part := range owned {
+		subjects[k] = Subject(r, part)
+		parts[k] = fmt.Sprint(part)
+	}
+	return jetstream.ConsumerConfig{
+		Durable:        ConsumerName(r, i, epoch),
+		Description:    fmt.Sprintf("role %s shard %d of %d, partitions %s", r, i+1, shards, strings.Join(parts, ",")),
+		FilterSubjects: subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        p.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  p.MaxAckPending,
+		MaxWaiting:     1024,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		Replicas:       p.Replicas,
+	}
+}

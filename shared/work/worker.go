@@ -1,0 +1,370 @@
+package work
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/roles"
+)
+
+// Job is one work item handed to a Handler.
+type Job struct {
+	Role      roles.Role
+	Key       string
+	Data      []byte
+	Header    nats.Header
+	Partition int
+	// Shard is the index (from 0) of the shard this node took the item for.
+	Shard int
+	// Epoch is the layout epoch the item was consumed under.
+	Epoch uint64
+	// Attempt counts deliveries of this item, from 1.
+	Attempt uint64
+	// Published is when the item entered the stream.
+	Published time.Time
+}
+
+// Handler does the work of one item. See the package doc for what its
+// result does.
+type Handler func(ctx context.Context, job *Job) error
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the item is dropped (Term).
+func Permanent(err error) error { return permanentError{err} }
+
+// WorkerParams configures a Worker.
+type WorkerParams struct {
+	JS      jetstream.JetStream
+	Buckets *cluster.Buckets
+	View    *cluster.View
+	// Membership publishes that this node consumes the role.
+	Membership *cluster.Membership
+	NodeID     string
+	Role       roles.Role
+	// Concurrency is the number of items this node works at once for the
+	// role, across all its shards. Default 16.
+	Concurrency int
+	Handler     Handler
+	Params      Params
+	Metrics     *Metrics
+	Logger      *slog.Logger
+}
+
+// Worker consumes a role's work on this node for the shards the node
+// belongs to, following role map and layout changes as they happen.
+type Worker struct {
+	p     WorkerParams
+	log   *slog.Logger
+	slots chan struct{}
+
+	// handlerCtx is cancelled only when Shutdown's deadline passes.
+	handlerCtx    context.Context
+	cancelHandler context.CancelFunc
+	inFlight      sync.WaitGroup
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewWorker returns a Worker; Start runs it.
+func NewWorker(p WorkerParams) *Worker {
+	if p.Concurrency <= 0 {
+		p.Concurrency = 16
+	}
+	p.Params = p.Params.withDefaults()
+	w := &Worker{p: p, log: p.Logger.With("role", string(p.Role)), slots: make(chan struct{}, p.Concurrency)}
+	for range p.Concurrency {
+		w.slots <- struct{}{}
+	}
+	w.handlerCtx, w.cancelHandler = context.WithCancel(context.Background())
+	return w
+}
+
+// Start announces the worker in membership and starts consuming.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.p.Membership.AddWorker(ctx, w.p.Role); err != nil {
+		return fmt.Errorf("start %s worker: %w", w.p.Role, err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	w.cancel, w.done = cancel, make(chan struct{})
+	go w.run(runCtx)
+	return nil
+}
+
+// Shutdown stops fetching and waits for in-flight items to finish; when ctx
+// ends first, their handlers are cancelled and the items will be redelivered.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	if w.cancel == nil {
+		return nil
+	}
+	w.cancel()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		w.cancelHandler()
+		<-w.done
+		return fmt.Errorf("%s worker: in-flight items cancelled: %w", w.p.Role, ctx.Err())
+	}
+}
+
+type shardKey struct {
+	index int
+	epoch uint64
+}
+
+type shardRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (w *Worker) run(ctx context.Context) {
+	defer close(w.done)
+	running := map[shardKey]shardRun{}
+	stop := func(keep func(shardKey) bool) {
+		for k, r := range running {
+			if keep(k) {
+				continue
+			}
+			r.cancel()
+			<-r.done
+			delete(running, k)
+			w.log.Info("stopped consuming shard", "shard", k.index+1, "epoch", k.epoch)
+		}
+	}
+	defer func() {
+		stop(func(shardKey) bool { return false })
+		w.inFlight.Wait()
+		w.flush()
+	}()
+	var drainedRev uint64
+	for {
+		m, layout, changed := w.p.View.Role(w.p.Role)
+		switch {
+		case m.Revision == 0:
+			// No role map yet: nothing to do until one is seeded.
+		case !layout.Fits(m):
+			stop(func(shardKey) bool { return false })
+			if drainedRev != m.Revision {
+				w.inFlight.Wait()
+				w.flush()
+				actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err := cluster.AckDrain(actx, w.p.Buckets, w.p.Role, w.p.NodeID, m.Revision)
+				cancel()
+				if err != nil {
+					w.log.Warn("drain acknowledgement failed, retrying", "err", err)
+					if !sleepCtx(ctx, time.Second) {
+						return
+					}
+					continue
+				}
+				drainedRev = m.Revision
+				w.log.Info("drained for re-sharding", "revision", m.Revision, "shards", len(m.Shards))
+			}
+		default:
+			want := map[shardKey]bool{}
+			for _, i := range m.Shards.Of(w.p.NodeID) {
+				want[shardKey{i, layout.Epoch}] = true
+			}
+			stop(func(k shardKey) bool { return want[k] })
+			for k := range want {
+				if _, ok := running[k]; ok {
+					continue
+				}
+				sctx, cancel := context.WithCancel(ctx)
+				r := shardRun{cancel: cancel, done: make(chan struct{})}
+				running[k] = r
+				go func() { defer close(r.done); w.consume(sctx, k) }()
+				w.log.Info("consuming shard", "shard", k.index+1, "of", len(m.Shards), "epoch", k.epoch, "nodes", m.Shards[k.index].String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// flush makes sure the acks sent so far have reached the server.
+func (w *Worker) flush() {
+	if err := w.p.JS.Conn().FlushTimeout(5 * time.Second); err != nil {
+		w.log.Warn("flush acks", "err", err)
+	}
+}
+
+// consume fetches shard k's items while ctx lasts, as many at a time as
+// there are free slots.
+func (w *Worker) consume(ctx context.Context, k shardKey) {
+	stream := StreamName(w.p.Role)
+	name := ConsumerName(w.p.Role, k.index, k.epoch)
+	var cons jetstream.Consumer
+	for cons == nil {
+		c, err := w.p.JS.Consumer(ctx, stream, name)
+		if err == nil {
+			cons = c
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			w.log.Warn("look up consumer", "consumer", name, "err", err)
+		}
+		if !sleepCtx(ctx, 250*time.Millisecond) {
+			return
+		}
+	}
+	ackWait := cons.CachedInfo().Config.AckWait
+	const maxBatch = 256
+	for ctx.Err() == nil {
+		n := w.acquire(ctx, maxBatch)
+		if n == 0 {
+			return
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.p.Params.PollWait))
+		if err != nil {
+			w.release(n)
+			if ctx.Err() == nil {
+				w.log.Warn("fetch", "consumer", name, "err", err)
+				sleepCtx(ctx, 500*time.Millisecond)
+			}
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if ctx.Err() != nil {
+				// Stopping: hand the item back at once rather than sit on it.
+				_ = msg.Nak()
+				w.release(1)
+				continue
+			}
+			w.inFlight.Add(1)
+			go w.handle(msg, k, ackWait)
+		}
+		w.release(n - got)
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
+			w.log.Warn("fetch ended", "consumer", name, "err", err)
+			sleepCtx(ctx, 500*time.Millisecond)
+		}
+	}
+}
+
+// acquire takes at least one free slot (waiting for it) and up to max.
+func (w *Worker) acquire(ctx context.Context, max int) int {
+	select {
+	case <-ctx.Done():
+		return 0
+	case <-w.slots:
+	}
+	n := 1
+	for n < max {
+		select {
+		case <-w.slots:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (w *Worker) release(n int) {
+	for range n {
+		w.slots <- struct{}{}
+	}
+}
+
+func (w *Worker) handle(msg jetstream.Msg, k shardKey, ackWait time.Duration) {
+	defer w.inFlight.Done()
+	defer w.release(1)
+	role := string(w.p.Role)
+	job := &Job{Role: w.p.Role, Key: msg.Headers().Get(HeaderKey), Data: msg.Data(), Header: msg.Headers(), Shard: k.index, Epoch: k.epoch}
+	fmt.Sscanf(msg.Subject()[len(SubjectPrefix(w.p.Role))+2:], "%d", &job.Partition)
+	if meta, err := msg.Metadata(); err == nil {
+		job.Attempt = meta.NumDelivered
+		job.Published = meta.Timestamp
+	}
+
+	// Lease heartbeat: keep the item ours while the handler runs.
+	var hb *time.Timer
+	var hbMu sync.Mutex
+	stopped := false
+	beat := ackWait / 4
+	hb = time.AfterFunc(beat, func() {
+		hbMu.Lock()
+		defer hbMu.Unlock()
+		if stopped {
+			return
+		}
+		_ = msg.InProgress()
+		hb.Reset(beat)
+	})
+
+	if w.p.Metrics != nil {
+		w.p.Metrics.inFlight.WithLabelValues(role).Inc()
+		defer w.p.Metrics.inFlight.WithLabelValues(role).Dec()
+	}
+	start := time.Now()
+	err := w.call(job)
+	hbMu.Lock()
+	stopped = true
+	hb.Stop()
+	hbMu.Unlock()
+
+	result := "ok"
+	var perm permanentError
+	switch {
+	case err == nil:
+		if aerr := msg.Ack(); aerr != nil {
+			w.log.Warn("ack", "key", job.Key, "err", aerr)
+		}
+	case errors.As(err, &perm):
+		result = "failed"
+		w.log.Error("work item failed permanently, dropped", "key", job.Key, "attempt", job.Attempt, "err", err)
+		_ = msg.Term()
+	default:
+		result = "retry"
+		delay := time.Duration(job.Attempt) * time.Second
+		delay = min(delay, 30*time.Second)
+		w.log.Warn("work item failed, will retry", "key", job.Key, "attempt", job.Attempt, "retry_in", delay, "err", err)
+		_ = msg.NakWithDelay(delay)
+	}
+	if w.p.Metrics != nil {
+		w.p.Metrics.jobs.WithLabelValues(role, result).Inc()
+		w.p.Metrics.duration.WithLabelValues(role).Observe(time.Since(start).Seconds())
+	}
+}
+
+// call runs the handler, turning a panic into an error.
+func (w *Worker) call(job *Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return w.p.Handler(w.handlerCtx, job)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
