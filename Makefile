@@ -16,19 +16,25 @@ dev: build
 build:
 	$(GO) build -o $(BIN) ./cmd/jetmail
 
-## test: install what the tests need, then run every test of every module
-test: tools
-	$(GO) vet $(PKGS)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Tools installed by scripts/install-test-deps come first on the PATH, and the
+# e2e tests insist on them rather than skip.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+export JETMAIL_REQUIRE_TOOLS := 1
+
+## test: install what the tests need, check formatting and lint, then run every test of every module
+test: tools lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## test-race: the tests under the race detector
 test-race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-## lint: gofmt and staticcheck
+## lint: gofmt, go vet and staticcheck
 lint:
-	@test -z "$$(gofmt -l shared services cmd e2e)" || (gofmt -l shared services cmd e2e; exit 1)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	@unformatted="$$(gofmt -l shared services cmd e2e)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 ## tools: what the tests need on this machine (see scripts/install-test-deps)
 tools:

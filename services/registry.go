@@ -15,11 +15,9 @@ import (
 // Factory builds a service from the configuration.
 type Factory func(cfg *config.Config) (node.Service, error)
 
+// registry maps each service name to its factory; a new service adds its
+// line here.
 var registry = map[string]Factory{}
-
-// register adds a service; each service package's file in this folder calls
-// it from init.
-func register(name string, f Factory) { registry[name] = f }
 
 // Names lists the known services, sorted.
 func Names() []string {

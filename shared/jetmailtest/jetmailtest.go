@@ -111,12 +111,16 @@ func Cluster(t testing.TB, n int) []*ClusterServer {
 	nc := Dial(t, out[0].URL)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
+	// Ready means an asset with one replica per server can be placed.
 	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err := js.AccountInfo(ctx)
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "cluster-ready", Subjects: []string{"cluster-ready"}, Replicas: n})
 		return err == nil
-	}, 30*time.Second, 200*time.Millisecond, "JetStream cluster never became ready")
+	}, 60*time.Second, 250*time.Millisecond, "JetStream cluster never became ready")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, js.DeleteStream(ctx, "cluster-ready"))
 	return out
 }
 

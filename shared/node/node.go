@@ -100,11 +100,24 @@ func New(p Params) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	id := p.Config.Cluster.NodeID
-	return &Node{
+	n := &Node{
 		Config: p.Config, ID: id, Conn: p.Conn, JS: js, Registry: reg, WorkParams: wp,
 		Publisher: work.NewPublisher(js, wp.Partitions), Logger: p.Logger.With("node_id", id),
 		p: p, workMetrics: work.NewMetrics(reg),
-	}, nil
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "jetmail_node_leader", Help: "1 while this node holds the cluster leader lease.",
+		}, func() float64 { return boolFloat(n.leader.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "jetmail_node_ready", Help: "1 while this node is started and connected to NATS.",
+		}, func() float64 { return boolFloat(n.ready.Load() && n.Conn.IsConnected()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "jetmail_node_info", Help: "Always 1; labels name the node and version.",
+			ConstLabels: prometheus.Labels{"node_id": id, "version": p.Version},
+		}, func() float64 { return 1 }),
+	)
+	return n, nil
 }
 
 // Start creates the assets, joins the cluster and starts the services.
@@ -182,6 +195,13 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (n *Node) goBackground(f func()) {
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); f() }()
@@ -251,9 +271,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // HTTPAddr is the address /health, /ready and /metrics listen on.
 func (n *Node) HTTPAddr() string { return n.httpAddr }
 
-// HandleHTTP adds a handler to the node's HTTP server (the admin API).
+// HandleHTTP adds a handler to the node's HTTP server (the admin API). It
+// does nothing when http.listen is empty.
 func (n *Node) HandleHTTP(pattern string, h http.Handler) {
-	n.http.Handler.(*http.ServeMux).Handle(pattern, h)
+	if n.http != nil {
+		n.http.Handler.(*http.ServeMux).Handle(pattern, h)
+	}
 }
 
 func (n *Node) startHTTP() error {

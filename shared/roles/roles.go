@@ -100,13 +100,14 @@ func (ss *Shards) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // CheckNodeID reports why id cannot name a node, or nil. Node ids are 1 to 64
-// letters, digits, '-' or '_' so that they fit a KV key and a subject token.
+// letters, digits, '-', '_' or '.' (so a host name works) so that they fit a
+// KV key.
 func CheckNodeID(id string) error {
-	if !nodeIDPattern.MatchString(id) {
-		return fmt.Errorf("node id %q must be 1 to 64 letters, digits, '-' or '_'", id)
+	if !nodeIDPattern.MatchString(id) || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
+		return fmt.Errorf("node id %q must be 1 to 64 letters, digits, '-', '_' or '.'", id)
 	}
 	return nil
 }

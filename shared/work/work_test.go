@@ -101,9 +101,8 @@ type recorder struct {
 }
 
 type handled struct {
-	node  string
-	job   work.Job
-	count int
+	node string
+	job  work.Job
 }
 
 func newRecorder(delay time.Duration) *recorder {

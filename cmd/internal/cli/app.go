@@ -47,6 +47,7 @@ Start here:
 			serveCommand(),
 			configCommand(),
 			rolesCommand(),
+			healthCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {

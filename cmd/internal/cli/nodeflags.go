@@ -24,6 +24,7 @@ func nodeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration `FILE` (default: built-in defaults)", EnvVars: []string{"JETMAIL_CONFIG"}},
 		&cli.StringFlag{Name: "node-id", Usage: "this node's `ID` (overrides cluster.node-id; default \"1\")", EnvVars: []string{"JETMAIL_NODE_ID"}},
+		&cli.StringFlag{Name: "node-id-env", Usage: "take the node id from environment variable `NAME` (such as HOST under Marathon)"},
 		&cli.StringFlag{Name: "http", Usage: "`ADDR` of /health, /ready and /metrics (overrides http.listen; default 127.0.0.1:8080)", EnvVars: []string{"JETMAIL_HTTP"}},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long SIGTERM waits for in-flight work before giving up on it"},
 	}
@@ -36,7 +37,13 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	if err != nil {
 		return nil, cli.Exit(err.Error(), ExitUsage)
 	}
-	if id := c.String("node-id"); id != "" {
+	id := c.String("node-id")
+	if name := c.String("node-id-env"); name != "" {
+		if id = os.Getenv(name); id == "" {
+			return nil, cli.Exit(fmt.Sprintf("--node-id-env: environment variable %s is empty", name), ExitUsage)
+		}
+	}
+	if id != "" {
 		if err := roles.CheckNodeID(id); err != nil {
 			return nil, cli.Exit(fmt.Sprintf("--node-id: %v", err), ExitUsage)
 		}

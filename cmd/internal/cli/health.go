@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+func healthCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "health",
+		Usage: "probe a node's /health (or /ready) endpoint; exit 0 when it answers 200",
+		Description: `For container health checks where no HTTP client is installed:
+   jetmail health --http 127.0.0.1:8080 --ready`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "the node's HTTP `ADDR`"},
+			&cli.BoolFlag{Name: "ready", Usage: "probe /ready (serving work) instead of /health (process up)"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after this long"},
+		},
+		Action: func(c *cli.Context) error {
+			path := "/health"
+			if c.Bool("ready") {
+				path = "/ready"
+			}
+			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.String("http")+path, nil)
+			if err != nil {
+				return cli.Exit(err.Error(), ExitUsage)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("%s: %v", path, err), ExitFailure)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			fmt.Fprintln(c.App.Writer, strings.TrimSpace(string(body)))
+			if resp.StatusCode != http.StatusOK {
+				return cli.Exit("", ExitFailure)
+			}
+			return nil
+		},
+	}
+}

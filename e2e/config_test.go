@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	require.NoError(t, os.WriteFile(good, []byte("[cluster.roles.purge]\nstores = [\"1,4\", \"2,3\"]\n[server]\nhostname = \"mx\"\n"), 0o600))
+	out, code := run(t, "config", "check", good)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "good.toml: valid")
+	require.Contains(t, out, "ignored: server")
+
+	bad := filepath.Join(dir, "bad.toml")
+	require.NoError(t, os.WriteFile(bad, []byte(`
+[cluster.roles.push-notifications]
+push-notifications = ["1"]
+[queue.strategy]
+schedule = [ { else = "'remote'" } ]
+[queue.schedule.remote]
+queue-name = "mx"
+expire = "1d"
+max-attempts = 3
+[queue.virtual.remote]
+threads-per-node = 0
+`), 0o600))
+	out, code = run(t, "config", "check", bad)
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "bad.toml: 4 problem(s)")
+	require.Contains(t, out, "cluster.roles.push-notifications.push-notifications: push-notifications must be sharded")
+	require.Contains(t, out, "queue.schedule.remote: expire and max-attempts are both set")
+	require.Contains(t, out, `queue.schedule.remote.queue-name: virtual queue "mx" is not defined`)
+	require.Contains(t, out, "queue.virtual.remote.threads-per-node: must be at least 1, got 0")
+
+	// A node given a bad file starts nothing: it never even tries NATS.
+	out, code = run(t, "serve", "--nats-url", "nats://127.0.0.1:1", "--config", bad)
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "4 configuration problem(s)")
+	require.NotContains(t, out, "connect")
+
+	out, code = run(t, "config", "check", filepath.Join(dir, "missing.toml"))
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "no such file")
+}
