@@ -47,7 +47,6 @@ again with the same --data-dir keeps all state.`,
 			if err != nil {
 				return err
 			}
-			log = log.With("node_id", cfg.Cluster.NodeID)
 			srv, err := embedded.Start(embedded.Options{
 				DataDir: dataDir, Listen: c.String("nats-listen"), ServerName: "jetmail-" + cfg.Cluster.NodeID, SyncAlways: c.Bool("sync-always"),
 			})
@@ -55,13 +54,13 @@ again with the same --data-dir keeps all state.`,
 				return err
 			}
 			defer srv.Stop()
-			log.Info("embedded NATS started", "data_dir", dataDir, "client_url", clientURL(c.String("nats-listen")))
+			log.Info("embedded NATS started", "node_id", cfg.Cluster.NodeID, "data_dir", dataDir, "client_url", clientURL(c.String("nats-listen")))
 			nc, err := srv.Connect()
 			if err != nil {
 				return fmt.Errorf("connect to embedded NATS: %w", err)
 			}
 			defer nc.Close()
-			return runNode(c, cfg, nc, nil, log.With())
+			return runNode(c, cfg, nc, nil, log)
 		},
 	}
 }

@@ -85,7 +85,7 @@ func runNode(c *cli.Context, cfg *config.Config, nc *nats.Conn, serviceNames []s
 		return fmt.Errorf("start node: %w", err)
 	}
 	<-ctx.Done()
-	log.Info("signal received, draining in-flight work", "timeout", c.Duration("shutdown-timeout"))
+	n.Logger.Info("signal received, draining in-flight work", "timeout", c.Duration("shutdown-timeout"))
 	return shutdown(n, c.Duration("shutdown-timeout"))
 }
 

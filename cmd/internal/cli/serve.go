@@ -39,13 +39,12 @@ Example:
 			if cfg.NATS.URL == "" {
 				return cli.Exit("serve needs a NATS server: set --nats-url or nats.url (or use `jetmail dev` for an embedded one)", ExitUsage)
 			}
-			log = log.With("node_id", cfg.Cluster.NodeID)
 			nc, err := natsconn.Connect(cfg.NATS, "jetmail node "+cfg.Cluster.NodeID)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
+			log.Info("connected to NATS", "node_id", cfg.Cluster.NodeID, "url", nc.ConnectedUrlRedacted())
 			return runNode(c, cfg, nc, c.Args().Slice(), log)
 		},
 	}
