@@ -11,6 +11,7 @@
 package config
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/queueexpr"
@@ -25,6 +26,8 @@ type Config struct {
 	NATS    NATS
 	HTTP    HTTP
 	Storage Storage
+	Task    Task
+	API     API
 	// Ignored lists the top-level sections that jetmail does not read.
 	Ignored []string
 }
@@ -139,6 +142,51 @@ type Storage struct {
 	DataDir string
 }
 
+// Task is the task.* section.
+type Task struct {
+	// Concurrency is task.concurrency: how many tasks of one role a node
+	// runs at once. Default 64.
+	Concurrency int
+	// Periodic is task.periodic.<name>: tasks created by a server-side cron
+	// schedule, once per cluster per tick. When the file has no
+	// task.periodic, the defaults are purge-data (StoreMaintenance purgeData,
+	// hourly), purge-blob (StoreMaintenance purgeBlob, daily at 03:30) and
+	// spam-train (SpamFilterMaintenance train, every 6 hours).
+	Periodic map[string]Periodic
+}
+
+// Periodic is task.periodic.<name>.
+type Periodic struct {
+	// Schedule is schedule: a 6-field cron expression with seconds first
+	// ("0 0 * * * *" is hourly), or "@every <duration>".
+	Schedule string
+	// Task is task: the task to create, as for x:Task/set create
+	// ({ "@type" = "StoreMaintenance", maintenanceType = "purgeData" }).
+	Task json.RawMessage
+}
+
+// API is the api.* section: the admin API on the node's HTTP address.
+type API struct {
+	// Users is api.users.<name>: who may call the admin API.
+	Users map[string]APIUser
+}
+
+// APIUser is api.users.<name>.
+type APIUser struct {
+	// Secret is secret: the password for basic auth, and the bearer token.
+	Secret string
+	// Permissions is permissions: what the user may do, such as
+	// sysTaskGet or sysTaskManagerUpdate; "admin" grants all.
+	Permissions []string
+}
+
+// DefaultPeriodic are the periodic tasks of a file without task.periodic.
+var DefaultPeriodic = map[string]Periodic{
+	"purge-data": {Schedule: "0 0 * * * *", Task: json.RawMessage(`{"@type":"StoreMaintenance","maintenanceType":"purgeData"}`)},
+	"purge-blob": {Schedule: "0 30 3 * * *", Task: json.RawMessage(`{"@type":"StoreMaintenance","maintenanceType":"purgeBlob"}`)},
+	"spam-train": {Schedule: "0 0 */6 * * *", Task: json.RawMessage(`{"@type":"SpamFilterMaintenance","maintenanceType":"train"}`)},
+}
+
 // DefaultRetry is the retry list of a schedule that sets none.
 var DefaultRetry = []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
 
@@ -204,5 +252,7 @@ func defaults() *Config {
 		NATS:    NATS{Replicas: 1},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
 		Storage: Storage{DataDir: "./data"},
+		Task:    Task{Concurrency: 64},
+		API:     API{Users: map[string]APIUser{}},
 	}
 }

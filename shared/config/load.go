@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/queueexpr"
 	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/task"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -108,6 +110,10 @@ func (l *loader) load(root map[string]any) {
 			l.table("http", v, fields{
 				"listen": func(key string, v any) { l.str(key, v, &l.cfg.HTTP.Listen) },
 			})
+		case "task":
+			l.task(v)
+		case "api":
+			l.api(v)
 		case "storage":
 			l.table("storage", v, fields{
 				"data-dir": func(key string, v any) { l.str(key, v, &l.cfg.Storage.DataDir) },
@@ -312,6 +318,102 @@ func (l *loader) rules(key string, v any) []Rule {
 		out = append(out, r)
 	}
 	return out
+}
+
+func (l *loader) task(v any) {
+	t := &l.cfg.Task
+	l.table("task", v, fields{
+		"concurrency": func(key string, v any) {
+			if l.integer(key, v, &t.Concurrency) && t.Concurrency < 1 {
+				l.fail(key, "must be at least 1, got %d", t.Concurrency)
+			}
+		},
+		"periodic": func(key string, v any) {
+			t.Periodic = map[string]Periodic{}
+			l.each(key, v, func(name, key string, v any) {
+				var p Periodic
+				l.table(key, v, fields{
+					"schedule": func(key string, v any) {
+						if l.str(key, v, &p.Schedule) {
+							if err := checkCron(p.Schedule); err != nil {
+								l.fail(key, "%v", err)
+							}
+						}
+					},
+					"task": func(key string, v any) {
+						m, ok := v.(map[string]any)
+						if !ok {
+							l.fail(key, "must be a table such as { \"@type\" = \"StoreMaintenance\", maintenanceType = \"purgeData\" }, got %s", typeName(v))
+							return
+						}
+						p.Task, _ = json.Marshal(m)
+						if _, ok := m["status"]; ok {
+							l.fail(key+".status", "a periodic task runs when its schedule fires; it has no status")
+							return
+						}
+						if _, _, errs := task.DecodeCreate(p.Task); len(errs) > 0 {
+							for _, e := range errs {
+								l.fail(strings.TrimSuffix(key+"."+strings.ReplaceAll(e.Property, "/", "."), "."), "%s", e.Reason)
+							}
+						}
+					},
+				})
+				if p.Schedule == "" {
+					l.fail(key+".schedule", "missing: a cron expression such as \"0 0 * * * *\" or \"@every 1h\"")
+				}
+				if p.Task == nil {
+					l.fail(key+".task", "missing: the task to create")
+				}
+				t.Periodic[name] = p
+			})
+		},
+	})
+}
+
+// checkCron checks the form the server accepts: "@every <duration>" or six
+// fields, seconds first. The server checks each field when the schedule is
+// installed.
+func checkCron(s string) error {
+	if d, ok := strings.CutPrefix(s, "@every "); ok {
+		v, err := duration.Parse(d)
+		if err != nil {
+			return err
+		}
+		if v < time.Second {
+			return fmt.Errorf("@every needs at least 1s")
+		}
+		return nil
+	}
+	if n := len(strings.Fields(s)); n != 6 {
+		return fmt.Errorf("cron expression %q has %d fields; use 6 (seconds minutes hours day-of-month month day-of-week) or \"@every <duration>\"", s, n)
+	}
+	return nil
+}
+
+func (l *loader) api(v any) {
+	a := &l.cfg.API
+	l.table("api", v, fields{
+		"users": func(key string, v any) {
+			l.each(key, v, func(name, key string, v any) {
+				var u APIUser
+				l.table(key, v, fields{
+					"secret": func(key string, v any) { l.str(key, v, &u.Secret) },
+					"permissions": func(key string, v any) {
+						if list, ok := l.strings(key, v); ok {
+							u.Permissions = list
+						}
+					},
+				})
+				if len(u.Secret) < 12 {
+					l.fail(key+".secret", "must be at least 12 characters")
+				}
+				if len(u.Permissions) == 0 {
+					l.fail(key+".permissions", "missing: list what the user may do, or [\"admin\"]")
+				}
+				a.Users[name] = u
+			})
+		},
+	})
 }
 
 func (l *loader) nats(v any) {

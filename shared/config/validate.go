@@ -19,6 +19,9 @@ func (l *loader) validate() {
 			l.fail(roleKey(r), "%d shards but only %d partitions (cluster.partitions): every shard needs a partition", n, c.Cluster.Partitions)
 		}
 	}
+	if c.Task.Periodic == nil {
+		c.Task.Periodic = DefaultPeriodic
+	}
 	if c.Cluster.HeartbeatInterval >= c.Cluster.NodeTimeout {
 		l.fail("cluster.node-timeout", "must be longer than cluster.heartbeat-interval (%s)", c.Cluster.HeartbeatInterval)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -67,6 +68,8 @@ type Node struct {
 	Registry   *prometheus.Registry
 	WorkParams work.Params
 	Logger     *slog.Logger
+	// TaskHandlers is where services register the task variants they run.
+	TaskHandlers *task.Handlers
 
 	p           Params
 	workMetrics *work.Metrics
@@ -79,6 +82,7 @@ type Node struct {
 	httpAddr    string
 	ready       atomic.Bool
 	leader      atomic.Bool
+	duties      duties
 }
 
 // New prepares a node; nothing runs until Start.
@@ -103,7 +107,7 @@ func New(p Params) (*Node, error) {
 	n := &Node{
 		Config: p.Config, ID: id, Conn: p.Conn, JS: js, Registry: reg, WorkParams: wp,
 		Publisher: work.NewPublisher(js, wp.Partitions), Logger: p.Logger.With("node_id", id),
-		p: p, workMetrics: work.NewMetrics(reg),
+		p: p, workMetrics: work.NewMetrics(reg), TaskHandlers: task.NewHandlers(),
 	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -175,6 +179,8 @@ func (n *Node) Start(ctx context.Context) error {
 		cluster.RunLeader(bgCtx, n.Buckets, n.ID, cfg.Cluster.HeartbeatInterval, n.Logger, func(ctx context.Context) {
 			n.leader.Store(true)
 			defer n.leader.Store(false)
+			n.duties.lead(ctx)
+			defer n.duties.stop()
 			coordinator.Run(ctx)
 		})
 	})

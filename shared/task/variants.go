@@ -377,6 +377,17 @@ func (t *DestroyAccountTask) check() []PropertyError {
 	return c
 }
 
+func (t *DestroyAccountTask) account() string { return t.AccountID }
+
+// AccountOf is the account a task belongs to, or "" for tasks that belong to
+// none (store, spam filter, domain and report tasks).
+func AccountOf(p Payload) string {
+	if a, ok := p.(interface{ account() string }); ok {
+		return a.account()
+	}
+	return ""
+}
+
 // Resolve fills the server-set fields.
 func (t *DestroyAccountTask) Resolve() {
 	if t.AccountID == "" {

@@ -25,6 +25,18 @@ type Item struct {
 	// MsgID, when set, de-duplicates publishes within the stream's
 	// duplicate window (Nats-Msg-Id).
 	MsgID string
+	// Partition, when set, places the item in that partition (modulo the
+	// partition count) instead of hashing Key: a task that targets one
+	// shard uses it.
+	Partition *int
+}
+
+// PartitionOf is the partition item goes to.
+func (p *Publisher) PartitionOf(it Item) int {
+	if it.Partition != nil {
+		return *it.Partition % p.partitions
+	}
+	return shard.Partition(it.Key, p.partitions)
 }
 
 // Publisher submits work items to roles' streams.
@@ -43,7 +55,7 @@ func NewPublisher(js jetstream.JetStream, partitions int) *Publisher {
 
 // Msg builds the message for item of role r.
 func (p *Publisher) Msg(r roles.Role, it Item) *nats.Msg {
-	m := nats.NewMsg(Subject(r, shard.Partition(it.Key, p.partitions)))
+	m := nats.NewMsg(Subject(r, p.PartitionOf(it)))
 	for k, v := range it.Header {
 		m.Header[k] = v
 	}

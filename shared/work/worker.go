@@ -235,8 +235,12 @@ func (w *Worker) consume(ctx context.Context, k shardKey) {
 		if n == 0 {
 			return
 		}
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.p.Params.PollWait))
+		// The fetch ends when PollWait passes or the shard stops, whichever
+		// comes first, so stopping never waits out a poll.
+		fctx, cancel := context.WithTimeout(ctx, w.p.Params.PollWait)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			w.release(n)
 			if ctx.Err() == nil {
 				w.log.Warn("fetch", "consumer", name, "err", err)
@@ -256,8 +260,9 @@ func (w *Worker) consume(ctx context.Context, k shardKey) {
 			w.inFlight.Add(1)
 			go w.handle(msg, k, ackWait)
 		}
+		cancel()
 		w.release(n - got)
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Warn("fetch ended", "consumer", name, "err", err)
 			sleepCtx(ctx, 500*time.Millisecond)
 		}

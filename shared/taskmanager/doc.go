@@ -1,0 +1,42 @@
+// Package taskmanager stores, schedules and runs background tasks (package
+// task) on JetStream.
+//
+// # Where things live
+//
+//   - jetmail-tasks (KV): one key per task id, the task with its status. It
+//     is the source of truth; the task list and x:Task/query read it.
+//   - jetmail-settings (KV): the TaskManager singleton ("task-manager").
+//     Every node watches it, so a change applies from the next retry.
+//   - jetmail-work-<role> (the role's work stream, package work): triggers.
+//     A trigger is a message naming a task id and its token. A task due now
+//     gets its trigger on the partition subject of its shard key at once; a
+//     task due later gets a message schedule on
+//     jetmail.work.<role>.sched.<task id> ("@at <due>", target: the partition
+//     subject). One schedule per subject: rescheduling publishes a new one
+//     that replaces the old, destroying purges it. Periodic tasks are cron
+//     schedules on jetmail.work.<role>.cron.<name>: the server fires them,
+//     so they fire once per cluster however many nodes run.
+//
+// # Running a trigger
+//
+// The node that gets a trigger (one of the role's shard, package work)
+// reads the task. A missing task (destroyed), a token that is not the
+// task's current one (rescheduled or retried since), or a Failed task makes
+// the trigger stale: it is dropped. Otherwise the handler runs while the
+// work lease is renewed. On success the task is deleted (compare-and-set on
+// the revision read). On failure the retry policy gives Retry{due} with a
+// new token and a new schedule, or Failed.
+//
+// # Crashes
+//
+//   - During the handler: the trigger is not acknowledged; after the lease
+//     (AckWait) another node of the shard runs the task again.
+//   - Between writing a task (create, reschedule, retry) and publishing its
+//     trigger: the task waits with no trigger. The leader's rescuer finds
+//     tasks due over a minute ago while their shard's consumer has nothing
+//     pending or in flight, and publishes their trigger again.
+//
+// Tasks therefore run at least once; a task whose trigger was rescued while
+// the original was still on its way can run twice. Handlers must be
+// idempotent, as background work on a cluster must be anyway.
+package taskmanager

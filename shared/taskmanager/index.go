@@ -1,0 +1,190 @@
+package taskmanager
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/task"
+)
+
+// index is this node's view of every task, fed by a watch of jetmail-tasks,
+// for queries, overdue scans and the task gauges.
+type index struct {
+	log *slog.Logger
+	mu  sync.RWMutex
+	m   map[string]entry
+}
+
+type entry struct {
+	variant task.Variant
+	status  task.StatusType
+	// when is the due time of Pending and Retry tasks, the failure time of
+	// Failed ones: the time a listing sorts by.
+	when    time.Time
+	account string
+}
+
+func newIndex(log *slog.Logger) *index { return &index{log: log, m: map[string]entry{}} }
+
+// start watches the bucket and returns once the current tasks are loaded.
+func (ix *index) start(ctx, bgCtx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup) error {
+	w, err := kv.WatchAll(bgCtx)
+	if err != nil {
+		return fmt.Errorf("watch tasks: %w", err)
+	}
+	ready := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { _ = w.Stop() }()
+		loaded := false
+		for {
+			select {
+			case <-bgCtx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					if !loaded {
+						loaded = true
+						close(ready)
+					}
+					continue
+				}
+				ix.apply(e)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (ix *index) apply(e jetstream.KeyValueEntry) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(ix.m, e.Key())
+		return
+	}
+	t, err := task.Decode(e.Value())
+	if err != nil {
+		ix.log.Error("ignoring undecodable task", "key", e.Key(), "err", err)
+		return
+	}
+	en := entry{variant: t.Variant(), status: t.Status.Type, when: t.Status.Due, account: task.AccountOf(t.Payload)}
+	if t.Status.Type == task.Failed {
+		en.when = t.Status.FailedAt
+	}
+	ix.m[e.Key()] = en
+}
+
+// Query selects and orders tasks.
+type Query struct {
+	// Status keeps tasks with one of these statuses; empty keeps all.
+	Status []task.StatusType
+	// Types keeps tasks of these variants; empty keeps all.
+	Types []task.Variant
+	// AccountID keeps the tasks of one account.
+	AccountID string
+	// DueAfter and DueBefore bound the due time (the failure time of Failed
+	// tasks): DueAfter <= when < DueBefore.
+	DueAfter, DueBefore *time.Time
+	// Descending sorts latest first; the default is soonest first.
+	Descending bool
+	// Position is the index of the first result; Limit caps the results
+	// (0: no cap).
+	Position, Limit int
+}
+
+// Query returns the ids of the tasks that match q, in order, and how many
+// matched in all.
+func (m *Manager) Query(q Query) ([]string, int) { return m.index.query(q) }
+
+func (ix *index) query(q Query) ([]string, int) {
+	type hit struct {
+		id   string
+		when time.Time
+	}
+	ix.mu.RLock()
+	var hits []hit
+	for id, e := range ix.m {
+		if len(q.Status) > 0 && !slices.Contains(q.Status, e.status) ||
+			len(q.Types) > 0 && !slices.Contains(q.Types, e.variant) ||
+			q.AccountID != "" && q.AccountID != e.account ||
+			q.DueAfter != nil && e.when.Before(*q.DueAfter) ||
+			q.DueBefore != nil && !e.when.Before(*q.DueBefore) {
+			continue
+		}
+		hits = append(hits, hit{id, e.when})
+	}
+	ix.mu.RUnlock()
+	slices.SortFunc(hits, func(a, b hit) int {
+		c := a.when.Compare(b.when)
+		if c == 0 {
+			c = compareStrings(a.id, b.id)
+		}
+		if q.Descending {
+			c = -c
+		}
+		return c
+	})
+	total := len(hits)
+	if q.Position > len(hits) {
+		q.Position = len(hits)
+	}
+	hits = hits[q.Position:]
+	if q.Limit > 0 && len(hits) > q.Limit {
+		hits = hits[:q.Limit]
+	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	return ids, total
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// overdue lists runnable tasks due before cutoff.
+func (ix *index) overdue(cutoff time.Time) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []string
+	for id, e := range ix.m {
+		if e.status != task.Failed && e.when.Before(cutoff) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// counts returns how many tasks there are by status and variant.
+func (ix *index) counts() map[[2]string]int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := map[[2]string]int{}
+	for _, e := range ix.m {
+		out[[2]string{string(e.status), string(e.variant)}]++
+	}
+	return out
+}

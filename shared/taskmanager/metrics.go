@@ -1,0 +1,76 @@
+package taskmanager
+
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/task"
+)
+
+type metrics struct {
+	runs     *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	lateness *prometheus.HistogramVec
+	createdC *prometheus.CounterVec
+	stale    prometheus.Counter
+	rescued  prometheus.Counter
+}
+
+func newMetrics(m *Manager) *metrics {
+	f := promauto.With(m.n.Registry)
+	mt := &metrics{
+		runs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetmail_task_runs_total", Help: "Task attempts run by this node, by type and result (ok, retry, failed).",
+		}, []string{"type", "result"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jetmail_task_duration_seconds", Help: "Time a task attempt took, by type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"type"}),
+		lateness: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jetmail_task_lateness_seconds", Help: "How long after its due time a task attempt started, by type.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"type"}),
+		createdC: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetmail_tasks_created_total", Help: "Tasks created through this node, by type.",
+		}, []string{"type"}),
+		stale: f.NewCounter(prometheus.CounterOpts{
+			Name: "jetmail_task_stale_triggers_total", Help: "Triggers dropped because their task was destroyed, done, rescheduled or retried since.",
+		}),
+		rescued: f.NewCounter(prometheus.CounterOpts{
+			Name: "jetmail_task_rescued_total", Help: "Tasks found past due with no trigger and triggered again by this node as leader.",
+		}),
+	}
+	m.n.Registry.MustRegister(&taskGauge{m: m})
+	return mt
+}
+
+func (mt *metrics) created(t *task.Task) { mt.createdC.WithLabelValues(string(t.Variant())).Inc() }
+
+// taskGauge reports jetmail_tasks{status,type}: the whole cluster's tasks.
+// Only nodes holding metrics.calculate report it, so that a sum over nodes
+// counts each task once.
+type taskGauge struct{ m *Manager }
+
+var taskGaugeDesc = prometheus.NewDesc("jetmail_tasks", "Tasks in the cluster by status (Pending, Retry, Failed) and type; reported by the nodes holding metrics.calculate.", []string{"status", "type"}, nil)
+
+func (g *taskGauge) Describe(ch chan<- *prometheus.Desc) { ch <- taskGaugeDesc }
+
+func (g *taskGauge) Collect(ch chan<- prometheus.Metric) {
+	rm, _, _ := g.m.n.View.Role(roles.MetricsCalculate)
+	if len(rm.Shards.Of(g.m.n.ID)) == 0 || g.m.index == nil {
+		return
+	}
+	counts := g.m.index.counts()
+	for _, st := range []task.StatusType{task.Pending, task.Retry, task.Failed} {
+		for _, v := range task.Variants() {
+			n := counts[[2]string{string(st), string(v)}]
+			if n == 0 && !slices.Contains([]task.StatusType{task.Pending}, st) {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(taskGaugeDesc, prometheus.GaugeValue, float64(n), string(st), string(v))
+		}
+	}
+}
