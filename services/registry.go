@@ -8,8 +8,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/taskmanager"
 )
 
 // Factory builds a service from the configuration.
@@ -17,7 +19,9 @@ type Factory func(cfg *config.Config) (node.Service, error)
 
 // registry maps each service name to its factory; a new service adds its
 // line here.
-var registry = map[string]Factory{}
+var registry = map[string]Factory{
+	scheduler.Name: func(cfg *config.Config) (node.Service, error) { return scheduler.New(cfg, taskmanager.Params{}), nil },
+}
 
 // Names lists the known services, sorted.
 func Names() []string {

@@ -20,12 +20,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/work"
@@ -53,6 +55,8 @@ type Params struct {
 	// Work overrides work settings (tests shorten AckWait); Partitions and
 	// Replicas come from Config when zero.
 	Work work.Params
+	// ExtraUsers are API users beyond api.users (jetmail dev adds its admin).
+	ExtraUsers []jmap.User
 }
 
 // Node is a running jetmail node.
@@ -70,6 +74,8 @@ type Node struct {
 	Logger     *slog.Logger
 	// TaskHandlers is where services register the task variants they run.
 	TaskHandlers *task.Handlers
+	// API is the admin API; services register their methods on it.
+	API *jmap.Server
 
 	p           Params
 	workMetrics *work.Metrics
@@ -79,6 +85,7 @@ type Node struct {
 	workers     []*work.Worker
 	started     []Service
 	http        *http.Server
+	micros      []micro.Service
 	httpAddr    string
 	ready       atomic.Bool
 	leader      atomic.Bool
@@ -109,6 +116,7 @@ func New(p Params) (*Node, error) {
 		Publisher: work.NewPublisher(js, wp.Partitions), Logger: p.Logger.With("node_id", id),
 		p: p, workMetrics: work.NewMetrics(reg), TaskHandlers: task.NewHandlers(),
 	}
+	n.API = newAPI(n)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "jetmail_node_leader", Help: "1 while this node holds the cluster leader lease.",
@@ -187,6 +195,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
+	if err := n.startMicro(); err != nil {
+		return err
+	}
 	for _, s := range n.p.Services {
 		if err := s.Start(ctx, n); err != nil {
 			return fmt.Errorf("start service %s: %w", s.Name(), err)
@@ -256,6 +267,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	n.mu.Lock()
+	micros := n.micros
+	n.micros = nil
+	n.mu.Unlock()
+	for _, m := range micros {
+		_ = m.Stop()
+	}
 	if n.cancel != nil {
 		n.cancel()
 	}
@@ -314,6 +332,7 @@ func (n *Node) startHTTP() error {
 		writeJSON(w, code, map[string]any{"status": status, "node": n.ID, "leader": n.IsLeader(), "reasons": reasons})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/jmap", n.API)
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

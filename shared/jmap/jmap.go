@@ -1,0 +1,292 @@
+// Package jmap serves jetmail's admin API as JMAP method calls (RFC 8620):
+// a request is {"using": [...], "methodCalls": [[name, args, callId], ...]}
+// and the response {"methodResponses": [...], "sessionState": ...}.
+//
+// Errors come at three levels, as in the RFC:
+//   - request: malformed JSON, not a request, an unknown capability, or no
+//     valid credentials get an HTTP error with a problem-details body
+//     (RFC 7807) whose type is urn:ietf:params:jmap:error:<type>;
+//   - method: ["error", {"type": ..., "description": ...}, callId] with
+//     types such as unknownMethod, invalidArguments, forbidden, serverFail;
+//   - object (in /set): SetError {"type": "invalidProperties",
+//     "properties": [...], "description": ...}, notFound, forbidden.
+//
+// Methods are registered with the permission they need; a principal holding
+// "admin" holds every permission.
+package jmap
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Capabilities jetmail serves.
+const (
+	CapabilityCore  = "urn:ietf:params:jmap:core"
+	CapabilityAdmin = "urn:jetmail:params:jmap:admin"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 10 << 20
+
+// Principal is an authenticated API user.
+type Principal struct {
+	Name        string
+	Permissions []string
+}
+
+// Can reports whether p holds permission perm.
+func (p *Principal) Can(perm string) bool {
+	return perm == "" || slices.Contains(p.Permissions, "admin") || slices.Contains(p.Permissions, perm)
+}
+
+// User is a configured API user.
+type User struct {
+	Name        string
+	Secret      string
+	Permissions []string
+}
+
+// MethodError is a method-level error.
+type MethodError struct {
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+}
+
+func (e *MethodError) Error() string { return e.Type + ": " + e.Description }
+
+// Errorf returns a method error of type typ.
+func Errorf(typ, format string, args ...any) *MethodError {
+	return &MethodError{Type: typ, Description: fmt.Sprintf(format, args...)}
+}
+
+// SetError is an object-level error of a /set method.
+type SetError struct {
+	Type        string   `json:"type"`
+	Description string   `json:"description,omitempty"`
+	Properties  []string `json:"properties,omitempty"`
+}
+
+// Handler runs one method call. It returns the result object, or an error:
+// a *MethodError goes back as is, anything else as serverFail.
+type Handler func(ctx context.Context, p *Principal, args json.RawMessage) (any, error)
+
+type method struct {
+	perm string
+	h    Handler
+}
+
+// Server dispatches method calls.
+type Server struct {
+	log     *slog.Logger
+	mu      sync.RWMutex
+	methods map[string]method
+	users   []User
+}
+
+// NewServer returns a server that accepts the given users.
+func NewServer(users []User, log *slog.Logger) *Server {
+	return &Server{log: log, methods: map[string]method{}, users: users}
+}
+
+// Handle registers a method; calling it needs permission perm ("" for
+// none beyond authentication).
+func (s *Server) Handle(name, perm string, h Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.methods[name] = method{perm, h}
+}
+
+// Methods lists the registered method names, sorted.
+func (s *Server) Methods() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.methods))
+	for n := range s.methods {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Problem is a request-level error (RFC 7807 problem details).
+type Problem struct {
+	Type   string `json:"type"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+func (p *Problem) Error() string { return p.Detail }
+
+func problem(status int, typ, format string, args ...any) *Problem {
+	return &Problem{Type: "urn:ietf:params:jmap:error:" + typ, Status: status, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Authenticate checks an Authorization header value: "Basic" with a user
+// name and secret, or "Bearer" with a secret.
+func (s *Server) Authenticate(header string) (*Principal, *Problem) {
+	if len(s.users) == 0 {
+		return nil, problem(http.StatusUnauthorized, "unauthorized", "no API users are configured (api.users.<name>); every request is refused")
+	}
+	scheme, cred, _ := strings.Cut(header, " ")
+	var name, secret string
+	switch strings.ToLower(scheme) {
+	case "basic":
+		r := http.Request{Header: http.Header{"Authorization": {header}}}
+		var ok bool
+		if name, secret, ok = r.BasicAuth(); !ok {
+			return nil, problem(http.StatusUnauthorized, "unauthorized", "malformed basic credentials")
+		}
+	case "bearer":
+		secret = strings.TrimSpace(cred)
+	case "":
+		return nil, problem(http.StatusUnauthorized, "unauthorized", "authentication required: send Authorization: Bearer <secret> or basic credentials")
+	default:
+		return nil, problem(http.StatusUnauthorized, "unauthorized", "unsupported authorization scheme %q: use Bearer or Basic", scheme)
+	}
+	var found *User
+	for i := range s.users {
+		u := &s.users[i]
+		// Compare every secret, in constant time, whatever matches.
+		if subtle.ConstantTimeCompare([]byte(u.Secret), []byte(secret)) == 1 && (name == "" || name == u.Name) && found == nil {
+			found = u
+		}
+	}
+	if found == nil {
+		return nil, problem(http.StatusUnauthorized, "unauthorized", "invalid credentials")
+	}
+	return &Principal{Name: found.Name, Permissions: found.Permissions}, nil
+}
+
+type request struct {
+	Using       []string          `json:"using"`
+	MethodCalls []json.RawMessage `json:"methodCalls"`
+}
+
+// Process runs a request body for principal p and returns the response
+// body, or a request-level problem.
+func (s *Server) Process(ctx context.Context, p *Principal, body []byte) ([]byte, *Problem) {
+	var req request
+	if err := json.Unmarshal(body, &req); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || !json.Valid(body) {
+			return nil, problem(http.StatusBadRequest, "notJSON", "the request is not valid JSON: %v", err)
+		}
+		return nil, problem(http.StatusBadRequest, "notRequest", "the request is not a JMAP Request object: %v", err)
+	}
+	if req.Using == nil || req.MethodCalls == nil {
+		return nil, problem(http.StatusBadRequest, "notRequest", `a request needs "using" and "methodCalls"`)
+	}
+	for _, c := range req.Using {
+		if c != CapabilityCore && c != CapabilityAdmin {
+			return nil, problem(http.StatusBadRequest, "unknownCapability", "unknown capability %q (supported: %s, %s)", c, CapabilityCore, CapabilityAdmin)
+		}
+	}
+	responses := make([]any, 0, len(req.MethodCalls))
+	for i, raw := range req.MethodCalls {
+		var call []json.RawMessage
+		if err := json.Unmarshal(raw, &call); err != nil || len(call) != 3 {
+			return nil, problem(http.StatusBadRequest, "notRequest", "methodCalls[%d] must be [name, arguments, callId]", i)
+		}
+		var name, id string
+		if json.Unmarshal(call[0], &name) != nil || json.Unmarshal(call[2], &id) != nil {
+			return nil, problem(http.StatusBadRequest, "notRequest", "methodCalls[%d]: name and callId must be strings", i)
+		}
+		responses = append(responses, s.call(ctx, p, name, call[1], id))
+	}
+	out, err := json.Marshal(map[string]any{"methodResponses": responses, "sessionState": "0"})
+	if err != nil {
+		return nil, problem(http.StatusInternalServerError, "serverFail", "encode response: %v", err)
+	}
+	return out, nil
+}
+
+func (s *Server) call(ctx context.Context, p *Principal, name string, args json.RawMessage, id string) []any {
+	s.mu.RLock()
+	m, ok := s.methods[name]
+	s.mu.RUnlock()
+	fail := func(e *MethodError) []any { return []any{"error", e, id} }
+	if !ok {
+		return fail(Errorf("unknownMethod", "unknown method %q (methods: %s)", name, strings.Join(s.Methods(), ", ")))
+	}
+	if !p.Can(m.perm) {
+		return fail(Errorf("forbidden", "%s needs the %s permission, which %s lacks", name, m.perm, p.Name))
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(args, &obj) != nil || obj == nil {
+		return fail(Errorf("invalidArguments", "the arguments of %s must be a JSON object", name))
+	}
+	res, err := m.h(ctx, p, args)
+	if err != nil {
+		var me *MethodError
+		if errors.As(err, &me) {
+			return fail(me)
+		}
+		s.log.Error("api method failed", "method", name, "user", p.Name, "err", err)
+		return fail(Errorf("serverFail", "%v", err))
+	}
+	return []any{name, res, id}
+}
+
+// ServeHTTP serves POST requests with a JMAP body.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeProblem(w, problem(http.StatusMethodNotAllowed, "notRequest", "use POST with a JMAP request body"))
+		return
+	}
+	p, prob := s.Authenticate(r.Header.Get("Authorization"))
+	if prob != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="jetmail", charset="UTF-8"`)
+		writeProblem(w, prob)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		writeProblem(w, problem(http.StatusBadRequest, "notRequest", "read body: %v", err))
+		return
+	}
+	if len(body) > MaxBodyBytes {
+		writeProblem(w, problem(http.StatusRequestEntityTooLarge, "limit", "the request is larger than %d bytes", MaxBodyBytes))
+		return
+	}
+	out, prob := s.Process(r.Context(), p, body)
+	if prob != nil {
+		writeProblem(w, prob)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// Args decodes method arguments strictly into v: an unknown argument or a
+// wrong type is an invalidArguments error naming it.
+func Args(raw json.RawMessage, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Errorf("invalidArguments", "argument %s must be a %s", strings.ReplaceAll(te.Field, ".", "/"), te.Type)
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return Errorf("invalidArguments", "unknown argument %s", f)
+		}
+		return Errorf("invalidArguments", "%v", err)
+	}
+	return nil
+}
