@@ -132,9 +132,16 @@ func waitReady(t *testing.T, p *proc, addr string) {
 // run runs a short jetmail command and returns its output and exit code.
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return runIn(t, "", args...)
+}
+
+// runIn runs a short jetmail command in dir.
+func runIn(t *testing.T, dir string, args ...string) (string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, jetmailBin, args...)
+	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {

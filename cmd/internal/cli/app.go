@@ -47,6 +47,8 @@ Start here:
 			serveCommand(),
 			configCommand(),
 			rolesCommand(),
+			taskCommand(),
+			taskManagerCommand(),
 			healthCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {
@@ -68,15 +70,53 @@ Start here:
 	}
 }
 
-// argsOnly refuses arguments that look like flags: flags must come before
-// the arguments, and a misplaced one would otherwise be read as a value.
-func argsOnly(c *cli.Context) error {
-	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return cli.Exit(fmt.Sprintf("%q looks like a flag: put flags before the arguments (jetmail %s [flags] args...)", a, c.Command.FullName()), ExitUsage)
+// positional returns a command's arguments, accepting flags among them:
+// urfave/cli stops reading flags at the first argument, so the flags that
+// follow ("task create IndexDocument --field a=b") are set here. "--" ends
+// flags.
+func positional(c *cli.Context) ([]string, error) {
+	bools := map[string]bool{}
+	names := map[string][]string{} // any name -> all names of its flag
+	for _, f := range c.Command.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			names[n] = f.Names()
+			bools[n] = isBool
 		}
 	}
-	return nil
+	args := c.Args().Slice()
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i+1:]...), nil
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			out = append(out, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if names[name] == nil {
+			return nil, cli.Exit(fmt.Sprintf("unknown flag %s (see jetmail %s --help)", a, c.Command.FullName()), ExitUsage)
+		}
+		if !hasValue {
+			if bools[name] {
+				value = "true"
+			} else if i+1 < len(args) {
+				i++
+				value = args[i]
+			} else {
+				return nil, cli.Exit(fmt.Sprintf("flag %s needs a value", a), ExitUsage)
+			}
+		}
+		// Each name of a flag holds its own value; set them all.
+		for _, n := range names[name] {
+			if err := c.Set(n, value); err != nil {
+				return nil, cli.Exit(fmt.Sprintf("flag %s: %v", a, err), ExitUsage)
+			}
+		}
+	}
+	return out, nil
 }
 
 // logger builds the process logger from the global flags.

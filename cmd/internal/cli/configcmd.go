@@ -21,13 +21,14 @@ func configCommand() *cli.Command {
 			Description: `Loads FILE as a node would and prints every problem with its key path and
 the reason. Exits 0 when the file is valid, 2 when it is not.`,
 			Action: func(c *cli.Context) error {
-				if err := argsOnly(c); err != nil {
+				args, err := positional(c)
+				if err != nil {
 					return err
 				}
-				if c.NArg() != 1 {
+				if len(args) != 1 {
 					return cli.Exit("config check takes one FILE (see --help)", ExitUsage)
 				}
-				path := c.Args().First()
+				path := args[0]
 				cfg, err := config.Load(path)
 				out := c.App.Writer
 				if err != nil {

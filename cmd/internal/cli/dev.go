@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jetmail/jetmail/shared/embedded"
+	"github.com/jetmail/jetmail/shared/jmap"
 )
 
 func devCommand() *cli.Command {
@@ -60,9 +65,35 @@ again with the same --data-dir keeps all state.`,
 				return fmt.Errorf("connect to embedded NATS: %w", err)
 			}
 			defer nc.Close()
-			return runNode(c, cfg, nc, nil, log)
+			secretPath := filepath.Join(dataDir, devSecretFile)
+			secret, err := devSecret(secretPath)
+			if err != nil {
+				return err
+			}
+			log.Info("admin API ready for the jetmail CLI", "url", "http://"+cfg.HTTP.Listen+"/jmap", "user", "admin", "secret_file", secretPath)
+			return runNode(c, cfg, nc, nil, log, jmap.User{Name: "admin", Secret: secret, Permissions: []string{"admin"}})
 		},
 	}
+}
+
+// devSecret reads the admin API secret of a dev data directory, creating it
+// (readable by the owner only) on first start.
+func devSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin secret: %w", err)
+	}
+	return secret, nil
 }
 
 func clientURL(listen string) string {

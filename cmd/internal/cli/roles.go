@@ -59,17 +59,18 @@ Examples:
    jetmail roles set acme.renew 5                  one node`,
 				Flags: natsFlags(defaultAdminURL),
 				Action: func(c *cli.Context) error {
-					if err := argsOnly(c); err != nil {
+					args, err := positional(c)
+					if err != nil {
 						return err
 					}
-					if c.NArg() < 2 {
+					if len(args) < 2 {
 						return cli.Exit("roles set takes a ROLE and at least one SHARD (see --help)", ExitUsage)
 					}
-					r, err := roles.Parse(c.Args().First())
+					r, err := roles.Parse(args[0])
 					if err != nil {
 						return cli.Exit(err.Error(), ExitUsage)
 					}
-					shards, err := roles.ParseShards(c.Args().Tail())
+					shards, err := roles.ParseShards(args[1:])
 					if err == nil {
 						err = roles.Check(r, shards)
 					}

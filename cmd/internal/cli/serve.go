@@ -24,7 +24,8 @@ Example:
    jetmail serve --nats-url nats://n1:4222,nats://n2:4222 --config /etc/jetmail.toml --node-id 3`, servicesList()),
 		Flags: append(nodeFlags(), natsFlags("")...),
 		Action: func(c *cli.Context) error {
-			if err := argsOnly(c); err != nil {
+			args, err := positional(c)
+			if err != nil {
 				return err
 			}
 			log, err := logger(c, c.App.ErrWriter)
@@ -45,7 +46,7 @@ Example:
 			}
 			defer nc.Close()
 			log.Info("connected to NATS", "node_id", cfg.Cluster.NodeID, "url", nc.ConnectedUrlRedacted())
-			return runNode(c, cfg, nc, c.Args().Slice(), log)
+			return runNode(c, cfg, nc, args, log)
 		},
 	}
 }

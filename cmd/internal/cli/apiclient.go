@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jetmail/jetmail/shared/jmap"
+)
+
+// devSecretFile is where `jetmail dev` keeps its admin API secret.
+const devSecretFile = "admin.secret"
+
+// apiFlags are the flags of the commands that call the admin API.
+func apiFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "api", Value: "http://127.0.0.1:8080/jmap", Usage: "admin API `URL`", EnvVars: []string{"JETMAIL_API"}},
+		&cli.StringFlag{Name: "token", Usage: "API secret, sent as a bearer token (default: the secret `jetmail dev` wrote to ./data/admin.secret)", EnvVars: []string{"JETMAIL_TOKEN"}},
+		&cli.StringFlag{Name: "user", Usage: "API user for basic authentication (with --token as its secret)", EnvVars: []string{"JETMAIL_USER"}},
+		outputFlag(),
+	}
+}
+
+func apiClient(c *cli.Context) (*jmap.Client, error) {
+	secret := c.String("token")
+	if secret == "" {
+		dir := os.Getenv("JETMAIL_DATA_DIR")
+		if dir == "" {
+			dir = "data"
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, devSecretFile)); err == nil {
+			secret = strings.TrimSpace(string(b))
+		}
+	}
+	if secret == "" {
+		return nil, cli.Exit("no API credentials: give --token (or JETMAIL_TOKEN), or run from the folder where `jetmail dev` keeps ./data", ExitUsage)
+	}
+	auth := "Bearer " + secret
+	if u := c.String("user"); u != "" {
+		auth = "Basic " + basicAuth(u, secret)
+	}
+	return &jmap.Client{URL: c.String("api"), Authorization: auth}, nil
+}
+
+// apiError turns an API error into a clean exit: a usage error when the
+// server refused the request as invalid, a failure otherwise.
+func apiError(err error) error {
+	var me *jmap.MethodError
+	if errors.As(err, &me) {
+		code := ExitFailure
+		if me.Type == "invalidArguments" || me.Type == "unsupportedFilter" || me.Type == "unsupportedSort" || me.Type == "forbidden" {
+			code = ExitUsage
+		}
+		return cli.Exit(fmt.Sprintf("%s: %s", me.Type, me.Description), code)
+	}
+	var p *jmap.Problem
+	if errors.As(err, &p) {
+		return cli.Exit(fmt.Sprintf("%s (HTTP %d)", p.Detail, p.Status), ExitFailure)
+	}
+	return cli.Exit(err.Error(), ExitFailure)
+}
+
+// parseWhen reads a time as RFC 3339, "now", or "+<duration>" from now.
+func parseWhen(s string) (time.Time, error) {
+	switch {
+	case s == "now":
+		return time.Now(), nil
+	case strings.HasPrefix(s, "+"):
+		d, err := time.ParseDuration(s[1:])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q: use RFC 3339, now, or +<duration> such as +10m", s)
+		}
+		return time.Now().Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: use RFC 3339 (2026-01-02T15:04:05Z), now, or +<duration> such as +10m", s)
+	}
+	return t, nil
+}
+
+// progress reports bulk work on w: a bar on a terminal, lines otherwise.
+type progress struct {
+	w     io.Writer
+	verb  string
+	total int
+	tty   bool
+	last  time.Time
+}
+
+func newProgress(w io.Writer, verb string, total int) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, verb: verb, total: total, tty: tty}
+}
+
+func (p *progress) update(done int) {
+	if p.tty {
+		const width = 30
+		filled := 0
+		if p.total > 0 {
+			filled = done * width / p.total
+		}
+		fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d", p.verb, strings.Repeat("#", filled), strings.Repeat(" ", width-filled), done, p.total)
+		if done == p.total {
+			fmt.Fprintln(p.w)
+		}
+		return
+	}
+	if done == p.total || time.Since(p.last) > time.Second {
+		fmt.Fprintf(p.w, "%s %d/%d\n", p.verb, done, p.total)
+		p.last = time.Now()
+	}
+}
