@@ -40,5 +40,9 @@ lint:
 tools:
 	@scripts/install-test-deps
 
+## bench: the benchmarks, each printed beside raw JetStream (nats bench) on the same server
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/bench/
+
 clean:
 	rm -rf bin

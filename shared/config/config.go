@@ -118,6 +118,9 @@ type NATS struct {
 	// Replicas is nats.replicas: the replica count of jetmail's streams and
 	// buckets. Default 1; use 3 on a three-server cluster.
 	Replicas int
+	// Connections is nats.connections: how many connections a node opens,
+	// so that the server can work its traffic on several cores. Default 4.
+	Connections int
 	// Creds is nats.creds: a credentials file.
 	Creds string
 	// User and Password are nats.user and nats.password.
@@ -145,7 +148,7 @@ type Storage struct {
 // Task is the task.* section.
 type Task struct {
 	// Concurrency is task.concurrency: how many tasks of one role a node
-	// runs at once. Default 64.
+	// runs at once. Default 128 (tasks mostly wait on I/O).
 	Concurrency int
 	// Periodic is task.periodic.<name>: tasks created by a server-side cron
 	// schedule, once per cluster per tick. When the file has no
@@ -249,10 +252,10 @@ func defaults() *Config {
 			RolesSet:          map[roles.Role]bool{},
 		},
 		Queue:   Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}},
-		NATS:    NATS{Replicas: 1},
+		NATS:    NATS{Replicas: 1, Connections: 4},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
 		Storage: Storage{DataDir: "./data"},
-		Task:    Task{Concurrency: 64},
+		Task:    Task{Concurrency: 128},
 		API:     API{Users: map[string]APIUser{}},
 	}
 }

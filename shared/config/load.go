@@ -429,6 +429,11 @@ func (l *loader) nats(v any) {
 				l.fail(key, "must be between 1 and 5, got %d", n.Replicas)
 			}
 		},
+		"connections": func(key string, v any) {
+			if l.integer(key, v, &n.Connections) && (n.Connections < 1 || n.Connections > 64) {
+				l.fail(key, "must be between 1 and 64, got %d", n.Connections)
+			}
+		},
 		"tls": func(key string, v any) {
 			l.table(key, v, fields{
 				"ca":   func(key string, v any) { l.str(key, v, &n.TLSCA) },

@@ -171,7 +171,14 @@ func Config(t testing.TB, nodeID string, changes ...func(*config.Config)) *confi
 // at cleanup. AckWait is shortened to 3s so that fail-over tests are quick.
 func Node(t testing.TB, nc *nats.Conn, cfg *config.Config, services ...node.Service) *node.Node {
 	t.Helper()
-	n, err := node.New(node.Params{Config: cfg, Conn: nc, Services: services, Logger: Logger(), Version: "test"})
+	return NodeWithDial(t, nc, nil, cfg, services...)
+}
+
+// NodeWithDial is Node with a way to open more connections, so that the
+// node keeps nats.connections of them.
+func NodeWithDial(t testing.TB, nc *nats.Conn, dial func() (*nats.Conn, error), cfg *config.Config, services ...node.Service) *node.Node {
+	t.Helper()
+	n, err := node.New(node.Params{Config: cfg, Conn: nc, Dial: dial, Services: services, Logger: Logger(), Version: "test"})
 	require.NoError(t, err)
 	n.WorkParams.AckWait = 3 * time.Second
 	n.WorkParams.DrainTimeout = 15 * time.Second

@@ -57,6 +57,10 @@ type Params struct {
 	Work work.Params
 	// ExtraUsers are API users beyond api.users (jetmail dev adds its admin).
 	ExtraUsers []jmap.User
+	// Dial opens another connection like Conn. With it the node keeps
+	// nats.connections connections, so that the server works the node's
+	// traffic on several cores; without it, Conn carries everything.
+	Dial func() (*nats.Conn, error)
 }
 
 // Node is a running jetmail node.
@@ -78,6 +82,9 @@ type Node struct {
 	API *jmap.Server
 
 	p           Params
+	pool        []jetstream.JetStream
+	poolConns   []*nats.Conn
+	next        atomic.Uint64
 	workMetrics *work.Metrics
 	cancel      context.CancelFunc
 	bg          sync.WaitGroup
@@ -136,6 +143,22 @@ func New(p Params) (*Node, error) {
 func (n *Node) Start(ctx context.Context) error {
 	cfg := n.Config
 	var err error
+	n.pool = []jetstream.JetStream{n.JS}
+	if n.p.Dial != nil {
+		for i := 1; i < cfg.NATS.Connections; i++ {
+			nc, err := n.p.Dial()
+			if err != nil {
+				return fmt.Errorf("open NATS connection %d of %d (nats.connections): %w", i+1, cfg.NATS.Connections, err)
+			}
+			js, err := jetstream.New(nc)
+			if err != nil {
+				nc.Close()
+				return err
+			}
+			n.poolConns = append(n.poolConns, nc)
+			n.pool = append(n.pool, js)
+		}
+	}
 	if n.Buckets, err = cluster.EnsureBuckets(ctx, n.JS, cfg.NATS.Replicas, cfg.Cluster.NodeTimeout); err != nil {
 		return err
 	}
@@ -224,6 +247,15 @@ func (n *Node) goBackground(f func()) {
 	go func() { defer n.bg.Done(); f() }()
 }
 
+// JetStreams returns the node's JetStream contexts, one per connection
+// (nats.connections); spread independent traffic over them.
+func (n *Node) JetStreams() []jetstream.JetStream { return n.pool }
+
+// NextJetStream returns the node's JetStream contexts in turn.
+func (n *Node) NextJetStream() jetstream.JetStream {
+	return n.pool[n.next.Add(1)%uint64(len(n.pool))]
+}
+
 // IsLeader reports whether this node holds the leader lease now.
 func (n *Node) IsLeader() bool { return n.leader.Load() }
 
@@ -231,7 +263,7 @@ func (n *Node) IsLeader() bool { return n.leader.Load() }
 // pool of concurrency slots. The node stops the worker on Shutdown.
 func (n *Node) RunWorker(ctx context.Context, r roles.Role, concurrency int, h work.Handler) (*work.Worker, error) {
 	w := work.NewWorker(work.WorkerParams{
-		JS: n.JS, Buckets: n.Buckets, View: n.View, Membership: n.Membership, NodeID: n.ID,
+		JS: n.NextJetStream(), Buckets: n.Buckets, View: n.View, Membership: n.Membership, NodeID: n.ID,
 		Role: r, Concurrency: concurrency, Handler: h, Params: n.WorkParams, Metrics: n.workMetrics, Logger: n.Logger,
 	})
 	if err := w.Start(ctx); err != nil {
@@ -287,6 +319,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if err := n.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop http: %w", err))
 		}
+	}
+	for _, nc := range n.poolConns {
+		nc.Close()
 	}
 	n.Logger.Info("node stopped")
 	return errors.Join(errs...)

@@ -289,3 +289,27 @@ func jsonKind(goType string) string {
 	}
 	return goType
 }
+
+// EncodePayload writes a task's own fields with its "@type", as a trigger
+// carries them.
+func EncodePayload(p Payload) []byte {
+	fields, _ := json.Marshal(p)
+	typ, _ := json.Marshal(p.Variant())
+	if len(fields) <= 2 {
+		return []byte(`{"@type":` + string(typ) + `}`)
+	}
+	return append([]byte(`{"@type":`+string(typ)+`,`), fields[1:]...)
+}
+
+// DecodePayload reads what EncodePayload wrote, for variant v.
+func DecodePayload(v Variant, data []byte) (Payload, error) {
+	sp, ok := specs[v]
+	if !ok {
+		return nil, fmt.Errorf("unknown task type %q", v)
+	}
+	p := sp.new()
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, fmt.Errorf("decode %s fields: %w", v, err)
+	}
+	return p, nil
+}

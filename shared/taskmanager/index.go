@@ -2,6 +2,7 @@ package taskmanager
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,11 +24,14 @@ type index struct {
 
 type entry struct {
 	variant task.Variant
-	status  task.StatusType
+	status  task.Status
 	// when is the due time of Pending and Retry tasks, the failure time of
 	// Failed ones: the time a listing sorts by.
 	when    time.Time
 	account string
+	// token and rev let a runner check a trigger without reading the task.
+	token string
+	rev   uint64
 }
 
 func newIndex(log *slog.Logger) *index { return &index{log: log, m: map[string]entry{}} }
@@ -78,14 +82,24 @@ func (ix *index) apply(e jetstream.KeyValueEntry) {
 		delete(ix.m, e.Key())
 		return
 	}
-	t, err := task.Decode(e.Value())
-	if err != nil {
+	// Only the fields the index needs, in one pass: this runs for every
+	// write to the bucket.
+	var s struct {
+		Task struct {
+			Type      task.Variant `json:"@type"`
+			Status    task.Status  `json:"status"`
+			AccountID string       `json:"accountId"`
+		} `json:"task"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(e.Value(), &s); err != nil || s.Task.Type == "" {
 		ix.log.Error("ignoring undecodable task", "key", e.Key(), "err", err)
 		return
 	}
-	en := entry{variant: t.Variant(), status: t.Status.Type, when: t.Status.Due, account: task.AccountOf(t.Payload)}
-	if t.Status.Type == task.Failed {
-		en.when = t.Status.FailedAt
+	en := entry{variant: s.Task.Type, status: s.Task.Status, when: s.Task.Status.Due, account: s.Task.AccountID,
+		token: s.Token, rev: e.Revision()}
+	if en.status.Type == task.Failed {
+		en.when = s.Task.Status.FailedAt
 	}
 	ix.m[e.Key()] = en
 }
@@ -120,7 +134,7 @@ func (ix *index) query(q Query) ([]string, int) {
 	ix.mu.RLock()
 	var hits []hit
 	for id, e := range ix.m {
-		if len(q.Status) > 0 && !slices.Contains(q.Status, e.status) ||
+		if len(q.Status) > 0 && !slices.Contains(q.Status, e.status.Type) ||
 			len(q.Types) > 0 && !slices.Contains(q.Types, e.variant) ||
 			q.AccountID != "" && q.AccountID != e.account ||
 			q.DueAfter != nil && e.when.Before(*q.DueAfter) ||
@@ -165,13 +179,28 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// get returns the index's entry for a task.
+func (ix *index) get(id string) (entry, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	e, ok := ix.m[id]
+	return e, ok
+}
+
+// Count returns how many tasks exist (pending, retrying or failed).
+func (m *Manager) Count() int {
+	m.index.mu.RLock()
+	defer m.index.mu.RUnlock()
+	return len(m.index.m)
+}
+
 // overdue lists runnable tasks due before cutoff.
 func (ix *index) overdue(cutoff time.Time) []string {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var out []string
 	for id, e := range ix.m {
-		if e.status != task.Failed && e.when.Before(cutoff) {
+		if e.status.Type != task.Failed && e.when.Before(cutoff) {
 			out = append(out, id)
 		}
 	}
@@ -184,7 +213,7 @@ func (ix *index) counts() map[[2]string]int {
 	defer ix.mu.RUnlock()
 	out := map[[2]string]int{}
 	for _, e := range ix.m {
-		out[[2]string{string(e.status), string(e.variant)}]++
+		out[[2]string{string(e.status.Type), string(e.variant)}]++
 	}
 	return out
 }

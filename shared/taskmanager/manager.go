@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,11 +50,14 @@ type Params struct {
 
 // Manager is the task manager of one node.
 type Manager struct {
-	p       Params
-	n       *node.Node
-	log     *slog.Logger
-	js      jetstream.JetStream
-	tasks   jetstream.KeyValue
+	p     Params
+	n     *node.Node
+	log   *slog.Logger
+	js    jetstream.JetStream
+	tasks jetstream.KeyValue
+	// kvs are handles to jetmail-tasks on each of the node's connections.
+	kvs     []jetstream.KeyValue
+	next    atomic.Uint64
 	setKV   jetstream.KeyValue
 	metrics *metrics
 	index   *index
@@ -102,6 +106,13 @@ func (m *Manager) Start(ctx context.Context) error {
 		History: 5, Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
 	}); err != nil {
 		return fmt.Errorf("create KV bucket %s: %w", BucketSettings, err)
+	}
+	for _, js := range m.n.JetStreams() {
+		kv, err := js.KeyValue(ctx, BucketTasks)
+		if err != nil {
+			return fmt.Errorf("open KV bucket %s: %w", BucketTasks, err)
+		}
+		m.kvs = append(m.kvs, kv)
 	}
 	m.metrics = newMetrics(m)
 	bgCtx, cancel := context.WithCancel(context.Background())
@@ -247,6 +258,9 @@ func (m *Manager) watchSettings(ctx, bgCtx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// kv returns a handle to jetmail-tasks, on the node's connections in turn.
+func (m *Manager) kv() jetstream.KeyValue { return m.kvs[m.next.Add(1)%uint64(len(m.kvs))] }
 
 func (m *Manager) stream(ctx context.Context, r roles.Role) (jetstream.Stream, error) {
 	if s, ok := m.streams.Load(r); ok {

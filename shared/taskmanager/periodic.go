@@ -99,5 +99,5 @@ func (m *Manager) runPeriodic(ctx context.Context, job *work.Job, name string) e
 	} else if !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("store periodic task %s: %w", t.ID, err)
 	}
-	return m.runTask(ctx, t.ID, "periodic")
+	return m.runTask(ctx, t.ID, "periodic", job.Data, time.Now())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
@@ -35,15 +36,41 @@ func (m *Manager) Create(ctx context.Context, p task.Payload, due *time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.tasks.Create(ctx, t.ID, data); err != nil {
+	// The record and its trigger go out together and are awaited together:
+	// one round trip. A trigger that arrives before its record is re-read
+	// by the runner (see runTask).
+	js := m.n.NextJetStream()
+	rec := nats.NewMsg("$KV." + BucketTasks + "." + t.ID)
+	rec.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	rec.Data = data
+	recAck, err := js.PublishMsgAsync(rec)
+	if err != nil {
 		return nil, fmt.Errorf("store task: %w", err)
 	}
-	if err := m.trigger(ctx, t, false); err != nil {
+	trigAck, trigErr := js.PublishMsgAsync(m.triggerPublication(ctx, t, false))
+	if err := await(ctx, recAck); err != nil {
+		return nil, fmt.Errorf("store task: %w", err)
+	}
+	if trigErr == nil {
+		trigErr = await(ctx, trigAck)
+	}
+	if trigErr != nil {
 		// The task is stored; the rescuer will trigger it.
-		m.log.Warn("task stored but its trigger was not published; the rescuer will publish it", "task", t.ID, "err", err)
+		m.log.Warn("task stored but its trigger was not published; the rescuer will publish it", "task", t.ID, "err", trigErr)
 	}
 	m.metrics.created(t)
 	return t, nil
+}
+
+func await(ctx context.Context, f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Get reads a task.
@@ -56,7 +83,7 @@ func (m *Manager) load(ctx context.Context, id string) (*task.Task, uint64, erro
 	if !validID(id) {
 		return nil, 0, ErrNotFound
 	}
-	e, err := m.tasks.Get(ctx, id)
+	e, err := m.kv().Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, ErrNotFound
 	}
@@ -124,7 +151,7 @@ func (m *Manager) change(ctx context.Context, id string, f func(*task.Task) erro
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.tasks.Update(ctx, id, data, rev); err != nil {
+	if _, err := m.kv().Update(ctx, id, data, rev); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, ErrConflict
 		}
@@ -142,7 +169,7 @@ func (m *Manager) Destroy(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.tasks.Purge(ctx, id, jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL)); err != nil {
+	if err := m.kv().Purge(ctx, id, jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL)); err != nil {
 		if isConflict(err) {
 			return ErrConflict
 		}

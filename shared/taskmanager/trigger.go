@@ -25,9 +25,11 @@ func schedSubject(r roles.Role, id string) string { return work.SubjectPrefix(r)
 
 func cronSubject(r roles.Role, name string) string { return work.SubjectPrefix(r) + "cron." + name }
 
-// triggerItem is the work item that makes t run.
+// triggerItem is the work item that makes t run. It carries the task's
+// fields, which never change after creation, so that the runner need not
+// read the task (see runTask).
 func triggerItem(t *task.Task) work.Item {
-	it := work.Item{Key: task.ShardKey(t.Payload, t.ID), Header: nats.Header{}}
+	it := work.Item{Key: task.ShardKey(t.Payload, t.ID), Header: nats.Header{}, Data: task.EncodePayload(t.Payload)}
 	it.Header.Set(HeaderTask, t.ID)
 	it.Header.Set(HeaderToken, t.Token)
 	if sm, ok := t.Payload.(*task.StoreMaintenanceTask); ok && sm.ShardIndex != nil {
@@ -45,6 +47,14 @@ func (m *Manager) triggerMsg(t *task.Task) *nats.Msg {
 // schedule replacing any earlier one. replace also purges an earlier
 // schedule when the task is now due at once.
 func (m *Manager) trigger(ctx context.Context, t *task.Task, replace bool) error {
+	if _, err := m.n.NextJetStream().PublishMsg(ctx, m.triggerPublication(ctx, t, replace)); err != nil {
+		return fmt.Errorf("publish trigger of task %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// triggerPublication builds the message trigger publishes.
+func (m *Manager) triggerPublication(ctx context.Context, t *task.Task, replace bool) *nats.Msg {
 	msg := m.triggerMsg(t)
 	role := task.RoleOf(t.Variant())
 	if t.Status.Due.After(m.p.Clock.Now()) {
@@ -55,15 +65,11 @@ func (m *Manager) trigger(ctx context.Context, t *task.Task, replace bool) error
 		msg.Header.Set("Nats-Schedule", "@at "+t.Status.Due.UTC().Format(time.RFC3339Nano))
 		msg.Header.Set("Nats-Schedule-Target", target)
 	} else {
-		msg.Header.Set(jetstream.MsgIDHeader, t.ID+"/"+t.Token)
 		if replace {
 			m.cancelSchedule(ctx, t)
 		}
 	}
-	if _, err := m.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publish trigger of task %s: %w", t.ID, err)
-	}
-	return nil
+	return msg
 }
 
 // cancelSchedule removes a task's pending schedule, if any.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/jetmail/jetmail/shared/embedded"
@@ -60,7 +61,13 @@ again with the same --data-dir keeps all state.`,
 			}
 			defer srv.Stop()
 			log.Info("embedded NATS started", "node_id", cfg.Cluster.NodeID, "data_dir", dataDir, "client_url", clientURL(c.String("nats-listen")))
-			nc, err := srv.Connect()
+			// Over loopback TCP when the server listens: faster than the
+			// in-process pipe, which serializes reads and writes.
+			dial := func() (*nats.Conn, error) { return srv.Connect() }
+			if listen := c.String("nats-listen"); listen != "" {
+				dial = func() (*nats.Conn, error) { return nats.Connect("nats://"+listen, nats.MaxReconnects(-1)) }
+			}
+			nc, err := dial()
 			if err != nil {
 				return fmt.Errorf("connect to embedded NATS: %w", err)
 			}
@@ -71,7 +78,7 @@ again with the same --data-dir keeps all state.`,
 				return err
 			}
 			log.Info("admin API ready for the jetmail CLI", "url", "http://"+cfg.HTTP.Listen+"/jmap", "user", "admin", "secret_file", secretPath)
-			return runNode(c, cfg, nc, nil, log, jmap.User{Name: "admin", Secret: secret, Permissions: []string{"admin"}})
+			return runNode(c, cfg, nc, dial, nil, log, jmap.User{Name: "admin", Secret: secret, Permissions: []string{"admin"}})
 		},
 	}
 }

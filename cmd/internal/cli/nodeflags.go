@@ -64,12 +64,12 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 
 // runNode runs a node with the named services until SIGINT or SIGTERM, then
 // drains and stops it.
-func runNode(c *cli.Context, cfg *config.Config, nc *nats.Conn, serviceNames []string, log *slog.Logger, extraUsers ...jmap.User) error {
+func runNode(c *cli.Context, cfg *config.Config, nc *nats.Conn, dial func() (*nats.Conn, error), serviceNames []string, log *slog.Logger, extraUsers ...jmap.User) error {
 	svcs, err := services.Build(cfg, serviceNames)
 	if err != nil {
 		return cli.Exit(err.Error(), ExitUsage)
 	}
-	n, err := node.New(node.Params{Config: cfg, Conn: nc, Services: svcs, Version: Version, Logger: log, ExtraUsers: extraUsers})
+	n, err := node.New(node.Params{Config: cfg, Conn: nc, Dial: dial, Services: svcs, Version: Version, Logger: log, ExtraUsers: extraUsers})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/jetmail/jetmail/services"
@@ -46,7 +47,8 @@ Example:
 			}
 			defer nc.Close()
 			log.Info("connected to NATS", "node_id", cfg.Cluster.NodeID, "url", nc.ConnectedUrlRedacted())
-			return runNode(c, cfg, nc, args, log)
+			dial := func() (*nats.Conn, error) { return natsconn.Connect(cfg.NATS, "jetmail node "+cfg.Cluster.NodeID) }
+			return runNode(c, cfg, nc, dial, args, log)
 		},
 	}
 }

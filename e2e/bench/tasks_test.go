@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/embedded"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/task"
+	"github.com/jetmail/jetmail/shared/taskmanager"
+)
+
+const (
+	throughputTasks = 100_000
+	latenessTasks   = 10_000
+	creators        = 128
+)
+
+// natsBench runs `nats bench js` against url and returns msgs/s for async
+// publish and for a durable consumer with explicit acks.
+func natsBench(b *testing.B, url string) (pub, consume float64) {
+	b.Helper()
+	natsCLI, err := exec.LookPath("nats")
+	if err != nil {
+		b.Fatalf("the nats CLI is needed for the raw JetStream figure (make tools installs it): %v", err)
+	}
+	rate := regexp.MustCompile(`stats: ([\d,]+) msgs/sec`)
+	runBench := func(args ...string) float64 {
+		out, err := exec.Command(natsCLI, append([]string{"-s", url, "bench", "js"}, args...)...).CombinedOutput()
+		require.NoError(b, err, string(out))
+		m := rate.FindStringSubmatch(string(out))
+		require.Len(b, m, 2, string(out))
+		v, _ := strconv.ParseFloat(strings.ReplaceAll(m[1], ",", ""), 64)
+		return v
+	}
+	pub = runBench("pub", "async", "bench.raw", "--msgs", fmt.Sprint(throughputTasks), "--size", "128", "--create", "--storage", "file", "--no-progress")
+	consume = runBench("consume", "--msgs", fmt.Sprint(throughputTasks), "--no-progress")
+	return pub, consume
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+// BenchmarkTasks measures tasks/s end to end (create, a no-op handler,
+// removal) for 100,000 tasks, and the p50/p99 lateness of 10,000 tasks due
+// in the same second, beside nats bench on the same server.
+func BenchmarkTasks(b *testing.B) {
+	addr := jetmailtest.FreePort(b)
+	srv, err := embedded.Start(embedded.Options{DataDir: b.TempDir(), Listen: addr})
+	require.NoError(b, err)
+	defer srv.Stop()
+	rawPub, rawConsume := natsBench(b, "nats://"+addr)
+
+	nc := jetmailtest.Dial(b, "nats://"+addr)
+	cfg := jetmailtest.Config(b, "1", func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} })
+	n := jetmailtest.NodeWithDial(b, nc, func() (*nats.Conn, error) { return nats.Connect("nats://" + addr) }, cfg)
+	m := taskmanager.New(taskmanager.Params{Node: n})
+	require.NoError(b, m.Start(context.Background()))
+	defer func() { _ = m.Shutdown(context.Background()) }()
+
+	var done atomic.Int64
+	var latMu sync.Mutex
+	var lateness []time.Duration
+	measure := atomic.Bool{}
+	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, t *task.Task) error {
+		if measure.Load() {
+			l := time.Since(t.Status.Due)
+			latMu.Lock()
+			lateness = append(lateness, l)
+			latMu.Unlock()
+		}
+		done.Add(1)
+		return nil
+	})
+	ctx := context.Background()
+	createAll := func(count int, due *time.Time) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > int64(count) {
+						return
+					}
+					if _, err := m.Create(ctx, &task.IndexTraceTask{TraceID: fmt.Sprint("t", i)}, due); err != nil {
+						b.Errorf("create: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	waitEmpty := func(want int64, within time.Duration) {
+		deadline := time.Now().Add(within)
+		for time.Now().Before(deadline) {
+			if done.Load() >= want && m.Count() == 0 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.Fatalf("only %d of %d tasks done after %s", done.Load(), want, within)
+	}
+
+	b.ResetTimer()
+	start := time.Now()
+	createAll(throughputTasks, nil)
+	created := time.Since(start)
+	waitEmpty(throughputTasks, 5*time.Minute)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	tps := float64(throughputTasks) / elapsed.Seconds()
+
+	// 10,000 tasks due in the same second.
+	measure.Store(true)
+	due := time.Now().Add(5 * time.Second).Truncate(time.Second).Add(time.Second)
+	createAll(latenessTasks, &due)
+	waitEmpty(throughputTasks+latenessTasks, 2*time.Minute)
+	slices.Sort(lateness)
+	p50, p99, pmax := percentile(lateness, 0.50), percentile(lateness, 0.99), lateness[len(lateness)-1]
+
+	b.ReportMetric(tps, "tasks/s")
+	b.ReportMetric(rawPub, "raw_js_pub_msgs/s")
+	b.ReportMetric(float64(p50.Milliseconds()), "p50_lateness_ms")
+	b.ReportMetric(float64(p99.Milliseconds()), "p99_lateness_ms")
+	fmt.Fprintf(os.Stdout, `
+jetmail task manager benchmark (one node, embedded JetStream, file storage, R1)
+  raw JetStream (nats bench js, 128 B, same server):  async publish %8.0f msg/s, durable consume %8.0f msg/s
+  tasks end to end (create -> no-op -> removed):       %8.0f tasks/s  (%d tasks in %s; creating took %s)
+    ratio to raw async publish:                         %.3f  (a task costs 4 JetStream writes: task, trigger, ack, removal)
+  lateness of %d tasks due in the same second:        p50 %s  p99 %s  max %s
+`, rawPub, rawConsume, tps, throughputTasks, elapsed.Round(time.Millisecond), created.Round(time.Millisecond), tps/rawPub,
+		latenessTasks, p50.Round(time.Millisecond), p99.Round(time.Millisecond), pmax.Round(time.Millisecond))
+}
