@@ -64,6 +64,11 @@ func TestDevLifecycle(t *testing.T) {
 		out, err = exec.Command(natsCLI, "--server", url, "kv", "ls").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "jetmail-roles")
+		require.Contains(t, string(out), "jetmail-tasks")
+		out, err = exec.Command(natsCLI, "--server", url, "micro", "ls").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "jetmail-node")
+		require.Contains(t, string(out), "jetmail-scheduler")
 	} else if os.Getenv("JETMAIL_REQUIRE_TOOLS") == "1" {
 		t.Fatal("the nats CLI is required (make tools installs it into .tools/bin)")
 	} else {

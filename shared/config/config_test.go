@@ -253,3 +253,53 @@ func TestIgnoredSections(t *testing.T) {
 }
 
 func keys[V any](m map[string]V) []string { return sortedKeys(m) }
+
+func TestTaskAndAPISections(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte(`
+[task]
+concurrency = 32
+[task.periodic.nightly-purge]
+schedule = "0 0 3 * * *"
+task = { "@type" = "StoreMaintenance", maintenanceType = "purgeData", shardIndex = 1 }
+[task.periodic.train]
+schedule = "@every 12h"
+task = { "@type" = "SpamFilterMaintenance", maintenanceType = "train" }
+[api.users.ops]
+secret = "a-long-enough-secret"
+permissions = ["sysTaskGet", "sysTaskQuery"]
+`))
+	require.NoError(t, err)
+	require.Equal(t, 32, cfg.Task.Concurrency)
+	require.Len(t, cfg.Task.Periodic, 2)
+	require.JSONEq(t, `{"@type":"StoreMaintenance","maintenanceType":"purgeData","shardIndex":1}`, string(cfg.Task.Periodic["nightly-purge"].Task))
+	require.Equal(t, []string{"sysTaskGet", "sysTaskQuery"}, cfg.API.Users["ops"].Permissions)
+
+	def, err := Parse(nil)
+	require.NoError(t, err)
+	require.Equal(t, DefaultPeriodic, def.Task.Periodic)
+	require.Equal(t, 128, def.Task.Concurrency)
+
+	require.Equal(t, []string{
+		`api.users.ops.permissions: missing: list what the user may do, or ["admin"]`,
+		"api.users.ops.secret: must be at least 12 characters",
+		`task.concurrency: must be at least 1, got 0`,
+		`task.periodic.bad.schedule: cron expression "0 * * *" has 4 fields; use 6 (seconds minutes hours day-of-month month day-of-week) or "@every <duration>"`,
+		`task.periodic.bad.task.maintenanceType: "burn" is not one of reindexAccounts, reindexTelemetry, purgeData, purgeBlob, resetUserQuotas, resetTenantQuotas, resetBlobQuotas, resetRateLimiters, removeAuthTokens, removeQueueLocks, removeTaskLocks, removeDavLocks, removeSieveLists, removeGreylist`,
+		`task.periodic.fast.schedule: @every needs at least 1s`,
+		`task.periodic.nothing.schedule: missing: a cron expression such as "0 0 * * * *" or "@every 1h"`,
+		`task.periodic.nothing.task: missing: the task to create`,
+	}, problemsOf(t, `
+[task]
+concurrency = 0
+[task.periodic.bad]
+schedule = "0 * * *"
+task = { "@type" = "StoreMaintenance", maintenanceType = "burn" }
+[task.periodic.fast]
+schedule = "@every 100ms"
+task = { "@type" = "SpamFilterMaintenance", maintenanceType = "train" }
+[task.periodic.nothing]
+[api.users.ops]
+secret = "short"
+`))
+}

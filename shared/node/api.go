@@ -28,9 +28,7 @@ func newAPI(n *Node) *jmap.Server {
 		u := n.Config.API.Users[name]
 		users = append(users, jmap.User{Name: name, Secret: u.Secret, Permissions: u.Permissions})
 	}
-	for _, u := range n.p.ExtraUsers {
-		users = append(users, u)
-	}
+	users = append(users, n.p.ExtraUsers...)
 	if len(users) == 0 {
 		n.Logger.Warn("no API users configured (api.users.<name>): the admin API refuses every request")
 	}

@@ -331,3 +331,25 @@ func TestReshardUnderLoad(t *testing.T) {
 	t.Logf("items per layout epoch: %v", epochs)
 	require.GreaterOrEqual(t, len(epochs), 2, "the layout never changed under load")
 }
+
+// An item that takes longer than AckWait stays leased (InProgress
+// heartbeats) and is not given to another node.
+func TestLongItemKeepsItsLease(t *testing.T) {
+	t.Parallel()
+	s := jetmailtest.Server(t)
+	var runs atomic.Int32
+	for _, id := range []string{"1", "2"} {
+		n := jetmailtest.Node(t, jetmailtest.Conn(t, s), jetmailtest.Config(t, id, withRole(roles.AcmeRenew, "1,2")))
+		_, err := n.RunWorker(context.Background(), roles.AcmeRenew, 2, func(ctx context.Context, j *work.Job) error {
+			runs.Add(1)
+			time.Sleep(7 * time.Second) // AckWait is 3s in tests
+			return nil
+		})
+		require.NoError(t, err)
+		if id == "1" {
+			require.NoError(t, n.Publisher.Submit(context.Background(), roles.AcmeRenew, work.Item{Key: "example.org"}))
+		}
+	}
+	time.Sleep(9 * time.Second)
+	require.EqualValues(t, 1, runs.Load(), "the item was redelivered while its handler was still running")
+}
