@@ -47,11 +47,7 @@ func registerAPI(n *node.Node, m *taskmanager.Manager) {
 }
 
 func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		AccountID  *string   `json:"accountId"`
-		IDs        *[]string `json:"ids"`
-		Properties []string  `json:"properties"`
-	}
+	var args jmap.GetArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
@@ -230,13 +226,7 @@ func parseDate(prop string, s *string) (*time.Time, error) {
 }
 
 func (a *api) set(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		AccountID *string                    `json:"accountId"`
-		IfInState *string                    `json:"ifInState"`
-		Create    map[string]json.RawMessage `json:"create"`
-		Update    map[string]json.RawMessage `json:"update"`
-		Destroy   []string                   `json:"destroy"`
-	}
+	var args jmap.SetArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
@@ -406,11 +396,7 @@ func invalidProperties(perrs []task.PropertyError) *jmap.SetError {
 }
 
 func (a *api) managerGet(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		AccountID  *string   `json:"accountId"`
-		IDs        *[]string `json:"ids"`
-		Properties []string  `json:"properties"`
-	}
+	var args jmap.GetArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
@@ -430,13 +416,7 @@ func (a *api) managerGet(_ context.Context, _ *jmap.Principal, raw json.RawMessa
 }
 
 func (a *api) managerSet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		AccountID *string                    `json:"accountId"`
-		IfInState *string                    `json:"ifInState"`
-		Create    map[string]json.RawMessage `json:"create"`
-		Update    map[string]json.RawMessage `json:"update"`
-		Destroy   []string                   `json:"destroy"`
-	}
+	var args jmap.SetArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}

@@ -273,6 +273,23 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
+// GetArgs are the standard arguments of a /get method (RFC 8620 5.1).
+type GetArgs struct {
+	AccountID *string `json:"accountId"`
+	// IDs is nil to ask for every object.
+	IDs        *[]string `json:"ids"`
+	Properties []string  `json:"properties"`
+}
+
+// SetArgs are the standard arguments of a /set method (RFC 8620 5.3).
+type SetArgs struct {
+	AccountID *string                    `json:"accountId"`
+	IfInState *string                    `json:"ifInState"`
+	Create    map[string]json.RawMessage `json:"create"`
+	Update    map[string]json.RawMessage `json:"update"`
+	Destroy   []string                   `json:"destroy"`
+}
+
 // Args decodes method arguments strictly into v: an unknown argument or a
 // wrong type is an invalidArguments error naming it.
 func Args(raw json.RawMessage, v any) error {

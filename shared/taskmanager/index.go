@@ -3,7 +3,6 @@ package taskmanager
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/task"
 )
 
@@ -38,41 +38,7 @@ func newIndex(log *slog.Logger) *index { return &index{log: log, m: map[string]e
 
 // start watches the bucket and returns once the current tasks are loaded.
 func (ix *index) start(ctx, bgCtx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup) error {
-	w, err := kv.WatchAll(bgCtx)
-	if err != nil {
-		return fmt.Errorf("watch tasks: %w", err)
-	}
-	ready := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer func() { _ = w.Stop() }()
-		loaded := false
-		for {
-			select {
-			case <-bgCtx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					if !loaded {
-						loaded = true
-						close(ready)
-					}
-					continue
-				}
-				ix.apply(e)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return kvwatch.Follow(ctx, bgCtx, kv, "", wg, ix.apply)
 }
 
 func (ix *index) apply(e jetstream.KeyValueEntry) {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/task"
@@ -215,48 +216,18 @@ func (m *Manager) UpdateSettings(ctx context.Context, patch json.RawMessage) (ta
 
 // watchSettings loads the settings and follows their changes.
 func (m *Manager) watchSettings(ctx, bgCtx context.Context) error {
-	w, err := m.setKV.Watch(bgCtx, settingsKey)
-	if err != nil {
-		return fmt.Errorf("watch task manager settings: %w", err)
-	}
-	ready := make(chan struct{})
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
-		defer func() { _ = w.Stop() }()
-		once := sync.OnceFunc(func() { close(ready) })
-		for {
-			select {
-			case <-bgCtx.Done():
+	return kvwatch.Follow(ctx, bgCtx, m.setKV, settingsKey, &m.bg, func(e jetstream.KeyValueEntry) {
+		s := task.DefaultSettings
+		if e.Operation() == jetstream.KeyValuePut {
+			if err := json.Unmarshal(e.Value(), &s); err != nil {
+				m.log.Error("ignoring bad task manager settings", "err", err)
 				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					once()
-					continue
-				}
-				s := task.DefaultSettings
-				if e.Operation() == jetstream.KeyValuePut {
-					if err := json.Unmarshal(e.Value(), &s); err != nil {
-						m.log.Error("ignoring bad task manager settings", "err", err)
-						continue
-					}
-				}
-				m.mu.Lock()
-				m.settings = s
-				m.mu.Unlock()
-				once()
 			}
 		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+		m.mu.Lock()
+		m.settings = s
+		m.mu.Unlock()
+	})
 }
 
 // kv returns a handle to jetmail-tasks, on the node's connections in turn.
