@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +17,9 @@ import (
 
 // Job is one work item handed to a Handler.
 type Job struct {
+	// Subject is the subject the item was published to.
+	Subject string
+	// Role, Partition, Shard and Epoch are set for role work (RunWorker).
 	Role      roles.Role
 	Key       string
 	Data      []byte
@@ -66,14 +68,9 @@ type WorkerParams struct {
 // Worker consumes a role's work on this node for the shards the node
 // belongs to, following role map and layout changes as they happen.
 type Worker struct {
-	p     WorkerParams
-	log   *slog.Logger
-	slots chan struct{}
-
-	// handlerCtx is cancelled only when Shutdown's deadline passes.
-	handlerCtx    context.Context
-	cancelHandler context.CancelFunc
-	inFlight      sync.WaitGroup
+	p    WorkerParams
+	log  *slog.Logger
+	pool *Pool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -85,12 +82,10 @@ func NewWorker(p WorkerParams) *Worker {
 		p.Concurrency = 16
 	}
 	p.Params = p.Params.withDefaults()
-	w := &Worker{p: p, log: p.Logger.With("role", string(p.Role)), slots: make(chan struct{}, p.Concurrency)}
-	for range p.Concurrency {
-		w.slots <- struct{}{}
-	}
-	w.handlerCtx, w.cancelHandler = context.WithCancel(context.Background())
-	return w
+	log := p.Logger.With("role", string(p.Role))
+	return &Worker{p: p, log: log, pool: NewPool(PoolParams{
+		Slots: p.Concurrency, Handler: p.Handler, Label: string(p.Role), Metrics: p.Metrics, Logger: log, PollWait: p.Params.PollWait,
+	})}
 }
 
 // Start announces the worker in membership and starts consuming.
@@ -115,7 +110,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
-		w.cancelHandler()
+		w.pool.Cancel()
 		<-w.done
 		return fmt.Errorf("%s worker: in-flight items cancelled: %w", w.p.Role, ctx.Err())
 	}
@@ -147,7 +142,7 @@ func (w *Worker) run(ctx context.Context) {
 	}
 	defer func() {
 		stop(func(shardKey) bool { return false })
-		w.inFlight.Wait()
+		w.pool.Wait()
 		w.flush()
 	}()
 	var drainedRev uint64
@@ -159,7 +154,7 @@ func (w *Worker) run(ctx context.Context) {
 		case !layout.Fits(m):
 			stop(func(shardKey) bool { return false })
 			if drainedRev != m.Revision {
-				w.inFlight.Wait()
+				w.pool.Wait()
 				w.flush()
 				actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				err := cluster.AckDrain(actx, w.p.Buckets, w.p.Role, w.p.NodeID, m.Revision)
@@ -228,141 +223,11 @@ func (w *Worker) consume(ctx context.Context, k shardKey) {
 			return
 		}
 	}
-	ackWait := cons.CachedInfo().Config.AckWait
-	const maxBatch = 256
-	for ctx.Err() == nil {
-		n := w.acquire(ctx, maxBatch)
-		if n == 0 {
-			return
-		}
-		// The fetch ends when PollWait passes or the shard stops, whichever
-		// comes first, so stopping never waits out a poll.
-		fctx, cancel := context.WithTimeout(ctx, w.p.Params.PollWait)
-		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
-		if err != nil {
-			cancel()
-			w.release(n)
-			if ctx.Err() == nil {
-				w.log.Warn("fetch", "consumer", name, "err", err)
-				sleepCtx(ctx, 500*time.Millisecond)
-			}
-			continue
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			if ctx.Err() != nil {
-				// Stopping: hand the item back at once rather than sit on it.
-				_ = msg.Nak()
-				w.release(1)
-				continue
-			}
-			w.inFlight.Add(1)
-			go w.handle(msg, k, ackWait)
-		}
-		cancel()
-		w.release(n - got)
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			w.log.Warn("fetch ended", "consumer", name, "err", err)
-			sleepCtx(ctx, 500*time.Millisecond)
-		}
-	}
-}
-
-// acquire takes at least one free slot (waiting for it) and up to max.
-func (w *Worker) acquire(ctx context.Context, max int) int {
-	select {
-	case <-ctx.Done():
-		return 0
-	case <-w.slots:
-	}
-	n := 1
-	for n < max {
-		select {
-		case <-w.slots:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
-
-func (w *Worker) release(n int) {
-	for range n {
-		w.slots <- struct{}{}
-	}
-}
-
-func (w *Worker) handle(msg jetstream.Msg, k shardKey, ackWait time.Duration) {
-	defer w.inFlight.Done()
-	defer w.release(1)
-	role := string(w.p.Role)
-	job := &Job{Role: w.p.Role, Key: msg.Headers().Get(HeaderKey), Data: msg.Data(), Header: msg.Headers(), Shard: k.index, Epoch: k.epoch}
-	fmt.Sscanf(msg.Subject()[len(SubjectPrefix(w.p.Role))+2:], "%d", &job.Partition)
-	if meta, err := msg.Metadata(); err == nil {
-		job.Attempt = meta.NumDelivered
-		job.Published = meta.Timestamp
-	}
-
-	// Lease heartbeat: keep the item ours while the handler runs.
-	var hb *time.Timer
-	var hbMu sync.Mutex
-	stopped := false
-	beat := ackWait / 4
-	hb = time.AfterFunc(beat, func() {
-		hbMu.Lock()
-		defer hbMu.Unlock()
-		if stopped {
-			return
-		}
-		_ = msg.InProgress()
-		hb.Reset(beat)
+	prefix := len(SubjectPrefix(w.p.Role)) + len("p.")
+	w.pool.Consume(ctx, cons, name, func(j *Job) {
+		j.Role, j.Shard, j.Epoch = w.p.Role, k.index, k.epoch
+		j.Partition, _ = strconv.Atoi(j.Subject[prefix:])
 	})
-
-	if w.p.Metrics != nil {
-		w.p.Metrics.inFlight.WithLabelValues(role).Inc()
-		defer w.p.Metrics.inFlight.WithLabelValues(role).Dec()
-	}
-	start := time.Now()
-	err := w.call(job)
-	hbMu.Lock()
-	stopped = true
-	hb.Stop()
-	hbMu.Unlock()
-
-	result := "ok"
-	var perm permanentError
-	switch {
-	case err == nil:
-		if aerr := msg.Ack(); aerr != nil {
-			w.log.Warn("ack", "key", job.Key, "err", aerr)
-		}
-	case errors.As(err, &perm):
-		result = "failed"
-		w.log.Error("work item failed permanently, dropped", "key", job.Key, "attempt", job.Attempt, "err", err)
-		_ = msg.Term()
-	default:
-		result = "retry"
-		delay := time.Duration(job.Attempt) * time.Second
-		delay = min(delay, 30*time.Second)
-		w.log.Warn("work item failed, will retry", "key", job.Key, "attempt", job.Attempt, "retry_in", delay, "err", err)
-		_ = msg.NakWithDelay(delay)
-	}
-	if w.p.Metrics != nil {
-		w.p.Metrics.jobs.WithLabelValues(role, result).Inc()
-		w.p.Metrics.duration.WithLabelValues(role).Observe(time.Since(start).Seconds())
-	}
-}
-
-// call runs the handler, turning a panic into an error.
-func (w *Worker) call(job *Job) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
-		}
-	}()
-	return w.p.Handler(w.handlerCtx, job)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
