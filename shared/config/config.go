@@ -28,6 +28,9 @@ type Config struct {
 	Storage Storage
 	Task    Task
 	API     API
+	SMTP    SMTP
+	// DKIM is dkim.<domain>: signing keys per sender domain.
+	DKIM map[string]DKIMKey
 	// Ignored lists the top-level sections that jetmail does not read.
 	Ignored []string
 }
@@ -63,6 +66,71 @@ type Queue struct {
 	Schedule map[string]Schedule
 	// Strategy is queue.strategy.
 	Strategy Strategy
+	// Route is queue.route.<id>: where deliveries go. "mx" (MX lookup) and
+	// "local" (the local mailbox store) always exist.
+	Route map[string]Route
+	// StartTLS is queue.tls.starttls: "opportunistic" (default) uses
+	// STARTTLS when offered; "require" fails a delivery without it.
+	StartTLS string
+	// Resolver is queue.resolver: "system" (default) or the address of a DNS
+	// server ("127.0.0.1:53") for MX lookups.
+	Resolver string
+	// MaxPerHost is queue.limits.per-host: concurrent connections to one
+	// remote host from a node. Default 10.
+	MaxPerHost int
+	// ConnectTimeout and CommandTimeout bound a delivery's connection and
+	// each SMTP command. Defaults 30s and 5m.
+	ConnectTimeout, CommandTimeout time.Duration
+}
+
+// Route is queue.route.<id>.
+type Route struct {
+	// Type is "mx", "relay" or "local".
+	Type string
+	// Address and Port are a relay's host and port (default 25).
+	Address string
+	Port    int
+	// TLS is "opportunistic", "require" or "none"; default queue.tls.starttls.
+	TLS string
+	// Username and Secret authenticate to a relay (AUTH PLAIN).
+	Username, Secret string
+}
+
+// SMTP is the smtp.* section: mail intake.
+type SMTP struct {
+	// Listen is smtp.listen: addresses of the SMTP listeners. Default
+	// ["127.0.0.1:2525"].
+	Listen []string
+	// Hostname is smtp.hostname: the name in the greeting and in DSNs.
+	// Default the machine's host name.
+	Hostname string
+	// MaxMessageSize is smtp.max-message-size in bytes. Default 25 MiB.
+	MaxMessageSize int64
+	// LocalDomains is smtp.local-domains: domains delivered to local
+	// mailboxes (is_local_domain).
+	LocalDomains []string
+	// Users is smtp.users.<name>: accounts that may authenticate to relay,
+	// and whose addresses receive local mail.
+	Users map[string]SMTPUser
+	// TLSCert and TLSKey are smtp.tls.cert and smtp.tls.key for STARTTLS.
+	TLSCert, TLSKey string
+	// AllowPlainAuthOnLoopback is smtp.allow-plain-auth-on-loopback: accept
+	// AUTH without TLS from loopback clients (development). Default true.
+	AllowPlainAuthOnLoopback bool
+}
+
+// SMTPUser is smtp.users.<name>.
+type SMTPUser struct {
+	Secret    string
+	Addresses []string
+}
+
+// DKIMKey is dkim.<domain>.
+type DKIMKey struct {
+	// Selector is selector: the DNS selector ("s1" for s1._domainkey).
+	Selector string
+	// PrivateKey is private-key: a PEM file with an RSA or Ed25519 key.
+	PrivateKey string
 }
 
 // VirtualQueue is queue.virtual.<name>.
@@ -100,6 +168,9 @@ type Strategy struct {
 	// Default: local domains to "local", dsn to "dsn", report to "report",
 	// everything else to "remote".
 	Schedule []Rule
+	// Route is queue.strategy.route: rules that give the route id. Default:
+	// local domains to "local", everything else to "mx".
+	Route []Rule
 }
 
 // Rule is one if/then (or else) entry of a strategy list.
@@ -251,7 +322,10 @@ func defaults() *Config {
 			Roles:             map[roles.Role]roles.Shards{},
 			RolesSet:          map[roles.Role]bool{},
 		},
-		Queue:   Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}},
+		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
+			StartTLS: "opportunistic", Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute},
+		SMTP:    SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true},
+		DKIM:    map[string]DKIMKey{},
 		NATS:    NATS{Replicas: 1, Connections: 4},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
 		Storage: Storage{DataDir: "./data"},

@@ -303,3 +303,65 @@ task = { "@type" = "SpamFilterMaintenance", maintenanceType = "train" }
 secret = "short"
 `))
 }
+
+func TestSMTPAndRoutes(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte(`
+[smtp]
+listen = ["127.0.0.1:2525", "127.0.0.1:5870"]
+hostname = "mx.example.org"
+local-domains = ["Example.ORG"]
+max-message-size = 1048576
+[smtp.users.alice]
+secret = "alice-secret"
+addresses = ["alice@example.org"]
+[queue.route.smarthost]
+type = "relay"
+address = "127.0.0.1"
+port = 2526
+tls = "none"
+[queue.strategy]
+route = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'smarthost'" } ]
+schedule = [ { else = "'remote'" } ]
+[queue.schedule.remote]
+queue-name = "remote"
+[queue.virtual.remote]
+threads-per-node = 8
+[queue.tls]
+starttls = "require"
+`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"example.org"}, cfg.SMTP.LocalDomains)
+	require.Equal(t, int64(1<<20), cfg.SMTP.MaxMessageSize)
+	require.Equal(t, Route{Type: "relay", Address: "127.0.0.1", Port: 2526, TLS: "none"}, cfg.Queue.Route["smarthost"])
+	require.Equal(t, Route{Type: "mx", Port: 25}, cfg.Queue.Route["mx"], "mx and local always exist")
+	require.Equal(t, "require", cfg.Queue.StartTLS)
+	require.Len(t, cfg.Queue.Strategy.Route, 2)
+
+	def, err := Parse(nil)
+	require.NoError(t, err)
+	require.Len(t, def.Queue.Strategy.Route, 2, "default route rules: local, else mx")
+
+	require.Equal(t, []string{
+		`queue.route.broken.address: missing: a relay route needs the relay's host`,
+		`queue.route.odd.type: "carrier-pigeon" is not one of mx, relay, local`,
+		`queue.strategy.route[0].else: route "nowhere" is not defined (define queue.route.nowhere)`,
+		`queue.strategy.schedule[0].else: schedule "none" is not defined (define queue.schedule.none)`,
+		`smtp.users.bob.addresses[0]: "bob" is not an email address`,
+	}, problemsOf(t, `
+[queue.route.broken]
+type = "relay"
+[queue.route.odd]
+type = "carrier-pigeon"
+[queue.strategy]
+route = [ { else = "'nowhere'" } ]
+schedule = [ { else = "'none'" } ]
+[queue.schedule.remote]
+queue-name = "remote"
+[queue.virtual.remote]
+threads-per-node = 1
+[smtp.users.bob]
+secret = "x"
+addresses = ["bob"]
+`))
+}

@@ -68,7 +68,7 @@ func Parse(data []byte) (*Config, error) {
 	if _, err := toml.Decode(string(data), &root); err != nil {
 		return nil, fmt.Errorf("TOML syntax: %w%s", err, syntaxHint(data, err))
 	}
-	l := &loader{cfg: defaults()}
+	l := &loader{cfg: defaults(), thenKeys: map[string][]string{}}
 	l.load(root)
 	if _, ok := root["queue"]; !ok {
 		var def map[string]any
@@ -88,8 +88,9 @@ func Parse(data []byte) (*Config, error) {
 type loader struct {
 	cfg      *Config
 	problems Problems
-	// thenKeys remembers the key path of each strategy result, for validation.
-	thenKeys []string
+	// thenKeys remembers the key path of each rule's result, per rule list
+	// ("queue.strategy.schedule"), for validation.
+	thenKeys map[string][]string
 }
 
 func (l *loader) fail(key, format string, args ...any) {
@@ -112,6 +113,10 @@ func (l *loader) load(root map[string]any) {
 			})
 		case "task":
 			l.task(v)
+		case "smtp":
+			l.smtp(v)
+		case "dkim":
+			l.dkim(v)
 		case "api":
 			l.api(v)
 		case "storage":
@@ -257,8 +262,139 @@ func (l *loader) queue(v any) {
 		"strategy": func(key string, v any) {
 			l.table(key, v, fields{
 				"schedule": func(key string, v any) { q.Strategy.Schedule = l.rules(key, v) },
+				"route":    func(key string, v any) { q.Strategy.Route = l.rules(key, v) },
 			})
 		},
+		"route": func(key string, v any) {
+			l.each(key, v, func(id, key string, v any) {
+				r := Route{Port: 25}
+				l.table(key, v, fields{
+					"type":    func(key string, v any) { l.oneOf(key, v, &r.Type, "mx", "relay", "local") },
+					"address": func(key string, v any) { l.str(key, v, &r.Address) },
+					"port":    func(key string, v any) { l.integer(key, v, &r.Port) },
+					"tls":     func(key string, v any) { l.oneOf(key, v, &r.TLS, "opportunistic", "require", "none") },
+					"auth": func(key string, v any) {
+						l.table(key, v, fields{
+							"username": func(key string, v any) { l.str(key, v, &r.Username) },
+							"secret":   func(key string, v any) { l.str(key, v, &r.Secret) },
+						})
+					},
+				})
+				if r.Type == "" {
+					l.fail(key+".type", `missing: "mx", "relay" or "local"`)
+				}
+				if r.Type == "relay" && r.Address == "" {
+					l.fail(key+".address", "missing: a relay route needs the relay's host")
+				}
+				q.Route[id] = r
+			})
+		},
+		"tls": func(key string, v any) {
+			l.table(key, v, fields{
+				"starttls": func(key string, v any) { l.oneOf(key, v, &q.StartTLS, "opportunistic", "require") },
+			})
+		},
+		"resolver": func(key string, v any) { l.str(key, v, &q.Resolver) },
+		"limits": func(key string, v any) {
+			l.table(key, v, fields{
+				"per-host": func(key string, v any) {
+					if l.integer(key, v, &q.MaxPerHost) && q.MaxPerHost < 1 {
+						l.fail(key, "must be at least 1, got %d", q.MaxPerHost)
+					}
+				},
+			})
+		},
+		"timeout": func(key string, v any) {
+			l.table(key, v, fields{
+				"connect": func(key string, v any) { l.dur(key, v, &q.ConnectTimeout) },
+				"command": func(key string, v any) { l.dur(key, v, &q.CommandTimeout) },
+			})
+		},
+	})
+}
+
+func (l *loader) oneOf(key string, v any, dst *string, allowed ...string) {
+	if !l.str(key, v, dst) {
+		return
+	}
+	if !slices.Contains(allowed, *dst) {
+		l.fail(key, "%q is not one of %s", *dst, strings.Join(allowed, ", "))
+	}
+}
+
+func (l *loader) smtp(v any) {
+	s := &l.cfg.SMTP
+	l.table("smtp", v, fields{
+		"listen": func(key string, v any) {
+			if list, ok := l.strings(key, v); ok {
+				s.Listen = list
+			}
+		},
+		"hostname": func(key string, v any) { l.str(key, v, &s.Hostname) },
+		"max-message-size": func(key string, v any) {
+			var n int
+			if l.integer(key, v, &n) {
+				if n < 1024 {
+					l.fail(key, "must be at least 1024 bytes, got %d", n)
+				}
+				s.MaxMessageSize = int64(n)
+			}
+		},
+		"local-domains": func(key string, v any) {
+			if list, ok := l.strings(key, v); ok {
+				for i, d := range list {
+					list[i] = strings.ToLower(d)
+				}
+				s.LocalDomains = list
+			}
+		},
+		"allow-plain-auth-on-loopback": func(key string, v any) {
+			b, ok := v.(bool)
+			if !ok {
+				l.fail(key, "must be true or false, got %s", typeName(v))
+			}
+			s.AllowPlainAuthOnLoopback = b
+		},
+		"tls": func(key string, v any) {
+			l.table(key, v, fields{
+				"cert": func(key string, v any) { l.str(key, v, &s.TLSCert) },
+				"key":  func(key string, v any) { l.str(key, v, &s.TLSKey) },
+			})
+		},
+		"users": func(key string, v any) {
+			l.each(key, v, func(name, key string, v any) {
+				var u SMTPUser
+				l.table(key, v, fields{
+					"secret": func(key string, v any) { l.str(key, v, &u.Secret) },
+					"addresses": func(key string, v any) {
+						if list, ok := l.strings(key, v); ok {
+							u.Addresses = list
+						}
+					},
+				})
+				if u.Secret == "" {
+					l.fail(key+".secret", "missing")
+				}
+				s.Users[name] = u
+			})
+		},
+	})
+}
+
+func (l *loader) dkim(v any) {
+	l.each("dkim", v, func(domain, key string, v any) {
+		var k DKIMKey
+		l.table(key, v, fields{
+			"selector":    func(key string, v any) { l.str(key, v, &k.Selector) },
+			"private-key": func(key string, v any) { l.str(key, v, &k.PrivateKey) },
+		})
+		if k.Selector == "" {
+			l.fail(key+".selector", "missing")
+		}
+		if k.PrivateKey == "" {
+			l.fail(key+".private-key", "missing: a PEM file")
+		}
+		l.cfg.DKIM[strings.ToLower(domain)] = k
 	})
 }
 
@@ -303,14 +439,14 @@ func (l *loader) rules(key string, v any) []Rule {
 		switch {
 		case hasElse && !hasIf && !hasThen:
 			r.Then = compile(ikey+".else", elseSrc)
-			l.thenKeys = append(l.thenKeys, ikey+".else")
+			l.thenKeys[key] = append(l.thenKeys[key], ikey+".else")
 			if i != len(list)-1 {
 				l.fail(ikey, "an else rule must come last")
 			}
 		case hasIf && hasThen && !hasElse:
 			r.If = compile(ikey+".if", ifSrc)
 			r.Then = compile(ikey+".then", thenSrc)
-			l.thenKeys = append(l.thenKeys, ikey+".then")
+			l.thenKeys[key] = append(l.thenKeys[key], ikey+".then")
 		default:
 			l.fail(ikey, "a rule has either if and then, or else alone")
 			continue

@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/jetmail/jetmail/shared/queueexpr"
 	"github.com/jetmail/jetmail/shared/roles"
 )
 
@@ -75,16 +77,55 @@ func (l *loader) validate() {
 	} else if last := c.Queue.Strategy.Schedule[len(c.Queue.Strategy.Schedule)-1]; last.If != nil {
 		l.fail("queue.strategy.schedule", "the last rule must be an else, so every recipient gets a schedule")
 	}
+	if len(c.Queue.Strategy.Route) == 0 {
+		c.Queue.Strategy.Route = defaultRouteRules()
+	}
+	for _, id := range []string{"mx", "local"} {
+		if _, ok := c.Queue.Route[id]; !ok {
+			c.Queue.Route[id] = Route{Type: id, Port: 25}
+		}
+	}
+	for i, r := range c.Queue.Strategy.Route {
+		if r.Then == nil {
+			continue
+		}
+		if id, ok := r.Then.Constant(); ok {
+			if _, defined := c.Queue.Route[id]; !defined {
+				key := fmt.Sprintf("queue.strategy.route[%d]", i)
+				if keys := l.thenKeys["queue.strategy.route"]; i < len(keys) {
+					key = keys[i]
+				}
+				l.fail(key, "route %q is not defined (define queue.route.%s)", id, id)
+			}
+		}
+	}
+	for name, u := range c.SMTP.Users {
+		for i, a := range u.Addresses {
+			if !strings.Contains(a, "@") {
+				l.fail(fmt.Sprintf("smtp.users.%s.addresses[%d]", name, i), "%q is not an email address", a)
+			}
+		}
+	}
+	if (c.SMTP.TLSCert == "") != (c.SMTP.TLSKey == "") {
+		l.fail("smtp.tls", "cert and key go together")
+	}
 	for i, r := range c.Queue.Strategy.Schedule {
 		if r.Then == nil {
 			continue
 		}
 		if id, ok := r.Then.Constant(); ok {
 			if _, defined := c.Queue.Schedule[id]; !defined {
-				l.fail(l.thenKeys[i], "schedule %q is not defined (define queue.schedule.%s)", id, id)
+				l.fail(l.thenKeys["queue.strategy.schedule"][i], "schedule %q is not defined (define queue.schedule.%s)", id, id)
 			}
 		}
 	}
+}
+
+func defaultRouteRules() []Rule {
+	cond, _ := queueexpr.Compile("is_local_domain('*', rcpt_domain)", nil)
+	local, _ := queueexpr.Compile("'local'", nil)
+	mx, _ := queueexpr.Compile("'mx'", nil)
+	return []Rule{{If: cond, Then: local}, {Then: mx}}
 }
 
 func roleKey(r roles.Role) string { return "cluster.roles." + string(r) }
