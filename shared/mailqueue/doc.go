@@ -1,0 +1,45 @@
+// Package mailqueue is jetmail's outbound queue: it stores accepted
+// messages, gives each recipient a queue entry scheduled by the scheduling
+// strategy, delivers through virtual queues with a fixed number of workers
+// per node, retries, notifies and expires as the recipient's schedule says,
+// and sends delivery status notifications.
+//
+// # Storage
+//
+//   - jetmail-messages (object store): message bodies, by message id. A body
+//     is stored before the SMTP 250 is sent and removed when the message's
+//     last recipient leaves the queue.
+//   - jetmail-queue (KV): one entry per recipient, "<message id>.<n>", with
+//     the envelope, the schedule, the attempt count and the last outcome.
+//   - jetmail-queue (stream, WorkQueue): triggers. A recipient due now gets
+//     a trigger on jetmail.queue.due.<virtual queue>; a recipient due later
+//     a message schedule on jetmail.queue.sched.<message id>.<n> targeting
+//     it. Each virtual queue has one durable consumer, vq-<name>, shared by
+//     every node; each node works it with threads-per-node slots, so a node
+//     never runs more deliveries from a queue than that.
+//
+// # A recipient's life
+//
+//	SMTP DATA accepted --> queued{due: now}
+//	queued --trigger--> delivering (recipients of the same message and
+//	    domain due now join the same transaction)
+//	delivering --2xx--> delivered: entry removed (DSN if NOTIFY=SUCCESS)
+//	delivering --5xx--> failed: entry removed, failure DSN
+//	delivering --4xx or no connection--> queued{due: next retry}
+//	    (the strategy is evaluated again: retry_num, last_error...)
+//	queued --expire passed, or max-attempts reached--> expired: entry
+//	    removed, failure DSN
+//	queued --notify time passed--> delayed DSN (once per notify time)
+//	queued --hold--> held (no trigger) --release--> queued
+//
+// Triggers carry the entry's token; a trigger whose token is not the
+// entry's current one (the entry was rescheduled, held or retried since) is
+// stale and dropped.
+//
+// # Crashes
+//
+// A node that dies mid-delivery leaves its triggers unacknowledged: after
+// the lease (AckWait, 8s by default) they go to another node. A message may
+// then be delivered twice; at-least-once is the SMTP norm, and the
+// duplicates are bounded by what was in flight.
+package mailqueue
