@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +66,9 @@ func (p *proc) Logs() string {
 func start(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
+	if len(args) > 0 && (args[0] == "dev" || args[0] == "serve") && !slices.Contains(args, "--smtp") {
+		args = append(args, "--smtp", "127.0.0.1:0") // parallel nodes must not share a port
+	}
 	p.cmd = exec.Command(jetmailBin, args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p, p

@@ -8,7 +8,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/scheduler"
+	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -20,6 +22,8 @@ type Factory func(cfg *config.Config) (node.Service, error)
 // registry maps each service name to its factory; a new service adds its
 // line here.
 var registry = map[string]Factory{
+	smtp.Name:      func(cfg *config.Config) (node.Service, error) { return smtp.New(cfg), nil },
+	delivery.Name:  func(cfg *config.Config) (node.Service, error) { return delivery.New(cfg), nil },
 	scheduler.Name: func(cfg *config.Config) (node.Service, error) { return scheduler.New(cfg, taskmanager.Params{}), nil },
 }
 

@@ -36,6 +36,9 @@ type Envelope struct {
 	ReceivedViaPort int       `json:"receivedViaPort,omitempty"`
 	// Helo is the client's EHLO name, for the Received header and DSNs.
 	Helo string `json:"helo,omitempty"`
+	// Recipients is how many recipients the message has: with more than
+	// one, transactions claim each entry before delivering it.
+	Recipients int `json:"recipients"`
 }
 
 // Recipient is one recipient's queue entry.
@@ -74,6 +77,9 @@ type Recipient struct {
 	RemoteMTA   string    `json:"remoteMta,omitempty"`
 	// Held stops deliveries until released.
 	Held bool `json:"held,omitempty"`
+	// DeliveringUntil is a claim: a transaction of another recipient of the
+	// message holds this one until then.
+	DeliveringUntil time.Time `json:"deliveringUntil,omitzero"`
 	// Token names the entry's current trigger.
 	Token string `json:"token"`
 }

@@ -115,6 +115,7 @@ func New(p Params) (*Node, error) {
 	if wp.Replicas == 0 {
 		wp.Replicas = p.Config.NATS.Replicas
 	}
+	wp = wp.WithDefaults()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	id := p.Config.Cluster.NodeID

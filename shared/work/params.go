@@ -26,6 +26,9 @@ type Params struct {
 	PollWait time.Duration
 }
 
+// WithDefaults returns p with its zero fields set to their defaults.
+func (p Params) WithDefaults() Params { return p.withDefaults() }
+
 func (p Params) withDefaults() Params {
 	if p.Partitions == 0 {
 		p.Partitions = shard.DefaultPartitions

@@ -143,11 +143,16 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 		decorate(job)
 	}
 
-	// Lease heartbeat: keep the item ours while the handler runs.
+	// Lease heartbeat: keep the item ours while the handler runs. The timer
+	// is armed under its lock so that its callback never sees it unset.
 	var hb *time.Timer
 	var hbMu sync.Mutex
 	stopped := false
-	beat := ackWait / 4
+	if ackWait <= 0 {
+		ackWait = 30 * time.Second // the server's default
+	}
+	beat := max(ackWait/4, 100*time.Millisecond)
+	hbMu.Lock()
 	hb = time.AfterFunc(beat, func() {
 		hbMu.Lock()
 		defer hbMu.Unlock()
@@ -157,6 +162,7 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 		_ = msg.InProgress()
 		hb.Reset(beat)
 	})
+	hbMu.Unlock()
 
 	if pl.p.Metrics != nil {
 		pl.p.Metrics.inFlight.WithLabelValues(label).Inc()

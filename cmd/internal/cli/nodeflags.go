@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "node-id", Usage: "this node's `ID` (overrides cluster.node-id; default \"1\")", EnvVars: []string{"JETMAIL_NODE_ID"}},
 		&cli.StringFlag{Name: "node-id-env", Usage: "take the node id from environment variable `NAME` (such as HOST under Marathon)"},
 		&cli.StringFlag{Name: "http", Usage: "`ADDR` of /health, /ready and /metrics (overrides http.listen; default 127.0.0.1:8080)", EnvVars: []string{"JETMAIL_HTTP"}},
+		&cli.StringFlag{Name: "smtp", Usage: "SMTP intake `ADDR`s, comma-separated (overrides smtp.listen; default 127.0.0.1:2525)", EnvVars: []string{"JETMAIL_SMTP"}},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long SIGTERM waits for in-flight work before giving up on it"},
 	}
 }
@@ -58,6 +60,9 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	}
 	if addr := c.String("http"); addr != "" {
 		cfg.HTTP.Listen = addr
+	}
+	if addrs := c.String("smtp"); addrs != "" {
+		cfg.SMTP.Listen = strings.Split(addrs, ",")
 	}
 	return cfg, nil
 }

@@ -1,0 +1,61 @@
+// Package delivery is the delivery service: it works the virtual queues on
+// its node, threads-per-node deliveries each, to MX hosts, relays and the
+// local mailbox store.
+package delivery
+
+import (
+	"context"
+	"os"
+
+	"github.com/jetmail/jetmail/shared/config"
+	sdelivery "github.com/jetmail/jetmail/shared/delivery"
+	"github.com/jetmail/jetmail/shared/mailbox"
+	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/node"
+)
+
+// Name is the service's name for `jetmail serve`.
+const Name = "delivery"
+
+// Service is the delivery service.
+type Service struct {
+	cfg *config.Config
+	// Queue is the node's queue, set by Start.
+	Queue *mailqueue.Queue
+	d     *sdelivery.Deliverer
+}
+
+// New returns the service.
+func New(cfg *config.Config) *Service { return &Service{cfg: cfg} }
+
+// Name implements node.Service.
+func (s *Service) Name() string { return Name }
+
+// Start implements node.Service.
+func (s *Service) Start(ctx context.Context, n *node.Node) error {
+	host := s.cfg.SMTP.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	mb, err := mailbox.Open(ctx, n.JS, s.cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
+	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Mailbox: mb, Logger: n.Logger.With("service", Name), Hostname: host}); err != nil {
+		return err
+	}
+	s.Queue = mailqueue.Shared(mailqueue.Params{Node: n, Hostname: host})
+	return s.Queue.StartDelivery(ctx, s.d)
+}
+
+// Shutdown implements node.Service.
+func (s *Service) Shutdown(ctx context.Context) error {
+	var err error
+	if s.Queue != nil {
+		err = s.Queue.Shutdown(ctx)
+	}
+	if s.d != nil {
+		s.d.Close()
+	}
+	return err
+}

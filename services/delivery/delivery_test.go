@@ -1,0 +1,320 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/services/delivery"
+	"github.com/jetmail/jetmail/services/smtp"
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/embedded"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/mailbox"
+	"github.com/jetmail/jetmail/shared/node"
+)
+
+// sink is a remote MTA on loopback: it records what it accepts, and answers
+// by recipient: "tempfail-N@" fails N times with 451, "reject@" with 550.
+type sink struct {
+	addr     string
+	mu       sync.Mutex
+	got      []received
+	fails    map[string]int
+	cur, max map[string]int // concurrent sessions by EHLO name
+	delay    time.Duration
+	sessions atomic.Int32
+}
+
+type received struct {
+	from string
+	to   []string
+	body string
+	helo string
+}
+
+func newSink(t *testing.T) *sink {
+	t.Helper()
+	s := &sink{fails: map[string]int{}, cur: map[string]int{}, max: map[string]int{}}
+	srv := gosmtp.NewServer(s)
+	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+func (s *sink) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	s.sessions.Add(1)
+	return &sinkSession{s: s, c: c}, nil
+}
+
+func (s *sink) messages() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.got...)
+}
+
+type sinkSession struct {
+	s      *sink
+	c      *gosmtp.Conn
+	from   string
+	to     []string
+	joined bool
+}
+
+func (ss *sinkSession) join() {
+	if ss.joined {
+		return
+	}
+	ss.joined = true
+	ss.s.mu.Lock()
+	h := ss.c.Hostname()
+	ss.s.cur[h]++
+	if ss.s.cur[h] > ss.s.max[h] {
+		ss.s.max[h] = ss.s.cur[h]
+	}
+	ss.s.mu.Unlock()
+}
+
+func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	ss.join()
+	ss.from = from
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if strings.HasPrefix(to, "reject@") {
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
+	var n int
+	if i := strings.Index(to, "tempfail-"); i >= 0 {
+		_, _ = fmt.Sscanf(to[i:], "tempfail-%d@", &n)
+	}
+	if n > 0 && ss.s.fails[to] < n {
+		ss.s.fails[to]++
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try later"}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	time.Sleep(ss.s.delay)
+	ss.s.mu.Lock()
+	ss.s.got = append(ss.s.got, received{ss.from, ss.to, string(b), ss.c.Hostname()})
+	ss.s.mu.Unlock()
+	return nil
+}
+
+func (ss *sinkSession) Reset() { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Logout() error {
+	if ss.joined {
+		ss.s.mu.Lock()
+		ss.s.cur[ss.c.Hostname()]--
+		ss.s.mu.Unlock()
+	}
+	return nil
+}
+
+const mailConfig = `
+[smtp]
+listen = ["127.0.0.1:0"]
+hostname = "%s"
+local-domains = ["example.org"]
+max-message-size = 4096
+[smtp.users.alice]
+secret = "alice-secret"
+addresses = ["alice@example.org"]
+[queue.route.sink]
+type = "relay"
+address = "127.0.0.1"
+port = %s
+tls = "none"
+[queue.strategy]
+route = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'sink'" } ]
+schedule = [ { if = "starts_with(rcpt, 'expire.')", then = "'short'" }, { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
+[queue.schedule.remote]
+queue-name = "remote"
+retry = ["1s"]
+max-attempts = 5
+[queue.schedule.short]
+queue-name = "remote"
+retry = ["1s"]
+max-attempts = 2
+[queue.schedule.local]
+queue-name = "local"
+retry = ["1s"]
+[queue.virtual.remote]
+threads-per-node = %d
+[queue.virtual.local]
+threads-per-node = 4
+`
+
+type mailNode struct {
+	n    *node.Node
+	smtp *smtp.Service
+	dlv  *delivery.Service
+}
+
+func startMailNode(t *testing.T, srv *embedded.Server, id, hostname string, sk *sink, threads int) *mailNode {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(sk.addr)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(mailConfig, hostname, port, threads)))
+	require.NoError(t, err)
+	base := jetmailtest.Config(t, id)
+	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
+	cfg.Task.Periodic = map[string]config.Periodic{}
+	in, out := smtp.New(cfg), delivery.New(cfg)
+	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, in, out)
+	return &mailNode{n, in, out}
+}
+
+func send(t *testing.T, addr, user, from string, to []string, body string) error {
+	t.Helper()
+	c, err := gosmtp.Dial(addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Hello("client.test"))
+	if user != "" {
+		if err := c.Auth(sasl.NewPlainClient("", user, "alice-secret")); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, body); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+const msg = "From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: hi\r\n\r\nhello\r\n"
+
+func TestRelayRetryBounceAndLocal(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	mn := startMailNode(t, srv, "1", "mx.example.org", sk, 4)
+	addr := mn.smtp.Addrs()[0]
+
+	// Never an open relay; local mail needs no authentication.
+	err := send(t, addr, "", "x@outside.test", []string{"bob@remote.test"}, msg)
+	var se *gosmtp.SMTPError
+	require.True(t, errors.As(err, &se), "%v", err)
+	require.Equal(t, 554, se.Code)
+	require.NoError(t, send(t, addr, "", "x@outside.test", []string{"alice@example.org"}, msg))
+	err = send(t, addr, "", "x@outside.test", []string{"nobody@example.org"}, msg)
+	require.True(t, errors.As(err, &se))
+	require.Equal(t, 550, se.Code)
+
+	// Authenticated relay: two recipients of one domain in one transaction,
+	// one that is greylisted twice, one that is rejected.
+	require.NoError(t, send(t, addr, "alice", "alice@example.org",
+		[]string{"bob@remote.test", "carol@remote.test", "tempfail-2@remote.test", "reject@remote.test"}, msg))
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, m := range sk.messages() {
+			n += len(m.to)
+		}
+		return n == 3
+	}, 15*time.Second, 50*time.Millisecond)
+	got := sk.messages()
+	require.ElementsMatch(t, []string{"bob@remote.test", "carol@remote.test"}, got[0].to, "same-domain recipients share a transaction")
+	require.Equal(t, "alice@example.org", got[0].from)
+	require.Contains(t, got[0].body, "Received: from client.test")
+	require.Equal(t, []string{"tempfail-2@remote.test"}, got[len(got)-1].to)
+
+	// The rejected recipient bounced to alice's local mailbox, as a DSN.
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		s, err := js.Stream(ctx, mailbox.StreamName)
+		if err != nil {
+			return false
+		}
+		m, err := s.GetLastMsgForSubject(ctx, mailbox.Subject("alice@example.org"))
+		return err == nil && strings.Contains(string(m.Data), "multipart/report") && strings.Contains(string(m.Data), "Final-Recipient: rfc822; reject@remote.test")
+	}, 15*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 10*time.Second, 50*time.Millisecond, "the queue empties")
+
+	// Size limit.
+	err = send(t, addr, "alice", "alice@example.org", []string{"bob@remote.test"}, msg+strings.Repeat("0123456789\r\n", 500))
+	require.True(t, errors.As(err, &se))
+	require.Equal(t, 552, se.Code)
+}
+
+func TestExpiryByMaxAttempts(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	mn := startMailNode(t, srv, "1", "mx.example.org", sk, 4)
+	require.NoError(t, send(t, mn.smtp.Addrs()[0], "alice", "alice@example.org", []string{"expire.tempfail-9@remote.test"}, msg))
+	js, _ := jetstream.New(jetmailtest.Conn(t, srv))
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		s, err := js.Stream(ctx, mailbox.StreamName)
+		if err != nil {
+			return false
+		}
+		m, err := s.GetLastMsgForSubject(ctx, mailbox.Subject("alice@example.org"))
+		return err == nil && strings.Contains(string(m.Data), "maximum delivery attempts reached")
+	}, 15*time.Second, 100*time.Millisecond)
+	require.Equal(t, 2, sk.failsOf("expire.tempfail-9@remote.test"))
+}
+
+func (s *sink) failsOf(a string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fails[a]
+}
+
+// Two nodes with threads-per-node = 2: the sink never sees more than two
+// sessions from one node at once.
+func TestThreadsPerNode(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	sk.delay = 100 * time.Millisecond
+	a := startMailNode(t, srv, "a", "node-a.test", sk, 2)
+	startMailNode(t, srv, "b", "node-b.test", sk, 2)
+	for i := range 40 {
+		require.NoError(t, send(t, a.smtp.Addrs()[0], "alice", "alice@example.org", []string{fmt.Sprintf("u%d@d%d.test", i, i)}, msg))
+	}
+	require.Eventually(t, func() bool { return len(sk.messages()) == 40 }, 30*time.Second, 50*time.Millisecond)
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	t.Logf("max concurrent sessions per node: %v", sk.max)
+	require.LessOrEqual(t, sk.max["node-a.test"], 2)
+	require.LessOrEqual(t, sk.max["node-b.test"], 2)
+	require.Positive(t, sk.max["node-b.test"], "both nodes deliver")
+}

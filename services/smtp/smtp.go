@@ -1,0 +1,348 @@
+// Package smtp is the SMTP intake service: submission and relay on
+// smtp.listen. Mail to local domains is accepted from anyone (for known
+// users when smtp.users lists them); mail to other domains only from
+// authenticated users: never an open relay. A message is stored in
+// JetStream, with one queue entry per recipient, before the 250 reply.
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/node"
+)
+
+// Name is the service's name for `jetmail serve`.
+const Name = "smtp"
+
+// Service is the SMTP intake.
+type Service struct {
+	cfg     *config.Config
+	q       *mailqueue.Queue
+	log     *slog.Logger
+	servers []*gosmtp.Server
+	addrs   []string
+	local   map[string]bool
+	tls     *tls.Config
+	wg      sync.WaitGroup
+
+	accepted *prometheus.CounterVec
+	sessions prometheus.Counter
+}
+
+// New returns the service.
+func New(cfg *config.Config) *Service { return &Service{cfg: cfg} }
+
+// Name implements node.Service.
+func (s *Service) Name() string { return Name }
+
+// Addrs are the addresses the listeners are bound to.
+func (s *Service) Addrs() []string { return s.addrs }
+
+// Start implements node.Service.
+func (s *Service) Start(ctx context.Context, n *node.Node) error {
+	s.log = n.Logger.With("service", Name)
+	s.q = mailqueue.Shared(mailqueue.Params{Node: n, Hostname: hostname(s.cfg)})
+	if err := s.q.Open(ctx); err != nil {
+		return err
+	}
+	s.local = map[string]bool{}
+	for _, d := range s.cfg.SMTP.LocalDomains {
+		s.local[strings.ToLower(d)] = true
+	}
+	if s.cfg.SMTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.SMTP.TLSCert, s.cfg.SMTP.TLSKey)
+		if err != nil {
+			return fmt.Errorf("smtp.tls: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	f := promauto.With(n.Registry)
+	s.accepted = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "jetmail_smtp_messages_total", Help: "Messages offered over SMTP, by result (accepted, rejected, failed).",
+	}, []string{"result"})
+	s.sessions = f.NewCounter(prometheus.CounterOpts{Name: "jetmail_smtp_sessions_total", Help: "SMTP sessions opened."})
+	for _, addr := range s.cfg.SMTP.Listen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.closeAll()
+			return fmt.Errorf("smtp.listen %s: %w", addr, err)
+		}
+		srv := gosmtp.NewServer(&backend{s})
+		srv.Domain = hostname(s.cfg)
+		srv.MaxMessageBytes = s.cfg.SMTP.MaxMessageSize
+		srv.MaxRecipients = 1000
+		srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
+		srv.AllowInsecureAuth = true // enforced per session: TLS, or loopback when allowed
+		srv.EnableDSN, srv.EnableMTPRIORITY, srv.EnableSMTPUTF8 = true, true, true
+		srv.TLSConfig = s.tls
+		srv.ErrorLog = slogLogger{s.log}
+		s.servers = append(s.servers, srv)
+		s.addrs = append(s.addrs, ln.Addr().String())
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, gosmtp.ErrServerClosed) {
+				s.log.Error("smtp listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+		s.log.Info("smtp listening", "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// Shutdown stops accepting and waits for sessions to end until ctx does.
+func (s *Service) Shutdown(ctx context.Context) error {
+	for _, srv := range s.servers {
+		_ = srv.Shutdown(ctx)
+	}
+	s.wg.Wait()
+	if s.q != nil {
+		return s.q.Shutdown(ctx)
+	}
+	return nil
+}
+
+func (s *Service) closeAll() {
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+}
+
+func hostname(cfg *config.Config) string {
+	if cfg.SMTP.Hostname != "" {
+		return cfg.SMTP.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+type slogLogger struct{ l *slog.Logger }
+
+func (l slogLogger) Printf(format string, v ...any) { l.l.Warn(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Println(v ...any)               { l.l.Warn(fmt.Sprint(v...)) }
+
+type backend struct{ s *Service }
+
+func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	b.s.sessions.Inc()
+	sess := &session{s: b.s, conn: c}
+	if tcp, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		sess.ip = tcp.IP
+	}
+	if tcp, ok := c.Conn().LocalAddr().(*net.TCPAddr); ok {
+		sess.port = tcp.Port
+	}
+	return sess, nil
+}
+
+type session struct {
+	s     *Service
+	conn  *gosmtp.Conn
+	ip    net.IP
+	port  int
+	user  string
+	env   mailqueue.Envelope
+	rcpts []mailqueue.RcptIn
+	mail  bool
+}
+
+var (
+	errRelay = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied: authenticate to send to other domains"}
+	errAuth  = &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	errPlain = &gosmtp.SMTPError{Code: 538, EnhancedCode: gosmtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism: STARTTLS first"}
+)
+
+func (ss *session) authAllowed() bool {
+	if _, tlsOn := ss.conn.TLSConnectionState(); tlsOn {
+		return true
+	}
+	return ss.s.cfg.SMTP.AllowPlainAuthOnLoopback && ss.ip != nil && ss.ip.IsLoopback()
+}
+
+func (ss *session) AuthMechanisms() []string {
+	if !ss.authAllowed() || len(ss.s.cfg.SMTP.Users) == 0 {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if !ss.authAllowed() {
+		return nil, errPlain
+	}
+	check := func(username, password string) error {
+		if u, ok := ss.s.cfg.SMTP.Users[username]; ok && u.Secret == password {
+			ss.user = username
+			ss.s.log.Info("authenticated", "user", username, "remote", ss.ip.String())
+			return nil
+		}
+		ss.s.log.Warn("authentication failed", "user", username, "remote", ss.ip.String())
+		return errAuth
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && identity != username {
+				return errAuth
+			}
+			return check(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if opts != nil && opts.Size > ss.s.cfg.SMTP.MaxMessageSize {
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+			Message: fmt.Sprintf("Message size %d exceeds the limit of %d bytes", opts.Size, ss.s.cfg.SMTP.MaxMessageSize)}
+	}
+	if from != "" && !validAddress(from) {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	}
+	ss.env = mailqueue.Envelope{Sender: from, ReceivedFromIP: ss.ip.String(), ReceivedViaPort: ss.port, Helo: ss.conn.Hostname(),
+		Source: mailqueue.SourceUnauthenticated}
+	if ss.user != "" {
+		ss.env.Source = mailqueue.SourceAuthenticated
+	}
+	if opts != nil {
+		ss.env.EnvID = opts.EnvelopeID
+		if opts.Return == gosmtp.DSNReturnFull {
+			ss.env.Ret = "FULL"
+		}
+	}
+	ss.mail = true
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if !ss.mail {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
+	}
+	if !validAddress(to) {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	}
+	domain := strings.ToLower(to[strings.LastIndexByte(to, '@')+1:])
+	if ss.s.local[domain] {
+		if !ss.s.knownLocal(to) {
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+		}
+	} else if ss.user == "" {
+		ss.s.log.Warn("relay refused", "remote", ss.ip.String(), "rcpt", to)
+		return errRelay
+	}
+	rc := mailqueue.RcptIn{Address: to}
+	if opts != nil {
+		for _, n := range opts.Notify {
+			rc.Notify = append(rc.Notify, string(n))
+		}
+		if opts.OriginalRecipient != "" {
+			rc.ORCPT = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+		if opts.MTPriority != nil {
+			ss.env.Priority = *opts.MTPriority
+		}
+	}
+	ss.rcpts = append(ss.rcpts, rc)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	if len(ss.rcpts) == 0 {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "RCPT TO first"}
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",
+		ss.conn.Hostname(), ss.ip, hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
+	if _, err := io.Copy(&buf, r); err != nil {
+		ss.s.accepted.WithLabelValues("rejected").Inc()
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return err // 552 5.3.4 too large, 500 line too long, ...
+		}
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading the message"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id, err := ss.s.q.Enqueue(ctx, ss.env, ss.rcpts, buf.Bytes())
+	if err != nil {
+		ss.s.accepted.WithLabelValues("failed").Inc()
+		ss.s.log.Error("queueing failed", "err", err)
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message; try again"}
+	}
+	ss.s.accepted.WithLabelValues("accepted").Inc()
+	ss.s.log.Info("accepted", "message", id, "from", ss.env.Sender, "rcpts", len(ss.rcpts), "size", buf.Len())
+	ss.rcpts, ss.mail = nil, false
+	return nil
+}
+
+func (ss *session) Reset() { ss.rcpts, ss.mail = nil, false }
+
+func (ss *session) Logout() error { return nil }
+
+func (s *Service) knownLocal(addr string) bool {
+	if len(s.cfg.SMTP.Users) == 0 {
+		return true
+	}
+	for _, u := range s.cfg.SMTP.Users {
+		for _, a := range u.Addresses {
+			if strings.EqualFold(a, addr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func validAddress(a string) bool {
+	at := strings.LastIndexByte(a, '@')
+	return at > 0 && at < len(a)-1 && !strings.ContainsAny(a, " <>\t\r\n") && strings.Contains(a[at+1:], ".") || at > 0 && a[at+1:] == "localhost"
+}
+
+// loginServer is the LOGIN mechanism (draft-murchison-sasl-login).
+type loginServer struct {
+	check    func(u, p string) error
+	username string
+	step     int
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		l.step++
+		if len(response) > 0 { // initial response carries the user name
+			l.username = string(response)
+			l.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		l.username = string(response)
+		l.step++
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(l.username, string(response))
+	}
+}

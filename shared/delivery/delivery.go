@@ -1,0 +1,454 @@
+// Package delivery carries out the outbound queue's deliveries: SMTP to a
+// domain's MX hosts or to a relay, with STARTTLS, DKIM signing, a limit of
+// connections per remote host and connection reuse; or into the local
+// mailbox store.
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/mailbox"
+	"github.com/jetmail/jetmail/shared/mailqueue"
+)
+
+// Params configures a Deliverer.
+type Params struct {
+	Config  *config.Config
+	Mailbox *mailbox.Store
+	Logger  *slog.Logger
+	// Hostname is the EHLO name; default smtp.hostname.
+	Hostname string
+	// Resolver looks up MX and address records; default from queue.resolver.
+	Resolver *net.Resolver
+}
+
+// Deliverer implements mailqueue.Deliverer.
+type Deliverer struct {
+	p       Params
+	cfg     *config.Config
+	signers map[string]*signer
+	hosts   *hostPool
+}
+
+// New returns a Deliverer; it loads the DKIM keys.
+func New(p Params) (*Deliverer, error) {
+	if p.Hostname == "" {
+		p.Hostname = p.Config.SMTP.Hostname
+	}
+	if p.Resolver == nil {
+		p.Resolver = ResolverFor(p.Config.Queue.Resolver)
+	}
+	d := &Deliverer{p: p, cfg: p.Config, signers: map[string]*signer{}, hosts: newHostPool(p.Config.Queue.MaxPerHost)}
+	for domain, k := range p.Config.DKIM {
+		s, err := loadSigner(domain, k)
+		if err != nil {
+			return nil, fmt.Errorf("dkim.%s: %w", domain, err)
+		}
+		d.signers[domain] = s
+	}
+	return d, nil
+}
+
+// ResolverFor returns the resolver of queue.resolver: "system", or a DNS
+// server's address.
+func ResolverFor(addr string) *net.Resolver {
+	if addr == "" || addr == "system" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
+// Close ends idle connections.
+func (d *Deliverer) Close() { d.hosts.closeIdle() }
+
+// Deliver implements mailqueue.Deliverer.
+func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
+	if dl.Route.Type == "local" {
+		return d.deliverLocal(ctx, dl)
+	}
+	body := dl.Body
+	if s := d.signers[domainOf(dl.Envelope.Sender)]; s != nil {
+		if signed, err := s.sign(body); err == nil {
+			body = signed
+		} else {
+			d.p.Logger.Warn("dkim signing failed; sending unsigned", "domain", domainOf(dl.Envelope.Sender), "err", err)
+		}
+	}
+	hosts, res, ok := d.hostsFor(ctx, dl)
+	if !ok {
+		return fill(len(dl.Recipients), res)
+	}
+	tlsPolicy := dl.Route.TLS
+	if tlsPolicy == "" {
+		tlsPolicy = d.cfg.Queue.StartTLS
+	}
+	var last mailqueue.Result
+	for _, h := range hosts {
+		results, err := d.transaction(ctx, h, dl, body, tlsPolicy)
+		if err == nil {
+			return results
+		}
+		last = mailqueue.Result{Text: err.Error(), RemoteMTA: h.name}
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			last = mailqueue.Result{Code: se.Code, Enhanced: enhanced(se), Text: se.Message, RemoteMTA: h.name}
+			if se.Code >= 500 {
+				break // a permanent session-level refusal: no point trying the next MX
+			}
+		}
+		d.p.Logger.Info("host failed, trying the next", "host", h.name, "domain", dl.Domain, "err", err)
+	}
+	return fill(len(dl.Recipients), last)
+}
+
+func fill(n int, r mailqueue.Result) []mailqueue.Result {
+	out := make([]mailqueue.Result, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}
+
+type host struct {
+	name string // for Remote-MTA
+	addr string // host:port
+}
+
+// hostsFor lists where to try, in order: a relay route's host, or the
+// domain's MX hosts (equal preferences shuffled; the implicit MX when
+// there is none; a null MX refuses mail for good).
+func (d *Deliverer) hostsFor(ctx context.Context, dl *mailqueue.Delivery) ([]host, mailqueue.Result, bool) {
+	if dl.Route.Type == "relay" {
+		port := dl.Route.Port
+		if port == 0 {
+			port = 25
+		}
+		return []host{{dl.Route.Address, net.JoinHostPort(dl.Route.Address, strconv.Itoa(port))}}, mailqueue.Result{}, true
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	mxs, err := d.p.Resolver.LookupMX(rctx, dl.Domain)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+		return nil, mailqueue.Result{Code: 556, Enhanced: "5.1.10", Text: "domain " + dl.Domain + " accepts no mail (null MX)"}, false
+	case err == nil && len(mxs) > 0:
+		out := make([]host, 0, len(mxs))
+		for _, mx := range mxs {
+			name := strings.TrimSuffix(mx.Host, ".")
+			out = append(out, host{name, net.JoinHostPort(name, "25")})
+		}
+		return out, mailqueue.Result{}, true
+	case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		// No MX: the domain itself is the implicit MX (RFC 5321 5.1), if it
+		// has an address.
+		if _, aerr := d.p.Resolver.LookupHost(rctx, dl.Domain); aerr != nil {
+			if errors.As(aerr, &dnsErr) && dnsErr.IsNotFound {
+				return nil, mailqueue.Result{Code: 550, Enhanced: "5.1.2", Text: "domain " + dl.Domain + " has no MX and no address"}, false
+			}
+			return nil, mailqueue.Result{Text: "DNS lookup of " + dl.Domain + ": " + aerr.Error()}, false
+		}
+		return []host{{dl.Domain, net.JoinHostPort(dl.Domain, "25")}}, mailqueue.Result{}, true
+	default:
+		return nil, mailqueue.Result{Text: "MX lookup of " + dl.Domain + ": " + err.Error()}, false
+	}
+}
+
+// transaction delivers to one host. An error means the host gave no
+// per-recipient answer (connection, greeting, MAIL FROM, DATA refused as a
+// whole): the caller may try the next host.
+func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Delivery, body []byte, tlsPolicy string) ([]mailqueue.Result, error) {
+	release, err := d.hosts.acquire(ctx, h.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c, reused, err := d.session(ctx, h, dl.Route, tlsPolicy)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if ok {
+			d.hosts.putIdle(h.addr, c)
+		} else {
+			_ = c.Close()
+		}
+	}()
+	dsnExt, _ := c.Extension("DSN")
+	mopts := &smtp.MailOptions{Size: int64(len(body))}
+	if dsnExt {
+		mopts.EnvelopeID = dl.Envelope.EnvID
+		if dl.Envelope.Ret == "FULL" {
+			mopts.Return = smtp.DSNReturnFull
+		}
+	}
+	if ok8, _ := c.Extension("8BITMIME"); ok8 && hasHighBit(body) {
+		mopts.Body = smtp.Body8BitMIME
+	}
+	if err := c.Mail(dl.Envelope.Sender, mopts); err != nil {
+		if reused {
+			d.p.Logger.Debug("reused connection failed at MAIL FROM", "host", h.name, "err", err)
+		}
+		return nil, err
+	}
+	results := make([]mailqueue.Result, len(dl.Recipients))
+	accepted := 0
+	for i, r := range dl.Recipients {
+		var ropts *smtp.RcptOptions
+		if dsnExt {
+			ropts = &smtp.RcptOptions{}
+			for _, n := range r.Notify {
+				ropts.Notify = append(ropts.Notify, smtp.DSNNotify(strings.ToUpper(n)))
+			}
+			if addr, found := strings.CutPrefix(strings.ToLower(r.ORCPT), "rfc822;"); found {
+				ropts.OriginalRecipientType, ropts.OriginalRecipient = smtp.DSNAddressTypeRFC822, r.ORCPT[len(r.ORCPT)-len(addr):]
+			}
+		}
+		if err := c.Rcpt(r.Address, ropts); err != nil {
+			results[i] = resultOf(err, h.name)
+			continue
+		}
+		results[i] = mailqueue.Result{Code: -1} // accepted; the DATA reply decides
+		accepted++
+	}
+	if accepted == 0 {
+		_ = c.Reset()
+		ok = true
+		return results, nil
+	}
+	w, err := c.Data()
+	if err == nil {
+		if _, err = w.Write(body); err == nil {
+			err = w.Close()
+		}
+	}
+	final := mailqueue.Result{Code: 250, Text: "ok", RemoteMTA: h.name}
+	if err != nil {
+		final = resultOf(err, h.name)
+		if final.Code == 0 {
+			return nil, err // the connection broke during DATA
+		}
+	}
+	for i := range results {
+		if results[i].Code == -1 {
+			results[i] = final
+		}
+	}
+	ok = err == nil
+	return results, nil
+}
+
+func resultOf(err error, remote string) mailqueue.Result {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return mailqueue.Result{Code: se.Code, Enhanced: enhanced(se), Text: se.Message, RemoteMTA: remote}
+	}
+	return mailqueue.Result{Text: err.Error(), RemoteMTA: remote}
+}
+
+func enhanced(se *smtp.SMTPError) string {
+	if se.EnhancedCode == (smtp.EnhancedCode{}) || se.EnhancedCode == smtp.NoEnhancedCode {
+		return ""
+	}
+	return fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+}
+
+// session returns a ready client for h: an idle one reused, or a new one
+// greeted, upgraded to TLS as the policy says, and authenticated to a relay.
+func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy string) (*smtp.Client, bool, error) {
+	for {
+		c := d.hosts.getIdle(h.addr)
+		if c == nil {
+			break
+		}
+		if err := c.Reset(); err == nil {
+			return c, true, nil
+		}
+		_ = c.Close()
+	}
+	dial := func() (net.Conn, error) {
+		dl := net.Dialer{Timeout: d.cfg.Queue.ConnectTimeout}
+		return dl.DialContext(ctx, "tcp", h.addr)
+	}
+	tlsCfg := &tls.Config{ServerName: strings.Split(h.addr, ":")[0],
+		// Opportunistic STARTTLS between MTAs does not check certificates
+		// (RFC 7435); policies that do (DANE, MTA-STS) are not built yet.
+		InsecureSkipVerify: true} //nolint:gosec // see above
+	var c *smtp.Client
+	if tlsPolicy != "none" {
+		conn, err := dial()
+		if err != nil {
+			return nil, false, err
+		}
+		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
+		if err != nil {
+			_ = conn.Close()
+			if tlsPolicy == "require" {
+				return nil, false, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "TLS is required (queue.tls.starttls) but " + h.name + " did not start it: " + err.Error()}
+			}
+			c = nil // opportunistic: retry in the clear
+		}
+	}
+	if c == nil {
+		conn, err := dial()
+		if err != nil {
+			return nil, false, err
+		}
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = d.cfg.Queue.CommandTimeout
+	c.SubmissionTimeout = d.cfg.Queue.CommandTimeout
+	if err := c.Hello(d.p.Hostname); err != nil {
+		_ = c.Close()
+		return nil, false, err
+	}
+	if route.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", route.Username, route.Secret)); err != nil {
+			_ = c.Close()
+			return nil, false, err
+		}
+	}
+	return c, false, nil
+}
+
+func hasHighBit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}
+
+// deliverLocal appends the message to each local recipient's mailbox. When
+// smtp.users lists accounts, an address none of them has is unknown.
+func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
+	out := make([]mailqueue.Result, len(dl.Recipients))
+	for i, r := range dl.Recipients {
+		if !d.knownLocal(r.Address) {
+			out[i] = mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
+			continue
+		}
+		msg := append([]byte("Delivered-To: "+r.Address+"\r\n"), dl.Body...)
+		if err := d.p.Mailbox.Append(ctx, r.Address, msg); err != nil {
+			out[i] = mailqueue.Result{Text: err.Error()}
+			continue
+		}
+		out[i] = mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to mailbox", RemoteMTA: d.p.Hostname}
+	}
+	return out
+}
+
+func (d *Deliverer) knownLocal(addr string) bool {
+	if len(d.cfg.SMTP.Users) == 0 {
+		return true
+	}
+	for _, u := range d.cfg.SMTP.Users {
+		for _, a := range u.Addresses {
+			if strings.EqualFold(a, addr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostPool limits connections per remote host and keeps idle ones for reuse.
+type hostPool struct {
+	max  int
+	mu   sync.Mutex
+	sems map[string]chan struct{}
+	idle map[string][]idleConn
+}
+
+type idleConn struct {
+	c     *smtp.Client
+	since time.Time
+}
+
+// idleFor is how long an idle connection is kept.
+const idleFor = 30 * time.Second
+
+func newHostPool(max int) *hostPool {
+	if max < 1 {
+		max = 10
+	}
+	return &hostPool{max: max, sems: map[string]chan struct{}{}, idle: map[string][]idleConn{}}
+}
+
+func (p *hostPool) acquire(ctx context.Context, addr string) (func(), error) {
+	p.mu.Lock()
+	sem, ok := p.sems[addr]
+	if !ok {
+		sem = make(chan struct{}, p.max)
+		p.sems[addr] = sem
+	}
+	p.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *hostPool) getIdle(addr string) *smtp.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[addr]
+	for len(list) > 0 {
+		ic := list[len(list)-1]
+		list = list[:len(list)-1]
+		p.idle[addr] = list
+		if time.Since(ic.since) < idleFor {
+			return ic.c
+		}
+		_ = ic.c.Close()
+	}
+	return nil
+}
+
+func (p *hostPool) putIdle(addr string, c *smtp.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle[addr]) >= p.max {
+		_ = c.Quit()
+		return
+	}
+	p.idle[addr] = append(p.idle[addr], idleConn{c, time.Now()})
+}
+
+func (p *hostPool) closeIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, list := range p.idle {
+		for _, ic := range list {
+			_ = ic.c.Quit()
+		}
+		delete(p.idle, addr)
+	}
+}

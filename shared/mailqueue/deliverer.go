@@ -1,0 +1,58 @@
+package mailqueue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jetmail/jetmail/shared/config"
+)
+
+// Delivery is one transaction's worth of work: recipients of one message
+// that share a route and a domain.
+type Delivery struct {
+	RouteID    string
+	Route      config.Route
+	Domain     string
+	Envelope   Envelope
+	Recipients []*Recipient
+	Body       []byte
+}
+
+// Result is one recipient's outcome. Code 0 means no reply was had (no
+// connection, a timeout): a temporary failure.
+type Result struct {
+	Code      int
+	Enhanced  string
+	Text      string
+	RemoteMTA string
+}
+
+// Class is "delivered", "temporary" or "permanent".
+func (r Result) Class() string {
+	switch {
+	case r.Code >= 200 && r.Code < 300:
+		return "delivered"
+	case r.Code >= 500:
+		return "permanent"
+	default:
+		return "temporary"
+	}
+}
+
+// Status is the reply's code and enhanced code, as last_status sees it.
+func (r Result) Status() string {
+	if r.Code == 0 {
+		return ""
+	}
+	if r.Enhanced != "" {
+		return fmt.Sprintf("%d %s", r.Code, r.Enhanced)
+	}
+	return fmt.Sprint(r.Code)
+}
+
+// Deliverer carries out deliveries: SMTP to MX hosts or relays, or the
+// local mailbox store (package delivery).
+type Deliverer interface {
+	// Deliver returns one result per recipient, in order.
+	Deliver(ctx context.Context, d *Delivery) []Result
+}

@@ -1,0 +1,62 @@
+package mailqueue
+
+import (
+	"context"
+	"time"
+
+	"github.com/jetmail/jetmail/shared/dsn"
+)
+
+// runNotify sends the delayed DSN of a message: one report for all its
+// recipients whose notify time has come, each notify time once.
+func (q *Queue) runNotify(ctx context.Context, messageID string) error {
+	now := q.p.Clock.Now().UTC()
+	var remaining, due []*Recipient
+	var blocks []dsn.Recipient
+	for _, s := range q.index.siblings(messageID, "") {
+		r, rev, err := q.load(ctx, s.key)
+		if err != nil {
+			continue
+		}
+		if r.NextNotify.IsZero() || r.NextNotify.After(now) {
+			remaining = append(remaining, r)
+			continue
+		}
+		r.NotifyNum++
+		if sched, ok := q.n.Config.Queue.Schedule[r.Schedule]; ok {
+			r.NextNotify = nextNotify(r, sched)
+		} else {
+			r.NextNotify = time.Time{} // the schedule is gone from the configuration
+		}
+		if _, err := q.kv().Update(ctx, r.Key(), encodeRecipient(r), rev); err != nil {
+			continue // changed meanwhile; the next pass sees it
+		}
+		remaining = append(remaining, r)
+		due = append(due, r)
+		if r.Wants("DELAY") && !r.Held {
+			until := r.Expires
+			blocks = append(blocks, dsn.Recipient{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, Action: dsn.Delayed,
+				Status: dsn.StatusOf(codeOf(r.LastStatus), ""), RemoteMTA: r.RemoteMTA, Diagnostic: r.LastStatus + " " + r.LastError,
+				LastAttempt: r.LastAttempt, WillRetryUntil: until})
+		}
+	}
+	if len(due) > 0 && len(blocks) > 0 {
+		body, _ := q.bodies.GetBytes(ctx, messageID)
+		q.sendDSN(ctx, due[0], blocks, body)
+	}
+	return q.scheduleNotify(ctx, messageID, remaining)
+}
+
+func codeOf(status string) int {
+	n := 0
+	for _, c := range status {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n == 0 {
+		return 400
+	}
+	return n
+}

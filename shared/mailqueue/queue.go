@@ -1,0 +1,356 @@
+package mailqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/kvwatch"
+	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/work"
+)
+
+// Names of the queue's JetStream assets.
+const (
+	BucketMessages = "jetmail-messages"
+	BucketQueue    = "jetmail-queue"
+	BucketControl  = "jetmail-queue-control"
+	Stream         = "jetmail-queue"
+)
+
+// Trigger headers.
+const (
+	HeaderEntry  = "Jetmail-Entry"
+	HeaderToken  = "Jetmail-Token"
+	HeaderNotify = "Jetmail-Notify"
+)
+
+func dueSubject(vq string) string    { return "jetmail.queue.due." + vq }
+func schedSubject(key string) string { return "jetmail.queue.sched." + key }
+func notifySubject(id string) string { return "jetmail.queue.notify." + id }
+func consumerName(vq string) string  { return "vq-" + vq }
+func pausedKey(vq string) string     { return "paused." + vq }
+func isPausedKey(k string) (string, bool) {
+	if len(k) > 7 && k[:7] == "paused." {
+		return k[7:], true
+	}
+	return "", false
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("queue entry not found")
+	ErrConflict = errors.New("queue entry changed meanwhile; try again")
+)
+
+// Params configures a Queue.
+type Params struct {
+	Node      *node.Node
+	Deliverer Deliverer
+	// Clock tells the time; default the system clock.
+	Clock clock.Clock
+	// Hostname is this MTA's name in DSNs; default smtp.hostname.
+	Hostname string
+	// Lookups answer the strategy's functions; default from the config.
+	Lookups *Lookups
+}
+
+// Queue is the outbound queue of one node.
+type Queue struct {
+	p        Params
+	n        *node.Node
+	log      *slog.Logger
+	js       jetstream.JetStream
+	bodies   jetstream.ObjectStore
+	kvs      []jetstream.KeyValue
+	control  jetstream.KeyValue
+	strategy *Strategy
+	index    *index
+	metrics  *metrics
+	next     atomic.Uint64
+
+	mu     sync.Mutex
+	paused map[string]bool
+	queues map[string]*vqRunner
+
+	openOnce sync.Once
+	openErr  error
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+var shared sync.Map // *node.Node -> *Queue
+
+// Shared returns the node's queue, making it with p the first time: the
+// SMTP intake and the delivery service of one node share it.
+func Shared(p Params) *Queue {
+	q, _ := shared.LoadOrStore(p.Node, New(p))
+	return q.(*Queue)
+}
+
+// New returns a Queue for node n; Start runs it.
+func New(p Params) *Queue {
+	if p.Clock == nil {
+		p.Clock = clock.Real
+	}
+	if p.Hostname == "" {
+		p.Hostname = p.Node.Config.SMTP.Hostname
+	}
+	if p.Lookups == nil {
+		p.Lookups = &Lookups{}
+	}
+	return &Queue{p: p, n: p.Node, log: p.Node.Logger.With("service", "queue"), js: p.Node.JS,
+		paused: map[string]bool{}, queues: map[string]*vqRunner{}}
+}
+
+// Open creates the queue's assets and loads its index; a node that only
+// accepts mail needs no more. Calling it again does nothing.
+func (q *Queue) Open(ctx context.Context) error {
+	q.openOnce.Do(func() { q.openErr = q.open(ctx) })
+	return q.openErr
+}
+
+func (q *Queue) open(ctx context.Context) error {
+	cfg := q.n.Config
+	var err error
+	if q.strategy, err = NewStrategy(cfg, q.p.Lookups); err != nil {
+		return err
+	}
+	if q.bodies, err = q.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: BucketMessages, Description: "jetmail queued message bodies, by message id",
+		Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
+	}); err != nil {
+		return fmt.Errorf("create object store %s: %w", BucketMessages, err)
+	}
+	if _, err := q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketQueue, Description: "jetmail outbound queue: one entry per queued recipient",
+		History: 1, Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas, LimitMarkerTTL: markerTTL,
+	}); err != nil {
+		return fmt.Errorf("create KV bucket %s: %w", BucketQueue, err)
+	}
+	for _, js := range q.n.JetStreams() {
+		kv, err := js.KeyValue(ctx, BucketQueue)
+		if err != nil {
+			return fmt.Errorf("open KV bucket %s: %w", BucketQueue, err)
+		}
+		q.kvs = append(q.kvs, kv)
+	}
+	if q.control, err = q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketControl, Description: "jetmail outbound queue controls: paused virtual queues",
+		History: 1, Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
+	}); err != nil {
+		return fmt.Errorf("create KV bucket %s: %w", BucketControl, err)
+	}
+	if _, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: Stream, Description: "jetmail outbound queue triggers: jetmail.queue.due.<virtual queue>, schedules on jetmail.queue.sched.>",
+		Subjects: []string{"jetmail.queue.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+		Replicas: cfg.NATS.Replicas, AllowMsgSchedules: true,
+	}); err != nil {
+		return fmt.Errorf("create stream %s: %w", Stream, err)
+	}
+	for name := range cfg.Queue.Virtual {
+		if _, err := q.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
+			Durable: consumerName(name), Description: fmt.Sprintf("virtual queue %s: deliveries, %d per node", name, cfg.Queue.Virtual[name].ThreadsPerNode),
+			FilterSubject: dueSubject(name), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.n.WorkParams.AckWait,
+			MaxDeliver: -1, MaxAckPending: 100000, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
+		}); err != nil {
+			return fmt.Errorf("create consumer for virtual queue %s: %w", name, err)
+		}
+	}
+	q.metrics = newMetrics(q)
+	bgCtx, cancel := context.WithCancel(context.Background())
+	q.cancel = cancel
+	q.index = newIndex(q.log)
+	if err := kvwatch.Follow(ctx, bgCtx, q.kvs[0], "", &q.bg, q.index.apply); err != nil {
+		return err
+	}
+	return kvwatch.Follow(ctx, bgCtx, q.control, "", &q.bg, q.applyControl)
+}
+
+// StartDelivery starts a delivery pool per virtual queue on this node,
+// threads-per-node slots each (paused queues wait for resume), delivering
+// with d.
+func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
+	if err := q.Open(ctx); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.p.Deliverer = d
+	q.mu.Unlock()
+	cfg := q.n.Config
+	names := make([]string, 0, len(cfg.Queue.Virtual))
+	for name := range cfg.Queue.Virtual {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		q.mu.Lock()
+		if q.queues[name] != nil {
+			q.mu.Unlock()
+			continue
+		}
+		r := q.newRunner(name, cfg.Queue.Virtual[name].ThreadsPerNode)
+		q.queues[name] = r
+		paused := q.paused[name]
+		q.mu.Unlock()
+		if !paused {
+			r.resume()
+		}
+	}
+	return nil
+}
+
+// Shutdown stops fetching and waits for in-flight deliveries until ctx
+// ends. Calling it again does nothing.
+func (q *Queue) Shutdown(ctx context.Context) error {
+	q.stopOnce.Do(func() { q.shutdown(ctx) })
+	return nil
+}
+
+func (q *Queue) shutdown(ctx context.Context) {
+	defer shared.Delete(q.n)
+	q.mu.Lock()
+	runners := make([]*vqRunner, 0, len(q.queues))
+	for _, r := range q.queues {
+		runners = append(runners, r)
+	}
+	q.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.stop(ctx) }()
+	}
+	wg.Wait()
+	if q.cancel != nil {
+		q.cancel()
+	}
+	q.bg.Wait()
+}
+
+func (q *Queue) kv() jetstream.KeyValue { return q.kvs[q.next.Add(1)%uint64(len(q.kvs))] }
+
+// vqRunner consumes one virtual queue on this node.
+type vqRunner struct {
+	q      *Queue
+	name   string
+	pool   *work.Pool
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (q *Queue) newRunner(name string, threads int) *vqRunner {
+	r := &vqRunner{q: q, name: name}
+	r.pool = work.NewPool(work.PoolParams{Slots: threads, Handler: q.handle, Label: "queue:" + name,
+		Logger: q.log.With("queue", name), PollWait: q.n.WorkParams.PollWait})
+	return r
+}
+
+// resume starts fetching (again).
+func (r *vqRunner) resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		for ctx.Err() == nil {
+			cons, err := r.q.js.Consumer(ctx, Stream, consumerName(r.name))
+			if err != nil {
+				r.q.log.Warn("open virtual queue consumer", "queue", r.name, "err", err)
+				time.Sleep(time.Second)
+				continue
+			}
+			r.pool.Consume(ctx, cons, consumerName(r.name), nil)
+		}
+	}()
+	r.q.log.Info("virtual queue delivering", "queue", r.name)
+}
+
+// pause stops fetching; in-flight deliveries finish.
+func (r *vqRunner) pause() {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.cancel = nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+		r.q.log.Info("virtual queue paused", "queue", r.name)
+	}
+}
+
+func (r *vqRunner) stop(ctx context.Context) {
+	r.pause()
+	done := make(chan struct{})
+	go func() { r.pool.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.pool.Cancel()
+		<-done
+	}
+}
+
+func (q *Queue) applyControl(e jetstream.KeyValueEntry) {
+	name, ok := isPausedKey(e.Key())
+	if !ok {
+		return
+	}
+	paused := e.Operation() == jetstream.KeyValuePut
+	q.mu.Lock()
+	q.paused[name] = paused
+	r := q.queues[name]
+	q.mu.Unlock()
+	if r == nil {
+		return
+	}
+	if paused {
+		go r.pause()
+	} else {
+		r.resume()
+	}
+}
+
+// Pause stops deliveries from a virtual queue on every node.
+func (q *Queue) Pause(ctx context.Context, vq string) error {
+	if _, ok := q.n.Config.Queue.Virtual[vq]; !ok {
+		return fmt.Errorf("no virtual queue %q", vq)
+	}
+	_, err := q.control.Put(ctx, pausedKey(vq), []byte(q.n.ID))
+	return err
+}
+
+// Resume restarts deliveries from a paused virtual queue.
+func (q *Queue) Resume(ctx context.Context, vq string) error {
+	if _, ok := q.n.Config.Queue.Virtual[vq]; !ok {
+		return fmt.Errorf("no virtual queue %q", vq)
+	}
+	return q.control.Delete(ctx, pausedKey(vq))
+}
+
+// Paused lists the paused virtual queues.
+func (q *Queue) Paused() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []string
+	for name, p := range q.paused {
+		if p {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
