@@ -186,7 +186,7 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 	ok := false
 	defer func() {
 		if ok {
-			d.hosts.putIdle(h.addr, c)
+			d.hosts.putIdle(idleKey(h, dl.Route, tlsPolicy), c)
 		} else {
 			_ = c.Close()
 		}
@@ -274,7 +274,7 @@ func enhanced(se *smtp.SMTPError) string {
 // greeted, upgraded to TLS as the policy says, and authenticated to a relay.
 func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy string) (*smtp.Client, bool, error) {
 	for {
-		c := d.hosts.getIdle(h.addr)
+		c := d.hosts.getIdle(idleKey(h, route, tlsPolicy))
 		if c == nil {
 			break
 		}
@@ -326,6 +326,12 @@ func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tls
 		}
 	}
 	return c, false, nil
+}
+
+// idleKey keys idle connections: only a session set up with the same TLS
+// policy and credentials may be reused.
+func idleKey(h host, route config.Route, tlsPolicy string) string {
+	return h.addr + "|" + tlsPolicy + "|" + route.Username
 }
 
 func hasHighBit(b []byte) bool {
