@@ -84,8 +84,11 @@ type recSession struct {
 }
 
 func (r *recorder) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }
-func (s *recSession) Mail(string, *gosmtp.MailOptions) error         { return nil }
-func (s *recSession) Rcpt(to string, _ *gosmtp.RcptOptions) error    { s.to = append(s.to, to); return nil }
+func (s *recSession) Mail(string, *gosmtp.MailOptions) error        { return nil }
+func (s *recSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
 func (s *recSession) Data(rd io.Reader) error {
 	b, _ := io.ReadAll(rd)
 	s.r.mu.Lock()
