@@ -31,6 +31,8 @@ type Config struct {
 	SMTP    SMTP
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
+	// Stores is store.<id>: the SQL stores sql_query reads.
+	Stores map[string]Store
 	// Ignored lists the top-level sections that jetmail does not read.
 	Ignored []string
 }
@@ -117,6 +119,17 @@ type SMTP struct {
 	// AllowPlainAuthOnLoopback is smtp.allow-plain-auth-on-loopback: accept
 	// AUTH without TLS from loopback clients (development). Default true.
 	AllowPlainAuthOnLoopback bool
+}
+
+// Store is store.<id>. Types other than sqlite and postgresql are other
+// software's stores: they are kept but not opened.
+type Store struct {
+	// Type is "sqlite" or "postgresql".
+	Type string
+	// Path is a SQLite database file.
+	Path string
+	// DSN is a PostgreSQL connection string (postgres://user:pass@host/db).
+	DSN string
 }
 
 // SMTPUser is smtp.users.<name>.
@@ -326,6 +339,7 @@ func defaults() *Config {
 			StartTLS: "opportunistic", Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute},
 		SMTP:    SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true},
 		DKIM:    map[string]DKIMKey{},
+		Stores:  map[string]Store{},
 		NATS:    NATS{Replicas: 1, Connections: 4},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
 		Storage: Storage{DataDir: "./data"},

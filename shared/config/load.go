@@ -117,6 +117,8 @@ func (l *loader) load(root map[string]any) {
 			l.smtp(v)
 		case "dkim":
 			l.dkim(v)
+		case "store":
+			l.stores(v)
 		case "api":
 			l.api(v)
 		case "storage":
@@ -378,6 +380,41 @@ func (l *loader) smtp(v any) {
 				s.Users[name] = u
 			})
 		},
+	})
+}
+
+// stores reads store.<id>. Only the SQL stores are jetmail's: their keys
+// are checked; other stores of a Stalwart file pass untouched.
+func (l *loader) stores(v any) {
+	l.each("store", v, func(id, key string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			l.fail(key, "must be a table, got %s", typeName(v))
+			return
+		}
+		var st Store
+		if t, ok := m["type"].(string); ok {
+			st.Type = t
+		}
+		switch st.Type {
+		case "sqlite":
+			l.table(key, m, fields{
+				"type": func(string, any) {},
+				"path": func(key string, v any) { l.str(key, v, &st.Path) },
+			})
+			if st.Path == "" {
+				l.fail(key+".path", "missing: the SQLite database file")
+			}
+		case "postgresql":
+			l.table(key, m, fields{
+				"type": func(string, any) {},
+				"dsn":  func(key string, v any) { l.str(key, v, &st.DSN) },
+			})
+			if st.DSN == "" {
+				l.fail(key+".dsn", "missing: a connection string such as postgres://user:pass@host:5432/db")
+			}
+		}
+		l.cfg.Stores[id] = st
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/sqlstore"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -73,6 +74,7 @@ type Queue struct {
 	kvs      []jetstream.KeyValue
 	control  jetstream.KeyValue
 	strategy *Strategy
+	stores   *sqlstore.Stores
 	index    *index
 	metrics  *metrics
 	next     atomic.Uint64
@@ -122,6 +124,12 @@ func (q *Queue) Open(ctx context.Context) error {
 func (q *Queue) open(ctx context.Context) error {
 	cfg := q.n.Config
 	var err error
+	if q.p.Lookups.SQL == nil && len(cfg.Stores) > 0 {
+		if q.stores, err = sqlstore.Open(cfg); err != nil {
+			return err
+		}
+		q.p.Lookups.SQL = q.stores.Query
+	}
 	if q.strategy, err = NewStrategy(cfg, q.p.Lookups); err != nil {
 		return err
 	}
@@ -234,6 +242,9 @@ func (q *Queue) shutdown(ctx context.Context) {
 		q.cancel()
 	}
 	q.bg.Wait()
+	if q.stores != nil {
+		q.stores.Close()
+	}
 }
 
 func (q *Queue) kv() jetstream.KeyValue { return q.kvs[q.next.Add(1)%uint64(len(q.kvs))] }

@@ -1,7 +1,9 @@
 package mailqueue
 
 import (
+	"database/sql"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/sqlstore"
 )
 
 func strategyFor(t *testing.T, doc string) *Strategy {
@@ -93,4 +96,44 @@ func TestRouteStrategy(t *testing.T) {
 	id, _, err = s.Route(Vars(&Recipient{Address: "a@elsewhere.test"}, time.Now()))
 	require.NoError(t, err)
 	require.Equal(t, "mx", id)
+}
+
+// The reference's VIP example, with sql_query on a real SQLite database
+// (the example's quotes mended: see the config package).
+func TestReferenceStrategyVIPWithSQLite(t *testing.T) {
+	t.Parallel()
+	dbPath := filepath.Join(t.TempDir(), "vip.db")
+	db, err := sql.Open("sqlite", dbPath)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE vip_clients (email TEXT PRIMARY KEY); INSERT INTO vip_clients VALUES ('ceo@corp.test'), ('vip@example.org')`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	data, err := os.ReadFile("../config/testdata/ref-vip-single-quoted.toml")
+	require.NoError(t, err)
+	cfg, err := config.Parse([]byte(string(data) + "\n[store.\"my-db\"]\ntype = \"sqlite\"\npath = \"" + dbPath + "\"\n"))
+	require.NoError(t, err)
+	stores, err := sqlstore.Open(cfg)
+	require.NoError(t, err)
+	defer stores.Close()
+	s, err := NewStrategy(cfg, &Lookups{SQL: stores.Query})
+	require.NoError(t, err)
+	for want, r := range map[string]*Recipient{
+		"vip-client": {Address: "anyone@remote.test", Envelope: Envelope{Sender: "ceo@corp.test"}},
+		"default":    {Address: "anyone@remote.test", Envelope: Envelope{Sender: "someone@corp.test"}},
+	} {
+		id, sched, err := s.Schedule(Vars(r, time.Now()))
+		require.NoError(t, err)
+		require.Equal(t, want, id)
+		require.NotEmpty(t, sched.QueueName)
+	}
+	// A VIP recipient counts too (the query checks both).
+	id, sched, err := s.Schedule(Vars(&Recipient{Address: "vip@example.org", Envelope: Envelope{Sender: "x@y.test"}}, time.Now()))
+	require.NoError(t, err)
+	require.Equal(t, "vip-client", id)
+	require.Equal(t, "vip", sched.QueueName)
+
+	// A query against a store that is not configured is a clear error.
+	_, err = (&Lookups{SQL: stores.Query}).SQLQuery("other-db", "SELECT 1", nil)
+	require.ErrorContains(t, err, `no SQL store "other-db"`)
 }
