@@ -3,6 +3,8 @@ module github.com/jetmail/jetmail/e2e
 go 1.26.8
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.25.1
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/jetmail/jetmail/shared v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2

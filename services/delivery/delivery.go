@@ -45,7 +45,14 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 		return err
 	}
 	s.Queue = mailqueue.Shared(mailqueue.Params{Node: n, Hostname: host})
-	return s.Queue.StartDelivery(ctx, s.d)
+	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {
+		return err
+	}
+	registerAPI(n, s.Queue)
+	_, err = n.AddMicro("jetmail-delivery", "jetmail outbound queue: delivers virtual queues, serves x:Queue and x:VirtualQueue", func() any {
+		return map[string]any{"node": n.ID, "queued": s.Queue.Depth(), "paused": s.Queue.Paused()}
+	})
+	return err
 }
 
 // Shutdown implements node.Service.

@@ -156,6 +156,25 @@ func (ix *index) depth() map[string]int {
 	return out
 }
 
+// Depth counts queued recipients per virtual queue, cluster-wide.
+func (q *Queue) Depth() map[string]int { return q.index.depth() }
+
+// VirtualQueues lists the configured virtual queues, sorted.
+func (q *Queue) VirtualQueues() []string {
+	out := make([]string, 0, len(q.n.Config.Queue.Virtual))
+	for n := range q.n.Config.Queue.Virtual {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// VirtualQueueThreads is a virtual queue's threads-per-node, if it exists.
+func (q *Queue) VirtualQueueThreads(name string) (int, bool) {
+	vq, ok := q.n.Config.Queue.Virtual[name]
+	return vq.ThreadsPerNode, ok
+}
+
 // Len is the number of queued recipients.
 func (q *Queue) Len() int {
 	q.index.mu.RLock()

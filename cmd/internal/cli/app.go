@@ -49,6 +49,7 @@ Start here:
 			rolesCommand(),
 			taskCommand(),
 			taskManagerCommand(),
+			queueCommand(),
 			healthCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {

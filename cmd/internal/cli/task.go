@@ -266,8 +266,15 @@ func bulkCommand(name, usage, verb string, patch func(*cli.Context) (json.RawMes
 	}
 }
 
-// runBulk updates (patch != nil) or destroys ids in chunks, with progress.
+// runBulk updates (patch != nil) or destroys ids with x:Task/set in chunks,
+// with progress.
 func runBulk(c *cli.Context, verb string, ids []string, patch json.RawMessage) error {
+	return runBulkSet(c, "x:Task/set", verb, ids, patch, nil)
+}
+
+// runBulkSet does runBulk's work with method, adding extra arguments to
+// each call.
+func runBulkSet(c *cli.Context, method, verb string, ids []string, patch json.RawMessage, extra map[string]any) error {
 	cl, err := apiClient(c)
 	if err != nil {
 		return err
@@ -278,6 +285,9 @@ func runBulk(c *cli.Context, verb string, ids []string, patch json.RawMessage) e
 	for start := 0; start < len(ids); start += bulkChunk {
 		chunk := ids[start:min(start+bulkChunk, len(ids))]
 		args := map[string]any{}
+		for k, v := range extra {
+			args[k] = v
+		}
 		if patch != nil {
 			upd := map[string]json.RawMessage{}
 			for _, id := range chunk {
@@ -288,7 +298,7 @@ func runBulk(c *cli.Context, verb string, ids []string, patch json.RawMessage) e
 			args["destroy"] = chunk
 		}
 		var r setResult
-		if err := cl.Call(c.Context, "x:Task/set", args, &r); err != nil {
+		if err := cl.Call(c.Context, method, args, &r); err != nil {
 			return apiError(err)
 		}
 		for id, e := range r.NotUpdated {
@@ -301,7 +311,7 @@ func runBulk(c *cli.Context, verb string, ids []string, patch json.RawMessage) e
 		pr.update(done)
 	}
 	if len(ids) == 0 {
-		fmt.Fprintf(c.App.ErrWriter, "no task matched\n")
+		fmt.Fprintf(c.App.ErrWriter, "nothing matched\n")
 	}
 	if len(failed) > 0 {
 		keys := make([]string, 0, len(failed))
@@ -312,7 +322,7 @@ func runBulk(c *cli.Context, verb string, ids []string, patch json.RawMessage) e
 		for _, id := range keys {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", id, failed[id])
 		}
-		return cli.Exit(fmt.Sprintf("%d of %d task(s) not %s", len(failed), len(ids), verb), ExitFailure)
+		return cli.Exit(fmt.Sprintf("%d of %d not %s", len(failed), len(ids), verb), ExitFailure)
 	}
 	return nil
 }

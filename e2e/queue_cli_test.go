@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+)
+
+// remoteMTA is an SMTP server on loopback that defers every recipient with
+// 451 until accept is set, and counts what it accepts.
+type remoteMTA struct {
+	addr     string
+	accept   atomic.Bool
+	mu       sync.Mutex
+	received []string
+}
+
+func startRemoteMTA(t *testing.T) *remoteMTA {
+	t.Helper()
+	m := &remoteMTA{}
+	srv := gosmtp.NewServer(m)
+	srv.Domain = "remote.test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	m.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return m
+}
+
+func (m *remoteMTA) NewSession(*gosmtp.Conn) (gosmtp.Session, error) {
+	return &remoteSession{m: m}, nil
+}
+
+type remoteSession struct {
+	m  *remoteMTA
+	to []string
+}
+
+func (s *remoteSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *remoteSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if !s.m.accept.Load() {
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *remoteSession) Data(r io.Reader) error {
+	_, _ = io.ReadAll(r)
+	s.m.mu.Lock()
+	s.m.received = append(s.m.received, s.to...)
+	s.m.mu.Unlock()
+	return nil
+}
+func (s *remoteSession) Reset()        {}
+func (s *remoteSession) Logout() error { return nil }
+
+func (m *remoteMTA) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.received)
+}
+
+func sendMail(addr, user string, to []string) error {
+	c, err := gosmtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if user != "" {
+		if err := c.Auth(sasl.NewPlainClient("", user, "alice-secret-1")); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail("alice@example.org", nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	_, _ = io.WriteString(w, "From: alice@example.org\r\nSubject: queue test\r\n\r\nhello\r\n")
+	return w.Close()
+}
+
+// The queue CLI against `jetmail dev`: list with filters, hold by domain,
+// pause a virtual queue, export and cancel with a bounce, import, resume
+// and retry until the queue is empty.
+func TestQueueCLI(t *testing.T) {
+	t.Parallel()
+	mta := startRemoteMTA(t)
+	host, port, _ := net.SplitHostPort(mta.addr)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "jetmail.toml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+[smtp]
+hostname = "mx.example.org"
+local-domains = ["example.org"]
+[smtp.users.alice]
+secret = "alice-secret-1"
+addresses = ["alice@example.org"]
+[queue.route.remote]
+type = "relay"
+address = %q
+port = %s
+tls = "none"
+[queue.strategy]
+route = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
+schedule = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
+[queue.schedule.remote]
+queue-name = "remote"
+retry = ["1h"]
+[queue.schedule.local]
+queue-name = "local"
+retry = ["1m"]
+[queue.virtual.remote]
+threads-per-node = 4
+[queue.virtual.local]
+threads-per-node = 4
+`, host, port)), 0o600))
+	natsAddr, httpAddr, smtpAddr := jetmailtest.FreePort(t), jetmailtest.FreePort(t), jetmailtest.FreePort(t)
+	dev := start(t, dir, "dev", "--config", cfgPath, "--nats-listen", natsAddr, "--http", httpAddr, "--smtp", smtpAddr)
+	waitReady(t, dev, httpAddr)
+	api := "--api=http://" + httpAddr + "/jmap"
+	cli := func(args ...string) (string, int) { t.Helper(); return runIn(t, dir, append(args, api)...) }
+	entries := func(filters ...string) []map[string]any {
+		t.Helper()
+		out, code := cli(append([]string{"queue", "ls", "-o", "json"}, filters...)...)
+		require.Equal(t, 0, code, out)
+		var list []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &list), out)
+		return list
+	}
+
+	// Never an open relay.
+	err := sendMail(smtpAddr, "", []string{"bob@d1.test"})
+	var se *gosmtp.SMTPError
+	require.True(t, errors.As(err, &se), "%v", err)
+	require.Equal(t, 554, se.Code)
+
+	require.NoError(t, sendMail(smtpAddr, "alice", []string{"bob@d1.test", "carol@d1.test"}))
+	require.NoError(t, sendMail(smtpAddr, "alice", []string{"dave@d2.test"}))
+	require.Eventually(t, func() bool {
+		list := entries()
+		if len(list) != 3 {
+			return false
+		}
+		for _, e := range list {
+			if e["attempts"].(float64) < 1 {
+				return false
+			}
+		}
+		return true
+	}, 15*time.Second, 100*time.Millisecond, "three deferred entries")
+	require.Len(t, entries("--domain", "d1.test"), 2)
+	out, code := cli("queue", "ls")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "451 4.3.0 try again later")
+
+	out, code = cli("queue", "hold", "--all", "--domain", "d1.test")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "held 2/2")
+	require.Len(t, entries("--status", "held"), 2)
+
+	out, code = cli("queue", "pause", "remote")
+	require.Equal(t, 0, code, out)
+	out, code = cli("queue", "queues")
+	require.Equal(t, 0, code, out)
+	require.Regexp(t, `remote\s+4\s+true\s+3`, out)
+
+	exportFile := filepath.Join(dir, "d2.jsonl")
+	out, code = cli("queue", "export", exportFile, "--domain", "d2.test")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "1 message(s) written")
+	out, code = cli("queue", "cancel", "--all", "--domain", "d2.test", "--bounce")
+	require.Equal(t, 2, code, out)
+	out, code = cli("queue", "cancel", "--all", "--domain", "d2.test", "--bounce", "--yes")
+	require.Equal(t, 0, code, out)
+	require.Eventually(t, func() bool { return len(entries("--domain", "d2.test")) == 0 }, 5*time.Second, 100*time.Millisecond)
+
+	out, code = cli("queue", "import", exportFile)
+	require.Equal(t, 0, code, out)
+	require.Eventually(t, func() bool { return len(entries("--domain", "d2.test")) == 1 }, 5*time.Second, 100*time.Millisecond)
+
+	// The remote end recovers: resume, retry everything, and the queue empties.
+	mta.accept.Store(true)
+	out, code = cli("queue", "resume", "remote")
+	require.Equal(t, 0, code, out)
+	out, code = cli("queue", "retry", "--all")
+	require.Equal(t, 0, code, out)
+	require.Eventually(t, func() bool { return mta.count() == 3 && len(entries()) == 0 }, 15*time.Second, 100*time.Millisecond,
+		"delivered: %d", mta.count())
+
+	out, code = cli("queue", "show", "nosuch.0")
+	require.Equal(t, 0, code, out)
+	require.Equal(t, "[]", strings.TrimSpace(out))
+	require.Equal(t, 0, dev.stop(20*time.Second))
+}
