@@ -151,7 +151,7 @@ port = %s
 tls = "none"
 [queue.strategy]
 route = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'sink'" } ]
-schedule = [ { if = "starts_with(rcpt, 'expire.')", then = "'short'" }, { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
+schedule = [ { if = "starts_with(rcpt, 'expire.')", then = "'short'" }, { if = "starts_with(rcpt, 'ttl.')", then = "'ttl'" }, { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
 [queue.schedule.remote]
 queue-name = "remote"
 retry = ["1s"]
@@ -160,6 +160,11 @@ max-attempts = 5
 queue-name = "remote"
 retry = ["1s"]
 max-attempts = 2
+[queue.schedule.ttl]
+queue-name = "remote"
+retry = ["1s"]
+notify = ["2s"]
+expire = "4s"
 [queue.schedule.local]
 queue-name = "local"
 retry = ["1s"]
@@ -290,6 +295,44 @@ func TestExpiryByMaxAttempts(t *testing.T) {
 		return err == nil && strings.Contains(string(m.Data), "maximum delivery attempts reached")
 	}, 15*time.Second, 100*time.Millisecond)
 	require.Equal(t, 2, sk.failsOf("expire.tempfail-9@remote.test"))
+}
+
+// A recipient that keeps failing gets a delayed DSN at its notify time,
+// then expires at its TTL with a failure DSN.
+func TestDelayedDSNThenTTLExpiry(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	mn := startMailNode(t, srv, "1", "mx.example.org", sk, 4)
+	require.NoError(t, send(t, mn.smtp.Addrs()[0], "alice", "alice@example.org", []string{"ttl.tempfail-99@remote.test"}, msg))
+	js, _ := jetstream.New(jetmailtest.Conn(t, srv))
+	ctx := context.Background()
+	mailboxHas := func(substr string) func() bool {
+		return func() bool {
+			s, err := js.Stream(ctx, mailbox.StreamName)
+			if err != nil {
+				return false
+			}
+			c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{mailbox.Subject("alice@example.org")}})
+			if err != nil {
+				return false
+			}
+			batch, err := c.FetchNoWait(10)
+			if err != nil {
+				return false
+			}
+			for m := range batch.Messages() {
+				if strings.Contains(string(m.Data()), substr) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	require.Eventually(t, mailboxHas("Action: delayed"), 10*time.Second, 100*time.Millisecond, "a delayed DSN at the notify time")
+	require.Eventually(t, mailboxHas("delivery time expired"), 10*time.Second, 100*time.Millisecond, "a failure DSN at expiry")
+	require.True(t, mailboxHas("Will-Retry-Until:")())
+	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
 }
 
 func (s *sink) failsOf(a string) int {
