@@ -77,6 +77,14 @@ func (m *remoteMTA) count() int {
 }
 
 func sendMail(addr, user string, to []string) error {
+	return sendMailAs(addr, user, to, "From: alice@example.org\r\nSubject: queue test\r\n\r\nhello\r\n")
+}
+
+func sendMailBody(addr, rcpt, body string) error {
+	return sendMailAs(addr, "alice", []string{rcpt}, body)
+}
+
+func sendMailAs(addr, user string, to []string, body string) error {
 	c, err := gosmtp.Dial(addr)
 	if err != nil {
 		return err
@@ -102,7 +110,7 @@ func sendMail(addr, user string, to []string) error {
 	if err != nil {
 		return err
 	}
-	_, _ = io.WriteString(w, "From: alice@example.org\r\nSubject: queue test\r\n\r\nhello\r\n")
+	_, _ = io.WriteString(w, body)
 	return w.Close()
 }
 
