@@ -66,7 +66,7 @@ func (p *proc) Logs() string {
 func start(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
-	if len(args) > 0 && (args[0] == "dev" || args[0] == "serve") && !slices.Contains(args, "--smtp") {
+	if (slices.Contains(args, "dev") || slices.Contains(args, "serve")) && !slices.Contains(args, "--smtp") {
 		args = append(args, "--smtp", "127.0.0.1:0") // parallel nodes must not share a port
 	}
 	p.cmd = exec.Command(jetmailBin, args...)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/shared/jetmailtest"
@@ -65,9 +66,10 @@ func (s *remoteSession) Data(r io.Reader) error {
 	s.m.mu.Lock()
 	s.m.received = append(s.m.received, s.to...)
 	s.m.mu.Unlock()
+	s.to = nil
 	return nil
 }
-func (s *remoteSession) Reset()        {}
+func (s *remoteSession) Reset()        { s.to = nil }
 func (s *remoteSession) Logout() error { return nil }
 
 func (m *remoteMTA) count() int {
@@ -217,13 +219,22 @@ threads-per-node = 4
 	mta.accept.Store(true)
 	out, code = cli("queue", "resume", "remote")
 	require.Equal(t, 0, code, out)
-	out, code = cli("queue", "retry", "--all")
-	require.Equal(t, 0, code, out)
-	require.Eventually(t, func() bool { return mta.count() == 3 && len(entries()) == 0 }, 15*time.Second, 100*time.Millisecond,
-		"delivered: %d", mta.count())
+	retried, code := cli("queue", "retry", "--all")
+	require.Equal(t, 0, code, retried)
+	ok := assert.Eventually(t, func() bool { return mta.count() == 3 && len(entries()) == 0 }, 15*time.Second, 100*time.Millisecond)
+	if !ok {
+		out, _ := cli("queue", "ls", "-o", "json")
+		t.Fatalf("delivered %v; still queued: %s; retry said: %s", mta.list(), out, retried)
+	}
 
 	out, code = cli("queue", "show", "nosuch.0")
 	require.Equal(t, 0, code, out)
 	require.Equal(t, "[]", strings.TrimSpace(out))
 	require.Equal(t, 0, dev.stop(20*time.Second))
+}
+
+func (m *remoteMTA) list() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.received...)
 }

@@ -99,7 +99,7 @@ func (s *recSession) Data(rd io.Reader) error {
 	s.r.body = append(s.r.body, string(b))
 	return nil
 }
-func (s *recSession) Reset()        {}
+func (s *recSession) Reset()        { s.to = nil }
 func (s *recSession) Logout() error { return nil }
 
 // mta starts an SMTP server on addr (an IP of 127/8, port 25 is not ours

@@ -35,6 +35,7 @@ func (q *Queue) handle(ctx context.Context, job *work.Job) error {
 	}
 	if !ok || en.token != token || en.held {
 		q.metrics.stale.Inc()
+		q.log.Debug("stale trigger dropped", "entry", key, "in_index", ok, "token_matches", en.token == token, "held", en.held)
 		return nil
 	}
 	now := q.p.Clock.Now()
@@ -51,6 +52,7 @@ func (q *Queue) handle(ctx context.Context, job *work.Job) error {
 	}
 	if r.Token != token || r.Held {
 		q.metrics.stale.Inc()
+		q.log.Debug("stale trigger dropped", "entry", key, "token_matches", r.Token == token, "held", r.Held)
 		return nil
 	}
 	if r.Recipients > 1 {

@@ -71,12 +71,12 @@ func (pl *Pool) Consume(ctx context.Context, cons jetstream.Consumer, name strin
 		if n == 0 {
 			return
 		}
-		// The fetch ends when PollWait passes or ctx ends, whichever comes
-		// first, so stopping never waits out a poll.
-		fctx, cancel := context.WithTimeout(ctx, pl.p.PollWait)
-		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+		// The fetch runs its course (PollWait) even when ctx ends: a pull
+		// request abandoned early stays on the server until it expires, and
+		// what the server sends to it meanwhile would sit unacknowledged for
+		// a whole AckWait. Items that arrive after ctx ends are handed back.
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(pl.p.PollWait))
 		if err != nil {
-			cancel()
 			pl.release(n)
 			if ctx.Err() == nil {
 				pl.p.Logger.Warn("fetch", "consumer", name, "err", err)
@@ -96,7 +96,6 @@ func (pl *Pool) Consume(ctx context.Context, cons jetstream.Consumer, name strin
 			pl.inFlight.Add(1)
 			go pl.handle(msg, ackWait, decorate)
 		}
-		cancel()
 		pl.release(n - got)
 		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			pl.p.Logger.Warn("fetch ended", "consumer", name, "err", err)
