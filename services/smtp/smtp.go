@@ -249,7 +249,7 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		if !ss.s.knownLocal(to) {
 			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 		}
-	} else if ss.user == "" {
+	} else if ss.user == "" && !ss.s.trusted(ss.ip) {
 		ss.s.log.Warn("relay refused", "remote", ss.ip.String(), "rcpt", to)
 		return errRelay
 	}
@@ -301,6 +301,16 @@ func (ss *session) Data(r io.Reader) error {
 func (ss *session) Reset() { ss.rcpts, ss.mail = nil, false }
 
 func (ss *session) Logout() error { return nil }
+
+// trusted reports whether ip is in smtp.relay-networks.
+func (s *Service) trusted(ip net.IP) bool {
+	for _, n := range s.cfg.SMTP.RelayNetworks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
 
 func (s *Service) knownLocal(addr string) bool {
 	if len(s.cfg.SMTP.Users) == 0 {

@@ -12,6 +12,7 @@ package config
 
 import (
 	"encoding/json"
+	"net"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/queueexpr"
@@ -116,6 +117,10 @@ type SMTP struct {
 	Users map[string]SMTPUser
 	// TLSCert and TLSKey are smtp.tls.cert and smtp.tls.key for STARTTLS.
 	TLSCert, TLSKey string
+	// RelayNetworks is smtp.relay-networks: client networks trusted to relay
+	// without authenticating (like Postfix's mynetworks), in CIDR form.
+	// Default none.
+	RelayNetworks []*net.IPNet
 	// AllowPlainAuthOnLoopback is smtp.allow-plain-auth-on-loopback: accept
 	// AUTH without TLS from loopback clients (development). Default true.
 	AllowPlainAuthOnLoopback bool

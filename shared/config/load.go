@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -333,6 +334,18 @@ func (l *loader) smtp(v any) {
 			}
 		},
 		"hostname": func(key string, v any) { l.str(key, v, &s.Hostname) },
+		"relay-networks": func(key string, v any) {
+			if list, ok := l.strings(key, v); ok {
+				for i, c := range list {
+					_, n, err := net.ParseCIDR(c)
+					if err != nil {
+						l.fail(fmt.Sprintf("%s[%d]", key, i), "%q is not a network in CIDR form (127.0.0.0/8)", c)
+						continue
+					}
+					s.RelayNetworks = append(s.RelayNetworks, n)
+				}
+			}
+		},
 		"max-message-size": func(key string, v any) {
 			var n int
 			if l.integer(key, v, &n) {

@@ -79,8 +79,10 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 			return "", fmt.Errorf("queue message: %w", err)
 		}
 	}
-	if err := q.scheduleNotify(ctx, env.MessageID, entries); err != nil {
-		q.log.Warn("delayed-DSN schedule", "message", env.MessageID, "err", err)
+	if hasNotify(entries) {
+		if err := q.scheduleNotify(ctx, env.MessageID, entries); err != nil {
+			q.log.Warn("delayed-DSN schedule", "message", env.MessageID, "err", err)
+		}
 	}
 	q.metrics.enqueued.WithLabelValues(string(env.Source)).Inc()
 	return env.MessageID, nil
@@ -126,6 +128,17 @@ func (q *Queue) triggerMsgAt(r *Recipient, t time.Time) *nats.Msg {
 func (q *Queue) trigger(ctx context.Context, r *Recipient) error {
 	_, err := q.n.NextJetStream().PublishMsg(ctx, q.triggerMsg(r, q.p.Clock.Now()))
 	return err
+}
+
+// hasNotify reports whether any entry has a delayed DSN to come: only then
+// can the message have a notify schedule.
+func hasNotify(entries []*Recipient) bool {
+	for _, r := range entries {
+		if !r.NextNotify.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // scheduleNotify sets the message's delayed-DSN schedule to the earliest

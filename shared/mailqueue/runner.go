@@ -219,7 +219,9 @@ func (q *Queue) finishIfDone(ctx context.Context, r *Recipient) {
 	if err := q.bodies.Delete(ctx, r.MessageID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		q.log.Warn("remove delivered message body", "message", r.MessageID, "err", err)
 	}
-	_ = q.scheduleNotify(ctx, r.MessageID, nil)
+	if !r.NextNotify.IsZero() {
+		_ = q.scheduleNotify(ctx, r.MessageID, nil) // cancel the pending delayed DSN
+	}
 }
 
 func expiredStatus(res Result) string {

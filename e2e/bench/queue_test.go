@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+)
+
+const (
+	relayMessages = 20_000
+	relaySessions = 20
+	relaySize     = 1024
+)
+
+// countingSink runs smtp-sink -c and follows its running message count.
+type countingSink struct {
+	addr string
+	n    atomic.Int64
+}
+
+func startCountingSink(b *testing.B) *countingSink {
+	b.Helper()
+	s := &countingSink{addr: jetmailtest.FreePort(b)}
+	cmd := exec.Command("/usr/sbin/smtp-sink", "-u", "nobody", "-c", s.addr, "1024")
+	out, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	require.NoError(b, cmd.Start(), "smtp-sink (make tools installs postfix)")
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	mesg := regexp.MustCompile(`mesg=(\d+)`)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+			for i, c := range data {
+				if c == '\r' || c == '\n' {
+					return i + 1, data[:i], nil
+				}
+			}
+			if atEOF && len(data) > 0 {
+				return len(data), data, nil
+			}
+			return 0, nil, nil
+		})
+		for sc.Scan() {
+			if m := mesg.FindStringSubmatch(sc.Text()); m != nil {
+				v, _ := strconv.ParseInt(m[1], 10, 64)
+				s.n.Store(v)
+			}
+		}
+	}()
+	waitPort(b, s.addr)
+	return s
+}
+
+func waitPort(b *testing.B, addr string) {
+	b.Helper()
+	require.Eventually(b, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "nothing listens on %s", addr)
+}
+
+// relayRun sends the load to smtpAddr with smtp-source and returns the
+// rate from the first byte to the last message counted at the sink.
+func relayRun(b *testing.B, sink *countingSink, smtpAddr string) (float64, time.Duration) {
+	b.Helper()
+	base := sink.n.Load()
+	start := time.Now()
+	src := exec.Command("/usr/sbin/smtp-source", "-s", fmt.Sprint(relaySessions), "-m", fmt.Sprint(relayMessages),
+		"-l", fmt.Sprint(relaySize), "-f", "load@source.test", "-t", "sink@remote.test", smtpAddr)
+	out, err := src.CombinedOutput()
+	require.NoError(b, err, string(out))
+	deadline := time.Now().Add(10 * time.Minute)
+	for sink.n.Load()-base < relayMessages {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d messages reached the sink", sink.n.Load()-base, relayMessages)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d := time.Since(start)
+	return relayMessages / d.Seconds(), d
+}
+
+func buildJetmail(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "jetmail")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/jetmail/jetmail/cmd/jetmail").CombinedOutput()
+	require.NoError(b, err, string(out))
+	return bin
+}
+
+// runJetmail starts `jetmail dev` relaying to sink; extra flags are added.
+func runJetmail(b *testing.B, bin string, sink *countingSink, extra ...string) string {
+	b.Helper()
+	dir := b.TempDir()
+	host, port, _ := net.SplitHostPort(sink.addr)
+	cfg := filepath.Join(dir, "jetmail.toml")
+	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[smtp]
+hostname = "bench-jetmail.test"
+relay-networks = ["127.0.0.0/8"]
+[queue.route.sink]
+type = "relay"
+address = %q
+port = %s
+tls = "none"
+[queue.strategy]
+route = [ { else = "'sink'" } ]
+schedule = [ { else = "'remote'" } ]
+[queue.schedule.remote]
+queue-name = "remote"
+[queue.virtual.remote]
+threads-per-node = 64
+[queue.limits]
+per-host = 64
+`, host, port)), 0o600))
+	smtpAddr, httpAddr, natsAddr := jetmailtest.FreePort(b), jetmailtest.FreePort(b), jetmailtest.FreePort(b)
+	args := append([]string{"--log-level", "warn", "dev", "--config", cfg, "--data-dir", filepath.Join(dir, "data"),
+		"--nats-listen", natsAddr, "--http", httpAddr, "--smtp", smtpAddr}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	logFile, _ := os.Create(filepath.Join(dir, "jetmail.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	require.Eventually(b, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 60*time.Second, 50*time.Millisecond)
+	return smtpAddr
+}
+
+// runPostfix starts a private Postfix instance relaying everything to sink,
+// as the architecture notes describe, and returns its SMTP address. It
+// needs root: Postfix only accepts a private configuration directory that
+// the system main.cf lists in alternate_config_directories.
+func runPostfix(b *testing.B, sink *countingSink) string {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("the Postfix comparison needs root")
+	}
+	dir, err := os.MkdirTemp("/tmp", "jetmail-bench-postfix-")
+	require.NoError(b, err)
+	require.NoError(b, os.Chmod(dir, 0o755)) // Postfix's daemons run as postfix
+	conf, queue, data := filepath.Join(dir, "conf"), filepath.Join(dir, "queue"), filepath.Join(dir, "data")
+	for _, d := range []string{conf, queue, data} {
+		require.NoError(b, os.MkdirAll(d, 0o755))
+	}
+	out, err := exec.Command("chown", "postfix", data).CombinedOutput()
+	require.NoError(b, err, string(out))
+	smtpAddr := jetmailtest.FreePort(b)
+	master, err := os.ReadFile("/etc/postfix/master.cf")
+	require.NoError(b, err)
+	lines := strings.Split(string(master), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, "inet") {
+			lines[i] = smtpAddr + " inet n - n - - smtpd"
+		}
+	}
+	require.NoError(b, os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(lines, "\n")), 0o644))
+	host, port, _ := net.SplitHostPort(sink.addr)
+	require.NoError(b, os.WriteFile(filepath.Join(conf, "main.cf"), []byte(fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %s
+data_directory = %s
+myhostname = bench-postfix.test
+mydestination =
+relay_domains =
+mynetworks = 127.0.0.0/8
+relayhost = [%s]:%s
+smtp_host_lookup = native
+smtp_dns_support_level = disabled
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+maillog_file_prefixes = %s
+maillog_file = %s/maillog
+alias_maps =
+alias_database =
+`, queue, data, host, port, dir, dir)), 0o644))
+	cur, _ := exec.Command("postconf", "-h", "alternate_config_directories").Output()
+	if !strings.Contains(string(cur), conf) {
+		val := strings.TrimSpace(strings.TrimSpace(string(cur)) + " " + conf)
+		out, err := exec.Command("postconf", "-e", "alternate_config_directories = "+val).CombinedOutput()
+		require.NoError(b, err, string(out))
+	}
+	out, err = exec.Command("postfix", "-c", conf, "start").CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "maillog"))
+		b.Fatalf("start Postfix: %v: %s\n%s", err, out, log)
+	}
+	b.Cleanup(func() {
+		_ = exec.Command("postfix", "-c", conf, "stop").Run()
+		time.Sleep(time.Second)
+		os.RemoveAll(dir)
+	})
+	waitPort(b, smtpAddr)
+	return smtpAddr
+}
+
+// BenchmarkRelayVsPostfix measures messages/s from SMTP intake to arrival
+// at smtp-sink, 20,000 1 KB messages over 20 sessions of smtp-source,
+// through jetmail (JetStream file storage at its defaults, then with an
+// fsync on every write) and through Postfix on the same machine.
+func BenchmarkRelayVsPostfix(b *testing.B) {
+	for _, bin := range []string{"/usr/sbin/smtp-sink", "/usr/sbin/smtp-source"} {
+		if _, err := os.Stat(bin); err != nil {
+			b.Fatalf("%s is needed (make tools installs postfix)", bin)
+		}
+	}
+	sink := startCountingSink(b)
+	jm := buildJetmail(b)
+
+	b.ResetTimer()
+	jetRate, jetTime := relayRun(b, sink, runJetmail(b, jm, sink))
+	syncRate, syncTime := relayRun(b, sink, runJetmail(b, jm, sink, "--sync-always"))
+	pfRate, pfTime := relayRun(b, sink, runPostfix(b, sink))
+	b.StopTimer()
+
+	b.ReportMetric(jetRate, "jetmail_msgs/s")
+	b.ReportMetric(pfRate, "postfix_msgs/s")
+	b.ReportMetric(jetRate/pfRate, "ratio")
+	fmt.Fprintf(os.Stdout, `
+relay benchmark: %d messages of %d B over %d smtp-source sessions, intake to arrival at smtp-sink
+  jetmail (JetStream file storage, default sync):  %8.0f msg/s  (%s)
+  jetmail (--sync-always, fsync every write):      %8.0f msg/s  (%s)
+  Postfix 3.7 (defaults, fsyncs each queue file):   %8.0f msg/s  (%s)
+  ratio jetmail/Postfix:                            %.2f  (with fsync on every write: %.2f)
+`, relayMessages, relaySize, relaySessions, jetRate, jetTime.Round(time.Millisecond), syncRate, syncTime.Round(time.Millisecond),
+		pfRate, pfTime.Round(time.Millisecond), jetRate/pfRate, syncRate/pfRate)
+}
