@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,6 +226,16 @@ threads-per-node = 4
 	if !ok {
 		out, _ := cli("queue", "ls", "-o", "json")
 		t.Fatalf("delivered %v; still queued: %s; retry said: %s", mta.list(), out, retried)
+	}
+
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`jetmail_queue_messages{queue="remote"} 0`, `jetmail_delivery_attempts_total{queue="remote",result="delivered"} 3`,
+		`jetmail_delivery_attempts_total{queue="remote",result="temporary"}`, `jetmail_smtp_messages_total{result="accepted"}`,
+		`jetmail_dsn_sent_total{kind="failed"} 1`, "jetmail_delivery_latency_seconds_bucket"} {
+		require.True(t, strings.Contains(string(metrics), m), "metric %s missing", m)
 	}
 
 	out, code = cli("queue", "show", "nosuch.0")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,4 +361,42 @@ func TestThreadsPerNode(t *testing.T) {
 	require.LessOrEqual(t, sk.max["node-a.test"], 2)
 	require.LessOrEqual(t, sk.max["node-b.test"], 2)
 	require.Positive(t, sk.max["node-b.test"], "both nodes deliver")
+}
+
+// Wrong commands and bad addresses get the right reply codes.
+func TestReplyCodes(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	mn := startMailNode(t, srv, "1", "mx.example.org", newSink(t), 2)
+	conn, err := net.Dial("tcp", mn.smtp.Addrs()[0])
+	require.NoError(t, err)
+	defer conn.Close()
+	tp := textproto.NewConn(conn)
+	_, _, err = tp.ReadResponse(220)
+	require.NoError(t, err)
+	cmd := func(line string) int {
+		t.Helper()
+		require.NoError(t, tp.PrintfLine("%s", line))
+		code, msg, _ := tp.ReadResponse(0)
+		t.Logf("%s -> %d %s", line, code, msg)
+		return code
+	}
+	// go-smtp answers 502 ("introduce yourself first") before EHLO; RFC 5321
+	// would have 503 for a bad sequence. Either way the command is refused.
+	require.Equal(t, 502, cmd("RCPT TO:<a@example.org>"), "RCPT before EHLO")
+	require.Equal(t, 250, cmd("EHLO client.test"))
+	require.Equal(t, 502, cmd("RCPT TO:<a@example.org>"), "RCPT before MAIL (go-smtp: 502 5.5.1)")
+	require.Equal(t, 502, cmd("DATA"), "DATA before RCPT (go-smtp: 502 5.5.1)")
+	require.Equal(t, 501, cmd("FROBNICATE"), "unknown command (go-smtp: 501 5.5.2; RFC 5321 says 500)")
+	require.Equal(t, 250, cmd("MAIL FROM:alice@example.org"), "accepted without angle brackets, as Postfix does by default")
+	require.Equal(t, 250, cmd("RSET"))
+	require.Equal(t, 501, cmd("MAIL FROM:<not-an-address>"), "syntax error in the address")
+	require.Equal(t, 552, cmd("MAIL FROM:<alice@example.org> SIZE=999999999"), "declared size over the limit")
+	require.Equal(t, 250, cmd("MAIL FROM:<alice@example.org>"))
+	require.Equal(t, 501, cmd("RCPT TO:<no-at-sign>"), "syntax error in the address")
+	require.Equal(t, 553, cmd("RCPT TO:<user@nodot>"), "a domain that cannot be delivered to")
+	require.Equal(t, 550, cmd("RCPT TO:<nobody@example.org>"), "unknown local user")
+	require.Equal(t, 554, cmd("RCPT TO:<x@remote.test>"), "relay without auth")
+	require.Equal(t, 250, cmd("RCPT TO:<alice@example.org>"))
+	require.Equal(t, 221, cmd("QUIT"))
 }
