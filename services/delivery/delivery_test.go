@@ -307,33 +307,65 @@ func TestDelayedDSNThenTTLExpiry(t *testing.T) {
 	mn := startMailNode(t, srv, "1", "mx.example.org", sk, 4)
 	require.NoError(t, send(t, mn.smtp.Addrs()[0], "alice", "alice@example.org", []string{"ttl.tempfail-99@remote.test"}, msg))
 	js, _ := jetstream.New(jetmailtest.Conn(t, srv))
-	ctx := context.Background()
 	mailboxHas := func(substr string) func() bool {
-		return func() bool {
-			s, err := js.Stream(ctx, mailbox.StreamName)
-			if err != nil {
-				return false
-			}
-			c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{mailbox.Subject("alice@example.org")}})
-			if err != nil {
-				return false
-			}
-			batch, err := c.FetchNoWait(10)
-			if err != nil {
-				return false
-			}
-			for m := range batch.Messages() {
-				if strings.Contains(string(m.Data()), substr) {
-					return true
-				}
-			}
-			return false
-		}
+		return func() bool { return mailboxContains(js, "alice@example.org", substr) }
 	}
 	require.Eventually(t, mailboxHas("Action: delayed"), 10*time.Second, 100*time.Millisecond, "a delayed DSN at the notify time")
 	require.Eventually(t, mailboxHas("delivery time expired"), 10*time.Second, 100*time.Millisecond, "a failure DSN at expiry")
 	require.True(t, mailboxHas("Will-Retry-Until:")())
 	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
+}
+
+// mailboxContains reports whether a message in address's mailbox
+// contains substr.
+func mailboxContains(js jetstream.JetStream, address, substr string) bool {
+	ctx := context.Background()
+	s, err := js.Stream(ctx, mailbox.StreamName)
+	if err != nil {
+		return false
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{mailbox.Subject(address)}})
+	if err != nil {
+		return false
+	}
+	batch, err := c.FetchNoWait(100)
+	if err != nil {
+		return false
+	}
+	found := false
+	for m := range batch.Messages() {
+		found = found || strings.Contains(string(m.Data()), substr)
+	}
+	return found
+}
+
+// NOTIFY is honoured: NEVER suppresses a bounce, SUCCESS asks for a
+// delivery report.
+func TestNotifyHonoured(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	mn := startMailNode(t, srv, "1", "mx.example.org", sk, 4)
+	c, err := gosmtp.Dial(mn.smtp.Addrs()[0])
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Hello("client.test"))
+	require.NoError(t, c.Auth(sasl.NewPlainClient("", "alice", "alice-secret")))
+	require.NoError(t, c.Mail("alice@example.org", &gosmtp.MailOptions{EnvelopeID: "env-7"}))
+	require.NoError(t, c.Rcpt("reject@remote.test", &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyNever}}))
+	require.NoError(t, c.Rcpt("bob@other.test", &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess}}))
+	w, err := c.Data()
+	require.NoError(t, err)
+	_, _ = io.WriteString(w, msg)
+	require.NoError(t, w.Close())
+
+	js, _ := jetstream.New(jetmailtest.Conn(t, srv))
+	require.Eventually(t, func() bool { return mailboxContains(js, "alice@example.org", "Action: delivered") }, 10*time.Second, 100*time.Millisecond,
+		"NOTIFY=SUCCESS gets a delivery report")
+	require.True(t, mailboxContains(js, "alice@example.org", "Original-Envelope-Id: env-7"))
+	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 10*time.Second, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	require.False(t, mailboxContains(js, "alice@example.org", "reject@remote.test"), "NOTIFY=NEVER gets no bounce")
 }
 
 func (s *sink) failsOf(a string) int {

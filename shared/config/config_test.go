@@ -365,3 +365,13 @@ secret = "x"
 addresses = ["bob"]
 `))
 }
+
+// Queue settings other than the queues themselves keep the default queues.
+func TestDefaultQueuesWithOtherQueueSettings(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte("[queue.limits]\nper-host = 3\n[queue.route.smart]\ntype = \"relay\"\naddress = \"10.0.0.1\"\n"))
+	require.NoError(t, err)
+	require.Equal(t, 3, cfg.Queue.MaxPerHost)
+	require.Len(t, cfg.Queue.Virtual, 4)
+	require.Len(t, cfg.Queue.Schedule, 4)
+}

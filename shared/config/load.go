@@ -71,7 +71,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	l := &loader{cfg: defaults(), thenKeys: map[string][]string{}}
 	l.load(root)
-	if _, ok := root["queue"]; !ok {
+	// The default queues apply when the file defines none of its own: other
+	// queue settings (limits, routes) keep them.
+	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
 		var def map[string]any
 		if _, err := toml.Decode(defaultQueueTOML, &def); err != nil {
 			panic("default queue config: " + err.Error())

@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -271,4 +272,64 @@ func TestDKIMSigning(t *testing.T) {
 	require.Len(t, verifications, 1)
 	require.NoError(t, verifications[0].Err)
 	require.Equal(t, "example.org", verifications[0].Domain)
+}
+
+// countingMTA counts sessions and the most at once.
+type countingMTA struct {
+	mu                 sync.Mutex
+	cur, max, sessions int
+	delay              time.Duration
+}
+
+type countingSession struct{ m *countingMTA }
+
+func (m *countingMTA) NewSession(*gosmtp.Conn) (gosmtp.Session, error) {
+	m.mu.Lock()
+	m.sessions++
+	m.mu.Unlock()
+	return &countingSession{m}, nil
+}
+func (s *countingSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *countingSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *countingSession) Reset()                                 {}
+func (s *countingSession) Logout() error                          { return nil }
+func (s *countingSession) Data(r io.Reader) error {
+	_, _ = io.ReadAll(r)
+	s.m.mu.Lock()
+	s.m.cur++
+	s.m.max = max(s.m.max, s.m.cur)
+	s.m.mu.Unlock()
+	time.Sleep(s.m.delay)
+	s.m.mu.Lock()
+	s.m.cur--
+	s.m.mu.Unlock()
+	return nil
+}
+
+// At most queue.limits.per-host connections to one host at once, and an
+// idle connection is reused for the next transaction.
+func TestPerHostLimitAndConnectionReuse(t *testing.T) {
+	t.Parallel()
+	m := &countingMTA{delay: 50 * time.Millisecond}
+	s := gosmtp.NewServer(m)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	d := deliverer(t, "[queue.limits]\nper-host = 2\n", "system")
+	route := relayTo(t, ln.Addr().String(), "none")
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := d.Deliver(context.Background(), delivery(route, "remote.test", fmt.Sprintf("u%d@remote.test", i)))
+			require.Equal(t, 250, res[0].Code)
+		}()
+	}
+	wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.LessOrEqual(t, m.max, 2, "per-host limit")
+	require.LessOrEqual(t, m.sessions, 2, "twelve transactions over at most two reused connections")
 }
