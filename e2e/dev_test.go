@@ -116,6 +116,9 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	out, code := run(t, "roles", "set", "fts-indexing", "--bogus", "1")
 	require.Equal(t, 2, code)
 	require.Contains(t, out, "unknown flag --bogus")
+	out, code = run(t, "task", "create", "IndexDocument", "--help")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "--field", "help after an argument shows help")
 	out, code = run(t, "nonsense")
 	require.NotEqual(t, 0, code, out)
 }

@@ -97,6 +97,12 @@ func positional(c *cli.Context) ([]string, error) {
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" || name == "h" {
+			if parent := c.Lineage(); len(parent) > 1 {
+				_ = cli.ShowCommandHelp(parent[1], c.Command.Name)
+			}
+			return nil, cli.Exit("", 0)
+		}
 		if names[name] == nil {
 			return nil, cli.Exit(fmt.Sprintf("unknown flag %s (see jetmail %s --help)", a, c.Command.FullName()), ExitUsage)
 		}

@@ -1,0 +1,76 @@
+# The jetmail delivery service on its own: `jetmail serve delivery`. Nodes join the
+# same cluster whatever their services; scale each service independently.
+job "jetmail-delivery" {
+  datacenters = ["dc1"]
+  type        = "service"
+
+  group "delivery" {
+    count = 2
+
+    constraint {
+      distinct_hosts = true
+    }
+
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+
+    update {
+      max_parallel     = 1
+      health_check     = "checks"
+      min_healthy_time = "10s"
+    }
+
+    task "jetmail" {
+      driver = "docker"
+
+      config {
+        image = "jetmail:latest"
+        ports = ["http"]
+        args  = ["serve", "delivery", "--config", "/local/jetmail.toml", "--node-id", "delivery-${NOMAD_ALLOC_INDEX}", "--http", "0.0.0.0:8080"]
+      }
+
+      # jetmail drains in-flight work on SIGTERM; give it the time to.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+
+      template {
+        destination = "local/jetmail.toml"
+        data        = <<EOT
+[nats]
+url = "{{ range $i, $s := service "nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}"
+replicas = 3
+[smtp]
+listen = ["0.0.0.0:2525"]
+EOT
+      }
+
+      service {
+        name = "jetmail-delivery"
+        port = "http"
+
+        check {
+          type     = "http"
+          path     = "/health"
+          interval = "10s"
+          timeout  = "2s"
+        }
+
+        check {
+          name     = "ready"
+          type     = "http"
+          path     = "/ready"
+          interval = "10s"
+          timeout  = "2s"
+        }
+      }
+
+      resources {
+        cpu    = 500
+        memory = 256
+      }
+    }
+  }
+}
