@@ -68,6 +68,12 @@ func dumpText(path string) string {
 }
 
 func mailConfig(t *testing.T, dir, sinkAddr string, threads int) string {
+	return mailConfigRetry(t, dir, sinkAddr, threads, "2s")
+}
+
+// mailConfigRetry writes the e2e mail configuration: example.org local with
+// user alice, everything else relayed to sinkAddr, retried every retry.
+func mailConfigRetry(t *testing.T, dir, sinkAddr string, threads int, retry string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(sinkAddr)
 	path := filepath.Join(dir, "jetmail.toml")
@@ -88,7 +94,7 @@ route = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else
 schedule = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
 [queue.schedule.remote]
 queue-name = "remote"
-retry = ["2s"]
+retry = [%q]
 [queue.schedule.local]
 queue-name = "local"
 retry = ["1m"]
@@ -96,7 +102,7 @@ retry = ["1m"]
 threads-per-node = %d
 [queue.virtual.local]
 threads-per-node = 4
-`, host, port, threads)), 0o600))
+`, host, port, retry, threads)), 0o600))
 	return path
 }
 

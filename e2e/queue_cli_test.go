@@ -3,11 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -123,35 +121,8 @@ func sendMailAs(addr, user string, to []string, body string) error {
 func TestQueueCLI(t *testing.T) {
 	t.Parallel()
 	mta := startRemoteMTA(t)
-	host, port, _ := net.SplitHostPort(mta.addr)
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "jetmail.toml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-[smtp]
-hostname = "mx.example.org"
-local-domains = ["example.org"]
-[smtp.users.alice]
-secret = "alice-secret-1"
-addresses = ["alice@example.org"]
-[queue.route.remote]
-type = "relay"
-address = %q
-port = %s
-tls = "none"
-[queue.strategy]
-route = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
-schedule = [ { if = "is_local_domain('*', rcpt_domain)", then = "'local'" }, { else = "'remote'" } ]
-[queue.schedule.remote]
-queue-name = "remote"
-retry = ["1h"]
-[queue.schedule.local]
-queue-name = "local"
-retry = ["1m"]
-[queue.virtual.remote]
-threads-per-node = 4
-[queue.virtual.local]
-threads-per-node = 4
-`, host, port)), 0o600))
+	cfgPath := mailConfigRetry(t, dir, mta.addr, 4, "1h")
 	natsAddr, httpAddr, smtpAddr := jetmailtest.FreePort(t), jetmailtest.FreePort(t), jetmailtest.FreePort(t)
 	dev := start(t, dir, "dev", "--config", cfgPath, "--nats-listen", natsAddr, "--http", httpAddr, "--smtp", smtpAddr)
 	waitReady(t, dev, httpAddr)

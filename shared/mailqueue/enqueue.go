@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/jetmail/jetmail/shared/work"
 )
 
 // markerTTL is how long the marker of a removed entry stays, so that
@@ -75,7 +77,7 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 		futures = append(futures, f)
 	}
 	for _, f := range futures {
-		if err := await(ctx, f); err != nil {
+		if err := work.Await(ctx, f); err != nil {
 			return "", fmt.Errorf("queue message: %w", err)
 		}
 	}
@@ -86,17 +88,6 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 	}
 	q.metrics.enqueued.WithLabelValues(string(env.Source)).Inc()
 	return env.MessageID, nil
-}
-
-func await(ctx context.Context, f jetstream.PubAckFuture) error {
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // groupWindow is how long the other recipients of a domain wait for the

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/jetmail/jetmail/shared/task"
+	"github.com/jetmail/jetmail/shared/work"
 )
 
 // markerTTL is how long the marker of a removed task stays in KV, so that
@@ -48,11 +49,11 @@ func (m *Manager) Create(ctx context.Context, p task.Payload, due *time.Time) (*
 		return nil, fmt.Errorf("store task: %w", err)
 	}
 	trigAck, trigErr := js.PublishMsgAsync(m.triggerPublication(ctx, t, false))
-	if err := await(ctx, recAck); err != nil {
+	if err := work.Await(ctx, recAck); err != nil {
 		return nil, fmt.Errorf("store task: %w", err)
 	}
 	if trigErr == nil {
-		trigErr = await(ctx, trigAck)
+		trigErr = work.Await(ctx, trigAck)
 	}
 	if trigErr != nil {
 		// The task is stored; the rescuer will trigger it.
@@ -60,17 +61,6 @@ func (m *Manager) Create(ctx context.Context, p task.Payload, due *time.Time) (*
 	}
 	m.metrics.created(t)
 	return t, nil
-}
-
-func await(ctx context.Context, f jetstream.PubAckFuture) error {
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Get reads a task.

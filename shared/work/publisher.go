@@ -84,3 +84,15 @@ func (p *Publisher) SubmitAsync(r roles.Role, it Item) (jetstream.PubAckFuture, 
 	}
 	return f, nil
 }
+
+// Await waits for an asynchronous publish to be stored, or ctx to end.
+func Await(ctx context.Context, f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
