@@ -19,6 +19,10 @@ const Name = "delivery"
 
 // Service is the delivery service.
 type Service struct {
+	// QueueParams tune the node's queue (tests shorten the rescue timings);
+	// Node and Hostname are filled in by Start.
+	QueueParams mailqueue.Params
+
 	cfg *config.Config
 	// Queue is the node's queue, set by Start.
 	Queue *mailqueue.Queue
@@ -44,7 +48,9 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Mailbox: mb, Logger: n.Logger.With("service", Name), Hostname: host}); err != nil {
 		return err
 	}
-	s.Queue = mailqueue.Shared(mailqueue.Params{Node: n, Hostname: host})
+	qp := s.QueueParams
+	qp.Node, qp.Hostname = n, host
+	s.Queue = mailqueue.Shared(qp)
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailbox"
+	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 )
 
@@ -366,6 +367,44 @@ func TestNotifyHonoured(t *testing.T) {
 	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 10*time.Second, 50*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	require.False(t, mailboxContains(js, "alice@example.org", "reject@remote.test"), "NOTIFY=NEVER gets no bounce")
+}
+
+// A crash between recording a deferral and publishing its retry leaves an
+// entry with no trigger; the leader's rescuer triggers it again.
+func TestRescuerTriggersLostEntry(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	_, port, _ := net.SplitHostPort(sk.addr)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(mailConfig, "mx.example.org", port, 4)))
+	require.NoError(t, err)
+	base := jetmailtest.Config(t, "1")
+	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
+	cfg.Task.Periodic = map[string]config.Periodic{}
+	out := delivery.New(cfg)
+	out.QueueParams = mailqueue.Params{RescueAfter: 500 * time.Millisecond, RescueInterval: 200 * time.Millisecond}
+	in := smtp.New(cfg)
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, out, in) // delivery first: its queue parameters apply
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"lost.tempfail-1@remote.test"}, msg))
+
+	// After the first (deferred) attempt, drop the retry's schedule, as a
+	// crash before publishing it would.
+	var key string
+	require.Eventually(t, func() bool {
+		keys, _ := out.Queue.List(mailqueue.Filter{Status: "retrying"})
+		if len(keys) == 1 {
+			key = keys[0]
+		}
+		return key != ""
+	}, 5*time.Second, 10*time.Millisecond)
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	s, err := js.Stream(context.Background(), mailqueue.Stream)
+	require.NoError(t, err)
+	require.NoError(t, s.Purge(context.Background(), jetstream.WithPurgeSubject("jetmail.queue.sched."+key)))
+
+	require.Eventually(t, func() bool { return len(sk.messages()) == 1 }, 15*time.Second, 50*time.Millisecond, "the rescuer redelivers it")
+	require.Eventually(t, func() bool { return out.Queue.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
 }
 
 func (s *sink) failsOf(a string) int {

@@ -41,5 +41,8 @@
 // A node that dies mid-delivery leaves its triggers unacknowledged: after
 // the lease (AckWait, 8s by default) they go to another node. A message may
 // then be delivered twice; at-least-once is the SMTP norm, and the
-// duplicates are bounded by what was in flight.
+// duplicates are bounded by what was in flight. A node that dies between
+// writing an entry (a deferral, a release) and publishing its trigger
+// leaves the entry waiting: the leader's rescuer finds entries over a
+// minute past due while their virtual queue is idle, and triggers them.
 package mailqueue

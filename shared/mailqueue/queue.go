@@ -62,6 +62,11 @@ type Params struct {
 	Hostname string
 	// Lookups answer the strategy's functions; default from the config.
 	Lookups *Lookups
+	// RescueAfter is how long past due an entry must be, with its virtual
+	// queue idle, before the leader triggers it again. Default 1m.
+	RescueAfter time.Duration
+	// RescueInterval is how often the leader looks. Default 30s.
+	RescueInterval time.Duration
 }
 
 // Queue is the outbound queue of one node.
@@ -83,11 +88,12 @@ type Queue struct {
 	paused map[string]bool
 	queues map[string]*vqRunner
 
-	openOnce sync.Once
-	openErr  error
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	bg       sync.WaitGroup
+	openOnce    sync.Once
+	rescuerOnce sync.Once
+	openErr     error
+	stopOnce    sync.Once
+	cancel      context.CancelFunc
+	bg          sync.WaitGroup
 }
 
 var shared sync.Map // *node.Node -> *Queue
@@ -109,6 +115,12 @@ func New(p Params) *Queue {
 	}
 	if p.Lookups == nil {
 		p.Lookups = &Lookups{}
+	}
+	if p.RescueAfter == 0 {
+		p.RescueAfter = time.Minute
+	}
+	if p.RescueInterval == 0 {
+		p.RescueInterval = 30 * time.Second
 	}
 	return &Queue{p: p, n: p.Node, log: p.Node.Logger.With("service", "queue"), js: p.Node.JS,
 		paused: map[string]bool{}, queues: map[string]*vqRunner{}}
@@ -194,6 +206,7 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	q.mu.Lock()
 	q.p.Deliverer = d
 	q.mu.Unlock()
+	q.rescuerOnce.Do(func() { q.n.LeaderDuty("queue rescuer", q.rescue) })
 	cfg := q.n.Config
 	names := make([]string, 0, len(cfg.Queue.Virtual))
 	for name := range cfg.Queue.Virtual {
