@@ -407,6 +407,42 @@ func TestRescuerTriggersLostEntry(t *testing.T) {
 	require.Eventually(t, func() bool { return out.Queue.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
 }
 
+// The leader removes message bodies no queue entry refers to (left by a
+// crash between removing the last recipient and the body), and only those.
+func TestSweeperRemovesOrphanBodies(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	_, port, _ := net.SplitHostPort(sk.addr)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(mailConfig, "mx.example.org", port, 4)))
+	require.NoError(t, err)
+	base := jetmailtest.Config(t, "1")
+	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
+	cfg.Task.Periodic = map[string]config.Periodic{}
+	out := delivery.New(cfg)
+	out.QueueParams = mailqueue.Params{SweepAge: time.Millisecond, SweepInterval: 200 * time.Millisecond}
+	in := smtp.New(cfg)
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, out, in)
+
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	ctx := context.Background()
+	store, err := js.ObjectStore(ctx, mailqueue.BucketMessages)
+	require.NoError(t, err)
+	_, err = store.PutBytes(ctx, "orphan", []byte("Subject: nobody's\r\n\r\nleft behind\r\n"))
+	require.NoError(t, err)
+	// A queued message (deferred, so it stays) keeps its body.
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"keep.tempfail-99@remote.test"}, msg))
+	require.Eventually(t, func() bool { _, err := store.GetInfo(ctx, "orphan"); return err != nil }, 10*time.Second, 50*time.Millisecond,
+		"the orphan body is removed")
+	keys, _ := out.Queue.List(mailqueue.Filter{})
+	require.Len(t, keys, 1)
+	r, err := out.Queue.Get(ctx, keys[0])
+	require.NoError(t, err)
+	_, err = store.GetInfo(ctx, r.MessageID)
+	require.NoError(t, err, "a queued message's body stays")
+}
+
 func (s *sink) failsOf(a string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -67,6 +67,11 @@ type Params struct {
 	RescueAfter time.Duration
 	// RescueInterval is how often the leader looks. Default 30s.
 	RescueInterval time.Duration
+	// SweepAge is how old a body with no queue entry must be before the
+	// leader deletes it. Default 10m.
+	SweepAge time.Duration
+	// SweepInterval is how often the leader sweeps bodies. Default 10m.
+	SweepInterval time.Duration
 }
 
 // Queue is the outbound queue of one node.
@@ -121,6 +126,12 @@ func New(p Params) *Queue {
 	}
 	if p.RescueInterval == 0 {
 		p.RescueInterval = 30 * time.Second
+	}
+	if p.SweepAge == 0 {
+		p.SweepAge = 10 * time.Minute
+	}
+	if p.SweepInterval == 0 {
+		p.SweepInterval = 10 * time.Minute
 	}
 	return &Queue{p: p, n: p.Node, log: p.Node.Logger.With("service", "queue"), js: p.Node.JS,
 		paused: map[string]bool{}, queues: map[string]*vqRunner{}}
@@ -206,7 +217,10 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	q.mu.Lock()
 	q.p.Deliverer = d
 	q.mu.Unlock()
-	q.rescuerOnce.Do(func() { q.n.LeaderDuty("queue rescuer", q.rescue) })
+	q.rescuerOnce.Do(func() {
+		q.n.LeaderDuty("queue rescuer", q.rescue)
+		q.n.LeaderDuty("message body sweeper", q.sweep)
+	})
 	cfg := q.n.Config
 	names := make([]string, 0, len(cfg.Queue.Virtual))
 	for name := range cfg.Queue.Virtual {

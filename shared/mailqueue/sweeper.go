@@ -1,0 +1,53 @@
+package mailqueue
+
+import (
+	"context"
+	"time"
+)
+
+// sweep runs on the leader: it deletes message bodies older than
+// SweepAge that no queue entry refers to any more, which a node dying
+// between removing a message's last recipient and its body leaves behind.
+func (q *Queue) sweep(ctx context.Context) {
+	t := time.NewTicker(q.p.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			q.sweepOnce(ctx)
+		}
+	}
+}
+
+func (q *Queue) sweepOnce(ctx context.Context) int {
+	lister, err := q.bodies.List(ctx)
+	if err != nil {
+		return 0 // an empty store answers with an error too
+	}
+	cutoff := q.p.Clock.Now().Add(-q.p.SweepAge)
+	removed := 0
+	for _, info := range lister {
+		// A body is written before its entries: young ones are left alone.
+		if info.ModTime.After(cutoff) {
+			continue
+		}
+		keys, err := q.kv().ListKeysFiltered(ctx, info.Name+".*")
+		if err != nil {
+			continue
+		}
+		left := 0
+		for range keys.Keys() {
+			left++
+		}
+		if left > 0 {
+			continue
+		}
+		if err := q.bodies.Delete(ctx, info.Name); err == nil {
+			removed++
+			q.log.Info("removed a message body no queue entry refers to", "message", info.Name)
+		}
+	}
+	return removed
+}
