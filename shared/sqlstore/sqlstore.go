@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,11 +24,13 @@ import (
 type Stores struct {
 	mu  sync.Mutex
 	dbs map[string]*sql.DB
+	// dollar marks the stores whose placeholders are $1, $2 (PostgreSQL).
+	dollar map[string]bool
 }
 
 // Open opens every SQL store of cfg.
 func Open(cfg *config.Config) (*Stores, error) {
-	s := &Stores{dbs: map[string]*sql.DB{}}
+	s := &Stores{dbs: map[string]*sql.DB{}, dollar: map[string]bool{}}
 	names := make([]string, 0, len(cfg.Stores))
 	for n := range cfg.Stores {
 		names = append(names, n)
@@ -41,6 +45,7 @@ func Open(cfg *config.Config) (*Stores, error) {
 			db, err = sql.Open("sqlite", "file:"+st.Path+"?_pragma=busy_timeout(5000)&mode=ro")
 		case "postgresql":
 			db, err = sql.Open("pgx", st.DSN)
+			s.dollar[name] = true
 		default:
 			continue
 		}
@@ -62,9 +67,13 @@ func Open(cfg *config.Config) (*Stores, error) {
 func (s *Stores) Query(store, query string, args []any) (any, error) {
 	s.mu.Lock()
 	db, ok := s.dbs[store]
+	dollar := s.dollar[store]
 	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("sql_query: no SQL store %q (define store.%s with type sqlite or postgresql)", store, store)
+	}
+	if dollar {
+		query = dollarPlaceholders(query)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -89,4 +98,28 @@ func (s *Stores) Close() {
 	for _, db := range s.dbs {
 		_ = db.Close()
 	}
+}
+
+// dollarPlaceholders turns the ? placeholders of a query, as the reference
+// writes them, into PostgreSQL's $1, $2, leaving quoted text alone.
+func dollarPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	var quote rune
+	for _, c := range q {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
