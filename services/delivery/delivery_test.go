@@ -182,7 +182,7 @@ type mailNode struct {
 	dlv  *delivery.Service
 }
 
-func startMailNode(t *testing.T, srv *embedded.Server, id, hostname string, sk *sink, threads int) *mailNode {
+func mailNodeConfig(t *testing.T, id, hostname string, sk *sink, threads int) *config.Config {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(sk.addr)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(mailConfig, hostname, port, threads)))
@@ -190,9 +190,27 @@ func startMailNode(t *testing.T, srv *embedded.Server, id, hostname string, sk *
 	base := jetmailtest.Config(t, id)
 	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
 	cfg.Task.Periodic = map[string]config.Periodic{}
+	return cfg
+}
+
+func startMailNode(t *testing.T, srv *embedded.Server, id, hostname string, sk *sink, threads int) *mailNode {
+	t.Helper()
+	cfg := mailNodeConfig(t, id, hostname, sk, threads)
 	in, out := smtp.New(cfg), delivery.New(cfg)
 	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, in, out)
 	return &mailNode{n, in, out}
+}
+
+// startWithQueueParams starts a mail node whose queue takes params. The
+// delivery service starts first, so that its parameters make the queue.
+func startWithQueueParams(t *testing.T, srv *embedded.Server, sk *sink, params mailqueue.Params) (*smtp.Service, *delivery.Service) {
+	t.Helper()
+	cfg := mailNodeConfig(t, "1", "mx.example.org", sk, 4)
+	out := delivery.New(cfg)
+	out.QueueParams = params
+	in := smtp.New(cfg)
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, out, in)
+	return in, out
 }
 
 func send(t *testing.T, addr, user, from string, to []string, body string) error {
@@ -375,16 +393,7 @@ func TestRescuerTriggersLostEntry(t *testing.T) {
 	t.Parallel()
 	srv := jetmailtest.Server(t)
 	sk := newSink(t)
-	_, port, _ := net.SplitHostPort(sk.addr)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(mailConfig, "mx.example.org", port, 4)))
-	require.NoError(t, err)
-	base := jetmailtest.Config(t, "1")
-	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
-	cfg.Task.Periodic = map[string]config.Periodic{}
-	out := delivery.New(cfg)
-	out.QueueParams = mailqueue.Params{RescueAfter: 500 * time.Millisecond, RescueInterval: 200 * time.Millisecond}
-	in := smtp.New(cfg)
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, out, in) // delivery first: its queue parameters apply
+	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{RescueAfter: 500 * time.Millisecond, RescueInterval: 200 * time.Millisecond})
 	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"lost.tempfail-1@remote.test"}, msg))
 
 	// After the first (deferred) attempt, drop the retry's schedule, as a
@@ -413,16 +422,7 @@ func TestSweeperRemovesOrphanBodies(t *testing.T) {
 	t.Parallel()
 	srv := jetmailtest.Server(t)
 	sk := newSink(t)
-	_, port, _ := net.SplitHostPort(sk.addr)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(mailConfig, "mx.example.org", port, 4)))
-	require.NoError(t, err)
-	base := jetmailtest.Config(t, "1")
-	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
-	cfg.Task.Periodic = map[string]config.Periodic{}
-	out := delivery.New(cfg)
-	out.QueueParams = mailqueue.Params{SweepAge: time.Millisecond, SweepInterval: 200 * time.Millisecond}
-	in := smtp.New(cfg)
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, out, in)
+	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{SweepAge: time.Millisecond, SweepInterval: 200 * time.Millisecond})
 
 	js, err := jetstream.New(jetmailtest.Conn(t, srv))
 	require.NoError(t, err)

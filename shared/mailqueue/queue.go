@@ -218,8 +218,8 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	q.p.Deliverer = d
 	q.mu.Unlock()
 	q.rescuerOnce.Do(func() {
-		q.n.LeaderDuty("queue rescuer", q.rescue)
-		q.n.LeaderDuty("message body sweeper", q.sweep)
+		q.n.LeaderEvery("queue rescuer", q.p.RescueInterval, q.rescueOnce)
+		q.n.LeaderEvery("message body sweeper", q.p.SweepInterval, q.sweepOnce)
 	})
 	cfg := q.n.Config
 	names := make([]string, 0, len(cfg.Queue.Virtual))

@@ -2,29 +2,16 @@ package mailqueue
 
 import (
 	"context"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// rescue runs on the leader: it triggers again the entries that are over
-// RescueAfter past due, not held and not claimed, while their virtual
-// queue's consumer has nothing pending or in flight, which means their
-// trigger was lost (a crash between writing the entry and publishing it).
-func (q *Queue) rescue(ctx context.Context) {
-	t := time.NewTicker(q.p.RescueInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			q.rescueOnce(ctx)
-		}
-	}
-}
-
-func (q *Queue) rescueOnce(ctx context.Context) int {
+// rescueOnce runs on the leader (every RescueInterval): it triggers again
+// the entries that are over RescueAfter past due, not held and not claimed,
+// while their virtual queue's consumer has nothing pending or in flight,
+// which means their trigger was lost (a crash between writing the entry and
+// publishing it).
+func (q *Queue) rescueOnce(ctx context.Context) {
 	now := q.p.Clock.Now()
 	cutoff := now.Add(-q.p.RescueAfter)
 	var stuck []entry
@@ -36,7 +23,6 @@ func (q *Queue) rescueOnce(ctx context.Context) int {
 	}
 	q.index.mu.RUnlock()
 	idle := map[string]bool{}
-	rescued := 0
 	for _, e := range stuck {
 		isIdle, ok := idle[e.queue]
 		if !ok {
@@ -56,10 +42,8 @@ func (q *Queue) rescueOnce(ctx context.Context) int {
 			q.log.Warn("rescue queue entry", "entry", e.key, "err", err)
 			continue
 		}
-		rescued++
 		q.log.Warn("queue entry was past due with no trigger; triggered it again", "entry", e.key, "rcpt", r.Address, "due", r.Due)
 	}
-	return rescued
 }
 
 func (q *Queue) consumerIdle(ctx context.Context, vq string) bool {

@@ -1,33 +1,17 @@
 package mailqueue
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
-// sweep runs on the leader: it deletes message bodies older than
-// SweepAge that no queue entry refers to any more, which a node dying
-// between removing a message's last recipient and its body leaves behind.
-func (q *Queue) sweep(ctx context.Context) {
-	t := time.NewTicker(q.p.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			q.sweepOnce(ctx)
-		}
-	}
-}
-
-func (q *Queue) sweepOnce(ctx context.Context) int {
+// sweepOnce runs on the leader (every SweepInterval): it deletes message
+// bodies older than SweepAge that no queue entry refers to any more, which
+// a node dying between removing a message's last recipient and its body
+// leaves behind.
+func (q *Queue) sweepOnce(ctx context.Context) {
 	lister, err := q.bodies.List(ctx)
 	if err != nil {
-		return 0 // an empty store answers with an error too
+		return // an empty store answers with an error too
 	}
 	cutoff := q.p.Clock.Now().Add(-q.p.SweepAge)
-	removed := 0
 	for _, info := range lister {
 		// A body is written before its entries: young ones are left alone.
 		if info.ModTime.After(cutoff) {
@@ -45,9 +29,7 @@ func (q *Queue) sweepOnce(ctx context.Context) int {
 			continue
 		}
 		if err := q.bodies.Delete(ctx, info.Name); err == nil {
-			removed++
 			q.log.Info("removed a message body no queue entry refers to", "message", info.Name)
 		}
 	}
-	return removed
 }

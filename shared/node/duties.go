@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // LeaderDuty runs fn while this node is the cluster leader: it starts when
@@ -11,6 +12,23 @@ import (
 // new leader may redo what the old one left half done.
 func (n *Node) LeaderDuty(name string, fn func(ctx context.Context)) {
 	n.duties.add(name, fn)
+}
+
+// LeaderEvery runs fn every interval while this node is the cluster
+// leader (see LeaderDuty).
+func (n *Node) LeaderEvery(name string, interval time.Duration, fn func(ctx context.Context)) {
+	n.LeaderDuty(name, func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	})
 }
 
 type duty struct {

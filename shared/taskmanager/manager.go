@@ -135,7 +135,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 		m.workers = append(m.workers, w)
 	}
-	m.n.LeaderDuty("task rescuer", m.rescue)
+	m.n.LeaderEvery("task rescuer", m.p.RescueInterval, m.rescueOnce)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package taskmanager
 
 import (
 	"context"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -11,27 +10,14 @@ import (
 	"github.com/jetmail/jetmail/shared/work"
 )
 
-// rescue runs on the leader: it re-publishes the trigger of tasks that are
-// over RescueAfter past due while the consumer of their shard has nothing
-// pending or in flight, which means their trigger was lost (a crash between
-// writing a task and publishing its trigger).
-func (m *Manager) rescue(ctx context.Context) {
-	t := time.NewTicker(m.p.RescueInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.rescueOnce(ctx)
-		}
-	}
-}
-
-func (m *Manager) rescueOnce(ctx context.Context) int {
+// rescueOnce runs on the leader (every RescueInterval): it re-publishes
+// the trigger of tasks that are over RescueAfter past due while the
+// consumer of their shard has nothing pending or in flight, which means
+// their trigger was lost (a crash between writing a task and publishing its
+// trigger).
+func (m *Manager) rescueOnce(ctx context.Context) {
 	cutoff := m.p.Clock.Now().Add(-m.p.RescueAfter)
 	idle := map[string]bool{} // consumer name -> idle, cached for this pass
-	rescued := 0
 	for _, id := range m.index.overdue(cutoff) {
 		t, _, err := m.load(ctx, id)
 		if err != nil || !t.Status.Runnable() || t.Status.Due.After(cutoff) {
@@ -59,10 +45,8 @@ func (m *Manager) rescueOnce(ctx context.Context) int {
 			continue
 		}
 		m.metrics.rescued.Inc()
-		rescued++
 		m.log.Warn("task was past due with no trigger; triggered it again", "task", t.ID, "type", t.Variant(), "due", t.Status.Due)
 	}
-	return rescued
 }
 
 func (m *Manager) consumerIdle(ctx context.Context, stream, name string) bool {
