@@ -52,13 +52,7 @@ func smtpSink(t *testing.T, addr string, extra ...string) (dump string, stop fun
 		}
 	}
 	t.Cleanup(stop)
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 5*time.Second, 20*time.Millisecond)
+	jetmailtest.WaitListening(t, addr)
 	return dump, stop
 }
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,33 +85,7 @@ func sendMailBody(addr, rcpt, body string) error {
 }
 
 func sendMailAs(addr, user string, to []string, body string) error {
-	c, err := gosmtp.Dial(addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Hello("client.test"); err != nil {
-		return err
-	}
-	if user != "" {
-		if err := c.Auth(sasl.NewPlainClient("", user, "alice-secret-1")); err != nil {
-			return err
-		}
-	}
-	if err := c.Mail("alice@example.org", nil); err != nil {
-		return err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	_, _ = io.WriteString(w, body)
-	return w.Close()
+	return jetmailtest.SendMail(addr, user, "alice-secret-1", "alice@example.org", to, body)
 }
 
 // The queue CLI against `jetmail dev`: list with filters, hold by domain,

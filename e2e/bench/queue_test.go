@@ -61,19 +61,8 @@ func startCountingSink(b *testing.B) *countingSink {
 			}
 		}
 	}()
-	waitPort(b, s.addr)
+	jetmailtest.WaitListening(b, s.addr)
 	return s
-}
-
-func waitPort(b *testing.B, addr string) {
-	b.Helper()
-	require.Eventually(b, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 30*time.Second, 20*time.Millisecond, "nothing listens on %s", addr)
 }
 
 // relayRun sends the load to smtpAddr with smtp-source and returns the
@@ -214,7 +203,7 @@ alias_database =
 		time.Sleep(time.Second)
 		os.RemoveAll(dir)
 	})
-	waitPort(b, smtpAddr)
+	jetmailtest.WaitListening(b, smtpAddr)
 	return smtpAddr
 }
 

@@ -215,31 +215,7 @@ func startWithQueueParams(t *testing.T, srv *embedded.Server, sk *sink, params m
 
 func send(t *testing.T, addr, user, from string, to []string, body string) error {
 	t.Helper()
-	c, err := gosmtp.Dial(addr)
-	require.NoError(t, err)
-	defer c.Close()
-	require.NoError(t, c.Hello("client.test"))
-	if user != "" {
-		if err := c.Auth(sasl.NewPlainClient("", user, "alice-secret")); err != nil {
-			return err
-		}
-	}
-	if err := c.Mail(from, nil); err != nil {
-		return err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, body); err != nil {
-		return err
-	}
-	return w.Close()
+	return jetmailtest.SendMail(addr, user, "alice-secret", from, to, body)
 }
 
 const msg = "From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -281,15 +257,10 @@ func TestRelayRetryBounceAndLocal(t *testing.T) {
 	// The rejected recipient bounced to alice's local mailbox, as a DSN.
 	js, err := jetstream.New(jetmailtest.Conn(t, srv))
 	require.NoError(t, err)
-	ctx := context.Background()
 	require.Eventually(t, func() bool {
-		s, err := js.Stream(ctx, mailbox.StreamName)
-		if err != nil {
-			return false
-		}
-		m, err := s.GetLastMsgForSubject(ctx, mailbox.Subject("alice@example.org"))
-		return err == nil && strings.Contains(string(m.Data), "multipart/report") && strings.Contains(string(m.Data), "Final-Recipient: rfc822; reject@remote.test")
+		return mailboxContains(js, "alice@example.org", "Final-Recipient: rfc822; reject@remote.test")
 	}, 15*time.Second, 100*time.Millisecond)
+	require.True(t, mailboxContains(js, "alice@example.org", "multipart/report"))
 	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 10*time.Second, 50*time.Millisecond, "the queue empties")
 
 	// Size limit.
@@ -305,15 +276,8 @@ func TestExpiryByMaxAttempts(t *testing.T) {
 	mn := startMailNode(t, srv, "1", "mx.example.org", sk, 4)
 	require.NoError(t, send(t, mn.smtp.Addrs()[0], "alice", "alice@example.org", []string{"expire.tempfail-9@remote.test"}, msg))
 	js, _ := jetstream.New(jetmailtest.Conn(t, srv))
-	ctx := context.Background()
-	require.Eventually(t, func() bool {
-		s, err := js.Stream(ctx, mailbox.StreamName)
-		if err != nil {
-			return false
-		}
-		m, err := s.GetLastMsgForSubject(ctx, mailbox.Subject("alice@example.org"))
-		return err == nil && strings.Contains(string(m.Data), "maximum delivery attempts reached")
-	}, 15*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return mailboxContains(js, "alice@example.org", "maximum delivery attempts reached") },
+		15*time.Second, 100*time.Millisecond)
 	require.Equal(t, 2, sk.failsOf("expire.tempfail-9@remote.test"))
 }
 

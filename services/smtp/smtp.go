@@ -246,7 +246,7 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	}
 	domain := strings.ToLower(to[strings.LastIndexByte(to, '@')+1:])
 	if ss.s.local[domain] {
-		if !ss.s.knownLocal(to) {
+		if !ss.s.cfg.SMTP.KnownLocal(to) {
 			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 		}
 	} else if ss.user == "" && !ss.s.trusted(ss.ip) {
@@ -307,20 +307,6 @@ func (s *Service) trusted(ip net.IP) bool {
 	for _, n := range s.cfg.SMTP.RelayNetworks {
 		if n.Contains(ip) {
 			return true
-		}
-	}
-	return false
-}
-
-func (s *Service) knownLocal(addr string) bool {
-	if len(s.cfg.SMTP.Users) == 0 {
-		return true
-	}
-	for _, u := range s.cfg.SMTP.Users {
-		for _, a := range u.Addresses {
-			if strings.EqualFold(a, addr) {
-				return true
-			}
 		}
 	}
 	return false

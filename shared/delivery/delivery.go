@@ -350,12 +350,12 @@ func domainOf(addr string) string {
 	return ""
 }
 
-// deliverLocal appends the message to each local recipient's mailbox. When
-// smtp.users lists accounts, an address none of them has is unknown.
+// deliverLocal appends the message to each local recipient's mailbox; an
+// unknown address (smtp.users) fails for good.
 func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
 	out := make([]mailqueue.Result, len(dl.Recipients))
 	for i, r := range dl.Recipients {
-		if !d.knownLocal(r.Address) {
+		if !d.cfg.SMTP.KnownLocal(r.Address) {
 			out[i] = mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
 			continue
 		}
@@ -367,20 +367,6 @@ func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []
 		out[i] = mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to mailbox", RemoteMTA: d.p.Hostname}
 	}
 	return out
-}
-
-func (d *Deliverer) knownLocal(addr string) bool {
-	if len(d.cfg.SMTP.Users) == 0 {
-		return true
-	}
-	for _, u := range d.cfg.SMTP.Users {
-		for _, a := range u.Addresses {
-			if strings.EqualFold(a, addr) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // hostPool limits connections per remote host and keeps idle ones for reuse.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -195,4 +197,51 @@ func StopNode(n *node.Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = n.Shutdown(ctx)
+}
+
+// WaitListening waits until something accepts connections on addr.
+func WaitListening(t testing.TB, addr string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "nothing listens on %s", addr)
+}
+
+// SendMail sends body from one SMTP client session to addr: EHLO, AUTH
+// PLAIN when user is set, MAIL FROM from, RCPT TO each of to, DATA. The
+// first refusal is returned as is (a *smtp.SMTPError for a reply).
+func SendMail(addr, user, secret, from string, to []string, body string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if user != "" {
+		if err := c.Auth(sasl.NewPlainClient("", user, secret)); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, body); err != nil {
+		return err
+	}
+	return w.Close()
 }
