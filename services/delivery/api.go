@@ -127,7 +127,7 @@ func buildFilter(raw *json.RawMessage) (mailqueue.Filter, error) {
 	return f, nil
 }
 
-func (a *api) query(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
+func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
 	var args struct {
 		AccountID      *string          `json:"accountId"`
 		Filter         *json.RawMessage `json:"filter"`
@@ -152,7 +152,10 @@ func (a *api) query(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (
 		}
 		f.Limit = *args.Limit
 	}
-	ids, total := a.q.List(f)
+	ids, total, err := a.q.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	return map[string]any{"accountId": nil, "queryState": "0", "canCalculateChanges": false, "position": min(f.Position, total), "ids": ids, "total": total}, nil
 }
 
@@ -351,7 +354,7 @@ func (a *api) importMessages(ctx context.Context, _ *jmap.Principal, raw json.Ra
 	return map[string]any{"imported": ids, "notImported": notImported}, nil
 }
 
-func (a *api) vqGet(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
+func (a *api) vqGet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
 	var args jmap.GetArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
@@ -360,7 +363,10 @@ func (a *api) vqGet(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (
 	for _, n := range a.q.Paused() {
 		paused[n] = true
 	}
-	depth := a.q.Depth()
+	depth, err := a.q.Depth(ctx)
+	if err != nil {
+		return nil, err
+	}
 	list, notFound := []any{}, []string{}
 	names := a.q.VirtualQueues()
 	if args.IDs != nil {

@@ -6,6 +6,7 @@ package delivery
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/jetmail/jetmail/shared/config"
 	sdelivery "github.com/jetmail/jetmail/shared/delivery"
@@ -56,7 +57,13 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 	}
 	registerAPI(n, s.Queue)
 	_, err = n.AddMicro("jetmail-delivery", "jetmail outbound queue: delivers virtual queues, serves x:Queue and x:VirtualQueue", func() any {
-		return map[string]any{"node": n.ID, "queued": s.Queue.Depth(), "paused": s.Queue.Paused()}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		depth, err := s.Queue.Depth(ctx)
+		if err != nil {
+			return map[string]any{"node": n.ID, "error": err.Error(), "paused": s.Queue.Paused()}
+		}
+		return map[string]any{"node": n.ID, "queued": depth, "paused": s.Queue.Paused()}
 	})
 	return err
 }

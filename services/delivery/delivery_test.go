@@ -261,7 +261,7 @@ func TestRelayRetryBounceAndLocal(t *testing.T) {
 		return mailboxContains(js, "alice@example.org", "Final-Recipient: rfc822; reject@remote.test")
 	}, 15*time.Second, 100*time.Millisecond)
 	require.True(t, mailboxContains(js, "alice@example.org", "multipart/report"))
-	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 10*time.Second, 50*time.Millisecond, "the queue empties")
+	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 10*time.Second, 50*time.Millisecond, "the queue empties")
 
 	// Size limit.
 	err = send(t, addr, "alice", "alice@example.org", []string{"bob@remote.test"}, msg+strings.Repeat("0123456789\r\n", 500))
@@ -296,7 +296,7 @@ func TestDelayedDSNThenTTLExpiry(t *testing.T) {
 	require.Eventually(t, mailboxHas("Action: delayed"), 10*time.Second, 100*time.Millisecond, "a delayed DSN at the notify time")
 	require.Eventually(t, mailboxHas("delivery time expired"), 10*time.Second, 100*time.Millisecond, "a failure DSN at expiry")
 	require.True(t, mailboxHas("Will-Retry-Until:")())
-	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 5*time.Second, 50*time.Millisecond)
 }
 
 // mailboxContains reports whether a message in address's mailbox
@@ -346,7 +346,7 @@ func TestNotifyHonoured(t *testing.T) {
 	require.Eventually(t, func() bool { return mailboxContains(js, "alice@example.org", "Action: delivered") }, 10*time.Second, 100*time.Millisecond,
 		"NOTIFY=SUCCESS gets a delivery report")
 	require.True(t, mailboxContains(js, "alice@example.org", "Original-Envelope-Id: env-7"))
-	require.Eventually(t, func() bool { return mn.dlv.Queue.Len() == 0 }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 10*time.Second, 50*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	require.False(t, mailboxContains(js, "alice@example.org", "reject@remote.test"), "NOTIFY=NEVER gets no bounce")
 }
@@ -364,7 +364,7 @@ func TestRescuerTriggersLostEntry(t *testing.T) {
 	// crash before publishing it would.
 	var key string
 	require.Eventually(t, func() bool {
-		keys, _ := out.Queue.List(mailqueue.Filter{Status: "retrying"})
+		keys, _ := list(t, out.Queue, mailqueue.Filter{Status: "retrying"})
 		if len(keys) == 1 {
 			key = keys[0]
 		}
@@ -377,7 +377,7 @@ func TestRescuerTriggersLostEntry(t *testing.T) {
 	require.NoError(t, s.Purge(context.Background(), jetstream.WithPurgeSubject("jetmail.queue.sched."+key)))
 
 	require.Eventually(t, func() bool { return len(sk.messages()) == 1 }, 15*time.Second, 50*time.Millisecond, "the rescuer redelivers it")
-	require.Eventually(t, func() bool { return out.Queue.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return queueLen(t, out.Queue) == 0 }, 5*time.Second, 50*time.Millisecond)
 }
 
 // The leader removes message bodies no queue entry refers to (left by a
@@ -399,7 +399,7 @@ func TestSweeperRemovesOrphanBodies(t *testing.T) {
 	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"keep.tempfail-99@remote.test"}, msg))
 	require.Eventually(t, func() bool { _, err := store.GetInfo(ctx, "orphan"); return err != nil }, 10*time.Second, 50*time.Millisecond,
 		"the orphan body is removed")
-	keys, _ := out.Queue.List(mailqueue.Filter{})
+	keys, _ := list(t, out.Queue, mailqueue.Filter{})
 	require.Len(t, keys, 1)
 	r, err := out.Queue.Get(ctx, keys[0])
 	require.NoError(t, err)
@@ -470,4 +470,24 @@ func TestReplyCodes(t *testing.T) {
 	require.Equal(t, 554, cmd("RCPT TO:<x@remote.test>"), "relay without auth")
 	require.Equal(t, 250, cmd("RCPT TO:<alice@example.org>"))
 	require.Equal(t, 221, cmd("QUIT"))
+}
+
+// queueLen counts the queued recipients, or -1 when the queue cannot be
+// read (it runs inside Eventually's goroutine, so it must not fail t).
+func queueLen(t *testing.T, q *mailqueue.Queue) int {
+	t.Helper()
+	n, err := q.Len(context.Background())
+	if err != nil {
+		t.Logf("queue length: %v", err)
+		return -1
+	}
+	return n
+}
+
+// list lists queue entries; it fails the test if the queue cannot be read.
+func list(t *testing.T, q *mailqueue.Queue, f mailqueue.Filter) ([]string, int) {
+	t.Helper()
+	keys, total, err := q.List(context.Background(), f)
+	require.NoError(t, err)
+	return keys, total
 }

@@ -54,7 +54,10 @@ func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (
 	var ids []string
 	if args.IDs == nil {
 		var total int
-		ids, total = a.m.Query(taskmanager.Query{})
+		var err error
+		if ids, total, err = a.m.Query(ctx, taskmanager.Query{}); err != nil {
+			return nil, err
+		}
 		if total > maxObjectsInGet {
 			return nil, jmap.Errorf("requestTooLarge", "%d tasks exist; fetch at most %d by id (use x:Task/query to page)", total, maxObjectsInGet)
 		}
@@ -126,7 +129,7 @@ func oneOrMany(raw json.RawMessage) ([]string, bool) {
 	return many, json.Unmarshal(raw, &many) == nil
 }
 
-func (a *api) query(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
+func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
 	var args struct {
 		AccountID      *string           `json:"accountId"`
 		Filter         *json.RawMessage  `json:"filter"`
@@ -152,7 +155,10 @@ func (a *api) query(_ context.Context, _ *jmap.Principal, raw json.RawMessage) (
 		}
 		q.Limit = *args.Limit
 	}
-	ids, total := a.m.Query(q)
+	ids, total, err := a.m.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	if ids == nil {
 		ids = []string{}
 	}

@@ -6,6 +6,7 @@ package scheduler
 
 import (
 	"context"
+	"time"
 
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/node"
@@ -40,9 +41,11 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 	}
 	registerAPI(n, s.Manager)
 	_, err := n.AddMicro("jetmail-scheduler", "jetmail task manager: runs background tasks and serves x:Task and x:TaskManager", func() any {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		counts := map[string]int{}
 		for _, st := range []task.StatusType{task.Pending, task.Retry, task.Failed} {
-			_, counts[string(st)] = s.Manager.Query(taskmanager.Query{Status: []task.StatusType{st}})
+			_, counts[string(st)], _ = s.Manager.Query(ctx, taskmanager.Query{Status: []task.StatusType{st}})
 		}
 		return map[string]any{"node": n.ID, "tasks": counts}
 	})

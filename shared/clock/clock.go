@@ -1,43 +1,25 @@
-// Package clock lets code that computes with time be tested without
-// sleeping: production uses Real, tests a Fake they move by hand.
+// Package clock is the one clock jetmail's engines tell time and keep
+// timers with: production uses Real, tests a Fake they move by hand, so
+// that retry, notify, expiry and lease logic is tested by advancing the
+// clock rather than sleeping. It is jonboulle/clockwork under jetmail's
+// names.
 package clock
 
 import (
-	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
-// Clock tells the time.
-type Clock interface {
-	Now() time.Time
-}
+// Clock tells the time and keeps timers and tickers.
+type Clock = clockwork.Clock
+
+// Fake is a clock that moves only when told (Advance); BlockUntilContext
+// waits until the code under test is waiting on it.
+type Fake = clockwork.FakeClock
 
 // Real is the system clock.
-var Real Clock = realClock{}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-// Fake is a clock that moves only when told.
-type Fake struct {
-	mu  sync.Mutex
-	now time.Time
-}
+var Real Clock = clockwork.NewRealClock()
 
 // NewFake returns a Fake set to t.
-func NewFake(t time.Time) *Fake { return &Fake{now: t} }
-
-// Now returns the fake time.
-func (f *Fake) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-// Advance moves the fake time forward by d.
-func (f *Fake) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-}
+func NewFake(t time.Time) *Fake { return clockwork.NewFakeClockAt(t) }

@@ -2,41 +2,19 @@ package mailqueue
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/jetmail/jetmail/shared/dsn"
 )
 
-// change applies f to a queue entry, gives it a new token (earlier
-// triggers become stale) and triggers it again unless it is held.
+// change applies f to a queue entry and triggers it anew (earlier triggers
+// become stale), or cancels its schedule when it is held.
 func (q *Queue) change(ctx context.Context, key string, f func(r *Recipient)) (*Recipient, error) {
-	r, rev, err := q.load(ctx, key)
+	it, err := q.eng.Update(ctx, key, func(r *Recipient) error { f(r); return nil })
 	if err != nil {
-		return nil, err
+		return nil, entryErr(err)
 	}
-	f(r)
-	r.Token = nuid.Next()
-	if _, err := q.kv().Update(ctx, key, encodeRecipient(r), rev); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, ErrConflict
-		}
-		return nil, err
-	}
-	if r.Held {
-		q.cancelSchedule(ctx, key)
-		return r, nil
-	}
-	return r, q.trigger(ctx, r)
-}
-
-func (q *Queue) cancelSchedule(ctx context.Context, key string) {
-	if s, err := q.js.Stream(ctx, Stream); err == nil {
-		_ = s.Purge(ctx, jetstream.WithPurgeSubject(schedSubject(key)))
-	}
+	return it.Value, nil
 }
 
 // RetryNow makes a recipient due at once (releasing it if held).
@@ -69,14 +47,11 @@ func (q *Queue) Release(ctx context.Context, key string) (*Recipient, error) {
 // Cancel removes a recipient from the queue; with bounce, its sender gets a
 // failure DSN.
 func (q *Queue) Cancel(ctx context.Context, key string, bounce bool) error {
-	r, rev, err := q.load(ctx, key)
+	it, err := q.eng.Destroy(ctx, key)
 	if err != nil {
-		return err
+		return entryErr(err)
 	}
-	if err := q.kv().Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL)); err != nil {
-		return err
-	}
-	q.cancelSchedule(ctx, key)
+	r := it.Value
 	body, _ := q.bodies.GetBytes(ctx, r.MessageID)
 	if bounce && r.Wants("FAILURE") {
 		q.sendDSN(ctx, r, []dsn.Recipient{{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, Action: dsn.Failed,

@@ -11,12 +11,16 @@
 //     last recipient leaves the queue.
 //   - jetmail-queue (KV): one entry per recipient, "<message id>.<n>", with
 //     the envelope, the schedule, the attempt count and the last outcome.
+//     Entries are items of package engine, which keeps their triggers.
 //   - jetmail-queue (stream, WorkQueue): triggers. A recipient due now gets
 //     a trigger on jetmail.queue.due.<virtual queue>; a recipient due later
 //     a message schedule on jetmail.queue.sched.<message id>.<n> targeting
 //     it. Each virtual queue has one durable consumer, vq-<name>, shared by
 //     every node; each node works it with threads-per-node slots, so a node
 //     never runs more deliveries from a queue than that.
+//   - No node holds the queue in memory: a trigger reads its entry, a
+//     transaction lists its message's entries by key, and listings and the
+//     depth gauge stream the bucket.
 //
 // # A recipient's life
 //
@@ -32,17 +36,21 @@
 //	queued --notify time passed--> delayed DSN (once per notify time)
 //	queued --hold--> held (no trigger) --release--> queued
 //
-// Triggers carry the entry's token; a trigger whose token is not the
-// entry's current one (the entry was rescheduled, held or retried since) is
-// stale and dropped.
+// Triggers are checked by package engine: one whose entry was rescheduled,
+// held or retried since is stale and dropped. An entry whose message body
+// is gone is a bug: it is held, logged and counted
+// (jetmail_queue_body_missing_total), and no DSN goes to the sender.
 //
 // # Crashes
 //
 // A node that dies mid-delivery leaves its triggers unacknowledged: after
 // the lease (AckWait, 8s by default) they go to another node. A message may
 // then be delivered twice; at-least-once is the SMTP norm, and the
-// duplicates are bounded by what was in flight. A node that dies between
-// writing an entry (a deferral, a release) and publishing its trigger
-// leaves the entry waiting: the leader's rescuer finds entries over a
-// minute past due while their virtual queue is idle, and triggers them.
+// duplicates are bounded by what was in flight. A delivered recipient's
+// entry is removed with retries until it is gone (engine.Complete), and a
+// body is deleted only when the bucket shows no entry of its message. A node
+// that dies between writing an entry (a deferral, a release) and publishing
+// its trigger leaves the entry waiting: the leader's rescuer (engine.Rescue)
+// finds entries over a minute past due while their virtual queue is idle,
+// and triggers them.
 package mailqueue

@@ -2,6 +2,7 @@ package mailqueue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,12 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
-	"github.com/jetmail/jetmail/shared/work"
+	"github.com/jetmail/jetmail/shared/engine"
 )
-
-// markerTTL is how long the marker of a removed entry stays, so that
-// watchers see the removal, before it expires.
-const markerTTL = 10 * time.Minute
 
 // RcptIn is a recipient as accepted by RCPT TO.
 type RcptIn struct {
@@ -22,6 +19,10 @@ type RcptIn struct {
 	ORCPT   string
 	Notify  []string
 }
+
+// groupWindow is how long the other recipients of a domain wait for the
+// transaction of the first before their own trigger fires.
+const groupWindow = 2 * time.Second
 
 // Enqueue stores body and queues one entry per recipient. When it returns
 // nil the message is durable and the SMTP 250 may be sent. env's
@@ -35,51 +36,37 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 	if env.Ret == "" {
 		env.Ret = "HDRS"
 	}
-	entries := make([]*Recipient, len(rcpts))
+	inserts := make([]engine.Insert[Recipient], len(rcpts))
+	// Only the first recipient of each domain is triggered at once; its
+	// transaction takes the others along, and their own trigger, a little
+	// later, is a fallback that finds them gone.
+	first := map[string]bool{}
 	for i, rc := range rcpts {
-		r := &Recipient{Envelope: env, Index: i, Address: rc.Address, ORCPT: rc.ORCPT, Notify: rc.Notify, Due: now, Token: nuid.Next()}
+		r := &Recipient{Envelope: env, Index: i, Address: rc.Address, ORCPT: rc.ORCPT, Notify: rc.Notify, Due: now}
 		id, sched, err := q.strategy.Schedule(Vars(r, now))
 		if err != nil {
 			return "", fmt.Errorf("schedule <%s>: %w", rc.Address, err)
 		}
 		applySchedule(r, id, sched, now)
-		entries[i] = r
+		inserts[i] = engine.Insert[Recipient]{Key: r.Key(), Value: r}
+		group := r.Queue + "/" + r.Domain()
+		if first[group] {
+			inserts[i].TriggerAt = now.Add(groupWindow)
+		}
+		first[group] = true
 	}
 	if _, err := q.bodies.PutBytes(ctx, env.MessageID, body); err != nil {
 		return "", fmt.Errorf("store message body: %w", err)
 	}
-	// Entries and triggers go out together and are awaited together. Only
-	// the first recipient of each domain is triggered at once; its
-	// transaction takes the others along, and their own trigger, a little
-	// later, is a fallback that finds them gone.
-	js := q.n.NextJetStream()
-	var futures []jetstream.PubAckFuture
-	first := map[string]bool{}
-	for _, r := range entries {
-		group := r.Queue + "/" + r.Domain()
-		trig := q.triggerMsg(r, now)
-		if first[group] {
-			trig = q.triggerMsgAt(r, now.Add(groupWindow))
+	if _, err := q.eng.Create(ctx, inserts...); err != nil {
+		if derr := q.bodies.Delete(ctx, env.MessageID); derr != nil {
+			q.log.Warn("enqueue failed and its body could not be removed; the sweeper will", "message", env.MessageID, "err", derr)
 		}
-		first[group] = true
-		rec := nats.NewMsg("$KV." + BucketQueue + "." + r.Key())
-		rec.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		rec.Data = encodeRecipient(r)
-		f, err := js.PublishMsgAsync(rec)
-		if err != nil {
-			return "", fmt.Errorf("queue <%s>: %w", r.Address, err)
-		}
-		futures = append(futures, f)
-		f, err = js.PublishMsgAsync(trig)
-		if err != nil {
-			return "", fmt.Errorf("trigger <%s>: %w", r.Address, err)
-		}
-		futures = append(futures, f)
+		return "", fmt.Errorf("queue message: %w", err)
 	}
-	for _, f := range futures {
-		if err := work.Await(ctx, f); err != nil {
-			return "", fmt.Errorf("queue message: %w", err)
-		}
+	entries := make([]*Recipient, len(inserts))
+	for i, in := range inserts {
+		entries[i] = in.Value
 	}
 	if hasNotify(entries) {
 		if err := q.scheduleNotify(ctx, env.MessageID, entries); err != nil {
@@ -88,37 +75,6 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 	}
 	q.metrics.enqueued.WithLabelValues(string(env.Source)).Inc()
 	return env.MessageID, nil
-}
-
-// groupWindow is how long the other recipients of a domain wait for the
-// transaction of the first before their own trigger fires.
-const groupWindow = 2 * time.Second
-
-// triggerMsg is the message that makes r's next attempt happen: on its
-// virtual queue's subject when due, else a schedule that fires there.
-func (q *Queue) triggerMsg(r *Recipient, now time.Time) *nats.Msg {
-	if r.Due.After(now) {
-		return q.triggerMsgAt(r, r.Due)
-	}
-	msg := nats.NewMsg(dueSubject(r.Queue))
-	msg.Header.Set(HeaderEntry, r.Key())
-	msg.Header.Set(HeaderToken, r.Token)
-	return msg
-}
-
-// triggerMsgAt is a schedule that triggers r at t.
-func (q *Queue) triggerMsgAt(r *Recipient, t time.Time) *nats.Msg {
-	msg := nats.NewMsg(schedSubject(r.Key()))
-	msg.Header.Set(HeaderEntry, r.Key())
-	msg.Header.Set(HeaderToken, r.Token)
-	msg.Header.Set("Nats-Schedule", "@at "+t.UTC().Format(time.RFC3339Nano))
-	msg.Header.Set("Nats-Schedule-Target", dueSubject(r.Queue))
-	return msg
-}
-
-func (q *Queue) trigger(ctx context.Context, r *Recipient) error {
-	_, err := q.n.NextJetStream().PublishMsg(ctx, q.triggerMsg(r, q.p.Clock.Now()))
-	return err
 }
 
 // hasNotify reports whether any entry has a delayed DSN to come: only then
@@ -150,31 +106,26 @@ func (q *Queue) scheduleNotify(ctx context.Context, messageID string, entries []
 	}
 	msg := nats.NewMsg(notifySubject(messageID))
 	msg.Header.Set(HeaderNotify, messageID)
-	msg.Header.Set("Nats-Schedule", "@at "+first.NextNotify.UTC().Format(time.RFC3339Nano))
-	msg.Header.Set("Nats-Schedule-Target", dueSubject(first.Queue))
+	msg.Header.Set(jetstream.ScheduleHeader, "@at "+first.NextNotify.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject(first.Queue))
 	_, err := q.n.NextJetStream().PublishMsg(ctx, msg)
 	return err
 }
 
-func (q *Queue) load(ctx context.Context, key string) (*Recipient, uint64, error) {
-	e, err := q.kv().Get(ctx, key)
-	if err != nil {
-		if err == jetstream.ErrKeyNotFound {
-			return nil, 0, ErrNotFound
-		}
-		return nil, 0, fmt.Errorf("read queue entry %s: %w", key, err)
-	}
-	r, err := decodeRecipient(e.Value())
-	return r, e.Revision(), err
-}
-
 // Get reads a queue entry.
 func (q *Queue) Get(ctx context.Context, key string) (*Recipient, error) {
-	r, _, err := q.load(ctx, key)
-	return r, err
+	it, err := q.eng.Get(ctx, key)
+	if err != nil {
+		return nil, entryErr(err)
+	}
+	return it.Value, nil
 }
 
 // Body reads a queued message's body.
 func (q *Queue) Body(ctx context.Context, messageID string) ([]byte, error) {
-	return q.bodies.GetBytes(ctx, messageID)
+	b, err := q.bodies.GetBytes(ctx, messageID)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+	}
+	return b, err
 }

@@ -1,6 +1,9 @@
 package mailqueue
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -12,6 +15,8 @@ type metrics struct {
 	enqueued *prometheus.CounterVec
 	inFlight *prometheus.GaugeVec
 	stale    prometheus.Counter
+	rescued  prometheus.Counter
+	bodyGone prometheus.Counter
 }
 
 func newMetrics(q *Queue) *metrics {
@@ -36,6 +41,12 @@ func newMetrics(q *Queue) *metrics {
 		stale: f.NewCounter(prometheus.CounterOpts{
 			Name: "jetmail_queue_stale_triggers_total", Help: "Queue triggers dropped because their entry changed or left since.",
 		}),
+		rescued: f.NewCounter(prometheus.CounterOpts{
+			Name: "jetmail_queue_rescued_total", Help: "Queue entries found past due with no trigger and triggered again by this node as leader.",
+		}),
+		bodyGone: f.NewCounter(prometheus.CounterOpts{
+			Name: "jetmail_queue_body_missing_total", Help: "Queue entries found referring to a message body that is gone (a bug: they are held, no DSN is sent).",
+		}),
 	}
 	q.n.Registry.MustRegister(&depthGauge{q})
 	return m
@@ -50,10 +61,16 @@ var depthDesc = prometheus.NewDesc("jetmail_queue_messages", "Queued recipients 
 func (g *depthGauge) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc }
 
 func (g *depthGauge) Collect(ch chan<- prometheus.Metric) {
-	if g.q.index == nil {
+	if g.q.eng == nil {
 		return
 	}
-	d := g.q.index.depth()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := g.q.Depth(ctx)
+	if err != nil {
+		g.q.log.Warn("count queue entries for jetmail_queue_messages", "err", err)
+		return
+	}
 	for name := range g.q.n.Config.Queue.Virtual {
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d[name]), name)
 	}

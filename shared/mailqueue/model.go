@@ -1,7 +1,6 @@
 package mailqueue
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -80,8 +79,6 @@ type Recipient struct {
 	// DeliveringUntil is a claim: a transaction of another recipient of the
 	// message holds this one until then.
 	DeliveringUntil time.Time `json:"deliveringUntil,omitzero"`
-	// Token names the entry's current trigger.
-	Token string `json:"token"`
 }
 
 // Key is the entry's KV key.
@@ -112,17 +109,4 @@ func (r *Recipient) Wants(kind string) bool {
 		}
 	}
 	return false
-}
-
-func encodeRecipient(r *Recipient) []byte {
-	b, _ := json.Marshal(r)
-	return b
-}
-
-func decodeRecipient(b []byte) (*Recipient, error) {
-	var r Recipient
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode queue entry: %w", err)
-	}
-	return &r, nil
 }

@@ -10,14 +10,19 @@ import (
 // runNotify sends the delayed DSN of a message: one report for all its
 // recipients whose notify time has come, each notify time once.
 func (q *Queue) runNotify(ctx context.Context, messageID string) error {
+	keys, err := q.eng.Keys(ctx, messageID+".*")
+	if err != nil {
+		return err
+	}
 	now := q.p.Clock.Now().UTC()
 	var remaining, due []*Recipient
 	var blocks []dsn.Recipient
-	for _, s := range q.index.siblings(messageID, "") {
-		r, rev, err := q.load(ctx, s.key)
+	for _, key := range keys {
+		it, err := q.eng.Get(ctx, key)
 		if err != nil {
 			continue
 		}
+		r := it.Value
 		if r.NextNotify.IsZero() || r.NextNotify.After(now) {
 			remaining = append(remaining, r)
 			continue
@@ -28,7 +33,7 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 		} else {
 			r.NextNotify = time.Time{} // the schedule is gone from the configuration
 		}
-		if _, err := q.kv().Update(ctx, r.Key(), encodeRecipient(r), rev); err != nil {
+		if err := q.eng.Save(ctx, it, false); err != nil {
 			continue // changed meanwhile; the next pass sees it
 		}
 		remaining = append(remaining, r)

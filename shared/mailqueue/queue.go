@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/sqlstore"
@@ -27,12 +27,8 @@ const (
 	Stream         = "jetmail-queue"
 )
 
-// Trigger headers.
-const (
-	HeaderEntry  = "Jetmail-Entry"
-	HeaderToken  = "Jetmail-Token"
-	HeaderNotify = "Jetmail-Notify"
-)
+// HeaderNotify marks a message's delayed-DSN trigger.
+const HeaderNotify = "Jetmail-Notify"
 
 func dueSubject(vq string) string    { return "jetmail.queue.due." + vq }
 func schedSubject(key string) string { return "jetmail.queue.sched." + key }
@@ -51,6 +47,11 @@ var (
 	ErrNotFound = errors.New("queue entry not found")
 	ErrConflict = errors.New("queue entry changed meanwhile; try again")
 )
+
+func entryErr(err error) error { return engine.DomainErr(err, ErrNotFound, ErrConflict) }
+
+// entry is a recipient's queue entry as the engine keeps it.
+type entry = engine.Item[Recipient]
 
 // Params configures a Queue.
 type Params struct {
@@ -81,13 +82,11 @@ type Queue struct {
 	log      *slog.Logger
 	js       jetstream.JetStream
 	bodies   jetstream.ObjectStore
-	kvs      []jetstream.KeyValue
+	eng      *engine.Engine[Recipient]
 	control  jetstream.KeyValue
 	strategy *Strategy
 	stores   *sqlstore.Stores
-	index    *index
 	metrics  *metrics
-	next     atomic.Uint64
 
 	mu     sync.Mutex
 	paused map[string]bool
@@ -121,9 +120,6 @@ func New(p Params) *Queue {
 	if p.Lookups == nil {
 		p.Lookups = &Lookups{}
 	}
-	if p.RescueAfter == 0 {
-		p.RescueAfter = time.Minute
-	}
 	if p.RescueInterval == 0 {
 		p.RescueInterval = 30 * time.Second
 	}
@@ -137,12 +133,24 @@ func New(p Params) *Queue {
 		paused: map[string]bool{}, queues: map[string]*vqRunner{}}
 }
 
-// Open creates the queue's assets and loads its index; a node that only
-// accepts mail needs no more. Calling it again does nothing.
+// Open creates the queue's assets; a node that only accepts mail needs no
+// more. Calling it again does nothing.
 func (q *Queue) Open(ctx context.Context) error {
 	q.openOnce.Do(func() { q.openErr = q.open(ctx) })
 	return q.openErr
 }
+
+// due is when a recipient is attempted next; held ones never.
+func due(r *Recipient) (time.Time, bool) { return r.Due, !r.Held }
+
+// route places a recipient's triggers: on its virtual queue's subject, its
+// schedule on jetmail.queue.sched.<entry key>.
+func route(key string, r *Recipient) engine.Route {
+	return engine.Route{Stream: Stream, Subject: dueSubject(r.Queue), Sched: schedSubject(key), Consumer: consumerName(r.Queue)}
+}
+
+// claimed reports a recipient that a transaction of a sibling holds.
+func claimed(r *Recipient, now time.Time) bool { return r.DeliveringUntil.After(now) }
 
 func (q *Queue) open(ctx context.Context) error {
 	cfg := q.n.Config
@@ -156,24 +164,22 @@ func (q *Queue) open(ctx context.Context) error {
 	if q.strategy, err = NewStrategy(cfg, q.p.Lookups); err != nil {
 		return err
 	}
+	q.metrics = newMetrics(q)
+	if q.eng, err = engine.New(engine.Params[Recipient]{
+		Bucket: BucketQueue, Description: "jetmail outbound queue: one entry per queued recipient",
+		Replicas: cfg.NATS.Replicas, JetStreams: q.n.JetStreams(), Route: route, Due: due, Busy: claimed,
+		Clock: q.p.Clock, Logger: q.log, RescueAfter: q.p.RescueAfter, Stale: q.metrics.stale, Rescued: q.metrics.rescued,
+	}); err != nil {
+		return err
+	}
+	if err := q.eng.Open(ctx); err != nil {
+		return err
+	}
 	if q.bodies, err = q.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: BucketMessages, Description: "jetmail queued message bodies, by message id",
 		Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
 	}); err != nil {
 		return fmt.Errorf("create object store %s: %w", BucketMessages, err)
-	}
-	if _, err := q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: BucketQueue, Description: "jetmail outbound queue: one entry per queued recipient",
-		History: 1, Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas, LimitMarkerTTL: markerTTL,
-	}); err != nil {
-		return fmt.Errorf("create KV bucket %s: %w", BucketQueue, err)
-	}
-	for _, js := range q.n.JetStreams() {
-		kv, err := js.KeyValue(ctx, BucketQueue)
-		if err != nil {
-			return fmt.Errorf("open KV bucket %s: %w", BucketQueue, err)
-		}
-		q.kvs = append(q.kvs, kv)
 	}
 	if q.control, err = q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketControl, Description: "jetmail outbound queue controls: paused virtual queues",
@@ -197,13 +203,8 @@ func (q *Queue) open(ctx context.Context) error {
 			return fmt.Errorf("create consumer for virtual queue %s: %w", name, err)
 		}
 	}
-	q.metrics = newMetrics(q)
 	bgCtx, cancel := context.WithCancel(context.Background())
 	q.cancel = cancel
-	q.index = newIndex(q.log)
-	if err := kvwatch.Follow(ctx, bgCtx, q.kvs[0], "", &q.bg, q.index.apply); err != nil {
-		return err
-	}
 	return kvwatch.Follow(ctx, bgCtx, q.control, "", &q.bg, q.applyControl)
 }
 
@@ -218,7 +219,11 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	q.p.Deliverer = d
 	q.mu.Unlock()
 	q.rescuerOnce.Do(func() {
-		q.n.LeaderEvery("queue rescuer", q.p.RescueInterval, q.rescueOnce)
+		q.n.LeaderEvery("queue rescuer", q.p.RescueInterval, func(ctx context.Context) {
+			if _, err := q.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
+				q.log.Warn("queue rescue pass", "err", err)
+			}
+		})
 		q.n.LeaderEvery("message body sweeper", q.p.SweepInterval, q.sweepOnce)
 	})
 	cfg := q.n.Config
@@ -227,13 +232,19 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	handler := q.eng.WorkHandler(q.deliver)
 	for _, name := range names {
 		q.mu.Lock()
 		if q.queues[name] != nil {
 			q.mu.Unlock()
 			continue
 		}
-		r := q.newRunner(name, cfg.Queue.Virtual[name].ThreadsPerNode)
+		r := q.newRunner(name, cfg.Queue.Virtual[name].ThreadsPerNode, func(ctx context.Context, job *work.Job) error {
+			if id := job.Header.Get(HeaderNotify); id != "" {
+				return q.runNotify(ctx, id)
+			}
+			return handler(ctx, job)
+		})
 		q.queues[name] = r
 		paused := q.paused[name]
 		q.mu.Unlock()
@@ -274,8 +285,6 @@ func (q *Queue) shutdown(ctx context.Context) {
 	}
 }
 
-func (q *Queue) kv() jetstream.KeyValue { return q.kvs[q.next.Add(1)%uint64(len(q.kvs))] }
-
 // vqRunner consumes one virtual queue on this node.
 type vqRunner struct {
 	q      *Queue
@@ -286,9 +295,9 @@ type vqRunner struct {
 	done   chan struct{}
 }
 
-func (q *Queue) newRunner(name string, threads int) *vqRunner {
+func (q *Queue) newRunner(name string, threads int, h work.Handler) *vqRunner {
 	r := &vqRunner{q: q, name: name}
-	r.pool = work.NewPool(work.PoolParams{Slots: threads, Handler: q.handle, Label: "queue:" + name,
+	r.pool = work.NewPool(work.PoolParams{Slots: threads, Handler: h, Label: "queue:" + name,
 		Logger: q.log.With("queue", name), PollWait: q.n.WorkParams.PollWait})
 	return r
 }
@@ -308,7 +317,10 @@ func (r *vqRunner) resume() {
 			cons, err := r.q.js.Consumer(ctx, Stream, consumerName(r.name))
 			if err != nil {
 				r.q.log.Warn("open virtual queue consumer", "queue", r.name, "err", err)
-				time.Sleep(time.Second)
+				select {
+				case <-ctx.Done():
+				case <-r.q.p.Clock.After(time.Second):
+				}
 				continue
 			}
 			r.pool.Consume(ctx, cons, consumerName(r.name), nil)

@@ -7,76 +7,41 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/jetmail/jetmail/shared/dsn"
-	"github.com/jetmail/jetmail/shared/work"
+	"github.com/jetmail/jetmail/shared/engine"
 )
 
-// youngTrigger: a trigger this young may arrive before its entry shows in
-// the index (they are written together).
-const youngTrigger = 5 * time.Second
-
-type claimed struct {
-	r   *Recipient
-	rev uint64
-}
-
-// handle runs one trigger of a virtual queue.
-func (q *Queue) handle(ctx context.Context, job *work.Job) error {
-	if id := job.Header.Get(HeaderNotify); id != "" {
-		return q.runNotify(ctx, id)
-	}
-	key, token := job.Header.Get(HeaderEntry), job.Header.Get(HeaderToken)
-	en, ok := q.index.get(key)
-	for wait := 5 * time.Millisecond; (!ok || en.token != token) && time.Since(job.Published) < youngTrigger && wait < time.Second; wait *= 2 {
-		time.Sleep(wait)
-		en, ok = q.index.get(key)
-	}
-	if !ok || en.token != token || en.held {
-		q.metrics.stale.Inc()
-		q.log.Debug("stale trigger dropped", "entry", key, "in_index", ok, "token_matches", en.token == token, "held", en.held)
-		return nil
-	}
+// deliver runs one attempt of a recipient whose trigger is current
+// (package engine checked it), taking along the recipients of the same
+// message, domain and route that are due.
+func (q *Queue) deliver(ctx context.Context, it *entry) error {
+	r := it.Value
 	now := q.p.Clock.Now()
-	if en.deliveringUntil.After(now) {
+	if claimed(r, now) {
 		// Another transaction of the same message holds this recipient.
-		return fmt.Errorf("recipient %s is in another transaction until %s", key, en.deliveringUntil.Format(time.RFC3339))
-	}
-	r, rev, err := q.load(ctx, key)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if r.Token != token || r.Held {
-		q.metrics.stale.Inc()
-		q.log.Debug("stale trigger dropped", "entry", key, "token_matches", r.Token == token, "held", r.Held)
-		return nil
+		return fmt.Errorf("recipient %s is in another transaction until %s", it.Key, r.DeliveringUntil.Format(time.RFC3339))
 	}
 	if r.Recipients > 1 {
 		// Another transaction of this message may take this recipient along:
 		// claim it first, on the record itself.
-		if r.DeliveringUntil.After(now) {
-			return fmt.Errorf("recipient %s is in another transaction until %s", key, r.DeliveringUntil.Format(time.RFC3339))
-		}
 		r.DeliveringUntil = now.Add(2 * q.n.WorkParams.AckWait)
-		if rev, err = q.kv().Update(ctx, key, encodeRecipient(r), rev); err != nil {
-			return fmt.Errorf("claim recipient %s: %w", key, err)
+		if err := q.eng.Save(ctx, it, false); err != nil {
+			return fmt.Errorf("claim recipient %s: %w", it.Key, err)
 		}
 	}
 	routeID, route, err := q.strategy.Route(Vars(r, now))
-	group := []claimed{{r, rev}}
-	if err == nil {
-		group = append(group, q.claimSiblings(ctx, r, routeID, now)...)
+	group := []*entry{it}
+	if err == nil && r.Recipients > 1 {
+		group = append(group, q.claimSiblings(ctx, it, routeID, now)...)
 	}
 	var results []Result
 	var body []byte
 	if err == nil {
 		body, err = q.bodies.GetBytes(ctx, r.MessageID)
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
-			err = fmt.Errorf("the message body is gone")
+			q.bodyGone(ctx, group)
+			return nil
 		}
 	}
 	if err != nil {
@@ -87,7 +52,7 @@ func (q *Queue) handle(ctx context.Context, job *work.Job) error {
 	} else {
 		d := &Delivery{RouteID: routeID, Route: route, Domain: r.Domain(), Envelope: r.Envelope, Body: body}
 		for _, c := range group {
-			d.Recipients = append(d.Recipients, c.r)
+			d.Recipients = append(d.Recipients, c.Value)
 		}
 		q.metrics.inFlight.WithLabelValues(r.Queue).Add(float64(len(group)))
 		results = q.p.Deliverer.Deliver(ctx, d)
@@ -97,41 +62,64 @@ func (q *Queue) handle(ctx context.Context, job *work.Job) error {
 	return nil
 }
 
+// bodyGone parks recipients whose message body is missing. It is a bug,
+// not the sender's problem: it is logged and counted, and no DSN goes out;
+// the entries wait, held, for an operator (jetmail queue show, cancel).
+func (q *Queue) bodyGone(ctx context.Context, group []*entry) {
+	for _, c := range group {
+		q.metrics.bodyGone.Inc()
+		q.log.Error("queue entry refers to a message body that is gone; holding it for an operator", "entry", c.Key, "message", c.Value.MessageID, "rcpt", c.Value.Address)
+		c.Value.Held, c.Value.DeliveringUntil, c.Value.LastError = true, time.Time{}, "the message body is gone (held; see the log)"
+		if err := q.eng.Save(ctx, c, true); err != nil {
+			q.log.Error("hold queue entry whose body is gone", "entry", c.Key, "err", err)
+		}
+	}
+}
+
 // claimSiblings takes into this transaction the other recipients of the
 // message with the same domain and route that are due now.
-func (q *Queue) claimSiblings(ctx context.Context, r *Recipient, routeID string, now time.Time) []claimed {
-	var out []claimed
+func (q *Queue) claimSiblings(ctx context.Context, it *entry, routeID string, now time.Time) []*entry {
+	r := it.Value
+	keys, err := q.eng.Keys(ctx, r.MessageID+".*")
+	if err != nil {
+		q.log.Warn("list the recipients of a message", "message", r.MessageID, "err", err)
+		return nil
+	}
+	var out []*entry
 	lease := now.Add(2 * q.n.WorkParams.AckWait)
-	for _, s := range q.index.siblings(r.MessageID, r.Key()) {
-		if s.held || s.due.After(now) || s.deliveringUntil.After(now) || domainOf(s.address) != r.Domain() {
+	for _, key := range keys {
+		if key == it.Key {
 			continue
 		}
-		sr, srev, err := q.load(ctx, s.key)
-		if err != nil || sr.Token != s.token || sr.Held || sr.Due.After(now) || sr.DeliveringUntil.After(now) {
+		s, err := q.eng.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		sr := s.Value
+		if sr.Held || sr.Due.After(now) || claimed(sr, now) || sr.Domain() != r.Domain() {
 			continue
 		}
 		if id, _, err := q.strategy.Route(Vars(sr, now)); err != nil || id != routeID {
 			continue
 		}
 		sr.DeliveringUntil = lease
-		nrev, err := q.kv().Update(ctx, s.key, encodeRecipient(sr), srev)
-		if err != nil {
+		if err := q.eng.Save(ctx, s, false); err != nil {
 			continue // changed meanwhile: leave it to its own trigger
 		}
-		out = append(out, claimed{sr, nrev})
+		out = append(out, s)
 	}
 	return out
 }
 
 // record applies each recipient's outcome, sends the DSNs they call for,
 // and removes the body when the message's last recipient is done.
-func (q *Queue) record(ctx context.Context, group []claimed, results []Result, body []byte) {
+func (q *Queue) record(ctx context.Context, group []*entry, results []Result, body []byte) {
 	end := q.p.Clock.Now().UTC()
-	first := group[0].r
+	first := group[0].Value
 	var failed, delivered []dsn.Recipient
-	done := map[string]bool{}
+	left := false
 	for i, c := range group {
-		r, res := c.r, results[i]
+		r, res := c.Value, results[i]
 		r.Attempts++
 		r.LastAttempt, r.LastStatus, r.LastError, r.RemoteMTA = end, res.Status(), res.Text, res.RemoteMTA
 		r.DeliveringUntil = time.Time{}
@@ -142,17 +130,15 @@ func (q *Queue) record(ctx context.Context, group []claimed, results []Result, b
 		switch class {
 		case "delivered":
 			q.metrics.latency.WithLabelValues(r.Queue).Observe(end.Sub(r.ReceivedAt).Seconds())
-			q.remove(ctx, c)
-			done[r.Key()] = true
+			left = !q.remove(ctx, c) || left
 			if r.Wants("SUCCESS") {
 				block.Action = dsn.Delivered
 				delivered = append(delivered, block)
 			}
 			continue
 		case "permanent":
-			q.remove(ctx, c)
-			done[r.Key()] = true
-			q.log.Info("delivery failed for good", "entry", r.Key(), "rcpt", r.Address, "reply", diagnostic(res))
+			left = !q.remove(ctx, c) || left
+			q.log.Info("delivery failed for good", "entry", c.Key, "rcpt", r.Address, "reply", diagnostic(res))
 			if r.Wants("FAILURE") {
 				block.Action = dsn.Failed
 				failed = append(failed, block)
@@ -166,9 +152,8 @@ func (q *Queue) record(ctx context.Context, group []claimed, results []Result, b
 			}
 			v := afterTempFailure(r, sched, end)
 			if v.Expired {
-				q.remove(ctx, c)
-				done[r.Key()] = true
-				q.log.Info("recipient expired", "entry", r.Key(), "rcpt", r.Address, "reason", v.Reason, "last", diagnostic(res))
+				left = !q.remove(ctx, c) || left
+				q.log.Info("recipient expired", "entry", c.Key, "rcpt", r.Address, "reason", v.Reason, "last", diagnostic(res))
 				if r.Wants("FAILURE") {
 					block.Action, block.Status = dsn.Failed, expiredStatus(res)
 					block.Diagnostic = diagnostic(res) + " (" + v.Reason + ")"
@@ -178,41 +163,49 @@ func (q *Queue) record(ctx context.Context, group []claimed, results []Result, b
 			}
 			r.Due = v.Due
 		} else {
-			q.log.Error("scheduling strategy failed; retrying in 5 minutes", "entry", r.Key(), "err", err)
+			q.log.Error("scheduling strategy failed; retrying in 5 minutes", "entry", c.Key, "err", err)
 			r.Due = end.Add(5 * time.Minute)
 		}
-		r.Token = nuid.Next()
-		if _, err := q.kv().Update(ctx, r.Key(), encodeRecipient(r), c.rev); err != nil {
-			q.log.Info("recipient changed during delivery; the change stands", "entry", r.Key(), "err", err)
+		left = true
+		if err := q.eng.Save(ctx, c, true); err != nil {
+			q.log.Info("recipient changed during delivery; the change stands", "entry", c.Key, "err", err)
 			continue
 		}
-		if err := q.trigger(ctx, r); err != nil {
-			q.log.Warn("retry trigger not published", "entry", r.Key(), "err", err)
-		}
-		q.log.Info("delivery deferred", "entry", r.Key(), "rcpt", r.Address, "reply", diagnostic(res), "retry_at", r.Due.Format(time.RFC3339), "attempt", r.Attempts)
+		q.log.Info("delivery deferred", "entry", c.Key, "rcpt", r.Address, "reply", diagnostic(res), "retry_at", r.Due.Format(time.RFC3339), "attempt", r.Attempts)
 	}
 	q.sendDSN(ctx, first, failed, body)
 	q.sendDSN(ctx, first, delivered, body)
-	if len(done) > 0 {
+	if !left {
 		q.finishIfDone(ctx, first)
 	}
 }
 
+// remove takes a finished recipient out of the queue, retrying until it is
+// out (package engine, Complete). It reports whether the entry is gone.
+func (q *Queue) remove(ctx context.Context, c *entry) bool {
+	err := q.eng.Complete(ctx, c)
+	if errors.Is(err, engine.ErrConflict) {
+		q.log.Info("recipient changed during delivery; the change stands", "entry", c.Key)
+		return false
+	}
+	if err != nil {
+		q.log.Error("remove finished queue entry", "entry", c.Key, "err", err)
+		return false
+	}
+	return true
+}
+
 // finishIfDone removes a message's body and notify schedule once none of
-// its recipients is queued. It asks the bucket itself, not the index, which
-// may not show the newest entries yet.
+// its recipients is queued. It asks the bucket itself, so a body is
+// deleted only when no entry refers to it.
 func (q *Queue) finishIfDone(ctx context.Context, r *Recipient) {
 	if r.Recipients > 1 {
-		lister, err := q.kv().ListKeysFiltered(ctx, r.MessageID+".*")
+		keys, err := q.eng.Keys(ctx, r.MessageID+".*")
 		if err != nil {
 			q.log.Warn("check message completion", "message", r.MessageID, "err", err)
 			return
 		}
-		left := 0
-		for range lister.Keys() {
-			left++
-		}
-		if left > 0 {
+		if len(keys) > 0 {
 			return
 		}
 	}
@@ -239,14 +232,6 @@ func diagnostic(res Result) string {
 		return fmt.Sprintf("%d %s %s", res.Code, res.Enhanced, res.Text)
 	}
 	return fmt.Sprintf("%d %s", res.Code, res.Text)
-}
-
-// remove takes a finished recipient out of the queue.
-func (q *Queue) remove(ctx context.Context, c claimed) {
-	err := q.kv().Purge(ctx, c.r.Key(), jetstream.LastRevision(c.rev), jetstream.PurgeTTL(markerTTL))
-	if err != nil {
-		q.log.Warn("remove queue entry", "entry", c.r.Key(), "err", err)
-	}
 }
 
 // sendDSN queues one DSN for blocks of a message, to its sender. The null

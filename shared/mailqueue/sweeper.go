@@ -17,15 +17,7 @@ func (q *Queue) sweepOnce(ctx context.Context) {
 		if info.ModTime.After(cutoff) {
 			continue
 		}
-		keys, err := q.kv().ListKeysFiltered(ctx, info.Name+".*")
-		if err != nil {
-			continue
-		}
-		left := 0
-		for range keys.Keys() {
-			left++
-		}
-		if left > 0 {
+		if keys, err := q.eng.Keys(ctx, info.Name+".*"); err != nil || len(keys) > 0 {
 			continue
 		}
 		if err := q.bodies.Delete(ctx, info.Name); err == nil {

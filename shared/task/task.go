@@ -58,9 +58,6 @@ type Task struct {
 	// ActiveSince is when the task was created or last retried by hand: the
 	// start of its totalDeadline.
 	ActiveSince time.Time
-	// Token names the task's current trigger; a trigger carrying another
-	// token is stale and ignored.
-	Token string
 }
 
 // Variant is the task's variant.
@@ -89,7 +86,6 @@ type stored struct {
 	Task        json.RawMessage `json:"task"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	ActiveSince time.Time       `json:"activeSince"`
-	Token       string          `json:"token"`
 }
 
 // Encode writes the form kept in the task store.
@@ -98,7 +94,7 @@ func (t *Task) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(stored{Task: pub, CreatedAt: t.CreatedAt, ActiveSince: t.ActiveSince, Token: t.Token})
+	return json.Marshal(stored{Task: pub, CreatedAt: t.CreatedAt, ActiveSince: t.ActiveSince})
 }
 
 // Decode reads the form kept in the task store.
@@ -123,7 +119,7 @@ func Decode(data []byte) (*Task, error) {
 	if err := json.Unmarshal(s.Task, p); err != nil {
 		return nil, fmt.Errorf("decode stored task %s: %w", head.ID, err)
 	}
-	return &Task{ID: head.ID, Status: head.Status, CreatedAt: s.CreatedAt, Payload: p, ActiveSince: s.ActiveSince, Token: s.Token}, nil
+	return &Task{ID: head.ID, Status: head.Status, CreatedAt: s.CreatedAt, Payload: p, ActiveSince: s.ActiveSince}, nil
 }
 
 // serverSet are the properties a client may not give on create.

@@ -183,7 +183,7 @@ func TestEncodeDecodeEveryVariant(t *testing.T) {
 	seen := map[Variant]bool{}
 	for _, p := range payloads {
 		require.NoError(t, Check(p), p.Variant())
-		tk := &Task{ID: "t-" + string(p.Variant()), Payload: p, CreatedAt: now, ActiveSince: now, Token: "k",
+		tk := &Task{ID: "t-" + string(p.Variant()), Payload: p, CreatedAt: now, ActiveSince: now,
 			Status: Status{Type: Retry, Due: now, AttemptNumber: 1, FailureReason: "x"}}
 		data, err := tk.Encode()
 		require.NoError(t, err)

@@ -4,11 +4,12 @@
 // # Where things live
 //
 //   - jetmail-tasks (KV): one key per task id, the task with its status. It
-//     is the source of truth; the task list and x:Task/query read it.
+//     is the source of truth; the task list and x:Task/query stream it.
+//     Tasks are items of package engine, which keeps their triggers.
 //   - jetmail-settings (KV): the TaskManager singleton ("task-manager").
 //     Every node watches it, so a change applies from the next retry.
 //   - jetmail-work-<role> (the role's work stream, package work): triggers.
-//     A trigger is a message naming a task id and its token. A task due now
+//     A trigger is a message naming a task id and its gen. A task due now
 //     gets its trigger on the partition subject of its shard key at once; a
 //     task due later gets a message schedule on
 //     jetmail.work.<role>.sched.<task id> ("@at <due>", target: the partition
@@ -20,12 +21,12 @@
 // # Running a trigger
 //
 // The node that gets a trigger (one of the role's shard, package work)
-// reads the task. A missing task (destroyed), a token that is not the
-// task's current one (rescheduled or retried since), or a Failed task makes
-// the trigger stale: it is dropped. Otherwise the handler runs while the
-// work lease is renewed. On success the task is deleted (compare-and-set on
-// the revision read). On failure the retry policy gives Retry{due} with a
-// new token and a new schedule, or Failed.
+// reads the task (package engine checks the trigger). A missing task
+// (destroyed, done), a trigger superseded by a reschedule or retry, or a
+// Failed task makes the trigger stale: it is dropped. Otherwise the
+// handler runs while the work lease is renewed. On success the task is
+// removed (engine.Complete, retried until it is gone). On failure the retry
+// policy gives Retry{due} with a new trigger, or Failed.
 //
 // # Crashes
 //

@@ -8,15 +8,17 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/shard"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/work"
 )
@@ -28,12 +30,19 @@ const (
 	settingsKey    = "task-manager"
 )
 
+// HeaderPeriodic names the periodic schedule that fired a trigger.
+const HeaderPeriodic = "Jetmail-Periodic"
+
 // Errors callers branch on.
 var (
 	ErrNotFound = errors.New("task not found")
 	// ErrConflict means the task changed while the request was applied.
 	ErrConflict = errors.New("task changed meanwhile; try again")
+	// ErrNotRunnable is returned when rescheduling a Failed task.
+	ErrNotRunnable = errors.New("a Failed task has no due time: retry it instead")
 )
+
+func taskErr(err error) error { return engine.DomainErr(err, ErrNotFound, ErrConflict) }
 
 // Params configures a Manager.
 type Params struct {
@@ -51,22 +60,17 @@ type Params struct {
 
 // Manager is the task manager of one node.
 type Manager struct {
-	p     Params
-	n     *node.Node
-	log   *slog.Logger
-	js    jetstream.JetStream
-	tasks jetstream.KeyValue
-	// kvs are handles to jetmail-tasks on each of the node's connections.
-	kvs     []jetstream.KeyValue
-	next    atomic.Uint64
+	p       Params
+	n       *node.Node
+	log     *slog.Logger
+	js      jetstream.JetStream
+	eng     *engine.Engine[task.Task]
 	setKV   jetstream.KeyValue
 	metrics *metrics
-	index   *index
 
 	mu       sync.RWMutex
 	settings task.Settings
 
-	streams sync.Map // roles.Role -> jetstream.Stream
 	workers []*work.Worker
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
@@ -80,9 +84,6 @@ func New(p Params) *Manager {
 	if p.Rand == nil {
 		p.Rand = rand.Float64
 	}
-	if p.RescueAfter == 0 {
-		p.RescueAfter = time.Minute
-	}
 	if p.RescueInterval == 0 {
 		p.RescueInterval = 30 * time.Second
 	}
@@ -93,14 +94,19 @@ func New(p Params) *Manager {
 // schedules and starts consuming every role's triggers on this node.
 func (m *Manager) Start(ctx context.Context) error {
 	cfg := m.n.Config
+	m.metrics = newMetrics(m)
 	var err error
-	if m.tasks, err = m.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if m.eng, err = engine.New(engine.Params[task.Task]{
 		Bucket: BucketTasks, Description: "jetmail tasks: one key per pending, retrying or failed task",
-		History: 1, Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
-		// Lets the markers left by completed tasks expire (see markerTTL).
-		LimitMarkerTTL: markerTTL,
+		Replicas: cfg.NATS.Replicas, JetStreams: m.n.JetStreams(), Route: m.route, Due: due,
+		Encode: func(t *task.Task) ([]byte, error) { return t.Encode() }, Decode: task.Decode,
+		Clock: m.p.Clock, Logger: m.log, RescueAfter: m.p.RescueAfter,
+		Stale: m.metrics.stale, Rescued: m.metrics.rescued,
 	}); err != nil {
-		return fmt.Errorf("create KV bucket %s: %w", BucketTasks, err)
+		return err
+	}
+	if err := m.eng.Open(ctx); err != nil {
+		return err
 	}
 	if m.setKV, err = m.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketSettings, Description: "jetmail run-time settings (the TaskManager singleton)",
@@ -108,35 +114,54 @@ func (m *Manager) Start(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("create KV bucket %s: %w", BucketSettings, err)
 	}
-	for _, js := range m.n.JetStreams() {
-		kv, err := js.KeyValue(ctx, BucketTasks)
-		if err != nil {
-			return fmt.Errorf("open KV bucket %s: %w", BucketTasks, err)
-		}
-		m.kvs = append(m.kvs, kv)
-	}
-	m.metrics = newMetrics(m)
 	bgCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if err := m.watchSettings(ctx, bgCtx); err != nil {
 		return err
 	}
-	m.index = newIndex(m.log)
-	if err := m.index.start(ctx, bgCtx, m.tasks, &m.bg); err != nil {
-		return err
-	}
 	if err := m.installPeriodic(ctx); err != nil {
 		return err
 	}
+	run := m.eng.WorkHandler(m.runTask)
 	for _, r := range roles.All {
-		w, err := m.n.RunWorker(ctx, r, cfg.Task.Concurrency, m.runTrigger)
+		w, err := m.n.RunWorker(ctx, r, cfg.Task.Concurrency, func(ctx context.Context, job *work.Job) error {
+			if name := job.Header.Get(HeaderPeriodic); name != "" {
+				return m.runPeriodic(ctx, job, name)
+			}
+			return run(ctx, job)
+		})
 		if err != nil {
 			return err
 		}
 		m.workers = append(m.workers, w)
 	}
-	m.n.LeaderEvery("task rescuer", m.p.RescueInterval, m.rescueOnce)
+	m.n.LeaderEvery("task rescuer", m.p.RescueInterval, func(ctx context.Context) {
+		if _, err := m.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("task rescue pass", "err", err)
+		}
+	})
 	return nil
+}
+
+// due is when a task runs next: Pending and Retry tasks at their due time;
+// Failed tasks never.
+func due(t *task.Task) (time.Time, bool) { return t.Status.Due, t.Status.Runnable() }
+
+// route places a task's triggers: on the partition of its shard key in its
+// role's work stream, its schedule on jetmail.work.<role>.sched.<task id>.
+func (m *Manager) route(id string, t *task.Task) engine.Route {
+	role := task.RoleOf(t.Variant())
+	it := work.Item{Key: task.ShardKey(t.Payload, t.ID)}
+	if sm, ok := t.Payload.(*task.StoreMaintenanceTask); ok && sm.ShardIndex != nil {
+		it.Partition = sm.ShardIndex // partition i belongs to shard i
+	}
+	part := m.n.Publisher.PartitionOf(it)
+	r := engine.Route{Stream: work.StreamName(role), Subject: work.Subject(role, part),
+		Sched: work.SubjectPrefix(role) + "sched." + id, Header: nats.Header{work.HeaderKey: []string{it.Key}}}
+	if rm, layout, _ := m.n.View.Role(role); layout.Fits(rm) {
+		r.Consumer = work.ConsumerName(role, shard.Owner(part, layout.Shards), layout.Epoch)
+	}
+	return r
 }
 
 // Shutdown stops the workers (in-flight tasks finish or are cancelled when
@@ -228,19 +253,4 @@ func (m *Manager) watchSettings(ctx, bgCtx context.Context) error {
 		m.settings = s
 		m.mu.Unlock()
 	})
-}
-
-// kv returns a handle to jetmail-tasks, on the node's connections in turn.
-func (m *Manager) kv() jetstream.KeyValue { return m.kvs[m.next.Add(1)%uint64(len(m.kvs))] }
-
-func (m *Manager) stream(ctx context.Context, r roles.Role) (jetstream.Stream, error) {
-	if s, ok := m.streams.Load(r); ok {
-		return s.(jetstream.Stream), nil
-	}
-	s, err := m.js.Stream(ctx, work.StreamName(r))
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", work.StreamName(r), err)
-	}
-	m.streams.Store(r, s)
-	return s, nil
 }

@@ -1,11 +1,14 @@
 package taskmanager
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/task"
 )
@@ -49,6 +52,9 @@ func newMetrics(m *Manager) *metrics {
 
 func (mt *metrics) created(t *task.Task) { mt.createdC.WithLabelValues(string(t.Variant())).Inc() }
 
+// gaugeScanTimeout bounds the scan behind one scrape of jetmail_tasks.
+const gaugeScanTimeout = 10 * time.Second
+
 // taskGauge reports jetmail_tasks{status,type}: the whole cluster's tasks.
 // Only nodes holding metrics.calculate report it, so that a sum over nodes
 // counts each task once.
@@ -60,10 +66,19 @@ func (g *taskGauge) Describe(ch chan<- *prometheus.Desc) { ch <- taskGaugeDesc }
 
 func (g *taskGauge) Collect(ch chan<- prometheus.Metric) {
 	rm, _, _ := g.m.n.View.Role(roles.MetricsCalculate)
-	if len(rm.Shards.Of(g.m.n.ID)) == 0 || g.m.index == nil {
+	if len(rm.Shards.Of(g.m.n.ID)) == 0 || g.m.eng == nil {
 		return
 	}
-	counts := g.m.index.counts()
+	ctx, cancel := context.WithTimeout(context.Background(), gaugeScanTimeout)
+	defer cancel()
+	counts := map[[2]string]int{}
+	if err := g.m.eng.Scan(ctx, func(it *engine.Item[task.Task]) bool {
+		counts[[2]string{string(it.Value.Status.Type), string(it.Value.Variant())}]++
+		return true
+	}); err != nil {
+		g.m.log.Warn("count tasks for jetmail_tasks", "err", err)
+		return
+	}
 	for _, st := range []task.StatusType{task.Pending, task.Retry, task.Failed} {
 		for _, v := range task.Variants() {
 			n := counts[[2]string{string(st), string(v)}]

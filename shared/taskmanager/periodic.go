@@ -12,10 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/duration"
+	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/work"
 )
+
+func cronSubject(r roles.Role, name string) string { return work.SubjectPrefix(r) + "cron." + name }
 
 // installPeriodic makes the server's cron schedules match task.periodic:
 // each is (re)published only when it differs from the stored one, so that
@@ -38,16 +41,16 @@ func (m *Manager) installPeriodic(ctx context.Context) error {
 		}
 		msg := nats.NewMsg(subj)
 		target := m.n.Publisher.Msg(role, work.Item{Key: "periodic:" + name}).Subject
-		msg.Header.Set("Nats-Schedule", pattern)
-		msg.Header.Set("Nats-Schedule-Target", target)
+		msg.Header.Set(jetstream.ScheduleHeader, pattern)
+		msg.Header.Set(jetstream.ScheduleTargetHeader, target)
 		msg.Header.Set(HeaderPeriodic, name)
 		msg.Data = p.Task
-		s, err := m.stream(ctx, role)
+		s, err := m.js.Stream(ctx, work.StreamName(role))
 		if err != nil {
-			return err
+			return fmt.Errorf("open stream %s: %w", work.StreamName(role), err)
 		}
 		if cur, err := s.GetLastMsgForSubject(ctx, subj); err == nil &&
-			cur.Header.Get("Nats-Schedule") == pattern && cur.Header.Get("Nats-Schedule-Target") == target && bytes.Equal(cur.Data, p.Task) {
+			cur.Header.Get(jetstream.ScheduleHeader) == pattern && cur.Header.Get(jetstream.ScheduleTargetHeader) == target && bytes.Equal(cur.Data, p.Task) {
 			continue
 		} else if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return fmt.Errorf("read periodic schedule %s: %w", name, err)
@@ -58,9 +61,9 @@ func (m *Manager) installPeriodic(ctx context.Context) error {
 		m.log.Info("periodic task scheduled", "name", name, "schedule", p.Schedule, "type", payload.Variant(), "role", role)
 	}
 	for _, r := range roles.All {
-		s, err := m.stream(ctx, r)
+		s, err := m.js.Stream(ctx, work.StreamName(r))
 		if err != nil {
-			return err
+			return fmt.Errorf("open stream %s: %w", work.StreamName(r), err)
 		}
 		info, err := s.Info(ctx, jetstream.WithSubjectFilter(work.SubjectPrefix(r)+"cron.>"))
 		if err != nil {
@@ -80,7 +83,8 @@ func (m *Manager) installPeriodic(ctx context.Context) error {
 
 // runPeriodic turns one firing of a periodic schedule into a task and runs
 // it. The task id comes from the firing time, so a redelivered trigger finds
-// the same task instead of making a second one.
+// the same task instead of making a second one; if that task has failed
+// since, its own retry trigger runs it and the firing is done.
 func (m *Manager) runPeriodic(ctx context.Context, job *work.Job, name string) error {
 	payload, _, errs := task.DecodeCreate(job.Data)
 	if len(errs) > 0 {
@@ -89,15 +93,24 @@ func (m *Manager) runPeriodic(ctx context.Context, job *work.Job, name string) e
 	fired := job.Published.UTC()
 	now := m.p.Clock.Now().UTC()
 	t := &task.Task{ID: fmt.Sprintf("periodic-%s-%d", name, fired.Unix()), Payload: payload, CreatedAt: now, ActiveSince: now,
-		Token: "periodic", Status: task.Status{Type: task.Pending, Due: fired.Truncate(time.Second)}}
-	data, err := t.Encode()
-	if err != nil {
-		return err
-	}
-	if _, err := m.tasks.Create(ctx, t.ID, data); err == nil {
+		Status: task.Status{Type: task.Pending, Due: fired.Truncate(time.Second)}}
+	var it *engine.Item[task.Task]
+	items, err := m.eng.Create(ctx, engine.Insert[task.Task]{Key: t.ID, Value: t, NoTrigger: true})
+	switch {
+	case err == nil:
+		it = items[0]
 		m.metrics.created(t)
-	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+	case errors.Is(err, engine.ErrExists):
+		if it, err = m.eng.Get(ctx, t.ID); errors.Is(err, engine.ErrNotFound) {
+			return nil // done already
+		} else if err != nil {
+			return err
+		}
+		if it.Gen != 1 {
+			return nil // it failed since: its retry trigger runs it
+		}
+	default:
 		return fmt.Errorf("store periodic task %s: %w", t.ID, err)
 	}
-	return m.runTask(ctx, t.ID, "periodic", job.Data, time.Now())
+	return m.eng.Run(ctx, it.Ref(), m.runTask)
 }

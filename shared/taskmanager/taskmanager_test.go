@@ -308,22 +308,30 @@ func TestQuery(t *testing.T) {
 	}
 	_, err := m.Create(ctx, &task.AcmeRenewalTask{DomainID: "d"}, &base)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { _, total := m.Query(taskmanager.Query{}); return total == 6 }, 2*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { _, total := query(t, m, taskmanager.Query{}); return total == 6 }, 2*time.Second, 10*time.Millisecond)
 
-	got, total := m.Query(taskmanager.Query{Types: []task.Variant{task.IndexDocument}})
+	got, total := query(t, m, taskmanager.Query{Types: []task.Variant{task.IndexDocument}})
 	require.Equal(t, 5, total)
 	require.Equal(t, ids, got, "sorted by due")
-	got, total = m.Query(taskmanager.Query{AccountID: "a2"})
+	got, total = query(t, m, taskmanager.Query{AccountID: "a2"})
 	require.Equal(t, 2, total)
 	require.Equal(t, []string{ids[1], ids[3]}, got)
 	after, before := base.Add(time.Minute), base.Add(3*time.Minute)
-	got, _ = m.Query(taskmanager.Query{DueAfter: &after, DueBefore: &before})
+	got, _ = query(t, m, taskmanager.Query{DueAfter: &after, DueBefore: &before})
 	require.Equal(t, []string{ids[1], ids[2]}, got)
-	got, total = m.Query(taskmanager.Query{Types: []task.Variant{task.IndexDocument}, Descending: true, Position: 1, Limit: 2})
+	got, total = query(t, m, taskmanager.Query{Types: []task.Variant{task.IndexDocument}, Descending: true, Position: 1, Limit: 2})
 	require.Equal(t, 5, total)
 	require.Equal(t, []string{ids[3], ids[2]}, got)
-	got, _ = m.Query(taskmanager.Query{Status: []task.StatusType{task.Failed}})
+	got, _ = query(t, m, taskmanager.Query{Status: []task.StatusType{task.Failed}})
 	require.Empty(t, got)
+}
+
+// query runs a query that must succeed.
+func query(t *testing.T, m *taskmanager.Manager, q taskmanager.Query) ([]string, int) {
+	t.Helper()
+	ids, total, err := m.Query(context.Background(), q)
+	require.NoError(t, err)
+	return ids, total
 }
 
 // writeWithoutTrigger stores a due task as Create does but publishes no
@@ -334,8 +342,11 @@ func writeWithoutTrigger(t *testing.T, srv *embedded.Server, p task.Payload) str
 	kv, err := js.KeyValue(context.Background(), taskmanager.BucketTasks)
 	require.NoError(t, err)
 	now := time.Now().UTC()
-	tk := &task.Task{ID: "lost1", Payload: p, CreatedAt: now, ActiveSince: now, Token: "tok", Status: task.Status{Type: task.Pending, Due: now}}
-	data, err := tk.Encode()
+	tk := &task.Task{ID: "lost1", Payload: p, CreatedAt: now, ActiveSince: now, Status: task.Status{Type: task.Pending, Due: now}}
+	value, err := tk.Encode()
+	require.NoError(t, err)
+	// The engine's stored form (package engine): the task with its trigger's gen and token.
+	data, err := json.Marshal(map[string]any{"gen": 1, "token": "tok", "value": json.RawMessage(value)})
 	require.NoError(t, err)
 	_, err = kv.Create(context.Background(), tk.ID, data)
 	require.NoError(t, err)

@@ -176,6 +176,7 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 
 	result := "ok"
 	var perm permanentError
+	var retry retryError
 	switch {
 	case err == nil:
 		if aerr := msg.Ack(); aerr != nil {
@@ -185,6 +186,10 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 		result = "failed"
 		pl.p.Logger.Error("work item failed permanently, dropped", "key", job.Key, "attempt", job.Attempt, "err", err)
 		_ = msg.Term()
+	case errors.As(err, &retry):
+		result = "retry"
+		pl.p.Logger.Debug("work item handed back", "key", job.Key, "attempt", job.Attempt, "retry_in", retry.delay, "err", err)
+		_ = msg.NakWithDelay(retry.delay)
 	default:
 		result = "retry"
 		delay := time.Duration(job.Attempt) * time.Second

@@ -85,14 +85,15 @@ func (p *Publisher) SubmitAsync(r roles.Role, it Item) (jetstream.PubAckFuture, 
 	return f, nil
 }
 
-// Await waits for an asynchronous publish to be stored, or ctx to end.
-func Await(ctx context.Context, f jetstream.PubAckFuture) error {
+// Await waits for an asynchronous publish to be stored, or ctx to end,
+// and returns the server's acknowledgement.
+func Await(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	select {
-	case <-f.Ok():
-		return nil
+	case ack := <-f.Ok():
+		return ack, nil
 	case err := <-f.Err():
-		return err
+		return nil, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }

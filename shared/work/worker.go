@@ -47,6 +47,18 @@ func (e permanentError) Unwrap() error { return e.err }
 // Permanent marks err as not worth retrying: the item is dropped (Term).
 func Permanent(err error) error { return permanentError{err} }
 
+type retryError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e retryError) Error() string { return e.err.Error() }
+func (e retryError) Unwrap() error { return e.err }
+
+// RetryIn hands the item back to be delivered again after delay, as an
+// expected wait rather than a failure (the record it needs is on its way).
+func RetryIn(delay time.Duration, err error) error { return retryError{err, delay} }
+
 // WorkerParams configures a Worker.
 type WorkerParams struct {
 	JS      jetstream.JetStream

@@ -1,0 +1,66 @@
+// Package engine is jetmail's one durable-trigger engine: it keeps items in
+// a JetStream KV bucket and makes each run when it is due, on whichever node
+// consumes its trigger. The outbound queue (package mailqueue, one item per
+// recipient) and the task manager (package taskmanager, one item per task)
+// are domain layers on it, the way one job table serves many kinds of job.
+//
+// # What lives where
+//
+//   - The record: one KV entry per item, the source of truth. Its value is
+//     an envelope {"gen", "token", "value"}: value is the domain's item,
+//     gen and token name the item's current trigger.
+//   - The trigger: a message on a work stream naming the item's key, gen and
+//     token. An item due now has its trigger on the domain's due subject (a
+//     virtual queue, a role's partition); an item due later has a message
+//     schedule on its own subject, "@at <due>" targeting the due subject.
+//     One schedule per subject: rescheduling publishes a new one that
+//     replaces the old, and cancelling purges the subject.
+//   - No node holds every item in memory: a trigger is checked by reading
+//     its record, and listings page through the bucket (Scan).
+//
+// # An item's life
+//
+//	Create ------------------> due{gen 1} (records, then triggers: two pipelined round trips)
+//	due --trigger fires--> running: the record is read; the trigger is
+//	    current when its gen and token are the record's
+//	running --Complete--> removed (a purge marker that expires)
+//	running --Save(retrigger)--> due{gen+1, due: the retry time}
+//	running --Save(park)--> parked{gen+1} (held, failed: no trigger)
+//	due, parked --Update (reschedule, retry, hold, release)--> due or parked{gen+1}
+//	any --Destroy--> removed, schedule cancelled
+//
+// Every change that retriggers an item writes the record first, with a new
+// gen, and then publishes the trigger: a trigger never names a gen the
+// bucket did not accept. Create does the same for a batch: all records in
+// one round trip, then all triggers in another; if a record is refused it
+// takes back the records it stored and publishes no trigger.
+//
+// # Checking a trigger
+//
+//	record missing, trigger young (< YoungTrigger) -> the record is on its way: retried
+//	record missing, trigger older                  -> the item is done or destroyed: dropped
+//	trigger gen < record gen, or same gen and another token -> stale: dropped
+//	trigger gen > record gen                       -> a replica lags: retried, never dropped
+//	current, item parked                           -> dropped
+//	current                                        -> the handler runs
+//
+// A retry here is a negative acknowledgement with a short delay, so a slot
+// is not held while a replica catches up.
+//
+// # Durability and crashes
+//
+// Each step is durable once JetStream acknowledges it. What a crash between
+// two steps does:
+//
+//   - Create, between record and trigger: the record waits with no trigger;
+//     the leader's rescuer (Rescue) finds items past due by RescueAfter whose
+//     consumer is idle, and publishes their trigger again (same gen and
+//     token, de-duplicated by message id).
+//   - Save or Update, between record and trigger: the same.
+//   - During the handler: the trigger is not acknowledged; after the lease
+//     (AckWait) another node runs the item again. Items run at least once.
+//   - Complete, after the purge was applied but before its reply: the retry
+//     finds the record gone, which counts as done. A purge refused because
+//     the record changed meanwhile keeps the change, unless only the
+//     revision moved with the gen unchanged, in which case it is retried.
+package engine

@@ -1,0 +1,321 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/engine"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/work"
+)
+
+// job is the item type of these tests.
+type job struct {
+	Due  time.Time `json:"due"`
+	Held bool      `json:"held,omitempty"`
+	N    int       `json:"n"`
+}
+
+type rig struct {
+	e    *engine.Engine[job]
+	js   jetstream.JetStream
+	s    jetstream.Stream
+	cons jetstream.Consumer
+}
+
+// newRig starts a server with a trigger stream (due subject eng.due, one
+// consumer) and an engine on it.
+func newRig(t *testing.T, mod ...func(*engine.Params[job])) *rig {
+	t.Helper()
+	ctx := context.Background()
+	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
+	require.NoError(t, err)
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "eng", Subjects: []string{"eng.>"},
+		Retention: jetstream.WorkQueuePolicy, AllowMsgSchedules: true})
+	require.NoError(t, err)
+	cons, err := js.CreateConsumer(ctx, "eng", jetstream.ConsumerConfig{Durable: "c", FilterSubject: "eng.due",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second})
+	require.NoError(t, err)
+	p := engine.Params[job]{
+		Bucket: "eng-items", JetStreams: []jetstream.JetStream{js}, Logger: jetmailtest.Logger(),
+		Route: func(key string, _ *job) engine.Route {
+			return engine.Route{Stream: "eng", Subject: "eng.due", Sched: "eng.sched." + key, Consumer: "c"}
+		},
+		Due: func(j *job) (time.Time, bool) { return j.Due, !j.Held },
+	}
+	for _, m := range mod {
+		m(&p)
+	}
+	e, err := engine.New(p)
+	require.NoError(t, err)
+	require.NoError(t, e.Open(ctx))
+	return &rig{e: e, js: js, s: s, cons: cons}
+}
+
+// next fetches one trigger, acknowledges it and returns its reference.
+func (r *rig) next(t *testing.T, within time.Duration) (engine.Ref, bool) {
+	t.Helper()
+	batch, err := r.cons.Fetch(1, jetstream.FetchMaxWait(within))
+	require.NoError(t, err)
+	for msg := range batch.Messages() {
+		meta, err := msg.Metadata()
+		require.NoError(t, err)
+		require.NoError(t, msg.Ack())
+		ref, ok := engine.RefOf(msg.Headers(), meta.Timestamp)
+		require.True(t, ok, "a trigger has the engine's headers")
+		return ref, true
+	}
+	return engine.Ref{}, false
+}
+
+func (r *rig) create(t *testing.T, key string, j *job) *engine.Item[job] {
+	t.Helper()
+	items, err := r.e.Create(context.Background(), engine.Insert[job]{Key: key, Value: j})
+	require.NoError(t, err)
+	return items[0]
+}
+
+// run checks ref as a worker would and reports whether the handler ran.
+func (r *rig) run(t *testing.T, ref engine.Ref) (bool, error) {
+	t.Helper()
+	ran := false
+	err := r.e.Run(context.Background(), ref, func(ctx context.Context, it *engine.Item[job]) error {
+		ran = true
+		return r.e.Complete(ctx, it)
+	})
+	return ran, err
+}
+
+func TestCreateRunComplete(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.create(t, "a", &job{Due: time.Now(), N: 1})
+	ref, ok := r.next(t, 2*time.Second)
+	require.True(t, ok)
+	require.Equal(t, "a", ref.Key)
+	require.EqualValues(t, 1, ref.Gen)
+	ran, err := r.run(t, ref)
+	require.NoError(t, err)
+	require.True(t, ran)
+	_, err = r.e.Get(context.Background(), "a")
+	require.ErrorIs(t, err, engine.ErrNotFound, "a completed item is removed")
+
+	// Its trigger delivered again (a lost ack) is dropped, not run.
+	ref.Published = time.Now().Add(-time.Minute)
+	ran, err = r.run(t, ref)
+	require.NoError(t, err)
+	require.False(t, ran)
+}
+
+func TestCreateRefusesTakenKey(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.create(t, "a", &job{Due: time.Now()})
+	_, err := r.e.Create(context.Background(), engine.Insert[job]{Key: "b", Value: &job{}}, engine.Insert[job]{Key: "a", Value: &job{}})
+	require.ErrorIs(t, err, engine.ErrExists)
+	_, err = r.e.Get(context.Background(), "b")
+	require.ErrorIs(t, err, engine.ErrNotFound, "a failed create takes back what it stored")
+}
+
+// A trigger with a gen older than its record's is stale; one with a newer
+// gen means the record read is behind and is handed back, never dropped;
+// a missing record is waited for while the trigger is young.
+func TestTriggerChecks(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	it := r.create(t, "a", &job{Due: time.Now()})
+	old := it.Ref()
+	_, err := r.e.Update(context.Background(), "a", func(j *job) error { j.N = 2; return nil })
+	require.NoError(t, err)
+
+	ran, err := r.run(t, old)
+	require.NoError(t, err)
+	require.False(t, ran, "superseded gen")
+
+	same := old
+	same.Gen, same.Token = 2, "another writer"
+	ran, err = r.run(t, same)
+	require.NoError(t, err)
+	require.False(t, ran, "same gen, another token")
+
+	ahead := old
+	ahead.Gen = 3
+	ran, err = r.run(t, ahead)
+	require.Error(t, err, "a trigger ahead of its record is handed back")
+	require.False(t, ran)
+
+	missing := engine.Ref{Key: "nope", Gen: 1, Token: "x", Published: time.Now()}
+	ran, err = r.run(t, missing)
+	require.Error(t, err, "a young trigger whose record is not visible is handed back")
+	require.False(t, ran)
+	missing.Published = time.Now().Add(-time.Minute)
+	ran, err = r.run(t, missing)
+	require.NoError(t, err, "an old trigger whose record is gone is dropped")
+	require.False(t, ran)
+}
+
+func TestScheduleRescheduleAndPark(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	r.create(t, "a", &job{Due: time.Now().Add(time.Hour)})
+	_, ok := r.next(t, 300*time.Millisecond)
+	require.False(t, ok, "due in an hour: no trigger yet")
+	sched, err := r.s.GetLastMsgForSubject(ctx, "eng.sched.a")
+	require.NoError(t, err)
+	require.Equal(t, "eng.due", sched.Header.Get(jetstream.ScheduleTargetHeader))
+
+	// Reschedule to now: the trigger comes and the hour-long schedule is gone.
+	_, err = r.e.Update(ctx, "a", func(j *job) error { j.Due = time.Now(); return nil })
+	require.NoError(t, err)
+	ref, ok := r.next(t, 2*time.Second)
+	require.True(t, ok)
+	require.EqualValues(t, 2, ref.Gen)
+	_, err = r.s.GetLastMsgForSubject(ctx, "eng.sched.a")
+	require.ErrorIs(t, err, jetstream.ErrMsgNotFound)
+
+	// Parked: no trigger, and a trigger from before is dropped.
+	_, err = r.e.Update(ctx, "a", func(j *job) error { j.Held = true; return nil })
+	require.NoError(t, err)
+	cur, err := r.e.Get(ctx, "a")
+	require.NoError(t, err)
+	ran, err := r.run(t, cur.Ref())
+	require.NoError(t, err)
+	require.False(t, ran, "a parked item does not run")
+
+	// Scheduled shortly: the server fires it.
+	_, err = r.e.Update(ctx, "a", func(j *job) error { j.Held, j.Due = false, time.Now().Add(500*time.Millisecond); return nil })
+	require.NoError(t, err)
+	ref, ok = r.next(t, 3*time.Second)
+	require.True(t, ok, "the schedule fired")
+	ran, err = r.run(t, ref)
+	require.NoError(t, err)
+	require.True(t, ran)
+}
+
+// Save without retrigger keeps the trigger valid (a claim); with it, the
+// earlier trigger becomes stale.
+func TestSaveKeepsOrReplacesTrigger(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	it := r.create(t, "a", &job{Due: time.Now()})
+	ref, _ := r.next(t, 2*time.Second)
+	it.Value.N = 5
+	require.NoError(t, r.e.Save(ctx, it, false))
+	require.Equal(t, ref.Gen, it.Gen)
+	stale := *it
+	stale.Rev--
+	require.ErrorIs(t, r.e.Save(ctx, &stale, false), engine.ErrConflict, "a write on an old revision is refused")
+
+	it.Value.Due = time.Now()
+	require.NoError(t, r.e.Save(ctx, it, true))
+	ran, err := r.run(t, ref)
+	require.NoError(t, err)
+	require.False(t, ran, "retriggered: the old trigger is stale")
+	ref2, ok := r.next(t, 2*time.Second)
+	require.True(t, ok)
+	ran, err = r.run(t, ref2)
+	require.NoError(t, err)
+	require.True(t, ran)
+}
+
+// Complete counts a removal that already went through as done, keeps a
+// change made meanwhile, and retries past a revision moved by a claim.
+func TestCompleteIsIdempotent(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	it := r.create(t, "a", &job{Due: time.Now()})
+	claim := *it
+	claimVal := *it.Value
+	claim.Value = &claimVal
+	require.NoError(t, r.e.Save(ctx, &claim, false)) // the revision moves, the gen stays
+	require.NoError(t, r.e.Complete(ctx, it), "a claim does not make the item someone else's")
+	require.NoError(t, r.e.Complete(ctx, it), "done twice is done")
+
+	it = r.create(t, "b", &job{Due: time.Now()})
+	_, err := r.e.Update(ctx, "b", func(j *job) error { j.Due = time.Now().Add(time.Hour); return nil })
+	require.NoError(t, err)
+	require.ErrorIs(t, r.e.Complete(ctx, it), engine.ErrConflict)
+	_, err = r.e.Get(ctx, "b")
+	require.NoError(t, err, "the change made meanwhile stands")
+}
+
+func TestScanAndPage(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	base := time.Now().Add(time.Hour).Truncate(time.Second)
+	var inserts []engine.Insert[job]
+	for i := range 300 {
+		inserts = append(inserts, engine.Insert[job]{Key: fmt.Sprintf("k%03d", i), Value: &job{Due: base.Add(time.Duration(299-i) * time.Second), N: i}})
+	}
+	_, err := r.e.Create(ctx, inserts...)
+	require.NoError(t, err)
+	page := engine.NewPage[int](10, 5, false)
+	seen := 0
+	require.NoError(t, r.e.Scan(ctx, func(it *engine.Item[job]) bool {
+		seen++
+		if it.Value.N%2 == 0 {
+			page.Add(it.Value.N, it.Value.Due, it.Key)
+		}
+		return true
+	}))
+	require.Equal(t, 300, seen)
+	got, total := page.Result()
+	require.Equal(t, 150, total)
+	require.Equal(t, []int{278, 276, 274, 272, 270}, got, "soonest due first, from position 10")
+	desc := engine.NewPage[int](0, 2, true)
+	for _, n := range []int{3, 1, 2} {
+		desc.Add(n, base.Add(time.Duration(n)*time.Second), strconv.Itoa(n))
+	}
+	got, _ = desc.Result()
+	require.Equal(t, []int{3, 2}, got)
+}
+
+// An item stored without its trigger (a crash between the two) is found by
+// Rescue once past due with its consumer idle, and only once.
+func TestRescue(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	r := newRig(t, func(p *engine.Params[job]) { p.Clock, p.RescueAfter = clk, time.Minute })
+	ctx := context.Background()
+	_, err := r.e.Create(ctx, engine.Insert[job]{Key: "lost", Value: &job{Due: time.Now()}, NoTrigger: true})
+	require.NoError(t, err)
+	_, err = r.e.Create(ctx, engine.Insert[job]{Key: "parked", Value: &job{Due: time.Now(), Held: true}})
+	require.NoError(t, err)
+	n, err := r.e.Rescue(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "not yet past RescueAfter")
+	clk.Advance(2 * time.Minute)
+	n, err = r.e.Rescue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = r.e.Rescue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 0, n, "its consumer is not idle now: its trigger waits there")
+	ref, ok := r.next(t, 2*time.Second)
+	require.True(t, ok)
+	require.Equal(t, "lost", ref.Key)
+	ran, err := r.run(t, ref)
+	require.NoError(t, err)
+	require.True(t, ran)
+}
+
+// A work handler made by the engine refuses messages that are not
+// triggers, for good.
+func TestWorkHandlerRejectsNonTriggers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	h := r.e.WorkHandler(func(context.Context, *engine.Item[job]) error { return nil })
+	err := h(context.Background(), &work.Job{Header: map[string][]string{}})
+	require.ErrorContains(t, err, "not a trigger")
+}

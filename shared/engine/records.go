@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/jetmail/jetmail/shared/work"
+)
+
+// Insert is an item to create.
+type Insert[T any] struct {
+	Key   string
+	Value *T
+	// TriggerAt, when set, fires the first trigger then instead of at the
+	// item's due time (a recipient waiting for a sibling's transaction).
+	TriggerAt time.Time
+	// NoTrigger stores the record only: the caller runs the item itself
+	// (a periodic task's firing).
+	NoTrigger bool
+}
+
+// Create stores new items and triggers them, pipelined: the records in one
+// round trip, then the triggers in another. When it returns nil every
+// record is durable. A record that could not be stored fails the call
+// (ErrExists when its key was taken) and takes back the records it stored.
+// A trigger that could not be published is logged and left to the rescuer.
+func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T], error) {
+	items := make([]*Item[T], 0, len(inserts))
+	futures := make([]jetstream.PubAckFuture, 0, len(inserts))
+	js := e.js()
+	var err error
+	for _, n := range inserts {
+		it := &Item[T]{Key: n.Key, Value: n.Value, Gen: 1, Token: nuid.Next()}
+		data, eerr := e.encode(it)
+		if eerr != nil {
+			err = eerr
+			break
+		}
+		// The KV API has no asynchronous create: this is its raw form, a
+		// publish to the key's subject expecting no earlier value.
+		msg := nats.NewMsg("$KV." + e.p.Bucket + "." + it.Key)
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		msg.Data = data
+		f, perr := js.PublishMsgAsync(msg)
+		if perr != nil {
+			err = fmt.Errorf("store %s: %w", it.Key, perr)
+			break
+		}
+		items, futures = append(items, it), append(futures, f)
+	}
+	var stored []*Item[T]
+	for i, f := range futures {
+		ack, aerr := work.Await(ctx, f)
+		if aerr != nil {
+			if err == nil {
+				if isConflict(aerr) {
+					aerr = ErrExists
+				}
+				err = fmt.Errorf("store %s: %w", items[i].Key, aerr)
+			}
+			continue
+		}
+		items[i].Rev = ack.Sequence
+		stored = append(stored, items[i])
+	}
+	if err != nil {
+		// The caller is told nothing was created: take back what was, so
+		// that its retry makes no duplicates.
+		for _, it := range stored {
+			if perr := e.kv().Purge(ctx, it.Key, jetstream.LastRevision(it.Rev), jetstream.PurgeTTL(e.p.MarkerTTL)); perr != nil {
+				e.log.Warn("create failed and an item it stored could not be taken back; the rescuer will run it", "key", it.Key, "err", perr)
+			}
+		}
+		return nil, err
+	}
+	var tfs []jetstream.PubAckFuture
+	for i, it := range items {
+		if inserts[i].NoTrigger {
+			continue
+		}
+		at, ok := e.p.Due(it.Value)
+		if !ok {
+			continue
+		}
+		if !inserts[i].TriggerAt.IsZero() {
+			at = inserts[i].TriggerAt
+		}
+		f, perr := js.PublishMsgAsync(e.triggerMsg(it, at))
+		if perr != nil {
+			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", it.Key, "err", perr)
+			continue
+		}
+		tfs = append(tfs, f)
+	}
+	for _, f := range tfs {
+		if _, terr := work.Await(ctx, f); terr != nil {
+			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", f.Msg().Header.Get(HeaderItem), "err", terr)
+		}
+	}
+	return items, nil
+}
+
+// Get reads an item.
+func (e *Engine[T]) Get(ctx context.Context, key string) (*Item[T], error) {
+	if !ValidKey(key) {
+		return nil, ErrNotFound
+	}
+	en, err := e.kv().Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return e.decode(key, en.Revision(), en.Value())
+}
+
+// ValidKey reports whether key can name an item: KV key characters, with
+// dots between tokens.
+func ValidKey(key string) bool {
+	if key == "" || len(key) > 256 || key[0] == '.' || key[len(key)-1] == '.' {
+		return false
+	}
+	for i, c := range key {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+		case c == '.' && key[i-1] != '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Save writes it back, on condition that it is still at it.Rev. With
+// retrigger the item gets a new trigger (earlier ones become stale) at its
+// due time, or none when it is parked; without, its current trigger stays
+// valid. it is updated to the stored state.
+func (e *Engine[T]) Save(ctx context.Context, it *Item[T], retrigger bool) error {
+	return e.save(ctx, it, retrigger, false)
+}
+
+func (e *Engine[T]) save(ctx context.Context, it *Item[T], retrigger, cancel bool) error {
+	next := *it
+	if retrigger {
+		next.Gen++
+		next.Token = nuid.Next()
+	}
+	data, err := e.encode(&next)
+	if err != nil {
+		return err
+	}
+	rev, err := e.kv().Update(ctx, it.Key, data, it.Rev)
+	if err != nil {
+		if isConflict(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store %s: %w", it.Key, err)
+	}
+	next.Rev = rev
+	*it = next
+	if !retrigger {
+		return nil
+	}
+	at, ok := e.p.Due(it.Value)
+	if cancel && (!ok || !at.After(e.p.Clock.Now())) {
+		// A schedule from before would fire and be dropped as stale; remove
+		// it so that listings of the stream do not show it.
+		e.cancelSchedule(ctx, it)
+	}
+	if ok {
+		if err := e.publish(ctx, it, at); err != nil {
+			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", it.Key, "err", err)
+		}
+	}
+	return nil
+}
+
+// Update applies f to an item and stores it with a new trigger (see Save).
+// It returns ErrConflict when the item changed between read and write, and
+// f's error, with nothing written, when f fails.
+func (e *Engine[T]) Update(ctx context.Context, key string, f func(v *T) error) (*Item[T], error) {
+	it, err := e.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := f(it.Value); err != nil {
+		return nil, err
+	}
+	if err := e.save(ctx, it, true, true); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// Complete removes an item that has run, on condition that no one gave it a
+// new trigger meanwhile (ErrConflict: the change stands). It retries while
+// JetStream does not answer, until ctx ends: a removal that went through
+// unanswered counts as done on the next try.
+func (e *Engine[T]) Complete(ctx context.Context, it *Item[T]) error {
+	rev := it.Rev
+	wait := 50 * time.Millisecond
+	for {
+		err := e.kv().Purge(ctx, it.Key, jetstream.LastRevision(rev), jetstream.PurgeTTL(e.p.MarkerTTL))
+		if err == nil {
+			return nil
+		}
+		if isConflict(err) {
+			cur, gerr := e.Get(ctx, it.Key)
+			switch {
+			case errors.Is(gerr, ErrNotFound):
+				return nil // an earlier try went through
+			case gerr == nil && (cur.Gen != it.Gen || cur.Token != it.Token):
+				return ErrConflict
+			case gerr == nil:
+				rev = cur.Rev // only the revision moved (a claim): still ours
+				continue
+			}
+			err = gerr
+		}
+		e.log.Warn("remove item: retrying", "key", it.Key, "err", err, "retry_in", wait)
+		if !e.sleep(ctx, wait) {
+			return fmt.Errorf("remove %s: %w", it.Key, err)
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// Destroy removes an item whatever its state and cancels its schedule.
+func (e *Engine[T]) Destroy(ctx context.Context, key string) (*Item[T], error) {
+	it, err := e.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.kv().Purge(ctx, key, jetstream.LastRevision(it.Rev), jetstream.PurgeTTL(e.p.MarkerTTL)); err != nil {
+		if isConflict(err) {
+			return nil, ErrConflict
+		}
+		return nil, fmt.Errorf("remove %s: %w", key, err)
+	}
+	e.cancelSchedule(ctx, it)
+	return it, nil
+}
+
+// Keys lists the keys matching a KV pattern ("<message id>.*").
+func (e *Engine[T]) Keys(ctx context.Context, pattern string) ([]string, error) {
+	lister, err := e.kv().ListKeysFiltered(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", pattern, err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Scan calls fn for every item, in key order of no promise, until fn
+// returns false or ctx ends. It streams the bucket: memory stays flat
+// however many items there are.
+func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := e.kv().WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", e.p.Bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case en, ok := <-w.Updates():
+			if !ok || en == nil {
+				return nil
+			}
+			it, err := e.decode(en.Key(), en.Revision(), en.Value())
+			if err != nil {
+				e.log.Error("scan: undecodable item skipped", "key", en.Key(), "err", err)
+				continue
+			}
+			if !fn(it) {
+				return nil
+			}
+		}
+	}
+}

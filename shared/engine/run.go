@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetmail/jetmail/shared/work"
+)
+
+// Handler runs one due item. It ends the run with Complete or Save; an
+// error it returns hands the trigger back for another try.
+type Handler[T any] func(ctx context.Context, it *Item[T]) error
+
+// lagRetry is how soon a trigger whose record is not visible yet is tried
+// again.
+const lagRetry = 100 * time.Millisecond
+
+// WorkHandler turns h into a work handler: each job is a trigger, checked
+// against its record (see Run).
+func (e *Engine[T]) WorkHandler(h Handler[T]) work.Handler {
+	return func(ctx context.Context, job *work.Job) error {
+		ref, ok := RefOf(job.Header, job.Published)
+		if !ok {
+			return work.Permanent(errors.New("not a trigger: no item or gen header"))
+		}
+		return e.Run(ctx, ref, h)
+	}
+}
+
+// Run runs h for the item ref names if ref is its current trigger, as the
+// package doc's table says.
+func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
+	it, err := e.Get(ctx, ref.Key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if !ref.Published.IsZero() && e.p.Clock.Since(ref.Published) < e.p.YoungTrigger {
+			return work.RetryIn(lagRetry, fmt.Errorf("%s: not visible yet", ref.Key))
+		}
+		e.stale(ref, "gone")
+		return nil
+	case err != nil:
+		return err
+	case ref.Gen > it.Gen:
+		return work.RetryIn(lagRetry, fmt.Errorf("%s: the replica read is behind the trigger (gen %d < %d)", ref.Key, it.Gen, ref.Gen))
+	case ref.Gen < it.Gen || ref.Token != it.Token:
+		e.stale(ref, "superseded")
+		return nil
+	}
+	if _, ok := e.p.Due(it.Value); !ok {
+		e.stale(ref, "parked")
+		return nil
+	}
+	return h(ctx, it)
+}
+
+func (e *Engine[T]) stale(ref Ref, why string) {
+	if e.p.Stale != nil {
+		e.p.Stale.Inc()
+	}
+	e.log.Debug("stale trigger dropped", "key", ref.Key, "gen", ref.Gen, "why", why)
+}
