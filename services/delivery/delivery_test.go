@@ -26,6 +26,7 @@ import (
 	"github.com/jetmail/jetmail/shared/mailbox"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/work"
 )
 
 // sink is a remote MTA on loopback: it records what it accepts, and answers
@@ -432,6 +433,57 @@ func TestThreadsPerNode(t *testing.T) {
 	require.LessOrEqual(t, sk.max["node-a.test"], 2)
 	require.LessOrEqual(t, sk.max["node-b.test"], 2)
 	require.Positive(t, sk.max["node-b.test"], "both nodes deliver")
+}
+
+// A virtual queue's consumer allows threads-per-node times the nodes
+// delivering it, so that a node whose pool is broken (it asks for far more)
+// still holds no more than that.
+func TestVirtualQueueLimitBindsABrokenPool(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	a := startMailNode(t, srv, "a", "node-a.test", sk, 2)
+	startMailNode(t, srv, "b", "node-b.test", sk, 2)
+	ctx := context.Background()
+	limit := func() int {
+		c, err := a.n.JS.Consumer(ctx, mailqueue.Stream, "vq-remote")
+		if err != nil {
+			return -1
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return -1
+		}
+		return info.Config.MaxAckPending
+	}
+	require.Eventually(t, func() bool { return limit() == 4 }, 10*time.Second, 20*time.Millisecond, "2 threads on each of 2 nodes")
+
+	// The nodes stop taking from the queue; a broken pool asks for 50.
+	require.NoError(t, a.dlv.Queue.Pause(ctx, "remote"))
+	require.Eventually(t, func() bool { return len(a.dlv.Queue.Paused()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the nodes' last fetches run out
+	for i := range 20 {
+		require.NoError(t, send(t, a.smtp.Addrs()[0], "alice", "alice@example.org", []string{fmt.Sprintf("u%d@d%d.test", i, i)}, msg))
+	}
+	var running, done atomic.Int64
+	release := make(chan struct{})
+	broken := work.NewPool(work.PoolParams{Slots: 50, Logger: jetmailtest.Logger(), PollWait: 200 * time.Millisecond,
+		Handler: func(context.Context, *work.Job) error {
+			running.Add(1)
+			<-release
+			done.Add(1)
+			return nil
+		}})
+	c, err := a.n.JS.Consumer(ctx, mailqueue.Stream, "vq-remote")
+	require.NoError(t, err)
+	pctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); broken.Wait() }()
+	go broken.Consume(pctx, c, "broken", nil)
+	require.Eventually(t, func() bool { return running.Load() == 4 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // more fetches: the server hands out nothing more
+	require.EqualValues(t, 4, running.Load(), "the server holds the broken pool to the limit")
+	close(release)
+	require.Eventually(t, func() bool { return done.Load() == 20 }, 10*time.Second, 10*time.Millisecond, "the work still flows, 4 at a time")
 }
 
 // Wrong commands and bad addresses get the right reply codes.

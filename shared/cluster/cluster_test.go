@@ -34,11 +34,12 @@ func TestMembership(t *testing.T) {
 	ctx := context.Background()
 	m1 := membership(b, "1")
 	require.NoError(t, m1.Start(ctx))
-	require.NoError(t, m1.AddWorker(ctx, roles.FtsIndexing))
+	require.NoError(t, m1.AddWorker(ctx, roles.FtsIndexing, 4))
 	live, err := cluster.LiveMembers(ctx, b)
 	require.NoError(t, err)
 	require.Len(t, live, 1)
 	require.True(t, live[0].Consumes(roles.FtsIndexing))
+	require.Equal(t, 4, live[0].WorkerSlots[roles.FtsIndexing])
 
 	// Heartbeats keep the key past its TTL.
 	time.Sleep(1500 * time.Millisecond)

@@ -28,9 +28,14 @@ type Member struct {
 	// Services are the services this node runs.
 	Services []string `json:"services,omitempty"`
 	// Workers are the roles this node consumes work for.
-	Workers   []roles.Role `json:"workers,omitempty"`
-	StartedAt time.Time    `json:"startedAt"`
-	SeenAt    time.Time    `json:"seenAt"`
+	Workers []roles.Role `json:"workers,omitempty"`
+	// WorkerSlots is how many items of each role the node works at once.
+	WorkerSlots map[roles.Role]int `json:"workerSlots,omitempty"`
+	// ConsumerSlots is how many messages the node takes at once from each
+	// shared consumer it works ("<stream>/<consumer>": a virtual queue).
+	ConsumerSlots map[string]int `json:"consumerSlots,omitempty"`
+	StartedAt     time.Time      `json:"startedAt"`
+	SeenAt        time.Time      `json:"seenAt"`
 }
 
 // Consumes reports whether the node runs a worker for r.
@@ -89,12 +94,33 @@ func (m *Membership) SetServices(services []string, workers []roles.Role) {
 	m.self.Workers = slices.Clone(workers)
 }
 
-// AddWorker records that this node consumes work for r and publishes it at
-// once, so a coordinator waiting for drains sees it.
-func (m *Membership) AddWorker(ctx context.Context, r roles.Role) error {
+// AddWorker records that this node consumes work for r with slots at a
+// time, and publishes it at once, so that a coordinator waiting for drains
+// and the leader's consumer limits see it.
+func (m *Membership) AddWorker(ctx context.Context, r roles.Role, slots int) error {
 	m.mu.Lock()
 	if !slices.Contains(m.self.Workers, r) {
 		m.self.Workers = append(m.self.Workers, r)
+	}
+	if m.self.WorkerSlots == nil {
+		m.self.WorkerSlots = map[roles.Role]int{}
+	}
+	m.self.WorkerSlots[r] = slots
+	m.mu.Unlock()
+	return m.beat(ctx)
+}
+
+// SetConsumerSlots records that this node takes up to slots messages at a
+// time from a shared consumer (0: none any more), and publishes it at once.
+func (m *Membership) SetConsumerSlots(ctx context.Context, stream, consumer string, slots int) error {
+	m.mu.Lock()
+	if m.self.ConsumerSlots == nil {
+		m.self.ConsumerSlots = map[string]int{}
+	}
+	if slots > 0 {
+		m.self.ConsumerSlots[stream+"/"+consumer] = slots
+	} else {
+		delete(m.self.ConsumerSlots, stream+"/"+consumer)
 	}
 	m.mu.Unlock()
 	return m.beat(ctx)
@@ -163,7 +189,7 @@ func (m *Membership) loop() {
 func (m *Membership) beat(ctx context.Context) error {
 	m.mu.Lock()
 	m.self.SeenAt = time.Now().UTC()
-	data, _ := json.Marshal(m.self)
+	data, _ := json.Marshal(m.self) // maps are copied here, under the lock
 	rev := m.rev
 	m.mu.Unlock()
 	newRev, err := m.kv.Update(ctx, m.self.ID, data, rev)

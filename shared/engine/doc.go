@@ -20,7 +20,7 @@
 //
 // # An item's life
 //
-//	Create ------------------> due{gen 1} (records, then triggers: two pipelined round trips)
+//	Create ------------------> due{gen 1} (records and triggers, one pipelined round trip)
 //	due --trigger fires--> running: the record is read; the trigger is
 //	    current when its gen and token are the record's
 //	running --Complete--> removed (a purge marker that expires)
@@ -31,9 +31,10 @@
 //
 // Every change that retriggers an item writes the record first, with a new
 // gen, and then publishes the trigger: a trigger never names a gen the
-// bucket did not accept. Create does the same for a batch: all records in
-// one round trip, then all triggers in another; if a record is refused it
-// takes back the records it stored and publishes no trigger.
+// bucket did not accept. Only Create sends both at once, since a new key
+// cannot conflict: a trigger that overtakes its record is retried until the
+// record shows, and if a record is refused Create takes back the records
+// it stored, so that their triggers find nothing.
 //
 // # Checking a trigger
 //

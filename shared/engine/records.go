@@ -25,18 +25,22 @@ type Insert[T any] struct {
 	NoTrigger bool
 }
 
-// Create stores new items and triggers them, pipelined: the records in one
-// round trip, then the triggers in another. When it returns nil every
-// record is durable. A record that could not be stored fails the call
-// (ErrExists when its key was taken) and takes back the records it stored.
-// A trigger that could not be published is logged and left to the rescuer.
+// Create stores new items and triggers them, all pipelined in one round
+// trip: a new key cannot conflict, so each record and its trigger go out
+// together (a trigger that arrives before its record is retried, see Run).
+// When it returns nil every record is durable. If a record is refused
+// (ErrExists when its key was taken) it takes back the records it stored,
+// whose triggers then find nothing and are dropped. A trigger that could
+// not be published is logged and left to the rescuer.
 func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T], error) {
-	items := make([]*Item[T], 0, len(inserts))
-	futures := make([]jetstream.PubAckFuture, 0, len(inserts))
+	items := make([]*Item[T], len(inserts))
+	records := make([]jetstream.PubAckFuture, len(inserts))
+	triggers := make([]jetstream.PubAckFuture, len(inserts))
 	js := e.js()
 	var err error
-	for _, n := range inserts {
-		it := &Item[T]{Key: n.Key, Value: n.Value, Gen: 1, Token: nuid.Next()}
+	for i, in := range inserts {
+		it := &Item[T]{Key: in.Key, Value: in.Value, Gen: 1, Token: nuid.Next()}
+		items[i] = it
 		data, eerr := e.encode(it)
 		if eerr != nil {
 			err = eerr
@@ -47,15 +51,24 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 		msg := nats.NewMsg("$KV." + e.p.Bucket + "." + it.Key)
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 		msg.Data = data
-		f, perr := js.PublishMsgAsync(msg)
-		if perr != nil {
-			err = fmt.Errorf("store %s: %w", it.Key, perr)
+		if records[i], eerr = js.PublishMsgAsync(msg); eerr != nil {
+			err = fmt.Errorf("store %s: %w", it.Key, eerr)
 			break
 		}
-		items, futures = append(items, it), append(futures, f)
+		if at, ok := e.p.Due(it.Value); ok && !in.NoTrigger {
+			if !in.TriggerAt.IsZero() {
+				at = in.TriggerAt
+			}
+			if triggers[i], eerr = js.PublishMsgAsync(e.triggerMsg(it, at)); eerr != nil {
+				e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", it.Key, "err", eerr)
+			}
+		}
 	}
 	var stored []*Item[T]
-	for i, f := range futures {
+	for i, f := range records {
+		if f == nil {
+			continue
+		}
 		ack, aerr := work.Await(ctx, f)
 		if aerr != nil {
 			if err == nil {
@@ -69,6 +82,14 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 		items[i].Rev = ack.Sequence
 		stored = append(stored, items[i])
 	}
+	for i, f := range triggers {
+		if f == nil {
+			continue
+		}
+		if _, terr := work.Await(ctx, f); terr != nil && err == nil {
+			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", items[i].Key, "err", terr)
+		}
+	}
 	if err != nil {
 		// The caller is told nothing was created: take back what was, so
 		// that its retry makes no duplicates.
@@ -78,30 +99,6 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 			}
 		}
 		return nil, err
-	}
-	var tfs []jetstream.PubAckFuture
-	for i, it := range items {
-		if inserts[i].NoTrigger {
-			continue
-		}
-		at, ok := e.p.Due(it.Value)
-		if !ok {
-			continue
-		}
-		if !inserts[i].TriggerAt.IsZero() {
-			at = inserts[i].TriggerAt
-		}
-		f, perr := js.PublishMsgAsync(e.triggerMsg(it, at))
-		if perr != nil {
-			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", it.Key, "err", perr)
-			continue
-		}
-		tfs = append(tfs, f)
-	}
-	for _, f := range tfs {
-		if _, terr := work.Await(ctx, f); terr != nil {
-			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", f.Msg().Header.Get(HeaderItem), "err", terr)
-		}
 	}
 	return items, nil
 }

@@ -33,9 +33,17 @@ func (e *Engine[T]) WorkHandler(h Handler[T]) work.Handler {
 // package doc's table says.
 func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
 	it, err := e.Get(ctx, ref.Key)
+	// A trigger may overtake its new record by a moment (Create sends both
+	// at once): look again shortly before handing it back.
+	for wait := 2 * time.Millisecond; wait <= 32*time.Millisecond && e.young(ref) && (errors.Is(err, ErrNotFound) || err == nil && ref.Gen > it.Gen); wait *= 4 {
+		if !e.sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		it, err = e.Get(ctx, ref.Key)
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if !ref.Published.IsZero() && e.p.Clock.Since(ref.Published) < e.p.YoungTrigger {
+		if e.young(ref) {
 			return work.RetryIn(lagRetry, fmt.Errorf("%s: not visible yet", ref.Key))
 		}
 		e.stale(ref, "gone")
@@ -53,6 +61,11 @@ func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
 		return nil
 	}
 	return h(ctx, it)
+}
+
+// young reports a trigger that may still be ahead of its record.
+func (e *Engine[T]) young(ref Ref) bool {
+	return !ref.Published.IsZero() && e.p.Clock.Since(ref.Published) < e.p.YoungTrigger
 }
 
 func (e *Engine[T]) stale(ref Ref, why string) {

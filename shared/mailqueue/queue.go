@@ -194,11 +194,18 @@ func (q *Queue) open(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", Stream, err)
 	}
-	for name := range cfg.Queue.Virtual {
+	for name, vq := range cfg.Queue.Virtual {
+		// MaxAckPending is threads-per-node times the nodes delivering the
+		// queue, kept so by the leader (work.Limits): a consumer that
+		// exists keeps the limit it has.
+		limit := vq.ThreadsPerNode
+		if c, err := q.js.Consumer(ctx, Stream, consumerName(name)); err == nil {
+			limit = c.CachedInfo().Config.MaxAckPending
+		}
 		if _, err := q.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
-			Durable: consumerName(name), Description: fmt.Sprintf("virtual queue %s: deliveries, %d per node", name, cfg.Queue.Virtual[name].ThreadsPerNode),
+			Durable: consumerName(name), Description: fmt.Sprintf("virtual queue %s: deliveries, %d per node", name, vq.ThreadsPerNode),
 			FilterSubject: dueSubject(name), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.n.WorkParams.AckWait,
-			MaxDeliver: -1, MaxAckPending: 100000, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
+			MaxDeliver: -1, MaxAckPending: limit, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
 		}); err != nil {
 			return fmt.Errorf("create consumer for virtual queue %s: %w", name, err)
 		}
@@ -248,6 +255,11 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 		q.queues[name] = r
 		paused := q.paused[name]
 		q.mu.Unlock()
+		// Announced even while paused: the limit is what this node may take
+		// once the queue resumes.
+		if err := q.n.Membership.SetConsumerSlots(ctx, Stream, consumerName(name), cfg.Queue.Virtual[name].ThreadsPerNode); err != nil {
+			return fmt.Errorf("announce virtual queue %s: %w", name, err)
+		}
 		if !paused {
 			r.resume()
 		}

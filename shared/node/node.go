@@ -207,6 +207,10 @@ func (n *Node) Start(ctx context.Context) error {
 	coordinator := work.NewCoordinator(work.CoordinatorParams{
 		JS: n.JS, Buckets: n.Buckets, View: n.View, Params: n.WorkParams, Metrics: n.workMetrics, Logger: n.Logger,
 	})
+	limits := work.NewLimits(work.LimitsParams{
+		JS: n.JS, Buckets: n.Buckets, View: n.View, Logger: n.Logger, Interval: cfg.Cluster.HeartbeatInterval,
+	})
+	n.LeaderDuty("consumer limits", limits.Run)
 	n.goBackground(func() {
 		cluster.RunLeader(bgCtx, n.Buckets, n.ID, cfg.Cluster.HeartbeatInterval, n.Logger, func(ctx context.Context) {
 			n.leader.Store(true)

@@ -64,7 +64,7 @@ func (c *Coordinator) follow(ctx context.Context, r roles.Role) {
 			err = c.reshard(ctx, r, m, layout)
 		case verified != layout.Epoch:
 			// A new leader makes sure the layout's consumers exist.
-			if err = c.createConsumers(ctx, r, *layout); err == nil {
+			if err = c.createConsumers(ctx, r, m, *layout); err == nil {
 				verified = layout.Epoch
 			}
 		}
@@ -110,7 +110,7 @@ func (c *Coordinator) reshard(ctx context.Context, r roles.Role, m cluster.RoleM
 		}
 	}
 	l := cluster.Layout{Role: r, Epoch: m.Revision, Shards: len(m.Shards), Partitions: c.p.Params.Partitions}
-	if err := c.createConsumers(ctx, r, l); err != nil {
+	if err := c.createConsumers(ctx, r, m, l); err != nil {
 		return err
 	}
 	if err := cluster.PutLayout(ctx, c.p.Buckets, l); err != nil {
@@ -194,9 +194,15 @@ func (c *Coordinator) awaitAcks(ctx context.Context, stream jetstream.Stream, lo
 	log.Warn("items still unacknowledged after drain (a node died mid-item?); they will be redelivered")
 }
 
-func (c *Coordinator) createConsumers(ctx context.Context, r roles.Role, l cluster.Layout) error {
+// createConsumers makes sure layout l's consumers exist, each limited to
+// the slots of the live nodes of its shard in m (Limits keeps it so).
+func (c *Coordinator) createConsumers(ctx context.Context, r roles.Role, m cluster.RoleMap, l cluster.Layout) error {
+	members, err := cluster.LiveMembers(ctx, c.p.Buckets)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return err
+	}
 	for i := 0; i < l.Shards; i++ {
-		cfg := consumerConfig(r, i, l.Shards, l.Partitions, l.Epoch, c.p.Params)
+		cfg := consumerConfig(r, i, l.Shards, l.Partitions, l.Epoch, shardLimit(members, r, m, i), c.p.Params)
 		if _, err := c.p.JS.CreateOrUpdateConsumer(ctx, StreamName(r), cfg); err != nil {
 			return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 		}

@@ -16,9 +16,6 @@ type Params struct {
 	// AckWait is how long an item stays leased without a heartbeat before it
 	// goes to another node. Default 8s.
 	AckWait time.Duration
-	// MaxAckPending caps a shard consumer's items in flight across the whole
-	// cluster, a backstop above the nodes' own pools. Default 20000.
-	MaxAckPending int
 	// DrainTimeout bounds how long re-sharding waits for nodes to finish
 	// their in-flight items. Default 30s.
 	DrainTimeout time.Duration
@@ -38,9 +35,6 @@ func (p Params) withDefaults() Params {
 	}
 	if p.AckWait == 0 {
 		p.AckWait = 8 * time.Second
-	}
-	if p.MaxAckPending == 0 {
-		p.MaxAckPending = 20000
 	}
 	if p.DrainTimeout == 0 {
 		p.DrainTimeout = 30 * time.Second

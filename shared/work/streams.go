@@ -43,8 +43,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, r roles.Role, par
 	return s, nil
 }
 
-// consumerConfig is the configuration of shard i of shards at epoch.
-func consumerConfig(r roles.Role, i, shards, partitions int, epoch uint64, p Params) jetstream.ConsumerConfig {
+// consumerConfig is the configuration of shard i of shards at epoch, with
+// at most maxAckPending items in flight (see Limits).
+func consumerConfig(r roles.Role, i, shards, partitions int, epoch uint64, maxAckPending int, p Params) jetstream.ConsumerConfig {
 	owned := shard.Assign(partitions, shards)[i]
 	subjects := make([]string, len(owned))
 	parts := make([]string, len(owned))
@@ -59,7 +60,7 @@ func consumerConfig(r roles.Role, i, shards, partitions int, epoch uint64, p Par
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        p.AckWait,
 		MaxDeliver:     -1,
-		MaxAckPending:  p.MaxAckPending,
+		MaxAckPending:  maxAckPending,
 		MaxWaiting:     1024,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		Replicas:       p.Replicas,

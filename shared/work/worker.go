@@ -102,7 +102,7 @@ func NewWorker(p WorkerParams) *Worker {
 
 // Start announces the worker in membership and starts consuming.
 func (w *Worker) Start(ctx context.Context) error {
-	if err := w.p.Membership.AddWorker(ctx, w.p.Role); err != nil {
+	if err := w.p.Membership.AddWorker(ctx, w.p.Role, w.p.Concurrency); err != nil {
 		return fmt.Errorf("start %s worker: %w", w.p.Role, err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
