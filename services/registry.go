@@ -12,19 +12,39 @@ import (
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 )
 
-// Factory builds a service from the configuration.
-type Factory func(cfg *config.Config) (node.Service, error)
+// Components are what a node's services share, each built once (here, in
+// Build) and handed to the services that need it.
+type Components struct {
+	queue *mailqueue.Queue
+}
+
+// Queue is the node's outbound queue, made the first time a service asks.
+func (c *Components) Queue() *mailqueue.Queue {
+	if c.queue == nil {
+		c.queue = mailqueue.New(mailqueue.Params{})
+	}
+	return c.queue
+}
+
+// Factory builds a service from the configuration and the shared
+// components.
+type Factory func(cfg *config.Config, c *Components) (node.Service, error)
 
 // registry maps each service name to its factory; a new service adds its
 // line here.
 var registry = map[string]Factory{
-	smtp.Name:      func(cfg *config.Config) (node.Service, error) { return smtp.New(cfg), nil },
-	delivery.Name:  func(cfg *config.Config) (node.Service, error) { return delivery.New(cfg), nil },
-	scheduler.Name: func(cfg *config.Config) (node.Service, error) { return scheduler.New(cfg, taskmanager.Params{}), nil },
+	smtp.Name: func(cfg *config.Config, c *Components) (node.Service, error) { return smtp.New(cfg, c.Queue()), nil },
+	delivery.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return delivery.New(cfg, c.Queue()), nil
+	},
+	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
+		return scheduler.New(cfg, taskmanager.Params{}), nil
+	},
 }
 
 // Names lists the known services, sorted.
@@ -37,11 +57,14 @@ func Names() []string {
 	return out
 }
 
-// Build returns the named services; no names means every service.
+// Build returns the named services, no names meaning every service, in
+// the order a node starts them: the shared components first (the queue, if
+// a service uses it), so that they stop last.
 func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 	if len(names) == 0 {
 		names = Names()
 	}
+	c := &Components{}
 	var out []node.Service
 	for _, name := range names {
 		f, ok := registry[name]
@@ -52,11 +75,14 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 			}
 			return nil, fmt.Errorf("unknown service %q (services: %s)", name, known)
 		}
-		s, err := f(cfg)
+		s, err := f(cfg, c)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", name, err)
 		}
 		out = append(out, s)
+	}
+	if c.queue != nil {
+		out = append([]node.Service{c.queue}, out...)
 	}
 	return out, nil
 }

@@ -5,7 +5,6 @@ package delivery
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/config"
@@ -20,28 +19,21 @@ const Name = "delivery"
 
 // Service is the delivery service.
 type Service struct {
-	// QueueParams tune the node's queue (tests shorten the rescue timings);
-	// Node and Hostname are filled in by Start.
-	QueueParams mailqueue.Params
-
 	cfg *config.Config
-	// Queue is the node's queue, set by Start.
+	// Queue is the queue it delivers from (started before it).
 	Queue *mailqueue.Queue
 	d     *sdelivery.Deliverer
 }
 
-// New returns the service.
-func New(cfg *config.Config) *Service { return &Service{cfg: cfg} }
+// New returns the service, delivering from q.
+func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, Queue: q} }
 
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
 
 // Start implements node.Service.
 func (s *Service) Start(ctx context.Context, n *node.Node) error {
-	host := s.cfg.SMTP.Hostname
-	if host == "" {
-		host, _ = os.Hostname()
-	}
+	host := mailqueue.Hostname(s.cfg)
 	mb, err := mailbox.Open(ctx, n.JS, s.cfg.NATS.Replicas)
 	if err != nil {
 		return err
@@ -49,9 +41,6 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Mailbox: mb, Logger: n.Logger.With("service", Name), Hostname: host}); err != nil {
 		return err
 	}
-	qp := s.QueueParams
-	qp.Node, qp.Hostname = n, host
-	s.Queue = mailqueue.Shared(qp)
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {
 		return err
 	}
@@ -70,10 +59,7 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 
 // Shutdown implements node.Service.
 func (s *Service) Shutdown(ctx context.Context) error {
-	var err error
-	if s.Queue != nil {
-		err = s.Queue.Shutdown(ctx)
-	}
+	err := s.Queue.StopDelivery(ctx)
 	if s.d != nil {
 		s.d.Close()
 	}

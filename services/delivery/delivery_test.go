@@ -197,20 +197,19 @@ func mailNodeConfig(t *testing.T, id, hostname string, sk *sink, threads int) *c
 func startMailNode(t *testing.T, srv *embedded.Server, id, hostname string, sk *sink, threads int) *mailNode {
 	t.Helper()
 	cfg := mailNodeConfig(t, id, hostname, sk, threads)
-	in, out := smtp.New(cfg), delivery.New(cfg)
-	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, in, out)
+	q := mailqueue.New(mailqueue.Params{})
+	in, out := smtp.New(cfg, q), delivery.New(cfg, q)
+	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, q, in, out)
 	return &mailNode{n, in, out}
 }
 
-// startWithQueueParams starts a mail node whose queue takes params. The
-// delivery service starts first, so that its parameters make the queue.
+// startWithQueueParams starts a mail node whose queue takes params.
 func startWithQueueParams(t *testing.T, srv *embedded.Server, sk *sink, params mailqueue.Params) (*smtp.Service, *delivery.Service) {
 	t.Helper()
 	cfg := mailNodeConfig(t, "1", "mx.example.org", sk, 4)
-	out := delivery.New(cfg)
-	out.QueueParams = params
-	in := smtp.New(cfg)
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, out, in)
+	q := mailqueue.New(params)
+	in, out := smtp.New(cfg, q), delivery.New(cfg, q)
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, q, in, out)
 	return in, out
 }
 

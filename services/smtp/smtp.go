@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -47,8 +46,8 @@ type Service struct {
 	sessions prometheus.Counter
 }
 
-// New returns the service.
-func New(cfg *config.Config) *Service { return &Service{cfg: cfg} }
+// New returns the service, enqueueing into q (started before it).
+func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, q: q} }
 
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
@@ -59,10 +58,6 @@ func (s *Service) Addrs() []string { return s.addrs }
 // Start implements node.Service.
 func (s *Service) Start(ctx context.Context, n *node.Node) error {
 	s.log = n.Logger.With("service", Name)
-	s.q = mailqueue.Shared(mailqueue.Params{Node: n, Hostname: hostname(s.cfg)})
-	if err := s.q.Open(ctx); err != nil {
-		return err
-	}
 	s.local = map[string]bool{}
 	for _, d := range s.cfg.SMTP.LocalDomains {
 		s.local[strings.ToLower(d)] = true
@@ -86,7 +81,7 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 			return fmt.Errorf("smtp.listen %s: %w", addr, err)
 		}
 		srv := gosmtp.NewServer(&backend{s})
-		srv.Domain = hostname(s.cfg)
+		srv.Domain = mailqueue.Hostname(s.cfg)
 		srv.MaxMessageBytes = s.cfg.SMTP.MaxMessageSize
 		srv.MaxRecipients = 1000
 		srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
@@ -114,9 +109,6 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		_ = srv.Shutdown(ctx)
 	}
 	s.wg.Wait()
-	if s.q != nil {
-		return s.q.Shutdown(ctx)
-	}
 	return nil
 }
 
@@ -124,17 +116,6 @@ func (s *Service) closeAll() {
 	for _, srv := range s.servers {
 		_ = srv.Close()
 	}
-}
-
-func hostname(cfg *config.Config) string {
-	if cfg.SMTP.Hostname != "" {
-		return cfg.SMTP.Hostname
-	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "localhost"
-	}
-	return h
 }
 
 type slogLogger struct{ l *slog.Logger }
@@ -275,7 +256,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",
-		ss.conn.Hostname(), ss.ip, hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
+		ss.conn.Hostname(), ss.ip, mailqueue.Hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
 	if _, err := io.Copy(&buf, r); err != nil {
 		ss.s.accepted.WithLabelValues("rejected").Inc()
 		var se *gosmtp.SMTPError

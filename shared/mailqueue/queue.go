@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -12,8 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/kvwatch"
+	"github.com/jetmail/jetmail/shared/lifecycle"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/sqlstore"
 	"github.com/jetmail/jetmail/shared/work"
@@ -55,11 +58,10 @@ type entry = engine.Item[Recipient]
 
 // Params configures a Queue.
 type Params struct {
-	Node      *node.Node
-	Deliverer Deliverer
 	// Clock tells the time; default the system clock.
 	Clock clock.Clock
-	// Hostname is this MTA's name in DSNs; default smtp.hostname.
+	// Hostname is this MTA's name in DSNs; default smtp.hostname, else the
+	// machine's host name.
 	Hostname string
 	// Lookups answer the strategy's functions; default from the config.
 	Lookups *Lookups
@@ -75,47 +77,38 @@ type Params struct {
 	SweepInterval time.Duration
 }
 
-// Queue is the outbound queue of one node.
+// Queue is the outbound queue of one node: a component of its own, built
+// once and given to the services that use it (the SMTP intake enqueues,
+// the delivery service delivers).
 type Queue struct {
-	p        Params
-	n        *node.Node
-	log      *slog.Logger
-	js       jetstream.JetStream
-	bodies   jetstream.ObjectStore
-	eng      *engine.Engine[Recipient]
-	control  jetstream.KeyValue
-	strategy *Strategy
-	stores   *sqlstore.Stores
-	metrics  *metrics
+	life      lifecycle.Lifecycle
+	p         Params
+	n         *node.Node
+	deliverer Deliverer
+	log       *slog.Logger
+	js        jetstream.JetStream
+	bodies    jetstream.ObjectStore
+	eng       *engine.Engine[Recipient]
+	control   jetstream.KeyValue
+	strategy  *Strategy
+	stores    *sqlstore.Stores
+	metrics   *metrics
 
 	mu     sync.Mutex
 	paused map[string]bool
 	queues map[string]*vqRunner
 
-	openOnce    sync.Once
-	rescuerOnce sync.Once
-	openErr     error
-	stopOnce    sync.Once
-	cancel      context.CancelFunc
-	bg          sync.WaitGroup
+	delivery lifecycle.Lifecycle
+	bg       sync.WaitGroup
 }
 
-var shared sync.Map // *node.Node -> *Queue
+// Name is the queue's name among a node's services.
+const Name = "queue"
 
-// Shared returns the node's queue, making it with p the first time: the
-// SMTP intake and the delivery service of one node share it.
-func Shared(p Params) *Queue {
-	q, _ := shared.LoadOrStore(p.Node, New(p))
-	return q.(*Queue)
-}
-
-// New returns a Queue for node n; Start runs it.
+// New returns a Queue; Start opens it on a node.
 func New(p Params) *Queue {
 	if p.Clock == nil {
 		p.Clock = clock.Real
-	}
-	if p.Hostname == "" {
-		p.Hostname = p.Node.Config.SMTP.Hostname
 	}
 	if p.Lookups == nil {
 		p.Lookups = &Lookups{}
@@ -129,15 +122,43 @@ func New(p Params) *Queue {
 	if p.SweepInterval == 0 {
 		p.SweepInterval = 10 * time.Minute
 	}
-	return &Queue{p: p, n: p.Node, log: p.Node.Logger.With("service", "queue"), js: p.Node.JS,
-		paused: map[string]bool{}, queues: map[string]*vqRunner{}}
+	return &Queue{p: p, paused: map[string]bool{}, queues: map[string]*vqRunner{}}
 }
 
-// Open creates the queue's assets; a node that only accepts mail needs no
-// more. Calling it again does nothing.
-func (q *Queue) Open(ctx context.Context) error {
-	q.openOnce.Do(func() { q.openErr = q.open(ctx) })
-	return q.openErr
+// Name implements node.Service.
+func (q *Queue) Name() string { return Name }
+
+// Start creates the queue's assets on node n and follows its controls; a
+// node that only accepts mail needs no more. Calling it again does
+// nothing; a failed Start leaves nothing running.
+func (q *Queue) Start(ctx context.Context, n *node.Node) error {
+	return q.life.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
+		q.n, q.log, q.js = n, n.Logger.With("service", Name), n.JS
+		if q.p.Hostname == "" {
+			q.p.Hostname = Hostname(n.Config)
+		}
+		return q.open(ctx, undo)
+	})
+}
+
+// Shutdown stops deliveries, if they run, and the queue's watchers.
+// Calling it again does nothing.
+func (q *Queue) Shutdown(ctx context.Context) error {
+	if err := q.StopDelivery(ctx); err != nil {
+		return err
+	}
+	return q.life.Stop(ctx)
+}
+
+// Hostname is this MTA's name: smtp.hostname, else the machine's host name.
+func Hostname(cfg *config.Config) string {
+	if cfg.SMTP.Hostname != "" {
+		return cfg.SMTP.Hostname
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "localhost"
 }
 
 // due is when a recipient is attempted next; held ones never.
@@ -152,7 +173,7 @@ func route(key string, r *Recipient) engine.Route {
 // claimed reports a recipient that a transaction of a sibling holds.
 func claimed(r *Recipient, now time.Time) bool { return r.DeliveringUntil.After(now) }
 
-func (q *Queue) open(ctx context.Context) error {
+func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 	cfg := q.n.Config
 	var err error
 	if q.p.Lookups.SQL == nil && len(cfg.Stores) > 0 {
@@ -160,6 +181,7 @@ func (q *Queue) open(ctx context.Context) error {
 			return err
 		}
 		q.p.Lookups.SQL = q.stores.Query
+		undo.Add(func(context.Context) error { q.stores.Close(); return nil })
 	}
 	if q.strategy, err = NewStrategy(cfg, q.p.Lookups); err != nil {
 		return err
@@ -211,76 +233,70 @@ func (q *Queue) open(ctx context.Context) error {
 		}
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	q.cancel = cancel
+	undo.Add(func(context.Context) error { cancel(); q.bg.Wait(); return nil })
 	return kvwatch.Follow(ctx, bgCtx, q.control, "", &q.bg, q.applyControl)
 }
 
 // StartDelivery starts a delivery pool per virtual queue on this node,
 // threads-per-node slots each (paused queues wait for resume), delivering
-// with d.
+// with d, and the leader's rescuer and body sweeper. The queue must be
+// started. Calling it again does nothing.
 func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
-	if err := q.Open(ctx); err != nil {
-		return err
+	if !q.life.Started() {
+		return errors.New("start the queue before its deliveries")
 	}
-	q.mu.Lock()
-	q.p.Deliverer = d
-	q.mu.Unlock()
-	q.rescuerOnce.Do(func() {
+	return q.delivery.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
+		q.deliverer = d
 		q.n.LeaderEvery("queue rescuer", q.p.RescueInterval, func(ctx context.Context) {
 			if _, err := q.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
 				q.log.Warn("queue rescue pass", "err", err)
 			}
 		})
 		q.n.LeaderEvery("message body sweeper", q.p.SweepInterval, q.sweepOnce)
-	})
-	cfg := q.n.Config
-	names := make([]string, 0, len(cfg.Queue.Virtual))
-	for name := range cfg.Queue.Virtual {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	handler := q.eng.WorkHandler(q.deliver)
-	for _, name := range names {
-		q.mu.Lock()
-		if q.queues[name] != nil {
-			q.mu.Unlock()
-			continue
+		undo.Add(func(ctx context.Context) error { q.stopRunners(ctx); return nil })
+		cfg := q.n.Config
+		names := make([]string, 0, len(cfg.Queue.Virtual))
+		for name := range cfg.Queue.Virtual {
+			names = append(names, name)
 		}
-		r := q.newRunner(name, cfg.Queue.Virtual[name].ThreadsPerNode, func(ctx context.Context, job *work.Job) error {
-			if id := job.Header.Get(HeaderNotify); id != "" {
-				return q.runNotify(ctx, id)
+		sort.Strings(names)
+		handler := q.eng.WorkHandler(q.deliver)
+		for _, name := range names {
+			threads := cfg.Queue.Virtual[name].ThreadsPerNode
+			// Announced even while paused: the limit is what this node may
+			// take once the queue resumes.
+			if err := q.n.Membership.SetConsumerSlots(ctx, Stream, consumerName(name), threads); err != nil {
+				return fmt.Errorf("announce virtual queue %s: %w", name, err)
 			}
-			return handler(ctx, job)
-		})
-		q.queues[name] = r
-		paused := q.paused[name]
-		q.mu.Unlock()
-		// Announced even while paused: the limit is what this node may take
-		// once the queue resumes.
-		if err := q.n.Membership.SetConsumerSlots(ctx, Stream, consumerName(name), cfg.Queue.Virtual[name].ThreadsPerNode); err != nil {
-			return fmt.Errorf("announce virtual queue %s: %w", name, err)
+			r := q.newRunner(name, threads, func(ctx context.Context, job *work.Job) error {
+				if id := job.Header.Get(HeaderNotify); id != "" {
+					return q.runNotify(ctx, id)
+				}
+				return handler(ctx, job)
+			})
+			q.mu.Lock()
+			q.queues[name] = r
+			paused := q.paused[name]
+			q.mu.Unlock()
+			if !paused {
+				r.resume()
+			}
 		}
-		if !paused {
-			r.resume()
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// Shutdown stops fetching and waits for in-flight deliveries until ctx
-// ends. Calling it again does nothing.
-func (q *Queue) Shutdown(ctx context.Context) error {
-	q.stopOnce.Do(func() { q.shutdown(ctx) })
-	return nil
-}
+// StopDelivery stops fetching and waits for in-flight deliveries until ctx
+// ends; the queue still takes mail. Calling it again does nothing.
+func (q *Queue) StopDelivery(ctx context.Context) error { return q.delivery.Stop(ctx) }
 
-func (q *Queue) shutdown(ctx context.Context) {
-	defer shared.Delete(q.n)
+func (q *Queue) stopRunners(ctx context.Context) {
 	q.mu.Lock()
 	runners := make([]*vqRunner, 0, len(q.queues))
 	for _, r := range q.queues {
 		runners = append(runners, r)
 	}
+	q.queues = map[string]*vqRunner{}
 	q.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
@@ -288,12 +304,10 @@ func (q *Queue) shutdown(ctx context.Context) {
 		go func() { defer wg.Done(); r.stop(ctx) }()
 	}
 	wg.Wait()
-	if q.cancel != nil {
-		q.cancel()
-	}
-	q.bg.Wait()
-	if q.stores != nil {
-		q.stores.Close()
+	for _, r := range runners {
+		if err := q.n.Membership.SetConsumerSlots(ctx, Stream, consumerName(r.name), 0); err != nil {
+			q.log.Warn("withdraw virtual queue slots", "queue", r.name, "err", err)
+		}
 	}
 }
 

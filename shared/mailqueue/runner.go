@@ -55,7 +55,7 @@ func (q *Queue) deliver(ctx context.Context, it *entry) error {
 			d.Recipients = append(d.Recipients, c.Value)
 		}
 		q.metrics.inFlight.WithLabelValues(r.Queue).Add(float64(len(group)))
-		results = q.p.Deliverer.Deliver(ctx, d)
+		results = q.deliverer.Deliver(ctx, d)
 		q.metrics.inFlight.WithLabelValues(r.Queue).Sub(float64(len(group)))
 	}
 	q.record(ctx, group, results, body)
