@@ -40,9 +40,11 @@ lint:
 tools:
 	@scripts/install-test-deps
 
-## bench: the benchmarks, each printed beside raw JetStream (nats bench) on the same server
+## bench: the benchmarks, each figure printed beside its peer measured in the same run (raw JetStream,
+## river on PostgreSQL, Postfix, maddy); the peers are installed by scripts/install-bench-peers
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/bench/
+	@scripts/install-bench-peers
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/bench/
 
 clean:
 	rm -rf bin

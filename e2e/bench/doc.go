@@ -1,4 +1,7 @@
 // Package bench holds jetmail's benchmarks: `make bench` runs them and
-// prints each figure next to the raw JetStream figure measured on the same
-// server in the same run. They never gate CI on time.
+// prints each figure next to its peers measured on the same machine in the
+// same run: raw JetStream (nats bench) on the same server, river on
+// PostgreSQL for tasks, Postfix and maddy for relaying. It holds no tests,
+// so `make test` only compiles it. The benchmarks print figures; they never
+// gate on time.
 package bench

@@ -61,8 +61,18 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 // BenchmarkTasks measures tasks/s end to end (create, a no-op handler,
 // removal) for 100,000 tasks, and the p50/p99 lateness of 10,000 tasks due
-// in the same second, beside nats bench on the same server.
+// in the same second, beside nats bench on the same server and beside
+// river (the Go job queue on PostgreSQL) working as many jobs with its own
+// `river bench` on this machine in the same run.
 func BenchmarkTasks(b *testing.B) {
+	// river first, on a PostgreSQL that is stopped before jetmail starts,
+	// so that each has the machine alone.
+	rv := riverFigures{work: figure{note: "not measured: the river CLI is not installed (scripts/install-bench-peers)"},
+		withInserts: figure{note: "not measured"}}
+	if river, ok := peerTool(b, "river"); ok {
+		rv = runRiverBench(b, river)
+	}
+
 	addr := jetmailtest.FreePort(b)
 	srv, err := embedded.Start(embedded.Options{DataDir: b.TempDir(), Listen: addr})
 	require.NoError(b, err)
@@ -142,7 +152,9 @@ func BenchmarkTasks(b *testing.B) {
 	slices.Sort(lateness)
 	p50, p99, pmax := percentile(lateness, 0.50), percentile(lateness, 0.99), lateness[len(lateness)-1]
 
+	jet := figure{rate: tps, took: elapsed}
 	b.ReportMetric(tps, "tasks/s")
+	b.ReportMetric(rv.withInserts.rate, "river_jobs/s")
 	b.ReportMetric(rawPub, "raw_js_pub_msgs/s")
 	b.ReportMetric(float64(p50.Milliseconds()), "p50_lateness_ms")
 	b.ReportMetric(float64(p99.Milliseconds()), "p99_lateness_ms")
@@ -152,6 +164,17 @@ jetmail task manager benchmark (one node, embedded JetStream, file storage, R1)
   tasks end to end (create -> no-op -> removed):       %8.0f tasks/s  (%d tasks in %s; creating took %s)
     ratio to raw async publish:                         %.3f  (a task costs 4 JetStream writes: task, trigger, ack, removal)
   lateness of %d tasks due in the same second:        p50 %s  p99 %s  max %s
+  peer: river %s (river bench, %d no-op jobs) on a local PostgreSQL %s at its defaults, same machine, same run
+  %-62s %8s
+  %-62s %s
+  %-62s %s
+  %-62s %s
+    ratio jetmail/river:  %s to river including inserts, %s to its work phase only
 `, rawPub, rawConsume, tps, throughputTasks, elapsed.Round(time.Millisecond), created.Round(time.Millisecond), tps/rawPub,
-		latenessTasks, p50.Round(time.Millisecond), p99.Round(time.Millisecond), pmax.Round(time.Millisecond))
+		latenessTasks, p50.Round(time.Millisecond), p99.Round(time.Millisecond), pmax.Round(time.Millisecond),
+		rv.version, riverJobs, rv.postgres, "", "per s",
+		fmt.Sprintf("  jetmail tasks end to end (created one by one, %d at a time)", creators), jet,
+		"  river jobs including inserts (InsertMany, 5,000 a batch)", rv.withInserts,
+		"  river jobs, work phase only (all inserted first)", rv.work,
+		ratio(jet, rv.withInserts), ratio(jet, rv.work))
 }
