@@ -14,13 +14,24 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 )
 
 // Components are what a node's services share, each built once (here, in
 // Build) and handed to the services that need it.
 type Components struct {
-	queue *mailqueue.Queue
+	queue    *mailqueue.Queue
+	handlers *task.Handlers
+}
+
+// TaskHandlers is the node's registry of task handlers: the scheduler runs
+// what the services register in it.
+func (c *Components) TaskHandlers() *task.Handlers {
+	if c.handlers == nil {
+		c.handlers = task.NewHandlers()
+	}
+	return c.handlers
 }
 
 // Queue is the node's outbound queue, made the first time a service asks.

@@ -90,7 +90,7 @@ func BenchmarkTasks(b *testing.B) {
 	var latMu sync.Mutex
 	var lateness []time.Duration
 	measure := atomic.Bool{}
-	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, t *task.Task) error {
+	m.Handle(task.IndexTrace, func(ctx context.Context, t *task.Task) error {
 		if measure.Load() {
 			l := time.Since(t.Status.Due)
 			latMu.Lock()

@@ -237,7 +237,7 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	rc := mailqueue.RcptIn{Address: to}
 	if opts != nil {
 		for _, n := range opts.Notify {
-			rc.Notify = append(rc.Notify, string(n))
+			rc.Notify = append(rc.Notify, mailqueue.Notify(n))
 		}
 		if opts.OriginalRecipient != "" {
 			rc.ORCPT = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient

@@ -215,7 +215,7 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 		if dsnExt {
 			ropts = &smtp.RcptOptions{}
 			for _, n := range r.Notify {
-				ropts.Notify = append(ropts.Notify, smtp.DSNNotify(strings.ToUpper(n)))
+				ropts.Notify = append(ropts.Notify, smtp.DSNNotify(strings.ToUpper(string(n))))
 			}
 			if addr, found := strings.CutPrefix(strings.ToLower(r.ORCPT), "rfc822;"); found {
 				ropts.OriginalRecipientType, ropts.OriginalRecipient = smtp.DSNAddressTypeRFC822, r.ORCPT[len(r.ORCPT)-len(addr):]

@@ -160,14 +160,14 @@ func TestMXResolution(t *testing.T) {
 	res := d.Deliver(ctx, delivery(config.Route{Type: "mx"}, "nullmx.test", "a@nullmx.test"))
 	require.Equal(t, 556, res[0].Code)
 	require.Equal(t, "5.1.10", res[0].Enhanced)
-	require.Equal(t, "permanent", res[0].Class())
+	require.Equal(t, mailqueue.Permanent, res[0].Class())
 
 	hosts, _, ok := d.hostsFor(ctx, delivery(config.Route{Type: "mx"}, "nomx.test"))
 	require.True(t, ok)
 	require.Equal(t, []host{{"nomx.test", "nomx.test:25"}}, hosts, "no MX: the domain is its own MX")
 
 	res = d.Deliver(ctx, delivery(config.Route{Type: "mx"}, "nowhere.test", "a@nowhere.test"))
-	require.Equal(t, "permanent", res[0].Class(), "%+v", res[0])
+	require.Equal(t, mailqueue.Permanent, res[0].Class(), "%+v", res[0])
 
 	hosts, _, ok = d.hostsFor(ctx, delivery(config.Route{Type: "mx"}, "multi.test"))
 	require.True(t, ok)
@@ -239,7 +239,7 @@ func TestStartTLSPolicy(t *testing.T) {
 	require.Equal(t, 250, res[0].Code, "%+v", res[0])
 	res = d.Deliver(ctx, delivery(relay(plainAddr, "require"), "remote.test", "a@remote.test"))
 	require.Equal(t, 454, res[0].Code, "%+v", res[0])
-	require.Equal(t, "temporary", res[0].Class())
+	require.Equal(t, mailqueue.Temporary, res[0].Class())
 	require.Contains(t, res[0].Text, "TLS is required")
 }
 

@@ -53,7 +53,7 @@ func (q *Queue) Cancel(ctx context.Context, key string, bounce bool) error {
 	}
 	r := it.Value
 	body, _ := q.bodies.GetBytes(ctx, r.MessageID)
-	if bounce && r.Wants("FAILURE") {
+	if bounce && r.Wants(NotifyFailure) {
 		q.sendDSN(ctx, r, []dsn.Recipient{{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, Action: dsn.Failed,
 			Status: "5.0.0", Diagnostic: "delivery cancelled by the mail administrator", LastAttempt: q.p.Clock.Now()}}, body)
 	}

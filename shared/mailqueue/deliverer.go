@@ -27,15 +27,26 @@ type Result struct {
 	RemoteMTA string
 }
 
-// Class is "delivered", "temporary" or "permanent".
-func (r Result) Class() string {
+// ResultClass is what a delivery attempt's result means for the recipient.
+type ResultClass string
+
+// Result classes, as the result label of jetmail_delivery_attempts_total.
+const (
+	Delivered ResultClass = "delivered"
+	Temporary ResultClass = "temporary"
+	Permanent ResultClass = "permanent"
+)
+
+// Class says whether r delivered, failed for now (no reply counts as 4xx)
+// or failed for good.
+func (r Result) Class() ResultClass {
 	switch {
 	case r.Code >= 200 && r.Code < 300:
-		return "delivered"
+		return Delivered
 	case r.Code >= 500:
-		return "permanent"
+		return Permanent
 	default:
-		return "temporary"
+		return Temporary
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 type RcptIn struct {
 	Address string
 	ORCPT   string
-	Notify  []string
+	Notify  []Notify
 }
 
 // groupWindow is how long the other recipients of a domain wait for the

@@ -50,7 +50,7 @@ type Recipient struct {
 	ORCPT string `json:"orcpt,omitempty"`
 	// Notify is the NOTIFY parameter: NEVER, or any of SUCCESS, FAILURE,
 	// DELAY. Empty means the default, FAILURE and DELAY.
-	Notify []string `json:"notify,omitempty"`
+	Notify []Notify `json:"notify,omitempty"`
 
 	// Schedule and Queue are the scheduling strategy and virtual queue the
 	// strategy chose last.
@@ -97,14 +97,24 @@ func domainOf(addr string) string {
 	return ""
 }
 
-// Wants reports whether the recipient asked for DSNs of kind ("SUCCESS",
-// "FAILURE", "DELAY").
-func (r *Recipient) Wants(kind string) bool {
+// Notify is one value of the NOTIFY parameter of RCPT TO (RFC 3461).
+type Notify string
+
+// NOTIFY values.
+const (
+	NotifyNever   Notify = "NEVER"
+	NotifySuccess Notify = "SUCCESS"
+	NotifyFailure Notify = "FAILURE"
+	NotifyDelay   Notify = "DELAY"
+)
+
+// Wants reports whether the recipient asked for DSNs of kind.
+func (r *Recipient) Wants(kind Notify) bool {
 	if len(r.Notify) == 0 {
-		return kind == "FAILURE" || kind == "DELAY"
+		return kind == NotifyFailure || kind == NotifyDelay
 	}
 	for _, n := range r.Notify {
-		if strings.EqualFold(n, kind) {
+		if strings.EqualFold(string(n), string(kind)) {
 			return true
 		}
 	}

@@ -38,7 +38,7 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 		}
 		remaining = append(remaining, r)
 		due = append(due, r)
-		if r.Wants("DELAY") && !r.Held {
+		if r.Wants(NotifyDelay) && !r.Held {
 			until := r.Expires
 			blocks = append(blocks, dsn.Recipient{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, Action: dsn.Delayed,
 				Status: dsn.StatusOf(codeOf(r.LastStatus), ""), RemoteMTA: r.RemoteMTA, Diagnostic: r.LastStatus + " " + r.LastError,

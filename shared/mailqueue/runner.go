@@ -124,22 +124,22 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 		r.LastAttempt, r.LastStatus, r.LastError, r.RemoteMTA = end, res.Status(), res.Text, res.RemoteMTA
 		r.DeliveringUntil = time.Time{}
 		class := res.Class()
-		q.metrics.attempts.WithLabelValues(r.Queue, class).Inc()
+		q.metrics.attempts.WithLabelValues(r.Queue, string(class)).Inc()
 		block := dsn.Recipient{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, RemoteMTA: res.RemoteMTA,
 			Diagnostic: diagnostic(res), LastAttempt: end, Status: dsn.StatusOf(res.Code, res.Enhanced)}
 		switch class {
-		case "delivered":
+		case Delivered:
 			q.metrics.latency.WithLabelValues(r.Queue).Observe(end.Sub(r.ReceivedAt).Seconds())
 			left = !q.remove(ctx, c) || left
-			if r.Wants("SUCCESS") {
+			if r.Wants(NotifySuccess) {
 				block.Action = dsn.Delivered
 				delivered = append(delivered, block)
 			}
 			continue
-		case "permanent":
+		case Permanent:
 			left = !q.remove(ctx, c) || left
 			q.log.Info("delivery failed for good", "entry", c.Key, "rcpt", r.Address, "reply", diagnostic(res))
-			if r.Wants("FAILURE") {
+			if r.Wants(NotifyFailure) {
 				block.Action = dsn.Failed
 				failed = append(failed, block)
 			}
@@ -154,7 +154,7 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 			if v.Expired {
 				left = !q.remove(ctx, c) || left
 				q.log.Info("recipient expired", "entry", c.Key, "rcpt", r.Address, "reason", v.Reason, "last", diagnostic(res))
-				if r.Wants("FAILURE") {
+				if r.Wants(NotifyFailure) {
 					block.Action, block.Status = dsn.Failed, expiredStatus(res)
 					block.Diagnostic = diagnostic(res) + " (" + v.Reason + ")"
 					failed = append(failed, block)
@@ -244,7 +244,7 @@ func (q *Queue) sendDSN(ctx context.Context, r *Recipient, blocks []dsn.Recipien
 	report := dsn.Build(dsn.Report{ReportingMTA: host, From: "MAILER-DAEMON@" + host, To: r.Sender, EnvID: r.EnvID,
 		ArrivalDate: r.ReceivedAt, Recipients: blocks, Original: body, Full: r.Ret == "FULL", Now: q.p.Clock.Now()})
 	env := Envelope{Source: SourceDSN, Priority: r.Priority, Ret: "HDRS"}
-	if _, err := q.Enqueue(ctx, env, []RcptIn{{Address: r.Sender, Notify: []string{"NEVER"}}}, report); err != nil {
+	if _, err := q.Enqueue(ctx, env, []RcptIn{{Address: r.Sender, Notify: []Notify{NotifyNever}}}, report); err != nil {
 		q.log.Error("queue DSN", "message", r.MessageID, "to", r.Sender, "err", err)
 		return
 	}

@@ -71,12 +71,12 @@ func TestMaxAttempts(t *testing.T) {
 func TestWants(t *testing.T) {
 	t.Parallel()
 	r := &Recipient{}
-	require.True(t, r.Wants("FAILURE"))
-	require.True(t, r.Wants("DELAY"))
-	require.False(t, r.Wants("SUCCESS"))
-	r.Notify = []string{"NEVER"}
-	require.False(t, r.Wants("FAILURE"))
-	r.Notify = []string{"SUCCESS"}
-	require.True(t, r.Wants("SUCCESS"))
-	require.False(t, r.Wants("DELAY"))
+	require.True(t, r.Wants(NotifyFailure))
+	require.True(t, r.Wants(NotifyDelay))
+	require.False(t, r.Wants(NotifySuccess))
+	r.Notify = []Notify{NotifyNever}
+	require.False(t, r.Wants(NotifyFailure))
+	r.Notify = []Notify{NotifySuccess}
+	require.True(t, r.Wants(NotifySuccess))
+	require.False(t, r.Wants(NotifyDelay))
 }

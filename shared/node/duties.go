@@ -18,13 +18,13 @@ func (n *Node) LeaderDuty(name string, fn func(ctx context.Context)) {
 // leader (see LeaderDuty).
 func (n *Node) LeaderEvery(name string, interval time.Duration, fn func(ctx context.Context)) {
 	n.LeaderDuty(name, func(ctx context.Context) {
-		t := time.NewTicker(interval)
+		t := n.clock.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.Chan():
 				fn(ctx)
 			}
 		}

@@ -25,11 +25,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/roles"
-	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -57,6 +57,9 @@ type Params struct {
 	Work work.Params
 	// ExtraUsers are API users beyond api.users (jetmail dev adds its admin).
 	ExtraUsers []jmap.User
+	// Clock keeps the node's timers (leader duties); default the system
+	// clock.
+	Clock clock.Clock
 	// Dial opens another connection like Conn. With it the node keeps
 	// nats.connections connections, so that the server works the node's
 	// traffic on several cores; without it, Conn carries everything.
@@ -76,8 +79,6 @@ type Node struct {
 	Registry   *prometheus.Registry
 	WorkParams work.Params
 	Logger     *slog.Logger
-	// TaskHandlers is where services register the task variants they run.
-	TaskHandlers *task.Handlers
 	// API is the admin API; services register their methods on it.
 	API *jmap.Server
 
@@ -97,6 +98,7 @@ type Node struct {
 	ready       atomic.Bool
 	leader      atomic.Bool
 	duties      duties
+	clock       clock.Clock
 }
 
 // New prepares a node; nothing runs until Start.
@@ -122,7 +124,11 @@ func New(p Params) (*Node, error) {
 	n := &Node{
 		Config: p.Config, ID: id, Conn: p.Conn, JS: js, Registry: reg, WorkParams: wp,
 		Publisher: work.NewPublisher(js, wp.Partitions), Logger: p.Logger.With("node_id", id),
-		p: p, workMetrics: work.NewMetrics(reg), TaskHandlers: task.NewHandlers(),
+		p: p, workMetrics: work.NewMetrics(reg),
+	}
+	n.clock = p.Clock
+	if n.clock == nil {
+		n.clock = clock.Real
 	}
 	n.API = newAPI(n)
 	reg.MustRegister(

@@ -47,6 +47,10 @@ func taskErr(err error) error { return engine.DomainErr(err, ErrNotFound, ErrCon
 // Params configures a Manager.
 type Params struct {
 	Node *node.Node
+	// Handlers are the task variants this node runs; the composition root
+	// shares one registry between the scheduler and the services that
+	// handle tasks. Default an empty registry (see Manager.Handle).
+	Handlers *task.Handlers
 	// Clock tells the time; default the system clock.
 	Clock clock.Clock
 	// Rand returns numbers in [0, 1) for retry jitter; default math/rand.
@@ -86,6 +90,9 @@ func New(p Params) *Manager {
 	}
 	if p.RescueInterval == 0 {
 		p.RescueInterval = 30 * time.Second
+	}
+	if p.Handlers == nil {
+		p.Handlers = task.NewHandlers()
 	}
 	return &Manager{p: p, n: p.Node, log: p.Node.Logger.With("service", "scheduler"), js: p.Node.JS, settings: task.DefaultSettings}
 }
@@ -190,6 +197,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.bg.Wait()
 	return errors.Join(errs...)
 }
+
+// Handle registers the handler of a task variant on this node.
+func (m *Manager) Handle(v task.Variant, h task.Handler) { m.p.Handlers.Handle(v, h) }
 
 // Settings returns the TaskManager settings in force.
 func (m *Manager) Settings() task.Settings {

@@ -59,7 +59,7 @@ func (m *Manager) runTask(ctx context.Context, it *engine.Item[task.Task]) error
 // call runs the variant's handler, turning a missing handler and a panic
 // into errors that the retry policy records.
 func (m *Manager) call(ctx context.Context, t *task.Task) (err error) {
-	h, ok := m.n.TaskHandlers.Lookup(t.Variant())
+	h, ok := m.p.Handlers.Lookup(t.Variant())
 	if !ok {
 		return fmt.Errorf("no handler for %s on this node", t.Variant())
 	}

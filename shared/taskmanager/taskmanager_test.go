@@ -50,9 +50,9 @@ func trace(id string) task.Payload { return &task.IndexTraceTask{TraceID: id} }
 
 func TestTaskRunsAtItsDueTime(t *testing.T) {
 	t.Parallel()
-	n, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
+	_, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
 	ran := make(chan time.Time, 1)
-	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error { ran <- time.Now(); return nil })
+	m.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error { ran <- time.Now(); return nil })
 	due := time.Now().Add(2 * time.Second)
 	tk, err := m.Create(context.Background(), trace("t1"), &due)
 	require.NoError(t, err)
@@ -77,10 +77,10 @@ func TestTaskRunsAtItsDueTime(t *testing.T) {
 
 func TestRescheduleAndDestroy(t *testing.T) {
 	t.Parallel()
-	n, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
+	_, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
 	var mu sync.Mutex
 	ran := map[string]time.Time{}
-	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
+	m.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
 		mu.Lock()
 		defer mu.Unlock()
 		ran[tk.Payload.(*task.IndexTraceTask).TraceID] = time.Now()
@@ -116,10 +116,10 @@ func TestRescheduleAndDestroy(t *testing.T) {
 
 func TestFailingTaskWalksToFailed(t *testing.T) {
 	t.Parallel()
-	n, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
+	_, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
 	fixedRetry(t, m, 3, "300ms")
 	var attempts atomic.Int32
-	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
+	m.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
 		return fmt.Errorf("index unavailable (attempt %d)", attempts.Add(1))
 	})
 	ctx := context.Background()
@@ -152,7 +152,7 @@ func TestFailingTaskWalksToFailed(t *testing.T) {
 	require.EqualValues(t, 3, attempts.Load())
 
 	// A failed task stays until retried; a retry starts again from attempt 1.
-	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error { return nil })
+	m.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error { return nil })
 	_, err = m.Retry(ctx, tk.ID, time.Time{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, err := m.Get(ctx, tk.ID); return errors.Is(err, taskmanager.ErrNotFound) }, 5*time.Second, 10*time.Millisecond)
@@ -184,10 +184,10 @@ func TestKilledWorkerMidTask(t *testing.T) {
 	// Node a alone takes the task and hangs in it.
 	ncA, err := srv.Connect()
 	require.NoError(t, err)
-	nA, mA := start(t, ncA, "a", both)
+	_, mA := start(t, ncA, "a", both)
 	started := make(chan struct{})
 	var startedOnce sync.Once
-	nA.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
+	mA.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
 		startedOnce.Do(func() { close(started) })
 		<-ctx.Done()
 		return ctx.Err()
@@ -203,8 +203,8 @@ func TestKilledWorkerMidTask(t *testing.T) {
 
 	// Node b joins the shard, then a dies without a word.
 	var completions atomic.Int32
-	nB, mB := start(t, jetmailtest.Conn(t, srv), "b", both)
-	nB.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
+	_, mB := start(t, jetmailtest.Conn(t, srv), "b", both)
+	mB.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
 		completions.Add(1)
 		return nil
 	})
@@ -228,13 +228,13 @@ func TestPeriodicFiresOncePerTickWithThreeNodes(t *testing.T) {
 	runs := map[string]int{}
 	for _, id := range []string{"1", "2", "3"} {
 		n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), jetmailtest.Config(t, id, periodic))
-		n.TaskHandlers.Handle(task.StoreMaintenance, func(ctx context.Context, tk *task.Task) error {
+		m := taskmanager.New(taskmanager.Params{Node: n})
+		m.Handle(task.StoreMaintenance, func(ctx context.Context, tk *task.Task) error {
 			mu.Lock()
 			defer mu.Unlock()
 			runs[tk.ID]++
 			return nil
 		})
-		m := taskmanager.New(taskmanager.Params{Node: n})
 		require.NoError(t, m.Start(context.Background()))
 		t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
 	}
@@ -259,7 +259,7 @@ func TestRescuerTriggersLostTask(t *testing.T) {
 	require.NoError(t, m.Start(context.Background()))
 	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
 	ran := make(chan string, 1)
-	n.TaskHandlers.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error { ran <- tk.ID; return nil })
+	m.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error { ran <- tk.ID; return nil })
 	lost := writeWithoutTrigger(t, srv, trace("lost"))
 	select {
 	case id := <-ran:
@@ -272,10 +272,10 @@ func TestRescuerTriggersLostTask(t *testing.T) {
 // Settings apply from the next retry, without a restart.
 func TestSettingsApplyFromNextRetry(t *testing.T) {
 	t.Parallel()
-	n, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
+	_, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
 	fixedRetry(t, m, 5, "1h")
 	fail := func(ctx context.Context, tk *task.Task) error { return errors.New("nope") }
-	n.TaskHandlers.Handle(task.IndexTrace, fail)
+	m.Handle(task.IndexTrace, fail)
 	ctx := context.Background()
 	tk, err := m.Create(ctx, trace("s"), nil)
 	require.NoError(t, err)
