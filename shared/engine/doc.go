@@ -15,12 +15,21 @@
 //     schedule on its own subject, "@at <due>" targeting the due subject.
 //     One schedule per subject: rescheduling publishes a new one that
 //     replaces the old, and cancelling purges the subject.
+//   - Inline items (Params.Inline, the task manager's): a new item lives in
+//     its trigger alone until it changes. Its trigger is on its own subject
+//     (<due subject>.<key>) and carries its value, gen and token; an item
+//     due later is its schedule on its schedule subject. Creating it is one
+//     write, running it needs no read, and completing it is the trigger's
+//     acknowledgement. The first change (an update, a failure that retries,
+//     a claim) gives it a record and then removes the inline trigger.
 //   - No node holds every item in memory: a trigger is checked by reading
-//     its record, and listings page through the bucket (Scan).
+//     its record, and listings stream the bucket and the inline triggers
+//     (Scan).
 //
 // # An item's life
 //
-//	Create ------------------> due{gen 1} (records and triggers, one pipelined round trip)
+//	Create ------------------> due{gen 1} (records and triggers, one pipelined round trip;
+//	                                      an inline item: its trigger only)
 //	due --trigger fires--> running: the record is read; the trigger is
 //	    current when its gen and token are the record's
 //	running --Complete--> removed (a purge marker that expires)
@@ -38,6 +47,7 @@
 //
 // # Checking a trigger
 //
+//	inline trigger                                 -> the handler runs (see below)
 //	record missing, trigger young (< YoungTrigger) -> the record is on its way: retried
 //	record missing, trigger older                  -> the item is done or destroyed: dropped
 //	trigger gen < record gen, or same gen and another token -> stale: dropped
@@ -47,6 +57,15 @@
 //
 // A retry here is a negative acknowledgement with a short delay, so a slot
 // is not held while a replica catches up.
+//
+// An inline trigger is not checked against anything: any change to its item
+// writes the record first and then purges the inline trigger (Destroy just
+// purges it), so an inline trigger that is still there is current. One
+// already delivered when the change comes still runs: a change racing a
+// run is settled as at-least-once allows (the run may happen, and the
+// changed item runs again as changed). Get and Scan read the record first,
+// then the inline trigger, then the record again, so that an item changing
+// between the reads is not missed.
 //
 // # Durability and crashes
 //
@@ -60,6 +79,8 @@
 //   - Save or Update, between record and trigger: the same.
 //   - During the handler: the trigger is not acknowledged; after the lease
 //     (AckWait) another node runs the item again. Items run at least once.
+//   - An inline item, between its new record and the purge of its inline
+//     trigger: the trigger runs the item once more; at least once.
 //   - Complete, after the purge was applied but before its reply: the retry
 //     finds the record gone, which counts as done. A purge refused because
 //     the record changed meanwhile keeps the change, unless only the

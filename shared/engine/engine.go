@@ -46,6 +46,9 @@ const (
 	HeaderItem  = "Jetmail-Item"
 	HeaderGen   = "Jetmail-Gen"
 	HeaderToken = "Jetmail-Token"
+	// HeaderInline marks the trigger of an inline item: it carries the
+	// item's record as its data.
+	HeaderInline = "Jetmail-Inline"
 )
 
 // Route says where an item's triggers go.
@@ -103,6 +106,16 @@ type Params[T any] struct {
 	// Stale and Rescued count dropped stale triggers and rescued items; may
 	// be nil.
 	Stale, Rescued prometheus.Counter
+	// Inline, when set, lets a new item live in its trigger alone until it
+	// changes (see the package doc): it gives the subject of that trigger,
+	// the item's own, in Route's Stream and received by Route's Consumer;
+	// an item due later has its schedule there on Route's Sched. Default
+	// off: every item has a record.
+	Inline func(key string, v *T) string
+	// InlinePlaces says where inline triggers and schedules of key may be:
+	// a stream and a subject filter each; key "*" asks for the filters of
+	// every inline item. Required with Inline.
+	InlinePlaces func(key string) []Place
 }
 
 // Item is one item with the engine's bookkeeping.
@@ -113,8 +126,19 @@ type Item[T any] struct {
 	// trigger, Token tells apart two writers of the same Gen.
 	Gen   uint64
 	Token string
-	// Rev is the KV revision the item was read at.
+	// Rev is the KV revision the item was read at; 0 for an inline item.
 	Rev uint64
+	// inline is where an inline item's trigger is; nil for an item with a
+	// record.
+	inline *Place
+}
+
+// Inline reports whether the item lives in its trigger alone.
+func (it *Item[T]) Inline() bool { return it.inline != nil }
+
+// Place is a stream and a subject in it.
+type Place struct {
+	Stream, Subject string
 }
 
 // Engine keeps one kind of item.
@@ -130,6 +154,9 @@ type Engine[T any] struct {
 func New[T any](p Params[T]) (*Engine[T], error) {
 	if p.Bucket == "" || len(p.JetStreams) == 0 || p.Route == nil || p.Due == nil {
 		return nil, errors.New("engine: Bucket, JetStreams, Route and Due are required")
+	}
+	if p.Inline != nil && p.InlinePlaces == nil {
+		return nil, errors.New("engine: Inline needs InlinePlaces")
 	}
 	if p.Replicas == 0 {
 		p.Replicas = 1

@@ -67,8 +67,8 @@ func (r *rig) next(t *testing.T, within time.Duration) (engine.Ref, bool) {
 	for msg := range batch.Messages() {
 		meta, err := msg.Metadata()
 		require.NoError(t, err)
-		require.NoError(t, msg.Ack())
-		ref, ok := engine.RefOf(msg.Headers(), meta.Timestamp)
+		require.NoError(t, msg.DoubleAck(context.Background()))
+		ref, ok := engine.RefOf(msg.Subject(), msg.Headers(), msg.Data(), meta.Timestamp)
 		require.True(t, ok, "a trigger has the engine's headers")
 		return ref, true
 	}
@@ -318,4 +318,118 @@ func TestWorkHandlerRejectsNonTriggers(t *testing.T) {
 	h := r.e.WorkHandler(func(context.Context, *engine.Item[job]) error { return nil })
 	err := h(context.Background(), &work.Job{Header: map[string][]string{}})
 	require.ErrorContains(t, err, "not a trigger")
+}
+
+// newInlineRig is a rig whose items created due now live in their trigger
+// alone, on eng.due.0.<key> (a partition, then the key).
+func newInlineRig(t *testing.T) *rig {
+	t.Helper()
+	r := newRig(t, func(p *engine.Params[job]) {
+		p.Inline = func(key string, _ *job) string { return "eng.due.0." + key }
+		p.InlinePlaces = func(key string) []engine.Place {
+			return []engine.Place{{Stream: "eng", Subject: "eng.due.*." + key}, {Stream: "eng", Subject: "eng.sched." + key}}
+		}
+	})
+	_, err := r.js.UpdateConsumer(context.Background(), "eng", jetstream.ConsumerConfig{Durable: "c", FilterSubjects: []string{"eng.due", "eng.due.>"},
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second})
+	require.NoError(t, err)
+	return r
+}
+
+func (r *rig) hasRecord(t *testing.T, key string) bool {
+	t.Helper()
+	kv, err := r.js.KeyValue(context.Background(), "eng-items")
+	require.NoError(t, err)
+	_, err = kv.Get(context.Background(), key)
+	return err == nil
+}
+
+// An item due now is its trigger: one write, found by Get and Scan, run
+// from the trigger's data, gone with the trigger's ack.
+func TestInlineItemLivesInItsTrigger(t *testing.T) {
+	t.Parallel()
+	r := newInlineRig(t)
+	ctx := context.Background()
+	it := r.create(t, "a", &job{Due: time.Now(), N: 7})
+	require.True(t, it.Inline())
+	require.False(t, r.hasRecord(t, "a"), "no record")
+	got, err := r.e.Get(ctx, "a")
+	require.NoError(t, err)
+	require.True(t, got.Inline())
+	require.Equal(t, 7, got.Value.N)
+	r.create(t, "later", &job{Due: time.Now().Add(time.Hour)})
+	require.False(t, r.hasRecord(t, "later"), "an item due later is its schedule")
+	r.create(t, "changed", &job{Due: time.Now().Add(time.Hour)})
+	_, err = r.e.Update(ctx, "changed", func(j *job) error { j.N = 1; return nil })
+	require.NoError(t, err)
+	keys := map[string]bool{}
+	require.NoError(t, r.e.Scan(ctx, func(it *engine.Item[job]) bool { keys[it.Key] = it.Inline(); return true }))
+	require.Equal(t, map[string]bool{"a": true, "later": true, "changed": false}, keys)
+
+	ref, ok := r.next(t, 2*time.Second)
+	require.True(t, ok)
+	require.NotNil(t, ref.Inline, "the trigger carries the item")
+	ran := 0
+	require.NoError(t, r.e.Run(ctx, ref, func(ctx context.Context, it *engine.Item[job]) error {
+		ran = it.Value.N
+		return r.e.Complete(ctx, it)
+	}))
+	require.Equal(t, 7, ran)
+	_, err = r.e.Get(ctx, "a")
+	require.ErrorIs(t, err, engine.ErrNotFound, "acknowledged: gone")
+}
+
+// An inline item due shortly is its schedule; the server fires it with the
+// item, which runs with no record.
+func TestInlineScheduleFires(t *testing.T) {
+	t.Parallel()
+	r := newInlineRig(t)
+	ctx := context.Background()
+	r.create(t, "soon", &job{Due: time.Now().Add(300 * time.Millisecond), N: 3})
+	_, ok := r.next(t, 100*time.Millisecond)
+	require.False(t, ok, "not yet")
+	ref, ok := r.next(t, 3*time.Second)
+	require.True(t, ok, "the schedule fired")
+	require.NotNil(t, ref.Inline, "the fired trigger carries the item")
+	ran := 0
+	require.NoError(t, r.e.Run(ctx, ref, func(_ context.Context, it *engine.Item[job]) error { ran = it.Value.N; return nil }))
+	require.Equal(t, 3, ran)
+	_, err := r.e.Get(ctx, "soon")
+	require.ErrorIs(t, err, engine.ErrNotFound)
+}
+
+// A change gives an inline item a record and removes its inline trigger;
+// so does a failure that retries it; Destroy removes the trigger.
+func TestInlineItemChanges(t *testing.T) {
+	t.Parallel()
+	r := newInlineRig(t)
+	ctx := context.Background()
+	r.create(t, "moved", &job{Due: time.Now()})
+	it, err := r.e.Update(ctx, "moved", func(j *job) error { j.Due = time.Now().Add(time.Hour); return nil })
+	require.NoError(t, err)
+	require.False(t, it.Inline())
+	require.EqualValues(t, 2, it.Gen)
+	require.True(t, r.hasRecord(t, "moved"))
+	_, err = r.s.GetLastMsgForSubject(ctx, "eng.due.0.moved")
+	require.ErrorIs(t, err, jetstream.ErrMsgNotFound, "the inline trigger is gone")
+	_, err = r.s.GetLastMsgForSubject(ctx, "eng.sched.moved")
+	require.NoError(t, err, "its schedule replaces it")
+
+	r.create(t, "fails", &job{Due: time.Now()})
+	ref, ok := r.next(t, 2*time.Second)
+	require.True(t, ok)
+	require.NoError(t, r.e.Run(ctx, ref, func(ctx context.Context, it *engine.Item[job]) error {
+		it.Value.Due = time.Now().Add(time.Hour)
+		return r.e.Save(ctx, it, true)
+	}))
+	failed, err := r.e.Get(ctx, "fails")
+	require.NoError(t, err)
+	require.False(t, failed.Inline(), "a retry has a record")
+	require.EqualValues(t, 2, failed.Gen)
+
+	r.create(t, "gone", &job{Due: time.Now().Add(-time.Second)})
+	_, err = r.e.Destroy(ctx, "gone")
+	require.NoError(t, err)
+	_, err = r.e.Get(ctx, "gone")
+	require.ErrorIs(t, err, engine.ErrNotFound)
 }

@@ -38,9 +38,23 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 	triggers := make([]jetstream.PubAckFuture, len(inserts))
 	js := e.js()
 	var err error
+	now := e.p.Clock.Now()
 	for i, in := range inserts {
 		it := &Item[T]{Key: in.Key, Value: in.Value, Gen: 1, Token: nuid.Next()}
 		items[i] = it
+		if at, ok := e.p.Due(it.Value); e.p.Inline != nil && ok && !in.NoTrigger && in.TriggerAt.IsZero() {
+			// The trigger alone holds the item, one write: on the item's
+			// subject when due now, else as its schedule.
+			msg, eerr := e.inlineMsg(it, at, now)
+			if eerr == nil {
+				records[i], eerr = js.PublishMsgAsync(msg)
+			}
+			if eerr != nil {
+				err = fmt.Errorf("store %s: %w", it.Key, eerr)
+				break
+			}
+			continue
+		}
 		data, eerr := e.encode(it)
 		if eerr != nil {
 			err = eerr
@@ -70,6 +84,9 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 			continue
 		}
 		ack, aerr := work.Await(ctx, f)
+		if aerr == nil && ack.Duplicate {
+			aerr = ErrExists
+		}
 		if aerr != nil {
 			if err == nil {
 				if isConflict(aerr) {
@@ -79,7 +96,9 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 			}
 			continue
 		}
-		items[i].Rev = ack.Sequence
+		if !items[i].Inline() {
+			items[i].Rev = ack.Sequence
+		}
 		stored = append(stored, items[i])
 	}
 	for i, f := range triggers {
@@ -94,7 +113,13 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 		// The caller is told nothing was created: take back what was, so
 		// that its retry makes no duplicates.
 		for _, it := range stored {
-			if perr := e.kv().Purge(ctx, it.Key, jetstream.LastRevision(it.Rev), jetstream.PurgeTTL(e.p.MarkerTTL)); perr != nil {
+			perr := error(nil)
+			if it.Inline() {
+				perr = e.purgeInline(ctx, it.inline)
+			} else {
+				perr = e.kv().Purge(ctx, it.Key, jetstream.LastRevision(it.Rev), jetstream.PurgeTTL(e.p.MarkerTTL))
+			}
+			if perr != nil {
 				e.log.Warn("create failed and an item it stored could not be taken back; the rescuer will run it", "key", it.Key, "err", perr)
 			}
 		}
@@ -108,6 +133,19 @@ func (e *Engine[T]) Get(ctx context.Context, key string) (*Item[T], error) {
 	if !ValidKey(key) {
 		return nil, ErrNotFound
 	}
+	it, err := e.getRecord(ctx, key)
+	if !errors.Is(err, ErrNotFound) || e.p.Inline == nil {
+		return it, err
+	}
+	if it, err = e.getInline(ctx, key); !errors.Is(err, ErrNotFound) {
+		return it, err
+	}
+	// An inline item gets its record before its trigger goes: one that
+	// changed between the two reads has its record now.
+	return e.getRecord(ctx, key)
+}
+
+func (e *Engine[T]) getRecord(ctx context.Context, key string) (*Item[T], error) {
 	en, err := e.kv().Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, ErrNotFound
@@ -116,6 +154,29 @@ func (e *Engine[T]) Get(ctx context.Context, key string) (*Item[T], error) {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return e.decode(key, en.Revision(), en.Value())
+}
+
+// getInline looks for an inline item's trigger.
+func (e *Engine[T]) getInline(ctx context.Context, key string) (*Item[T], error) {
+	for _, pl := range e.p.InlinePlaces(key) {
+		s, err := e.stream(ctx, pl.Stream)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := s.GetLastMsgForSubject(ctx, pl.Subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		ref, ok := RefOf(msg.Subject, msg.Header, msg.Data, msg.Time)
+		if !ok || ref.Inline == nil {
+			continue
+		}
+		return e.inlineItem(ref, pl.Stream)
+	}
+	return nil, ErrNotFound
 }
 
 // ValidKey reports whether key can name an item: KV key characters, with
@@ -149,16 +210,31 @@ func (e *Engine[T]) save(ctx context.Context, it *Item[T], retrigger, cancel boo
 		next.Gen++
 		next.Token = nuid.Next()
 	}
+	next.inline = nil
 	data, err := e.encode(&next)
 	if err != nil {
 		return err
 	}
-	rev, err := e.kv().Update(ctx, it.Key, data, it.Rev)
+	var rev uint64
+	if it.Inline() {
+		// The item changes: it gets a record, and its inline trigger goes
+		// once the record is there. A record that exists already means
+		// another writer got there first.
+		rev, err = e.kv().Create(ctx, it.Key, data)
+	} else {
+		rev, err = e.kv().Update(ctx, it.Key, data, it.Rev)
+	}
 	if err != nil {
 		if isConflict(err) {
 			return ErrConflict
 		}
 		return fmt.Errorf("store %s: %w", it.Key, err)
+	}
+	if it.Inline() {
+		if err := e.purgeInline(ctx, it.inline); err != nil {
+			// Left behind, it runs the item once more: at least once.
+			e.log.Warn("item has a record now, but its inline trigger stays", "key", it.Key, "err", err)
+		}
 	}
 	next.Rev = rev
 	*it = next
@@ -201,6 +277,9 @@ func (e *Engine[T]) Update(ctx context.Context, key string, f func(v *T) error) 
 // JetStream does not answer, until ctx ends: a removal that went through
 // unanswered counts as done on the next try.
 func (e *Engine[T]) Complete(ctx context.Context, it *Item[T]) error {
+	if it.Inline() {
+		return nil // acknowledging the trigger removes the item
+	}
 	rev := it.Rev
 	wait := 50 * time.Millisecond
 	for {
@@ -235,6 +314,9 @@ func (e *Engine[T]) Destroy(ctx context.Context, key string) (*Item[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	if it.Inline() {
+		return it, e.purgeInline(ctx, it.inline)
+	}
 	if err := e.kv().Purge(ctx, key, jetstream.LastRevision(it.Rev), jetstream.PurgeTTL(e.p.MarkerTTL)); err != nil {
 		if isConflict(err) {
 			return nil, ErrConflict
@@ -258,10 +340,8 @@ func (e *Engine[T]) Keys(ctx context.Context, pattern string) ([]string, error) 
 	return keys, nil
 }
 
-// Scan calls fn for every item, in key order of no promise, until fn
-// returns false or ctx ends. It streams the bucket: memory stays flat
-// however many items there are.
-func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
+// scanRecords calls fn for every item with a record, in no promised order.
+func (e *Engine[T]) scanRecords(ctx context.Context, fn func(it *Item[T]) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := e.kv().WatchAll(ctx, jetstream.IgnoreDeletes())
@@ -287,4 +367,44 @@ func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
 			}
 		}
 	}
+}
+
+// Scan calls fn for every item: those with a record (the bucket), then the
+// inline ones (their triggers), until fn returns false or ctx ends. It
+// streams: memory stays flat however many items there are. An item
+// getting its record at that moment may be seen twice.
+func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
+	more := true
+	if err := e.scanRecords(ctx, func(it *Item[T]) bool { more = fn(it); return more }); err != nil || !more || e.p.Inline == nil {
+		return err
+	}
+	for _, pl := range e.p.InlinePlaces("*") {
+		s, err := e.stream(ctx, pl.Stream)
+		if err != nil {
+			return err
+		}
+		for seq := uint64(1); ; {
+			msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(pl.Subject))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", pl.Subject, err)
+			}
+			seq = msg.Sequence + 1
+			ref, ok := RefOf(msg.Subject, msg.Header, msg.Data, msg.Time)
+			if !ok || ref.Inline == nil {
+				continue
+			}
+			it, err := e.inlineItem(ref, pl.Stream)
+			if err != nil {
+				e.log.Error("scan: undecodable inline item skipped", "key", ref.Key, "err", err)
+				continue
+			}
+			if !fn(it) {
+				return nil
+			}
+		}
+	}
+	return nil
 }

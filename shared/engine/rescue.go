@@ -18,7 +18,7 @@ func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 	cutoff := now.Add(-e.p.RescueAfter)
 	idle := map[[2]string]bool{} // stream, consumer -> idle, for this pass
 	rescued := 0
-	err := e.Scan(ctx, func(it *Item[T]) bool {
+	err := e.scanRecords(ctx, func(it *Item[T]) bool { // an inline item is its own trigger
 		due, ok := e.p.Due(it.Value)
 		if !ok || due.After(cutoff) || e.p.Busy(it.Value, now) {
 			return true

@@ -21,7 +21,7 @@ const lagRetry = 100 * time.Millisecond
 // against its record (see Run).
 func (e *Engine[T]) WorkHandler(h Handler[T]) work.Handler {
 	return func(ctx context.Context, job *work.Job) error {
-		ref, ok := RefOf(job.Header, job.Published)
+		ref, ok := RefOf(job.Subject, job.Header, job.Data, job.Published)
 		if !ok {
 			return work.Permanent(errors.New("not a trigger: no item or gen header"))
 		}
@@ -32,6 +32,16 @@ func (e *Engine[T]) WorkHandler(h Handler[T]) work.Handler {
 // Run runs h for the item ref names if ref is its current trigger, as the
 // package doc's table says.
 func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
+	if ref.Inline != nil {
+		// The trigger is the item: a change to it would have given it a
+		// record and removed this trigger (see purgeInline).
+		it, err := e.inlineItem(ref, "")
+		if err != nil {
+			return work.Permanent(err)
+		}
+		it.inline.Stream = e.p.Route(it.Key, it.Value).Stream
+		return h(ctx, it)
+	}
 	it, err := e.Get(ctx, ref.Key)
 	// A trigger may overtake its new record by a moment (Create sends both
 	// at once): look again shortly before handing it back.

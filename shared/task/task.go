@@ -65,20 +65,34 @@ func (t *Task) Variant() Variant { return t.Payload.Variant() }
 
 // MarshalJSON writes the public (API) form: the variant's fields with
 // "@type", "id" and "status". (Creation time stays internal: one variant,
-// RestoreArchivedItem, has a createdAt of its own.)
+// RestoreArchivedItem, has a createdAt of its own.) No variant has fields
+// of those three names, so they are put in front of the variant's own
+// without decoding them again: this runs for every task written.
 func (t *Task) MarshalJSON() ([]byte, error) {
 	fields, err := json.Marshal(t.Payload)
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(fields, &m); err != nil {
+	if len(fields) < 2 || fields[0] != '{' {
+		return nil, fmt.Errorf("task %s: fields are not a JSON object", t.ID)
+	}
+	typ, _ := json.Marshal(t.Variant())
+	id, _ := json.Marshal(t.ID)
+	status, err := json.Marshal(t.Status)
+	if err != nil {
 		return nil, err
 	}
-	m["@type"], _ = json.Marshal(t.Variant())
-	m["id"], _ = json.Marshal(t.ID)
-	m["status"], _ = json.Marshal(t.Status)
-	return json.Marshal(m)
+	out := make([]byte, 0, len(fields)+len(typ)+len(id)+len(status)+32)
+	out = append(out, `{"@type":`...)
+	out = append(out, typ...)
+	out = append(out, `,"id":`...)
+	out = append(out, id...)
+	out = append(out, `,"status":`...)
+	out = append(out, status...)
+	if len(fields) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, fields[1:]...), nil
 }
 
 // stored is the KV form: the public form plus the internal fields.

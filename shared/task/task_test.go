@@ -217,3 +217,22 @@ func TestFromFields(t *testing.T) {
 	require.Equal(t, []PropertyError{{"colour", "is not a property of this type"}}, errs)
 	require.Equal(t, []string{"accountId", "documentId", "documentType"}, FieldNames(IndexDocument))
 }
+
+// MarshalJSON puts "@type", "id" and "status" in front of a variant's own
+// fields without checking them: no variant may have fields of those names.
+func TestNoVariantShadowsTheCommonFields(t *testing.T) {
+	t.Parallel()
+	for _, v := range Variants() {
+		fields, err := json.Marshal(specs[v].new())
+		require.NoError(t, err)
+		var m map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(fields, &m))
+		for _, k := range []string{"@type", "id", "status"} {
+			require.NotContains(t, m, k, "variant %s", v)
+		}
+		tk := &Task{ID: "t1", Payload: specs[v].new(), Status: Status{Type: Pending}}
+		data, err := tk.MarshalJSON()
+		require.NoError(t, err)
+		require.True(t, json.Valid(data), "variant %s: %s", v, data)
+	}
+}

@@ -109,6 +109,10 @@ func (m *Manager) Start(ctx context.Context) error {
 		Encode: func(t *task.Task) ([]byte, error) { return t.Encode() }, Decode: task.Decode,
 		Clock: m.p.Clock, Logger: m.log, RescueAfter: m.p.RescueAfter,
 		Stale: m.metrics.stale, Rescued: m.metrics.rescued,
+		// A task due now lives in its trigger alone until it changes: one
+		// write to create it, its trigger's ack to complete it.
+		Inline:       func(id string, t *task.Task) string { return m.route(id, t).Subject + "." + id },
+		InlinePlaces: inlinePlaces,
 	}); err != nil {
 		return err
 	}
@@ -169,6 +173,17 @@ func (m *Manager) route(id string, t *task.Task) engine.Route {
 		r.Consumer = work.ConsumerName(role, shard.Owner(part, layout.Shards), layout.Epoch)
 	}
 	return r
+}
+
+// inlinePlaces are where an inline task's trigger may be: below any
+// partition of any role's work stream, or its schedule there.
+func inlinePlaces(id string) []engine.Place {
+	out := make([]engine.Place, 0, 2*len(roles.All))
+	for _, r := range roles.All {
+		out = append(out, engine.Place{Stream: work.StreamName(r), Subject: work.SubjectPrefix(r) + "p.*." + id},
+			engine.Place{Stream: work.StreamName(r), Subject: work.SubjectPrefix(r) + "sched." + id})
+	}
+	return out
 }
 
 // Shutdown stops the workers (in-flight tasks finish or are cancelled when

@@ -47,11 +47,18 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, r roles.Role, par
 // at most maxAckPending items in flight (see Limits).
 func consumerConfig(r roles.Role, i, shards, partitions int, epoch uint64, maxAckPending int, p Params) jetstream.ConsumerConfig {
 	owned := shard.Assign(partitions, shards)[i]
-	subjects := make([]string, len(owned))
+	subjects := make([]string, 0, 2*len(owned))
 	parts := make([]string, len(owned))
 	for k, part := range owned {
-		subjects[k] = Subject(r, part)
+		// An item may also have a subject of its own below its partition's
+		// (an inline task, package engine).
+		subjects = append(subjects, Subject(r, part), Subject(r, part)+".>")
 		parts[k] = fmt.Sprint(part)
+	}
+	if shards == 1 {
+		// One filter for all: the server matches many filters against many
+		// subjects at a cost that shows in throughput.
+		subjects = []string{SubjectPrefix(r) + "p.>"}
 	}
 	return jetstream.ConsumerConfig{
 		Durable:        ConsumerName(r, i, epoch),

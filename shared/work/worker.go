@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -238,7 +239,8 @@ func (w *Worker) consume(ctx context.Context, k shardKey) {
 	prefix := len(SubjectPrefix(w.p.Role)) + len("p.")
 	w.pool.Consume(ctx, cons, name, func(j *Job) {
 		j.Role, j.Shard, j.Epoch = w.p.Role, k.index, k.epoch
-		j.Partition, _ = strconv.Atoi(j.Subject[prefix:])
+		part, _, _ := strings.Cut(j.Subject[prefix:], ".")
+		j.Partition, _ = strconv.Atoi(part)
 	})
 }
 
