@@ -146,3 +146,19 @@ func TestOtherSoftwaresKeysPass(t *testing.T) {
 	require.Equal(t, []string{"server", "title"}, cfg.Ignored)
 	require.Equal(t, Store{Type: "rocksdb"}, cfg.Stores["rocks"])
 }
+
+// toml.Decode would take a key for a field whatever its case; a key in the
+// wrong case is unknown, and its value is not taken for the key's.
+func TestKeyInTheWrongCaseIsNotTaken(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{
+		"queue.strategy.schedule: missing: list the rules that choose a schedule, ending with an else",
+		"queue.virtual.a.Threads-Per-Node: unknown key (known: threads-per-node)",
+		"queue.virtual.a.threads-per-node: must be at least 1, got 0",
+	}, problemsOf(t, "[queue.virtual.a]\nThreads-Per-Node = 10\n"))
+
+	cfg, err := Parse([]byte("[Cluster]\npartitions = 4\n"))
+	require.NoError(t, err)
+	require.Equal(t, 16, cfg.Cluster.Partitions)
+	require.Equal(t, []string{"Cluster"}, cfg.Ignored)
+}
