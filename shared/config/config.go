@@ -5,9 +5,10 @@
 // every problem at once, each with its key path and reason, as a Problems
 // error; a caller that gets one must not start anything.
 //
-// Sections jetmail owns (cluster, queue, nats, http, storage) are strict: an
-// unknown key is a problem. Other top-level sections, such as the rest of a
-// Stalwart configuration, are ignored and listed in Config.Ignored.
+// Sections jetmail owns (cluster, queue, nats, http, storage, smtp, task,
+// api, dkim, and the SQL stores of store) are strict: an unknown key is a
+// problem. Other top-level sections, such as the rest of a Stalwart
+// configuration, are ignored and listed in Config.Ignored.
 package config
 
 import (

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,20 +67,36 @@ func Load(path string) (*Config, error) {
 // Parse reads and validates a TOML document. A syntax error is returned
 // as is (it names the line); otherwise the error, if any, is Problems.
 func Parse(data []byte) (*Config, error) {
-	var root map[string]any
-	if _, err := toml.Decode(string(data), &root); err != nil {
+	var doc map[string]any
+	md, err := toml.Decode(string(data), &doc)
+	if err != nil {
 		return nil, fmt.Errorf("TOML syntax: %w%s", err, syntaxHint(data, err))
 	}
 	l := &loader{cfg: defaults(), thenKeys: map[string][]string{}}
-	l.load(root)
+	f, err := l.decode(md, doc)
+	if err != nil {
+		return nil, err
+	}
+	l.cluster(f)
+	l.queue(f)
+	l.nats(f)
+	f.HTTP.Listen.to(&l.cfg.HTTP.Listen)
+	f.Storage.DataDir.to(&l.cfg.Storage.DataDir)
+	l.task(f)
+	l.smtp(f)
+	l.dkim(f)
+	l.stores(f)
+	l.api(f)
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
-		var def map[string]any
-		if _, err := toml.Decode(defaultQueueTOML, &def); err != nil {
+		var def file
+		md, err := toml.Decode(defaultQueueTOML, &def)
+		if err != nil {
 			panic("default queue config: " + err.Error())
 		}
-		l.queue(def["queue"])
+		l.check(md, &def)
+		l.queue(&def)
 	}
 	l.validate()
 	if len(l.problems) > 0 {
@@ -100,85 +118,471 @@ func (l *loader) fail(key, format string, args ...any) {
 	l.problems = append(l.problems, Problem{Key: key, Reason: fmt.Sprintf(format, args...)})
 }
 
-func (l *loader) load(root map[string]any) {
-	for _, k := range sortedKeys(root) {
-		v := root[k]
-		switch k {
-		case "cluster":
-			l.cluster(v)
-		case "queue":
-			l.queue(v)
-		case "nats":
-			l.nats(v)
-		case "http":
-			l.table("http", v, fields{
-				"listen": func(key string, v any) { l.str(key, v, &l.cfg.HTTP.Listen) },
-			})
-		case "task":
-			l.task(v)
-		case "smtp":
-			l.smtp(v)
-		case "dkim":
-			l.dkim(v)
-		case "store":
-			l.stores(v)
-		case "api":
-			l.api(v)
-		case "storage":
-			l.table("storage", v, fields{
-				"data-dir": func(key string, v any) { l.str(key, v, &l.cfg.Storage.DataDir) },
-			})
-		default:
-			l.cfg.Ignored = append(l.cfg.Ignored, k)
+// file mirrors the sections of the file that jetmail owns, each key named
+// by its toml tag. Its values are vals, which take any TOML value, so that
+// decoding goes on past a wrong one.
+type file struct {
+	Cluster struct {
+		NodeID            nodeID             `toml:"node-id"`
+		Partitions        val[int]           `toml:"partitions"`
+		HeartbeatInterval val[time.Duration] `toml:"heartbeat-interval"`
+		NodeTimeout       val[time.Duration] `toml:"node-timeout"`
+		// Roles is read by roles: a role's name depends on how its group
+		// is written.
+		Roles map[string]any `toml:"roles"`
+	} `toml:"cluster"`
+	Queue struct {
+		Virtual map[string]struct {
+			ThreadsPerNode val[int] `toml:"threads-per-node"`
+		} `toml:"virtual"`
+		Schedule map[string]struct {
+			QueueName   val[string]          `toml:"queue-name"`
+			Retry       val[[]time.Duration] `toml:"retry"`
+			Notify      val[[]time.Duration] `toml:"notify"`
+			Expire      val[time.Duration]   `toml:"expire"`
+			MaxAttempts val[int]             `toml:"max-attempts"`
+		} `toml:"schedule"`
+		Strategy struct {
+			Schedule rules `toml:"schedule"`
+			Route    rules `toml:"route"`
+		} `toml:"strategy"`
+		Route map[string]struct {
+			Type    val[string] `toml:"type"`
+			Address val[string] `toml:"address"`
+			Port    val[int]    `toml:"port"`
+			TLS     val[string] `toml:"tls"`
+			Auth    struct {
+				Username val[string] `toml:"username"`
+				Secret   val[string] `toml:"secret"`
+			} `toml:"auth"`
+		} `toml:"route"`
+		TLS struct {
+			StartTLS val[string] `toml:"starttls"`
+		} `toml:"tls"`
+		Resolver val[string] `toml:"resolver"`
+		Limits   struct {
+			PerHost val[int] `toml:"per-host"`
+		} `toml:"limits"`
+		Timeout struct {
+			Connect val[time.Duration] `toml:"connect"`
+			Command val[time.Duration] `toml:"command"`
+		} `toml:"timeout"`
+	} `toml:"queue"`
+	NATS struct {
+		URL         val[string] `toml:"url"`
+		Replicas    val[int]    `toml:"replicas"`
+		Connections val[int]    `toml:"connections"`
+		Creds       val[string] `toml:"creds"`
+		User        val[string] `toml:"user"`
+		Password    val[string] `toml:"password"`
+		Token       val[string] `toml:"token"`
+		TLS         struct {
+			CA   val[string] `toml:"ca"`
+			Cert val[string] `toml:"cert"`
+			Key  val[string] `toml:"key"`
+		} `toml:"tls"`
+	} `toml:"nats"`
+	HTTP struct {
+		Listen val[string] `toml:"listen"`
+	} `toml:"http"`
+	Storage struct {
+		DataDir val[string] `toml:"data-dir"`
+	} `toml:"storage"`
+	Task struct {
+		Concurrency val[int] `toml:"concurrency"`
+		Periodic    map[string]struct {
+			Schedule val[string] `toml:"schedule"`
+			Task     taskJSON    `toml:"task"`
+		} `toml:"periodic"`
+	} `toml:"task"`
+	API struct {
+		Users map[string]struct {
+			Secret      val[string]   `toml:"secret"`
+			Permissions val[[]string] `toml:"permissions"`
+		} `toml:"users"`
+	} `toml:"api"`
+	SMTP struct {
+		Listen                   val[[]string] `toml:"listen"`
+		Hostname                 val[string]   `toml:"hostname"`
+		RelayNetworks            val[[]string] `toml:"relay-networks"`
+		MaxMessageSize           val[int]      `toml:"max-message-size"`
+		LocalDomains             val[[]string] `toml:"local-domains"`
+		AllowPlainAuthOnLoopback val[bool]     `toml:"allow-plain-auth-on-loopback"`
+		TLS                      struct {
+			Cert val[string] `toml:"cert"`
+			Key  val[string] `toml:"key"`
+		} `toml:"tls"`
+		Users map[string]struct {
+			Secret    val[string]   `toml:"secret"`
+			Addresses val[[]string] `toml:"addresses"`
+		} `toml:"users"`
+	} `toml:"smtp"`
+	DKIM map[string]struct {
+		Selector   val[string] `toml:"selector"`
+		PrivateKey val[string] `toml:"private-key"`
+	} `toml:"dkim"`
+	Store map[string]storeFile `toml:"store"`
+}
+
+// decode checks the keys of doc, the file md describes, and decodes it into
+// a file. toml.Decode stops at its first error and takes a key for a field
+// whatever its case, so it only gets what passed this check: an unknown
+// key is reported and dropped, and a value where a table belongs is
+// reported and replaced by an empty table (whose entry, if it is one, is
+// checked as empty).
+func (l *loader) decode(md toml.MetaData, doc map[string]any) (*file, error) {
+	for _, s := range sortedKeys(doc) {
+		if _, ok := field(reflect.ValueOf(file{}), s); !ok {
+			l.cfg.Ignored = append(l.cfg.Ignored, s)
+			delete(doc, s)
+		}
+	}
+	for _, k := range md.Keys() {
+		v, n, known := resolve(reflect.ValueOf(file{}), k)
+		_, isLeaf := v.Interface().(leaf)
+		wantTable := n == len(k) && !isLeaf && (v.Kind() == reflect.Struct || v.Kind() == reflect.Map)
+		parent := lookup(doc, k[:n-1])
+		value, ok := parent[k[n-1]]
+		switch _, isTable := value.(map[string]any); {
+		case !ok:
+			// Under a value dropped or replaced already.
+		case !known:
+			l.fail(strings.Join(k[:n], "."), "unknown key (known: %s)", strings.Join(tableKeys(v.Type()), ", "))
+			delete(parent, k[n-1])
+		case wantTable && !isTable:
+			l.fail(strings.Join(k, "."), "must be a table, got %s", typeName(value))
+			parent[k[n-1]] = map[string]any{}
+		}
+	}
+	// toml decodes only text: encode what passed.
+	var b strings.Builder
+	if err := toml.NewEncoder(&b).Encode(doc); err != nil {
+		return nil, err
+	}
+	var f file
+	md, err := toml.Decode(b.String(), &f)
+	if err != nil {
+		return nil, err
+	}
+	l.check(md, &f)
+	return &f, nil
+}
+
+// check reports what was wrong with each value of f, under its key.
+func (l *loader) check(md toml.MetaData, f *file) {
+	seen := map[string]bool{}
+	for _, k := range md.Keys() {
+		v, n, _ := resolve(reflect.ValueOf(f).Elem(), k)
+		key := strings.Join(k[:n], ".")
+		if lf, ok := v.Interface().(leaf); ok && !seen[key] {
+			seen[key] = true
+			l.report(key, lf)
 		}
 	}
 }
 
-// fields maps a table's keys to their readers; a key not in it is unknown.
-type fields map[string]func(key string, v any)
-
-func (l *loader) table(key string, v any, f fields) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		l.fail(key, "must be a table, got %s", typeName(v))
-		return
+func (l *loader) report(key string, lf leaf) {
+	for _, p := range lf.problems() {
+		l.problems = append(l.problems, Problem{Key: key + p.Key, Reason: p.Reason})
 	}
-	for _, k := range sortedKeys(m) {
-		read, ok := f[k]
+}
+
+// resolve follows k from v, a file, through struct fields by toml tag and
+// map entries. It returns the value it reached and how many parts of k it
+// took: it stops at a leaf and at a value of type any. known is false if
+// the last part taken is not a key of the table v.
+func resolve(v reflect.Value, k toml.Key) (_ reflect.Value, n int, known bool) {
+	for i, part := range k {
+		if _, ok := v.Interface().(leaf); ok {
+			return v, i, true
+		}
+		switch v.Kind() {
+		case reflect.Map:
+			if e := v.MapIndex(reflect.ValueOf(part)); e.IsValid() {
+				v = e
+			} else {
+				v = reflect.Zero(v.Type().Elem())
+			}
+		case reflect.Struct:
+			f, ok := field(v, part)
+			if !ok {
+				return v, i + 1, false
+			}
+			v = f
+		default:
+			return v, i, true
+		}
+	}
+	return v, len(k), true
+}
+
+// field returns the field of table v that is named key by its toml tag.
+func field(v reflect.Value, key string) (reflect.Value, bool) {
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("toml") == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// tableKeys lists the keys of a table of the file, sorted.
+func tableKeys(t reflect.Type) []string {
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("toml")
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// lookup returns the table at path in doc, or nil.
+func lookup(doc map[string]any, path []string) map[string]any {
+	for _, part := range path {
+		doc, _ = doc[part].(map[string]any)
+	}
+	return doc
+}
+
+// A leaf is a value of the file: a val, or a type built on one.
+type leaf interface{ problems() []Problem }
+
+// val is a value of type T read from the file: v is T's zero value unless
+// set, and a value of the wrong type leaves it unset. What was wrong is kept
+// in bad, with keys relative to the value's ("", "[1]", "[0].if").
+type val[T any] struct {
+	v   T
+	set bool
+	bad []Problem
+}
+
+func (x val[T]) problems() []Problem { return x.bad }
+
+// to copies the value to dst if the file set it, and says whether it did.
+func (x val[T]) to(dst *T) bool {
+	if x.set {
+		*dst = x.v
+	}
+	return x.set
+}
+
+func (x *val[T]) fail(key, format string, args ...any) {
+	x.bad = append(x.bad, Problem{Key: key, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (x *val[T]) UnmarshalTOML(data any) error {
+	var v any
+	ok := false
+	switch any(x.v).(type) {
+	case string:
+		v, ok = x.str("", data)
+	case int:
+		var n int64
+		n, ok = as[int64](x, "", data, "an integer")
+		v = int(n)
+	case bool:
+		v, ok = as[bool](x, "", data, "true or false")
+	case []string:
+		v, ok = x.strs(data)
+	case time.Duration:
+		v, ok = x.dur("", data)
+	case []time.Duration:
+		// A bad interval is reported and left out; the others stand.
+		var list []string
+		if list, ok = x.strs(data); ok {
+			ds := make([]time.Duration, 0, len(list))
+			for i, s := range list {
+				if d, good := x.dur(fmt.Sprintf("[%d]", i), s); good {
+					ds = append(ds, d)
+				}
+			}
+			v = ds
+		}
+	}
+	if ok {
+		x.v, x.set = v.(T), true
+	}
+	return nil
+}
+
+// as returns data as a V, or reports at key that it must be want.
+func as[V, T any](x *val[T], key string, data any, want string) (V, bool) {
+	v, ok := data.(V)
+	if !ok {
+		x.fail(key, "must be %s, got %s", want, typeName(data))
+	}
+	return v, ok
+}
+
+func (x *val[T]) str(key string, data any) (string, bool) {
+	return as[string](x, key, data, "a string")
+}
+
+func (x *val[T]) strs(data any) ([]string, bool) {
+	list, ok := as[[]any](x, "", data, "a list of strings")
+	out := make([]string, len(list))
+	for i := 0; ok && i < len(list); i++ {
+		out[i], ok = x.str(fmt.Sprintf("[%d]", i), list[i])
+	}
+	return out, ok
+}
+
+func (x *val[T]) dur(key string, data any) (time.Duration, bool) {
+	s, ok := x.str(key, data)
+	if !ok {
+		return 0, false
+	}
+	d, err := duration.Parse(s)
+	if err != nil {
+		x.fail(key, "%v", err)
+	}
+	return d, err == nil
+}
+
+// nodeID is cluster.node-id, which the reference writes as a string or as
+// an integer.
+type nodeID struct{ val[string] }
+
+func (x *nodeID) UnmarshalTOML(data any) error {
+	if n, ok := data.(int64); ok {
+		data = strconv.FormatInt(n, 10)
+	}
+	if s, ok := as[string](&x.val, "", data, "a string or an integer"); ok {
+		if err := roles.CheckNodeID(s); err != nil {
+			x.fail("", "%v", err)
+		} else {
+			x.v, x.set = s, true
+		}
+	}
+	return nil
+}
+
+// rules is a strategy list: [{ if = "...", then = "..." }, { else = "..." }].
+// TOML gives the items of an array no keys of their own, so rules reads its
+// items itself, to report their problems by index.
+type rules struct {
+	val[[]Rule]
+	// then is the key of each rule's result, relative to the list's.
+	then []string
+}
+
+func (x *rules) UnmarshalTOML(data any) error {
+	var items []any
+	switch d := data.(type) {
+	case []any:
+		items = d
+	case []map[string]any:
+		for _, t := range d {
+			items = append(items, t)
+		}
+	default:
+		x.fail("", "must be a list of { if = ..., then = ... } and a final { else = ... }, got %s", typeName(data))
+		return nil
+	}
+	x.set = true
+	for i, item := range items {
+		key := fmt.Sprintf("[%d]", i)
+		m, ok := as[map[string]any](&x.val, key, item, `a table such as { if = "...", then = "..." }`)
 		if !ok {
-			l.fail(key+"."+k, "unknown key (known: %s)", strings.Join(sortedKeys(f), ", "))
 			continue
 		}
-		read(key+"."+k, m[k])
+		src := map[string]string{}
+		for _, k := range sortedKeys(m) {
+			if k != "if" && k != "then" && k != "else" {
+				x.fail(key+"."+k, "unknown key (known: else, if, then)")
+				continue
+			}
+			src[k], _ = x.str(key+"."+k, m[k])
+		}
+		compile := func(k string) *queueexpr.Program {
+			p, err := queueexpr.Compile(src[k], nil)
+			if err != nil {
+				x.fail(key+"."+k, "expression %q does not compile: %s", src[k], oneLine(err))
+			}
+			return p
+		}
+		_, hasIf := m["if"]
+		_, hasThen := m["then"]
+		_, hasElse := m["else"]
+		switch {
+		case hasElse && !hasIf && !hasThen:
+			x.v = append(x.v, Rule{Then: compile("else")})
+			x.then = append(x.then, key+".else")
+			if i != len(items)-1 {
+				x.fail(key, "an else rule must come last")
+			}
+		case hasIf && hasThen && !hasElse:
+			x.v = append(x.v, Rule{If: compile("if"), Then: compile("then")})
+			x.then = append(x.then, key+".then")
+		default:
+			x.fail(key, "a rule has either if and then, or else alone")
+		}
 	}
+	return nil
 }
 
-func (l *loader) cluster(v any) {
-	c := &l.cfg.Cluster
-	l.table("cluster", v, fields{
-		"node-id": func(key string, v any) {
-			switch x := v.(type) {
-			case int64:
-				c.NodeID = fmt.Sprint(x)
-			case string:
-				c.NodeID = x
-			default:
-				l.fail(key, "must be a string or an integer, got %s", typeName(v))
-				return
-			}
-			if err := roles.CheckNodeID(c.NodeID); err != nil {
-				l.fail(key, "%v", err)
-			}
-		},
-		"partitions": func(key string, v any) {
-			if l.integer(key, v, &c.Partitions) && (c.Partitions < 1 || c.Partitions > 1024) {
-				l.fail(key, "must be between 1 and 1024, got %d", c.Partitions)
-			}
-		},
-		"heartbeat-interval": func(key string, v any) { l.dur(key, v, &c.HeartbeatInterval) },
-		"node-timeout":       func(key string, v any) { l.dur(key, v, &c.NodeTimeout) },
-		"roles":              func(key string, v any) { l.roles(key, v) },
-	})
+// storeFile is store.<id>. Only the SQL stores are jetmail's, each with the
+// keys of its type; the stores of other software pass unchecked.
+type storeFile struct{ val[Store] }
+
+func (x *storeFile) UnmarshalTOML(data any) error {
+	m, ok := as[map[string]any](&x.val, "", data, "a table")
+	if !ok {
+		return nil
+	}
+	t, _ := m["type"].(string)
+	x.v, x.set = Store{Type: t}, true
+	key, dst := "path", &x.v.Path
+	switch t {
+	case "sqlite":
+	case "postgresql":
+		key, dst = "dsn", &x.v.DSN
+	default:
+		return nil
+	}
+	for _, k := range sortedKeys(m) {
+		switch k {
+		case "type":
+		case key:
+			*dst, _ = x.str("."+k, m[k])
+		default:
+			x.fail("."+k, "unknown key (known: %s, type)", key)
+		}
+	}
+	return nil
+}
+
+// taskJSON is task.periodic.<name>.task: a table, kept as the JSON of the
+// task to create (as for x:Task/set create).
+type taskJSON struct{ val[json.RawMessage] }
+
+func (x *taskJSON) UnmarshalTOML(data any) error {
+	m, ok := as[map[string]any](&x.val, "", data, `a table such as { "@type" = "StoreMaintenance", maintenanceType = "purgeData" }`)
+	if !ok {
+		return nil
+	}
+	x.v, _ = json.Marshal(m)
+	x.set = true
+	if _, ok := m["status"]; ok {
+		x.fail(".status", "a periodic task runs when its schedule fires; it has no status")
+		return nil
+	}
+	_, _, errs := task.DecodeCreate(x.v)
+	for _, e := range errs {
+		x.fail(strings.TrimSuffix("."+strings.ReplaceAll(e.Property, "/", "."), "."), "%s", e.Reason)
+	}
+	return nil
+}
+
+func (l *loader) cluster(f *file) {
+	c, fc := &l.cfg.Cluster, &f.Cluster
+	fc.NodeID.to(&c.NodeID)
+	if fc.Partitions.to(&c.Partitions) && (c.Partitions < 1 || c.Partitions > 1024) {
+		l.fail("cluster.partitions", "must be between 1 and 1024, got %d", c.Partitions)
+	}
+	fc.HeartbeatInterval.to(&c.HeartbeatInterval)
+	fc.NodeTimeout.to(&c.NodeTimeout)
+	l.roles(fc.Roles)
 }
 
 // roles reads cluster.roles. The reference writes a role either as a key of
@@ -186,39 +590,36 @@ func (l *loader) cluster(v any) {
 // as a table holding a key of the same name ([cluster.roles.fts-indexing]
 // fts-indexing = [...]); a plain array (cluster.roles.fts-indexing = [...])
 // is accepted too.
-func (l *loader) roles(key string, v any) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		l.fail(key, "must be a table, got %s", typeName(v))
-		return
-	}
-	for _, group := range sortedKeys(m) {
-		gv := m[group]
-		if sub, ok := gv.(map[string]any); ok {
-			for _, name := range sortedKeys(sub) {
-				role := group + "." + name
-				if name == group {
-					role = group
-				}
-				l.role(key+"."+group+"."+name, role, sub[name])
-			}
+func (l *loader) roles(groups map[string]any) {
+	for _, group := range sortedKeys(groups) {
+		key := "cluster.roles." + group
+		names, ok := groups[group].(map[string]any)
+		if !ok {
+			l.role(key, group, groups[group])
 			continue
 		}
-		l.role(key+"."+group, group, gv)
+		for _, name := range sortedKeys(names) {
+			role := group + "." + name
+			if name == group {
+				role = group
+			}
+			l.role(key+"."+name, role, names[name])
+		}
 	}
 }
 
-func (l *loader) role(key, name string, v any) {
+func (l *loader) role(key, name string, data any) {
 	r, err := roles.Parse(name)
 	if err != nil {
 		l.fail(key, "%v", err)
 		return
 	}
-	lists, ok := l.strings(key, v)
-	if !ok {
+	var lists val[[]string]
+	_ = lists.UnmarshalTOML(data)
+	if l.report(key, lists); !lists.set {
 		return
 	}
-	shards, err := roles.ParseShards(lists)
+	shards, err := roles.ParseShards(lists.v)
 	if err != nil {
 		var errs interface{ Unwrap() []error }
 		if errors.As(err, &errs) {
@@ -239,323 +640,96 @@ func (l *loader) role(key, name string, v any) {
 	l.cfg.Cluster.RolesSet[r] = true
 }
 
-func (l *loader) queue(v any) {
-	q := &l.cfg.Queue
-	l.table("queue", v, fields{
-		"virtual": func(key string, v any) {
-			l.each(key, v, func(name string, key string, v any) {
-				var vq VirtualQueue
-				l.table(key, v, fields{
-					"threads-per-node": func(key string, v any) { l.integer(key, v, &vq.ThreadsPerNode) },
-				})
-				q.Virtual[name] = vq
-			})
-		},
-		"schedule": func(key string, v any) {
-			l.each(key, v, func(id string, key string, v any) {
-				var s Schedule
-				l.table(key, v, fields{
-					"queue-name":   func(key string, v any) { l.str(key, v, &s.QueueName) },
-					"retry":        func(key string, v any) { s.Retry = l.durations(key, v) },
-					"notify":       func(key string, v any) { s.Notify = l.durations(key, v) },
-					"expire":       func(key string, v any) { l.dur(key, v, &s.Expire) },
-					"max-attempts": func(key string, v any) { l.integer(key, v, &s.MaxAttempts) },
-				})
-				q.Schedule[id] = s
-			})
-		},
-		"strategy": func(key string, v any) {
-			l.table(key, v, fields{
-				"schedule": func(key string, v any) { q.Strategy.Schedule = l.rules(key, v) },
-				"route":    func(key string, v any) { q.Strategy.Route = l.rules(key, v) },
-			})
-		},
-		"route": func(key string, v any) {
-			l.each(key, v, func(id, key string, v any) {
-				r := Route{Port: 25}
-				l.table(key, v, fields{
-					"type":    func(key string, v any) { l.oneOf(key, v, &r.Type, "mx", "relay", "local") },
-					"address": func(key string, v any) { l.str(key, v, &r.Address) },
-					"port":    func(key string, v any) { l.integer(key, v, &r.Port) },
-					"tls":     func(key string, v any) { l.oneOf(key, v, &r.TLS, "opportunistic", "require", "none") },
-					"auth": func(key string, v any) {
-						l.table(key, v, fields{
-							"username": func(key string, v any) { l.str(key, v, &r.Username) },
-							"secret":   func(key string, v any) { l.str(key, v, &r.Secret) },
-						})
-					},
-				})
-				if r.Type == "" {
-					l.fail(key+".type", `missing: "mx", "relay" or "local"`)
-				}
-				if r.Type == "relay" && r.Address == "" {
-					l.fail(key+".address", "missing: a relay route needs the relay's host")
-				}
-				q.Route[id] = r
-			})
-		},
-		"tls": func(key string, v any) {
-			l.table(key, v, fields{
-				"starttls": func(key string, v any) { l.oneOf(key, v, &q.StartTLS, "opportunistic", "require") },
-			})
-		},
-		"resolver": func(key string, v any) { l.str(key, v, &q.Resolver) },
-		"limits": func(key string, v any) {
-			l.table(key, v, fields{
-				"per-host": func(key string, v any) {
-					if l.integer(key, v, &q.MaxPerHost) && q.MaxPerHost < 1 {
-						l.fail(key, "must be at least 1, got %d", q.MaxPerHost)
-					}
-				},
-			})
-		},
-		"timeout": func(key string, v any) {
-			l.table(key, v, fields{
-				"connect": func(key string, v any) { l.dur(key, v, &q.ConnectTimeout) },
-				"command": func(key string, v any) { l.dur(key, v, &q.CommandTimeout) },
-			})
-		},
-	})
+func (l *loader) queue(f *file) {
+	q, fq := &l.cfg.Queue, &f.Queue
+	for name, v := range fq.Virtual {
+		q.Virtual[name] = VirtualQueue{ThreadsPerNode: v.ThreadsPerNode.v}
+	}
+	for id, s := range fq.Schedule {
+		q.Schedule[id] = Schedule{QueueName: s.QueueName.v, Retry: s.Retry.v, Notify: s.Notify.v, Expire: s.Expire.v, MaxAttempts: s.MaxAttempts.v}
+	}
+	l.rules("queue.strategy.schedule", fq.Strategy.Schedule, &q.Strategy.Schedule)
+	l.rules("queue.strategy.route", fq.Strategy.Route, &q.Strategy.Route)
+	for id, fr := range fq.Route {
+		key := "queue.route." + id
+		r := Route{Type: fr.Type.v, Address: fr.Address.v, Port: 25, TLS: fr.TLS.v, Username: fr.Auth.Username.v, Secret: fr.Auth.Secret.v}
+		fr.Port.to(&r.Port)
+		l.oneOf(key+".type", fr.Type, "mx", "relay", "local")
+		l.oneOf(key+".tls", fr.TLS, "opportunistic", "require", "none")
+		if r.Type == "" {
+			l.fail(key+".type", `missing: "mx", "relay" or "local"`)
+		}
+		if r.Type == "relay" && r.Address == "" {
+			l.fail(key+".address", "missing: a relay route needs the relay's host")
+		}
+		q.Route[id] = r
+	}
+	fq.TLS.StartTLS.to(&q.StartTLS)
+	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, "opportunistic", "require")
+	fq.Resolver.to(&q.Resolver)
+	if fq.Limits.PerHost.to(&q.MaxPerHost) && q.MaxPerHost < 1 {
+		l.fail("queue.limits.per-host", "must be at least 1, got %d", q.MaxPerHost)
+	}
+	fq.Timeout.Connect.to(&q.ConnectTimeout)
+	fq.Timeout.Command.to(&q.CommandTimeout)
 }
 
-func (l *loader) oneOf(key string, v any, dst *string, allowed ...string) {
-	if !l.str(key, v, dst) {
-		return
-	}
-	if !slices.Contains(allowed, *dst) {
-		l.fail(key, "%q is not one of %s", *dst, strings.Join(allowed, ", "))
+func (l *loader) rules(key string, r rules, dst *[]Rule) {
+	if r.to(dst) {
+		l.thenKeys[key] = nil
+		for _, k := range r.then {
+			l.thenKeys[key] = append(l.thenKeys[key], key+k)
+		}
 	}
 }
 
-func (l *loader) smtp(v any) {
-	s := &l.cfg.SMTP
-	l.table("smtp", v, fields{
-		"listen": func(key string, v any) {
-			if list, ok := l.strings(key, v); ok {
-				s.Listen = list
-			}
-		},
-		"hostname": func(key string, v any) { l.str(key, v, &s.Hostname) },
-		"relay-networks": func(key string, v any) {
-			if list, ok := l.strings(key, v); ok {
-				for i, c := range list {
-					_, n, err := net.ParseCIDR(c)
-					if err != nil {
-						l.fail(fmt.Sprintf("%s[%d]", key, i), "%q is not a network in CIDR form (127.0.0.0/8)", c)
-						continue
-					}
-					s.RelayNetworks = append(s.RelayNetworks, n)
-				}
-			}
-		},
-		"max-message-size": func(key string, v any) {
-			var n int
-			if l.integer(key, v, &n) {
-				if n < 1024 {
-					l.fail(key, "must be at least 1024 bytes, got %d", n)
-				}
-				s.MaxMessageSize = int64(n)
-			}
-		},
-		"local-domains": func(key string, v any) {
-			if list, ok := l.strings(key, v); ok {
-				for i, d := range list {
-					list[i] = strings.ToLower(d)
-				}
-				s.LocalDomains = list
-			}
-		},
-		"allow-plain-auth-on-loopback": func(key string, v any) {
-			b, ok := v.(bool)
-			if !ok {
-				l.fail(key, "must be true or false, got %s", typeName(v))
-			}
-			s.AllowPlainAuthOnLoopback = b
-		},
-		"tls": func(key string, v any) {
-			l.table(key, v, fields{
-				"cert": func(key string, v any) { l.str(key, v, &s.TLSCert) },
-				"key":  func(key string, v any) { l.str(key, v, &s.TLSKey) },
-			})
-		},
-		"users": func(key string, v any) {
-			l.each(key, v, func(name, key string, v any) {
-				var u SMTPUser
-				l.table(key, v, fields{
-					"secret": func(key string, v any) { l.str(key, v, &u.Secret) },
-					"addresses": func(key string, v any) {
-						if list, ok := l.strings(key, v); ok {
-							u.Addresses = list
-						}
-					},
-				})
-				if u.Secret == "" {
-					l.fail(key+".secret", "missing")
-				}
-				s.Users[name] = u
-			})
-		},
-	})
-}
-
-// stores reads store.<id>. Only the SQL stores are jetmail's: their keys
-// are checked; other stores of a Stalwart file pass untouched.
-func (l *loader) stores(v any) {
-	l.each("store", v, func(id, key string, v any) {
-		m, ok := v.(map[string]any)
-		if !ok {
-			l.fail(key, "must be a table, got %s", typeName(v))
-			return
-		}
-		var st Store
-		if t, ok := m["type"].(string); ok {
-			st.Type = t
-		}
-		switch st.Type {
-		case "sqlite":
-			l.table(key, m, fields{
-				"type": func(string, any) {},
-				"path": func(key string, v any) { l.str(key, v, &st.Path) },
-			})
-			if st.Path == "" {
-				l.fail(key+".path", "missing: the SQLite database file")
-			}
-		case "postgresql":
-			l.table(key, m, fields{
-				"type": func(string, any) {},
-				"dsn":  func(key string, v any) { l.str(key, v, &st.DSN) },
-			})
-			if st.DSN == "" {
-				l.fail(key+".dsn", "missing: a connection string such as postgres://user:pass@host:5432/db")
-			}
-		}
-		l.cfg.Stores[id] = st
-	})
-}
-
-func (l *loader) dkim(v any) {
-	l.each("dkim", v, func(domain, key string, v any) {
-		var k DKIMKey
-		l.table(key, v, fields{
-			"selector":    func(key string, v any) { l.str(key, v, &k.Selector) },
-			"private-key": func(key string, v any) { l.str(key, v, &k.PrivateKey) },
-		})
-		if k.Selector == "" {
-			l.fail(key+".selector", "missing")
-		}
-		if k.PrivateKey == "" {
-			l.fail(key+".private-key", "missing: a PEM file")
-		}
-		l.cfg.DKIM[strings.ToLower(domain)] = k
-	})
-}
-
-func (l *loader) rules(key string, v any) []Rule {
-	list, ok := v.([]any)
-	if tables, isTables := v.([]map[string]any); isTables {
-		list, ok = make([]any, len(tables)), true
-		for i, t := range tables {
-			list[i] = t
-		}
+func (l *loader) oneOf(key string, x val[string], allowed ...string) {
+	if x.set && !slices.Contains(allowed, x.v) {
+		l.fail(key, "%q is not one of %s", x.v, strings.Join(allowed, ", "))
 	}
-	if !ok {
-		l.fail(key, "must be a list of { if = ..., then = ... } and a final { else = ... }, got %s", typeName(v))
-		return nil
-	}
-	var out []Rule
-	for i, item := range list {
-		ikey := fmt.Sprintf("%s[%d]", key, i)
-		m, ok := item.(map[string]any)
-		if !ok {
-			l.fail(ikey, "must be a table such as { if = \"...\", then = \"...\" }, got %s", typeName(item))
-			continue
-		}
-		var r Rule
-		var ifSrc, thenSrc, elseSrc string
-		l.table(ikey, m, fields{
-			"if":   func(key string, v any) { l.str(key, v, &ifSrc) },
-			"then": func(key string, v any) { l.str(key, v, &thenSrc) },
-			"else": func(key string, v any) { l.str(key, v, &elseSrc) },
-		})
-		compile := func(k, src string) *queueexpr.Program {
-			p, err := queueexpr.Compile(src, nil)
-			if err != nil {
-				l.fail(k, "expression %q does not compile: %s", src, oneLine(err))
-				return nil
-			}
-			return p
-		}
-		_, hasIf := m["if"]
-		_, hasThen := m["then"]
-		_, hasElse := m["else"]
-		switch {
-		case hasElse && !hasIf && !hasThen:
-			r.Then = compile(ikey+".else", elseSrc)
-			l.thenKeys[key] = append(l.thenKeys[key], ikey+".else")
-			if i != len(list)-1 {
-				l.fail(ikey, "an else rule must come last")
-			}
-		case hasIf && hasThen && !hasElse:
-			r.If = compile(ikey+".if", ifSrc)
-			r.Then = compile(ikey+".then", thenSrc)
-			l.thenKeys[key] = append(l.thenKeys[key], ikey+".then")
-		default:
-			l.fail(ikey, "a rule has either if and then, or else alone")
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
-func (l *loader) task(v any) {
-	t := &l.cfg.Task
-	l.table("task", v, fields{
-		"concurrency": func(key string, v any) {
-			if l.integer(key, v, &t.Concurrency) && t.Concurrency < 1 {
-				l.fail(key, "must be at least 1, got %d", t.Concurrency)
+func (l *loader) nats(f *file) {
+	n, fn := &l.cfg.NATS, &f.NATS
+	fn.URL.to(&n.URL)
+	fn.Creds.to(&n.Creds)
+	fn.User.to(&n.User)
+	fn.Password.to(&n.Password)
+	fn.Token.to(&n.Token)
+	if fn.Replicas.to(&n.Replicas) && (n.Replicas < 1 || n.Replicas > 5) {
+		l.fail("nats.replicas", "must be between 1 and 5, got %d", n.Replicas)
+	}
+	if fn.Connections.to(&n.Connections) && (n.Connections < 1 || n.Connections > 64) {
+		l.fail("nats.connections", "must be between 1 and 64, got %d", n.Connections)
+	}
+	fn.TLS.CA.to(&n.TLSCA)
+	fn.TLS.Cert.to(&n.TLSCert)
+	fn.TLS.Key.to(&n.TLSKey)
+}
+
+func (l *loader) task(f *file) {
+	t, ft := &l.cfg.Task, &f.Task
+	if ft.Concurrency.to(&t.Concurrency) && t.Concurrency < 1 {
+		l.fail("task.concurrency", "must be at least 1, got %d", t.Concurrency)
+	}
+	if ft.Periodic != nil {
+		t.Periodic = map[string]Periodic{}
+	}
+	for name, p := range ft.Periodic {
+		key := "task.periodic." + name
+		if p.Schedule.set {
+			if err := checkCron(p.Schedule.v); err != nil {
+				l.fail(key+".schedule", "%v", err)
 			}
-		},
-		"periodic": func(key string, v any) {
-			t.Periodic = map[string]Periodic{}
-			l.each(key, v, func(name, key string, v any) {
-				var p Periodic
-				l.table(key, v, fields{
-					"schedule": func(key string, v any) {
-						if l.str(key, v, &p.Schedule) {
-							if err := checkCron(p.Schedule); err != nil {
-								l.fail(key, "%v", err)
-							}
-						}
-					},
-					"task": func(key string, v any) {
-						m, ok := v.(map[string]any)
-						if !ok {
-							l.fail(key, "must be a table such as { \"@type\" = \"StoreMaintenance\", maintenanceType = \"purgeData\" }, got %s", typeName(v))
-							return
-						}
-						p.Task, _ = json.Marshal(m)
-						if _, ok := m["status"]; ok {
-							l.fail(key+".status", "a periodic task runs when its schedule fires; it has no status")
-							return
-						}
-						if _, _, errs := task.DecodeCreate(p.Task); len(errs) > 0 {
-							for _, e := range errs {
-								l.fail(strings.TrimSuffix(key+"."+strings.ReplaceAll(e.Property, "/", "."), "."), "%s", e.Reason)
-							}
-						}
-					},
-				})
-				if p.Schedule == "" {
-					l.fail(key+".schedule", "missing: a cron expression such as \"0 0 * * * *\" or \"@every 1h\"")
-				}
-				if p.Task == nil {
-					l.fail(key+".task", "missing: the task to create")
-				}
-				t.Periodic[name] = p
-			})
-		},
-	})
+		}
+		if p.Schedule.v == "" {
+			l.fail(key+".schedule", "missing: a cron expression such as \"0 0 * * * *\" or \"@every 1h\"")
+		}
+		if !p.Task.set {
+			l.fail(key+".task", "missing: the task to create")
+		}
+		t.Periodic[name] = Periodic{Schedule: p.Schedule.v, Task: p.Task.v}
+	}
 }
 
 // checkCron checks the form the server accepts: "@every <duration>" or six
@@ -578,139 +752,79 @@ func checkCron(s string) error {
 	return nil
 }
 
-func (l *loader) api(v any) {
-	a := &l.cfg.API
-	l.table("api", v, fields{
-		"users": func(key string, v any) {
-			l.each(key, v, func(name, key string, v any) {
-				var u APIUser
-				l.table(key, v, fields{
-					"secret": func(key string, v any) { l.str(key, v, &u.Secret) },
-					"permissions": func(key string, v any) {
-						if list, ok := l.strings(key, v); ok {
-							u.Permissions = list
-						}
-					},
-				})
-				if len(u.Secret) < 12 {
-					l.fail(key+".secret", "must be at least 12 characters")
-				}
-				if len(u.Permissions) == 0 {
-					l.fail(key+".permissions", "missing: list what the user may do, or [\"admin\"]")
-				}
-				a.Users[name] = u
-			})
-		},
-	})
-}
-
-func (l *loader) nats(v any) {
-	n := &l.cfg.NATS
-	l.table("nats", v, fields{
-		"url":      func(key string, v any) { l.str(key, v, &n.URL) },
-		"creds":    func(key string, v any) { l.str(key, v, &n.Creds) },
-		"user":     func(key string, v any) { l.str(key, v, &n.User) },
-		"password": func(key string, v any) { l.str(key, v, &n.Password) },
-		"token":    func(key string, v any) { l.str(key, v, &n.Token) },
-		"replicas": func(key string, v any) {
-			if l.integer(key, v, &n.Replicas) && (n.Replicas < 1 || n.Replicas > 5) {
-				l.fail(key, "must be between 1 and 5, got %d", n.Replicas)
-			}
-		},
-		"connections": func(key string, v any) {
-			if l.integer(key, v, &n.Connections) && (n.Connections < 1 || n.Connections > 64) {
-				l.fail(key, "must be between 1 and 64, got %d", n.Connections)
-			}
-		},
-		"tls": func(key string, v any) {
-			l.table(key, v, fields{
-				"ca":   func(key string, v any) { l.str(key, v, &n.TLSCA) },
-				"cert": func(key string, v any) { l.str(key, v, &n.TLSCert) },
-				"key":  func(key string, v any) { l.str(key, v, &n.TLSKey) },
-			})
-		},
-	})
-}
-
-// each calls f for every sub-table of a table of named entries.
-func (l *loader) each(key string, v any, f func(name, key string, v any)) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		l.fail(key, "must be a table, got %s", typeName(v))
-		return
-	}
-	for _, name := range sortedKeys(m) {
-		f(name, key+"."+name, m[name])
-	}
-}
-
-func (l *loader) str(key string, v any, dst *string) bool {
-	s, ok := v.(string)
-	if !ok {
-		l.fail(key, "must be a string, got %s", typeName(v))
-		return false
-	}
-	*dst = s
-	return true
-}
-
-func (l *loader) integer(key string, v any, dst *int) bool {
-	n, ok := v.(int64)
-	if !ok {
-		l.fail(key, "must be an integer, got %s", typeName(v))
-		return false
-	}
-	*dst = int(n)
-	return true
-}
-
-func (l *loader) strings(key string, v any) ([]string, bool) {
-	list, ok := v.([]any)
-	if !ok {
-		l.fail(key, "must be a list of strings, got %s", typeName(v))
-		return nil, false
-	}
-	out := make([]string, 0, len(list))
-	for i, item := range list {
-		s, ok := item.(string)
-		if !ok {
-			l.fail(fmt.Sprintf("%s[%d]", key, i), "must be a string, got %s", typeName(item))
-			return nil, false
-		}
-		out = append(out, s)
-	}
-	return out, true
-}
-
-func (l *loader) dur(key string, v any, dst *time.Duration) bool {
-	var s string
-	if !l.str(key, v, &s) {
-		return false
-	}
-	d, err := duration.Parse(s)
-	if err != nil {
-		l.fail(key, "%v", err)
-		return false
-	}
-	*dst = d
-	return true
-}
-
-func (l *loader) durations(key string, v any) []time.Duration {
-	list, ok := l.strings(key, v)
-	if !ok {
-		return nil
-	}
-	out := make([]time.Duration, 0, len(list))
-	for i, s := range list {
-		d, err := duration.Parse(s)
+func (l *loader) smtp(f *file) {
+	s, fs := &l.cfg.SMTP, &f.SMTP
+	fs.Listen.to(&s.Listen)
+	fs.Hostname.to(&s.Hostname)
+	for i, c := range fs.RelayNetworks.v {
+		_, n, err := net.ParseCIDR(c)
 		if err != nil {
-			l.fail(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			l.fail(fmt.Sprintf("smtp.relay-networks[%d]", i), "%q is not a network in CIDR form (127.0.0.0/8)", c)
 			continue
 		}
-		out = append(out, d)
+		s.RelayNetworks = append(s.RelayNetworks, n)
 	}
-	return out
+	if m := fs.MaxMessageSize; m.set {
+		if m.v < 1024 {
+			l.fail("smtp.max-message-size", "must be at least 1024 bytes, got %d", m.v)
+		}
+		s.MaxMessageSize = int64(m.v)
+	}
+	if fs.LocalDomains.to(&s.LocalDomains) {
+		for i, d := range s.LocalDomains {
+			s.LocalDomains[i] = strings.ToLower(d)
+		}
+	}
+	fs.AllowPlainAuthOnLoopback.to(&s.AllowPlainAuthOnLoopback)
+	fs.TLS.Cert.to(&s.TLSCert)
+	fs.TLS.Key.to(&s.TLSKey)
+	for name, u := range fs.Users {
+		if u.Secret.v == "" {
+			l.fail("smtp.users."+name+".secret", "missing")
+		}
+		s.Users[name] = SMTPUser{Secret: u.Secret.v, Addresses: u.Addresses.v}
+	}
+}
+
+func (l *loader) dkim(f *file) {
+	for domain, k := range f.DKIM {
+		key := "dkim." + domain
+		if k.Selector.v == "" {
+			l.fail(key+".selector", "missing")
+		}
+		if k.PrivateKey.v == "" {
+			l.fail(key+".private-key", "missing: a PEM file")
+		}
+		l.cfg.DKIM[strings.ToLower(domain)] = DKIMKey{Selector: k.Selector.v, PrivateKey: k.PrivateKey.v}
+	}
+}
+
+func (l *loader) stores(f *file) {
+	for id, fs := range f.Store {
+		key := "store." + id
+		switch st := fs.v; {
+		case !fs.set:
+			continue
+		case st.Type == "sqlite" && st.Path == "":
+			l.fail(key+".path", "missing: the SQLite database file")
+		case st.Type == "postgresql" && st.DSN == "":
+			l.fail(key+".dsn", "missing: a connection string such as postgres://user:pass@host:5432/db")
+		}
+		l.cfg.Stores[id] = fs.v
+	}
+}
+
+func (l *loader) api(f *file) {
+	for name, u := range f.API.Users {
+		key := "api.users." + name
+		if len(u.Secret.v) < 12 {
+			l.fail(key+".secret", "must be at least 12 characters")
+		}
+		if len(u.Permissions.v) == 0 {
+			l.fail(key+".permissions", "missing: list what the user may do, or [\"admin\"]")
+		}
+		l.cfg.API.Users[name] = APIUser{Secret: u.Secret.v, Permissions: u.Permissions.v}
+	}
 }
 
 // syntaxHint explains the commonest mistake in strategy rules: an expression

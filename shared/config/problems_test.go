@@ -1,0 +1,164 @@
+package config
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Each strict section reports an unknown key with its full path and the
+// keys it takes.
+func TestUnknownKeyInEachStrictSection(t *testing.T) {
+	t.Parallel()
+	for doc, want := range map[string]string{
+		"[cluster]\nnode-idd = 1\n":                      "cluster.node-idd: unknown key (known: heartbeat-interval, node-id, node-timeout, partitions, roles)",
+		"[cluster]\nPartitions = 3\n":                    "cluster.Partitions: unknown key (known: heartbeat-interval, node-id, node-timeout, partitions, roles)",
+		"[queue]\nlimit = 1\n":                           "queue.limit: unknown key (known: limits, resolver, route, schedule, strategy, timeout, tls, virtual)",
+		"[queue.strategy]\nschedul = []\n":               "queue.strategy.schedul: unknown key (known: route, schedule)",
+		"[queue.route.a]\ntype = \"mx\"\nhost = \"x\"\n": "queue.route.a.host: unknown key (known: address, auth, port, tls, type)",
+		"[queue.route.a]\ntype = \"relay\"\naddress = \"x\"\n[queue.route.a.auth]\nuser = \"x\"\n": "queue.route.a.auth.user: unknown key (known: secret, username)",
+		"[queue.tls]\nstarttl = \"require\"\n":                                                     "queue.tls.starttl: unknown key (known: starttls)",
+		"[queue.limits]\nhost = 1\n":                                                               "queue.limits.host: unknown key (known: per-host)",
+		"[queue.timeout]\nread = \"1s\"\n":                                                         "queue.timeout.read: unknown key (known: command, connect)",
+		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, password, replicas, tls, token, url, user)",
+		"[nats.tls]\ncrt = \"x\"\n":                                                                "nats.tls.crt: unknown key (known: ca, cert, key)",
+		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen)",
+		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir)",
+		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
+		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: schedule, task)",
+		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, hostname, listen, local-domains, max-message-size, relay-networks, tls, users)",
+		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
+		"[smtp.users.a]\nsecret = \"x\"\npassword = \"y\"\n":                           "smtp.users.a.password: unknown key (known: addresses, secret)",
+		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: private-key, selector)",
+		"[store.db]\ntype = \"sqlite\"\npath = \"x\"\ndsn = \"y\"\n":                   "store.db.dsn: unknown key (known: path, type)",
+		"[store.pg]\ntype = \"postgresql\"\ndsn = \"x\"\npath = \"y\"\n":               "store.pg.path: unknown key (known: dsn, type)",
+		"[api]\nuser = 1\n": "api.user: unknown key (known: users)",
+		"[api.users.a]\nsecret = \"0123456789abc\"\npermissions = [\"admin\"]\nrole = \"x\"\n": "api.users.a.role: unknown key (known: permissions, secret)",
+		"[cluster.roles.purge]\nstores = [\"1\"]\n[cluster.roles.purge.extra]\nx = 1\n":        `cluster.roles.purge.extra: unknown role "purge.extra" (roles: purge.stores, purge.accounts, acme.renew, metrics.calculate, metrics.push, push-notifications, fts-indexing, bayes-training, imip-processing, calendar-alerts)`,
+	} {
+		require.Equal(t, []string{want}, problemsOf(t, doc), doc)
+	}
+
+	// Unknown keys inside a rule, and beside the queues' other problems.
+	require.Equal(t, []string{
+		`queue.strategy.schedule[0].then: schedule "a" is not defined (define queue.schedule.a)`,
+		"queue.strategy.schedule[0].when: unknown key (known: else, if, then)",
+		`queue.strategy.schedule[1].else: schedule "a" is not defined (define queue.schedule.a)`,
+	}, problemsOf(t, "[queue.strategy]\nschedule = [ { if = \"true\", then = \"'a'\", when = 1 }, { else = \"'a'\" } ]\n"))
+	require.Equal(t, []string{
+		"queue.schedule.a.queue: unknown key (known: expire, max-attempts, notify, queue-name, retry)",
+		"queue.schedule.a.queue-name: missing: a schedule must name its virtual queue",
+		"queue.strategy.schedule: missing: list the rules that choose a schedule, ending with an else",
+	}, problemsOf(t, "[queue.schedule.a]\nqueue = \"a\"\n"))
+}
+
+// A value of the wrong type is reported with its path and the type it must
+// have, beside every other problem of the file.
+func TestWrongTypes(t *testing.T) {
+	t.Parallel()
+	for doc, want := range map[string][]string{
+		"[cluster]\nnode-id = 1.5\npartitions = \"x\"\nheartbeat-interval = 1\nnode-timeout = \"soon\"\n": {
+			"cluster.heartbeat-interval: must be a string, got an integer",
+			"cluster.node-id: must be a string or an integer, got a float",
+			`cluster.node-timeout: duration "soon": expected a number at "soon"`,
+			"cluster.partitions: must be an integer, got a string",
+		},
+		"[cluster]\nnode-id = \"a b\"\n": {
+			`cluster.node-id: node id "a b" must be 1 to 64 letters, digits, '-', '_' or '.'`,
+		},
+		"[smtp]\nlisten = \"x\"\nhostname = 1\nallow-plain-auth-on-loopback = \"yes\"\nlocal-domains = [\"a\", 2]\nrelay-networks = [\"10.0.0.0/8\", \"x\"]\nmax-message-size = 10\n": {
+			"smtp.allow-plain-auth-on-loopback: must be true or false, got a string",
+			"smtp.hostname: must be a string, got an integer",
+			"smtp.listen: must be a list of strings, got a string",
+			"smtp.local-domains[1]: must be a string, got an integer",
+			"smtp.max-message-size: must be at least 1024 bytes, got 10",
+			`smtp.relay-networks[1]: "x" is not a network in CIDR form (127.0.0.0/8)`,
+		},
+		"[queue.schedule.a]\nqueue-name = 1\nretry = \"5m\"\nnotify = [\"1d\", 3, \"x\"]\nexpire = 5\nmax-attempts = \"3\"\n": {
+			"queue.schedule.a.expire: must be a string, got an integer",
+			"queue.schedule.a.max-attempts: must be an integer, got a string",
+			"queue.schedule.a.notify[1]: must be a string, got an integer",
+			"queue.schedule.a.queue-name: must be a string, got an integer",
+			"queue.schedule.a.queue-name: missing: a schedule must name its virtual queue",
+			"queue.schedule.a.retry: must be a list of strings, got a string",
+			"queue.strategy.schedule: missing: list the rules that choose a schedule, ending with an else",
+		},
+		"[queue.strategy]\nschedule = \"'remote'\"\nroute = [ \"x\", { if = 1, then = \"'mx'\" }, { if = \"true\" }, { else = \"'mx'\" }, { else = \"'mx'\" } ]\n": {
+			`queue.strategy.route[0]: must be a table such as { if = "...", then = "..." }, got a string`,
+			"queue.strategy.route[1].if: must be a string, got an integer",
+			`queue.strategy.route[1].if: expression "" does not compile: unexpected token EOF`,
+			"queue.strategy.route[2]: a rule has either if and then, or else alone",
+			"queue.strategy.route[3]: an else rule must come last",
+			"queue.strategy.schedule: must be a list of { if = ..., then = ... } and a final { else = ... }, got a string",
+		},
+		"[task.periodic.a]\nschedule = 5\ntask = \"purge\"\n[task.periodic.b]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"StoreMaintenance\", maintenanceType = \"purgeData\", status = \"x\" }\n": {
+			"task.periodic.a.schedule: must be a string, got an integer",
+			`task.periodic.a.schedule: missing: a cron expression such as "0 0 * * * *" or "@every 1h"`,
+			`task.periodic.a.task: must be a table such as { "@type" = "StoreMaintenance", maintenanceType = "purgeData" }, got a string`,
+			"task.periodic.a.task: missing: the task to create",
+			"task.periodic.b.task.status: a periodic task runs when its schedule fires; it has no status",
+		},
+		"[cluster.roles]\npurge = 5\nacme = { renew = 5 }\nfts-indexing = [\"1\", 2]\n[cluster.roles.metrics]\ncalculate = { x = 1 }\n": {
+			"cluster.roles.acme.renew: must be a list of strings, got an integer",
+			"cluster.roles.fts-indexing[1]: must be a string, got an integer",
+			"cluster.roles.metrics.calculate: must be a list of strings, got a table",
+			`cluster.roles.purge: unknown role "purge" (roles: purge.stores, purge.accounts, acme.renew, metrics.calculate, metrics.push, push-notifications, fts-indexing, bayes-training, imip-processing, calendar-alerts)`,
+		},
+	} {
+		require.Equal(t, want, problemsOf(t, doc), doc)
+	}
+}
+
+// A value where a table belongs is reported, and the rest of the file is
+// still checked: the entry it stands for is checked as an empty table.
+func TestValueWhereATableBelongs(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{
+		"nats.replicas: must be between 1 and 5, got 9",
+		"nats.tls: must be a table, got a boolean",
+		"queue.limits.per-host: must be an integer, got a string",
+		"queue.tls: must be a table, got a string",
+		"queue.virtual: must be a table, got an integer",
+	}, problemsOf(t, "[queue]\ntls = \"require\"\nvirtual = 3\nlimits = { per-host = \"x\" }\n[nats]\ntls = true\nreplicas = 9\n"))
+	require.Equal(t, []string{
+		"dkim.a.org: must be a table, got an integer",
+		"dkim.a.org.private-key: missing: a PEM file",
+		"dkim.a.org.selector: missing",
+		"queue.route.a: must be a table, got a list",
+		`queue.route.a.type: missing: "mx", "relay" or "local"`,
+		"task.periodic: must be a table, got an integer",
+		"task.periodic2: unknown key (known: concurrency, periodic)",
+	}, problemsOf(t, "[[queue.route.a]]\ntype = \"mx\"\n[dkim]\n\"a.org\" = 5\n[task]\nperiodic = 1\n[task.periodic2]\n"))
+	got := problemsOf(t, "queue = 5\n[cluster]\npartitions = 0\n")
+	require.Contains(t, got, "queue: must be a table, got an integer")
+	require.Contains(t, got, "cluster.partitions: must be between 1 and 1024, got 0")
+
+	// task.periodic = 1 still counts as the file's own periodic tasks.
+	_, err := Parse([]byte("[task]\nperiodic = 1\n"))
+	require.Error(t, err)
+}
+
+// Sections and stores that are not jetmail's are not checked.
+func TestOtherSoftwaresKeysPass(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte("title = \"x\"\n[server]\nx = 1\n[store.rocks]\ntype = \"rocksdb\"\npath = 5\n[store.rocks.pool]\nmax = 1\n[store.odd]\ntype = 5\nfoo = 1\n"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"server", "title"}, cfg.Ignored)
+	require.Equal(t, Store{Type: "rocksdb"}, cfg.Stores["rocks"])
+}
+
+// toml.Decode would take a key for a field whatever its case; a key in the
+// wrong case is unknown, and its value is not taken for the key's.
+func TestKeyInTheWrongCaseIsNotTaken(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{
+		"queue.strategy.schedule: missing: list the rules that choose a schedule, ending with an else",
+		"queue.virtual.a.Threads-Per-Node: unknown key (known: threads-per-node)",
+		"queue.virtual.a.threads-per-node: must be at least 1, got 0",
+	}, problemsOf(t, "[queue.virtual.a]\nThreads-Per-Node = 10\n"))
+
+	cfg, err := Parse([]byte("[Cluster]\npartitions = 4\n"))
+	require.NoError(t, err)
+	require.Equal(t, 16, cfg.Cluster.Partitions)
+	require.Equal(t, []string{"Cluster"}, cfg.Ignored)
+}
