@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
@@ -200,7 +201,7 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
 			Message: fmt.Sprintf("Message size %d exceeds the limit of %d bytes", opts.Size, ss.s.cfg.SMTP.MaxMessageSize)}
 	}
-	if from != "" && !validAddress(from) {
+	if _, ok := validAddress(from); from != "" && !ok {
 		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	}
 	ss.env = mailqueue.Envelope{Sender: from, ReceivedFromIP: ss.ip.String(), ReceivedViaPort: ss.port, Helo: ss.conn.Hostname(),
@@ -222,11 +223,11 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !ss.mail {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
 	}
-	if !validAddress(to) {
+	rcpt, ok := validAddress(to)
+	if !ok {
 		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	}
-	domain := strings.ToLower(to[strings.LastIndexByte(to, '@')+1:])
-	if ss.s.local[domain] {
+	if ss.s.local[rcpt.Domain] {
 		if !ss.s.cfg.SMTP.KnownLocal(to) {
 			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 		}
@@ -293,9 +294,11 @@ func (s *Service) trusted(ip net.IP) bool {
 	return false
 }
 
-func validAddress(a string) bool {
-	at := strings.LastIndexByte(a, '@')
-	return at > 0 && at < len(a)-1 && !strings.ContainsAny(a, " <>\t\r\n") && strings.Contains(a[at+1:], ".") || at > 0 && a[at+1:] == "localhost"
+// validAddress parses an envelope address whose domain can be reached: one
+// with a dot, or localhost.
+func validAddress(s string) (address.Address, bool) {
+	a, err := address.Parse(s)
+	return a, err == nil && (strings.Contains(a.Domain, ".") || a.Domain == "localhost")
 }
 
 // loginServer is the LOGIN mechanism (draft-murchison-sasl-login).

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailbox"
 	"github.com/jetmail/jetmail/shared/mailqueue"
@@ -83,11 +84,11 @@ func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailq
 		return d.deliverLocal(ctx, dl)
 	}
 	body := dl.Body
-	if s := d.signers[domainOf(dl.Envelope.Sender)]; s != nil {
+	if s := d.signers[address.DomainOf(dl.Envelope.Sender)]; s != nil {
 		if signed, err := s.sign(body); err == nil {
 			body = signed
 		} else {
-			d.p.Logger.Warn("dkim signing failed; sending unsigned", "domain", domainOf(dl.Envelope.Sender), "err", err)
+			d.p.Logger.Warn("dkim signing failed; sending unsigned", "domain", address.DomainOf(dl.Envelope.Sender), "err", err)
 		}
 	}
 	hosts, res, ok := d.hostsFor(ctx, dl)
@@ -341,13 +342,6 @@ func hasHighBit(b []byte) bool {
 		}
 	}
 	return false
-}
-
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return strings.ToLower(addr[i+1:])
-	}
-	return ""
 }
 
 // deliverLocal appends the message to each local recipient's mailbox; an

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/engine"
 )
 
@@ -28,7 +29,7 @@ func (f Filter) match(r *Recipient) bool {
 	switch {
 	case f.Queue != "" && r.Queue != f.Queue,
 		f.Domain != "" && !strings.EqualFold(r.Domain(), f.Domain),
-		f.Sender != "" && !(strings.EqualFold(r.Sender, f.Sender) || strings.HasPrefix(f.Sender, "@") && strings.EqualFold(domainOf(r.Sender), f.Sender[1:])),
+		f.Sender != "" && !(strings.EqualFold(r.Sender, f.Sender) || strings.HasPrefix(f.Sender, "@") && strings.EqualFold(address.DomainOf(r.Sender), f.Sender[1:])),
 		f.Status == "held" && !r.Held,
 		f.Status == "queued" && (r.Held || r.Attempts > 0),
 		f.Status == "retrying" && (r.Held || r.Attempts == 0),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jetmail/jetmail/shared/address"
 )
 
 // Source is how a message entered the queue.
@@ -88,14 +90,7 @@ func (r *Recipient) Key() string { return EntryKey(r.MessageID, r.Index) }
 func EntryKey(messageID string, n int) string { return fmt.Sprintf("%s.%d", messageID, n) }
 
 // Domain is the recipient's domain, lower-cased.
-func (r *Recipient) Domain() string { return domainOf(r.Address) }
-
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return strings.ToLower(addr[i+1:])
-	}
-	return ""
-}
+func (r *Recipient) Domain() string { return address.DomainOf(r.Address) }
 
 // Notify is one value of the NOTIFY parameter of RCPT TO (RFC 3461).
 type Notify string

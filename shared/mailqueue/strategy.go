@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/queueexpr"
 )
@@ -128,7 +129,7 @@ func (s *Strategy) Route(v queueexpr.Vars) (string, config.Route, error) {
 // Vars are the strategy variables of r at now.
 func Vars(r *Recipient, now time.Time) queueexpr.Vars {
 	v := queueexpr.Vars{
-		Rcpt: r.Address, RcptDomain: r.Domain(), Sender: r.Sender, SenderDomain: domainOf(r.Sender),
+		Rcpt: r.Address, RcptDomain: r.Domain(), Sender: r.Sender, SenderDomain: address.DomainOf(r.Sender),
 		Priority: r.Priority, RetryNum: r.Attempts, NotifyNum: r.NotifyNum, LastStatus: r.LastStatus, LastError: r.LastError,
 		QueueName: r.Queue, QueueAge: int64(now.Sub(r.ReceivedAt).Seconds()), ReceivedFromIP: r.ReceivedFromIP,
 		ReceivedViaPort: r.ReceivedViaPort, Source: string(r.Source), Size: r.Size,
