@@ -82,7 +82,7 @@ func BenchmarkTasks(b *testing.B) {
 	nc := jetmailtest.Dial(b, "nats://"+addr)
 	cfg := jetmailtest.Config(b, "1", func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} })
 	n := jetmailtest.NodeWithDial(b, nc, func() (*nats.Conn, error) { return nats.Connect("nats://" + addr) }, cfg)
-	m := taskmanager.New(taskmanager.Params{Node: n})
+	m := taskmanager.New(taskmanager.Params{Deps: n.Deps()})
 	require.NoError(b, m.Start(context.Background()))
 	defer func() { _ = m.Shutdown(context.Background()) }()
 

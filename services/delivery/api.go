@@ -12,7 +12,6 @@ import (
 
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/mailqueue"
-	"github.com/jetmail/jetmail/shared/node"
 )
 
 // Permissions of the queue API.
@@ -28,15 +27,15 @@ const maxQueueObjects = 1000
 
 type api struct{ q *mailqueue.Queue }
 
-func registerAPI(n *node.Node, q *mailqueue.Queue) {
+func registerAPI(srv *jmap.Server, q *mailqueue.Queue) {
 	a := &api{q}
-	n.API.Handle("x:Queue/get", PermQueueGet, a.get)
-	n.API.Handle("x:Queue/query", PermQueueQuery, a.query)
-	n.API.Handle("x:Queue/set", "", a.set)
-	n.API.Handle("x:Queue/export", PermQueueGet, a.export)
-	n.API.Handle("x:Queue/import", PermQueueImport, a.importMessages)
-	n.API.Handle("x:VirtualQueue/get", PermQueueGet, a.vqGet)
-	n.API.Handle("x:VirtualQueue/set", PermQueueUpdate, a.vqSet)
+	srv.Handle("x:Queue/get", PermQueueGet, a.get)
+	srv.Handle("x:Queue/query", PermQueueQuery, a.query)
+	srv.Handle("x:Queue/set", "", a.set)
+	srv.Handle("x:Queue/export", PermQueueGet, a.export)
+	srv.Handle("x:Queue/import", PermQueueImport, a.importMessages)
+	srv.Handle("x:VirtualQueue/get", PermQueueGet, a.vqGet)
+	srv.Handle("x:VirtualQueue/set", PermQueueUpdate, a.vqSet)
 }
 
 // entryJSON is a queue entry as the API shows it; its id is the entry key.

@@ -32,27 +32,27 @@ func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg:
 func (s *Service) Name() string { return Name }
 
 // Start implements node.Service.
-func (s *Service) Start(ctx context.Context, n *node.Node) error {
+func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	host := mailqueue.Hostname(s.cfg)
-	mb, err := mailbox.Open(ctx, n.JS, s.cfg.NATS.Replicas)
+	mb, err := mailbox.Open(ctx, d.JS(), s.cfg.NATS.Replicas)
 	if err != nil {
 		return err
 	}
-	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Mailbox: mb, Logger: n.Logger.With("service", Name), Hostname: host}); err != nil {
+	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Mailbox: mb, Logger: d.Logger.With("service", Name), Hostname: host}); err != nil {
 		return err
 	}
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {
 		return err
 	}
-	registerAPI(n, s.Queue)
-	_, err = n.AddMicro("jetmail-delivery", "jetmail outbound queue: delivers virtual queues, serves x:Queue and x:VirtualQueue", func() any {
+	registerAPI(d.API, s.Queue)
+	_, err = d.Micro.AddMicro("jetmail-delivery", "jetmail outbound queue: delivers virtual queues, serves x:Queue and x:VirtualQueue", func() any {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		depth, err := s.Queue.Depth(ctx)
 		if err != nil {
-			return map[string]any{"node": n.ID, "error": err.Error(), "paused": s.Queue.Paused()}
+			return map[string]any{"node": d.NodeID, "error": err.Error(), "paused": s.Queue.Paused()}
 		}
-		return map[string]any{"node": n.ID, "queued": depth, "paused": s.Queue.Paused()}
+		return map[string]any{"node": d.NodeID, "queued": depth, "paused": s.Queue.Paused()}
 	})
 	return err
 }

@@ -445,7 +445,7 @@ func TestVirtualQueueLimitBindsABrokenPool(t *testing.T) {
 	startMailNode(t, srv, "b", "node-b.test", sk, 2)
 	ctx := context.Background()
 	limit := func() int {
-		c, err := a.n.JS.Consumer(ctx, mailqueue.Stream, "vq-remote")
+		c, err := a.n.Deps().JS().Consumer(ctx, mailqueue.Stream, "vq-remote")
 		if err != nil {
 			return -1
 		}
@@ -473,7 +473,7 @@ func TestVirtualQueueLimitBindsABrokenPool(t *testing.T) {
 			done.Add(1)
 			return nil
 		}})
-	c, err := a.n.JS.Consumer(ctx, mailqueue.Stream, "vq-remote")
+	c, err := a.n.Deps().JS().Consumer(ctx, mailqueue.Stream, "vq-remote")
 	require.NoError(t, err)
 	pctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); broken.Wait() }()

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jetmail/jetmail/shared/jmap"
-	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 )
@@ -37,13 +36,13 @@ const (
 
 type api struct{ m *taskmanager.Manager }
 
-func registerAPI(n *node.Node, m *taskmanager.Manager) {
+func registerAPI(srv *jmap.Server, m *taskmanager.Manager) {
 	a := &api{m}
-	n.API.Handle("x:Task/get", PermTaskGet, a.get)
-	n.API.Handle("x:Task/query", PermTaskQuery, a.query)
-	n.API.Handle("x:Task/set", "", a.set) // each operation checks its own permission
-	n.API.Handle("x:TaskManager/get", PermTaskManagerGet, a.managerGet)
-	n.API.Handle("x:TaskManager/set", PermTaskManagerUpdate, a.managerSet)
+	srv.Handle("x:Task/get", PermTaskGet, a.get)
+	srv.Handle("x:Task/query", PermTaskQuery, a.query)
+	srv.Handle("x:Task/set", "", a.set) // each operation checks its own permission
+	srv.Handle("x:TaskManager/get", PermTaskManagerGet, a.managerGet)
+	srv.Handle("x:TaskManager/set", PermTaskManagerUpdate, a.managerSet)
 }
 
 func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {

@@ -32,22 +32,22 @@ func New(_ *config.Config, params taskmanager.Params) *Service { return &Service
 func (s *Service) Name() string { return Name }
 
 // Start implements node.Service.
-func (s *Service) Start(ctx context.Context, n *node.Node) error {
+func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	p := s.params
-	p.Node = n
+	p.Deps = d
 	s.Manager = taskmanager.New(p)
 	if err := s.Manager.Start(ctx); err != nil {
 		return err
 	}
-	registerAPI(n, s.Manager)
-	_, err := n.AddMicro("jetmail-scheduler", "jetmail task manager: runs background tasks and serves x:Task and x:TaskManager", func() any {
+	registerAPI(d.API, s.Manager)
+	_, err := d.Micro.AddMicro("jetmail-scheduler", "jetmail task manager: runs background tasks and serves x:Task and x:TaskManager", func() any {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		counts := map[string]int{}
 		for _, st := range []task.StatusType{task.Pending, task.Retry, task.Failed} {
 			_, counts[string(st)], _ = s.Manager.Query(ctx, taskmanager.Query{Status: []task.StatusType{st}})
 		}
-		return map[string]any{"node": n.ID, "tasks": counts}
+		return map[string]any{"node": d.NodeID, "tasks": counts}
 	})
 	return err
 }

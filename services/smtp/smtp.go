@@ -57,8 +57,8 @@ func (s *Service) Name() string { return Name }
 func (s *Service) Addrs() []string { return s.addrs }
 
 // Start implements node.Service.
-func (s *Service) Start(ctx context.Context, n *node.Node) error {
-	s.log = n.Logger.With("service", Name)
+func (s *Service) Start(ctx context.Context, d node.Deps) error {
+	s.log = d.Logger.With("service", Name)
 	s.local = map[string]bool{}
 	for _, d := range s.cfg.SMTP.LocalDomains {
 		s.local[strings.ToLower(d)] = true
@@ -70,7 +70,7 @@ func (s *Service) Start(ctx context.Context, n *node.Node) error {
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	f := promauto.With(n.Registry)
+	f := promauto.With(d.Metrics)
 	s.accepted = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "jetmail_smtp_messages_total", Help: "Messages offered over SMTP, by result (accepted, rejected, failed).",
 	}, []string{"result"})

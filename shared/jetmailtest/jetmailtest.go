@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/work"
 )
 
 // Logger returns a logger for tests.
@@ -44,14 +46,24 @@ func Server(t testing.TB) *embedded.Server {
 	return s
 }
 
-// FreePort returns a loopback address with a port that was free a moment ago.
+// FreePort returns a loopback address with a port that was free a moment
+// ago and that no earlier call in this process returned: the kernel may
+// hand the same free port to two calls in a row, and a test that asks for
+// two ports must get two.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
+	}
 }
+
+var handedOut sync.Map // address -> true, the ports FreePort returned
 
 // ClusterServer is one server of a test cluster; it can be stopped and
 // started again with the same identity and files.
@@ -180,10 +192,9 @@ func Node(t testing.TB, nc *nats.Conn, cfg *config.Config, services ...node.Serv
 // node keeps nats.connections of them.
 func NodeWithDial(t testing.TB, nc *nats.Conn, dial func() (*nats.Conn, error), cfg *config.Config, services ...node.Service) *node.Node {
 	t.Helper()
-	n, err := node.New(node.Params{Config: cfg, Conn: nc, Dial: dial, Services: services, Logger: Logger(), Version: "test"})
+	n, err := node.New(node.Params{Config: cfg, Conn: nc, Dial: dial, Services: services, Logger: Logger(), Version: "test",
+		Work: work.Params{AckWait: 3 * time.Second, DrainTimeout: 15 * time.Second}})
 	require.NoError(t, err)
-	n.WorkParams.AckWait = 3 * time.Second
-	n.WorkParams.DrainTimeout = 15 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, n.Start(ctx))

@@ -108,7 +108,7 @@ func (q *Queue) scheduleNotify(ctx context.Context, messageID string, entries []
 	msg.Header.Set(HeaderNotify, messageID)
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+first.NextNotify.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject(first.Queue))
-	_, err := q.n.NextJetStream().PublishMsg(ctx, msg)
+	_, err := q.d.JS().PublishMsg(ctx, msg)
 	return err
 }
 

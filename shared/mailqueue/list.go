@@ -78,8 +78,8 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 
 // VirtualQueues lists the configured virtual queues, sorted.
 func (q *Queue) VirtualQueues() []string {
-	out := make([]string, 0, len(q.n.Config.Queue.Virtual))
-	for n := range q.n.Config.Queue.Virtual {
+	out := make([]string, 0, len(q.d.Config.Queue.Virtual))
+	for n := range q.d.Config.Queue.Virtual {
 		out = append(out, n)
 	}
 	sort.Strings(out)
@@ -88,6 +88,6 @@ func (q *Queue) VirtualQueues() []string {
 
 // VirtualQueueThreads is a virtual queue's threads-per-node, if it exists.
 func (q *Queue) VirtualQueueThreads(name string) (int, bool) {
-	vq, ok := q.n.Config.Queue.Virtual[name]
+	vq, ok := q.d.Config.Queue.Virtual[name]
 	return vq.ThreadsPerNode, ok
 }

@@ -20,7 +20,7 @@ type metrics struct {
 }
 
 func newMetrics(q *Queue) *metrics {
-	f := promauto.With(q.n.Registry)
+	f := promauto.With(q.d.Metrics)
 	m := &metrics{
 		attempts: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetmail_delivery_attempts_total", Help: "Delivery attempts by this node, per recipient, by virtual queue and result (delivered, temporary, permanent).",
@@ -48,7 +48,7 @@ func newMetrics(q *Queue) *metrics {
 			Name: "jetmail_queue_body_missing_total", Help: "Queue entries found referring to a message body that is gone (a bug: they are held, no DSN is sent).",
 		}),
 	}
-	q.n.Registry.MustRegister(&depthGauge{q})
+	q.d.Metrics.MustRegister(&depthGauge{q})
 	return m
 }
 
@@ -71,7 +71,7 @@ func (g *depthGauge) Collect(ch chan<- prometheus.Metric) {
 		g.q.log.Warn("count queue entries for jetmail_queue_messages", "err", err)
 		return
 	}
-	for name := range g.q.n.Config.Queue.Virtual {
+	for name := range g.q.d.Config.Queue.Virtual {
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d[name]), name)
 	}
 }

@@ -28,7 +28,7 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 			continue
 		}
 		r.NotifyNum++
-		if sched, ok := q.n.Config.Queue.Schedule[r.Schedule]; ok {
+		if sched, ok := q.d.Config.Queue.Schedule[r.Schedule]; ok {
 			r.NextNotify = nextNotify(r, sched)
 		} else {
 			r.NextNotify = time.Time{} // the schedule is gone from the configuration

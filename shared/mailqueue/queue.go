@@ -58,7 +58,7 @@ type entry = engine.Item[Recipient]
 
 // Params configures a Queue.
 type Params struct {
-	// Clock tells the time; default the system clock.
+	// Clock tells the time; default the node's (Deps.Clock).
 	Clock clock.Clock
 	// Hostname is this MTA's name in DSNs; default smtp.hostname, else the
 	// machine's host name.
@@ -83,7 +83,7 @@ type Params struct {
 type Queue struct {
 	life      lifecycle.Lifecycle
 	p         Params
-	n         *node.Node
+	d         node.Deps
 	deliverer Deliverer
 	log       *slog.Logger
 	js        jetstream.JetStream
@@ -107,9 +107,6 @@ const Name = "queue"
 
 // New returns a Queue; Start opens it on a node.
 func New(p Params) *Queue {
-	if p.Clock == nil {
-		p.Clock = clock.Real
-	}
 	if p.Lookups == nil {
 		p.Lookups = &Lookups{}
 	}
@@ -131,11 +128,14 @@ func (q *Queue) Name() string { return Name }
 // Start creates the queue's assets on node n and follows its controls; a
 // node that only accepts mail needs no more. Calling it again does
 // nothing; a failed Start leaves nothing running.
-func (q *Queue) Start(ctx context.Context, n *node.Node) error {
+func (q *Queue) Start(ctx context.Context, d node.Deps) error {
 	return q.life.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
-		q.n, q.log, q.js = n, n.Logger.With("service", Name), n.JS
+		q.d, q.log, q.js = d, d.Logger.With("service", Name), d.JS()
+		if q.p.Clock == nil {
+			q.p.Clock = d.Clock
+		}
 		if q.p.Hostname == "" {
-			q.p.Hostname = Hostname(n.Config)
+			q.p.Hostname = Hostname(d.Config)
 		}
 		return q.open(ctx, undo)
 	})
@@ -174,7 +174,7 @@ func route(key string, r *Recipient) engine.Route {
 func claimed(r *Recipient, now time.Time) bool { return r.DeliveringUntil.After(now) }
 
 func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
-	cfg := q.n.Config
+	cfg := q.d.Config
 	var err error
 	if q.p.Lookups.SQL == nil && len(cfg.Stores) > 0 {
 		if q.stores, err = sqlstore.Open(cfg); err != nil {
@@ -189,7 +189,7 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 	q.metrics = newMetrics(q)
 	if q.eng, err = engine.New(engine.Params[Recipient]{
 		Bucket: BucketQueue, Description: "jetmail outbound queue: one entry per queued recipient",
-		Replicas: cfg.NATS.Replicas, JetStreams: q.n.JetStreams(), Route: route, Due: due, Busy: claimed,
+		Replicas: cfg.NATS.Replicas, JetStreams: q.d.JetStreams, Route: route, Due: due, Busy: claimed,
 		Clock: q.p.Clock, Logger: q.log, RescueAfter: q.p.RescueAfter, Stale: q.metrics.stale, Rescued: q.metrics.rescued,
 	}); err != nil {
 		return err
@@ -226,7 +226,7 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 		}
 		if _, err := q.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
 			Durable: consumerName(name), Description: fmt.Sprintf("virtual queue %s: deliveries, %d per node", name, vq.ThreadsPerNode),
-			FilterSubject: dueSubject(name), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.n.WorkParams.AckWait,
+			FilterSubject: dueSubject(name), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.d.Work.AckWait,
 			MaxDeliver: -1, MaxAckPending: limit, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
 		}); err != nil {
 			return fmt.Errorf("create consumer for virtual queue %s: %w", name, err)
@@ -247,14 +247,14 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	}
 	return q.delivery.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
 		q.deliverer = d
-		q.n.LeaderEvery("queue rescuer", q.p.RescueInterval, func(ctx context.Context) {
+		q.d.Leader.LeaderEvery("queue rescuer", q.p.RescueInterval, func(ctx context.Context) {
 			if _, err := q.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
 				q.log.Warn("queue rescue pass", "err", err)
 			}
 		})
-		q.n.LeaderEvery("message body sweeper", q.p.SweepInterval, q.sweepOnce)
+		q.d.Leader.LeaderEvery("message body sweeper", q.p.SweepInterval, q.sweepOnce)
 		undo.Add(func(ctx context.Context) error { q.stopRunners(ctx); return nil })
-		cfg := q.n.Config
+		cfg := q.d.Config
 		names := make([]string, 0, len(cfg.Queue.Virtual))
 		for name := range cfg.Queue.Virtual {
 			names = append(names, name)
@@ -265,7 +265,7 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 			threads := cfg.Queue.Virtual[name].ThreadsPerNode
 			// Announced even while paused: the limit is what this node may
 			// take once the queue resumes.
-			if err := q.n.Membership.SetConsumerSlots(ctx, Stream, consumerName(name), threads); err != nil {
+			if err := q.d.Membership.SetConsumerSlots(ctx, Stream, consumerName(name), threads); err != nil {
 				return fmt.Errorf("announce virtual queue %s: %w", name, err)
 			}
 			r := q.newRunner(name, threads, func(ctx context.Context, job *work.Job) error {
@@ -305,7 +305,7 @@ func (q *Queue) stopRunners(ctx context.Context) {
 	}
 	wg.Wait()
 	for _, r := range runners {
-		if err := q.n.Membership.SetConsumerSlots(ctx, Stream, consumerName(r.name), 0); err != nil {
+		if err := q.d.Membership.SetConsumerSlots(ctx, Stream, consumerName(r.name), 0); err != nil {
 			q.log.Warn("withdraw virtual queue slots", "queue", r.name, "err", err)
 		}
 	}
@@ -324,7 +324,7 @@ type vqRunner struct {
 func (q *Queue) newRunner(name string, threads int, h work.Handler) *vqRunner {
 	r := &vqRunner{q: q, name: name}
 	r.pool = work.NewPool(work.PoolParams{Slots: threads, Handler: h, Label: "queue:" + name,
-		Logger: q.log.With("queue", name), PollWait: q.n.WorkParams.PollWait})
+		Logger: q.log.With("queue", name), PollWait: q.d.Work.PollWait})
 	return r
 }
 
@@ -402,16 +402,16 @@ func (q *Queue) applyControl(e jetstream.KeyValueEntry) {
 
 // Pause stops deliveries from a virtual queue on every node.
 func (q *Queue) Pause(ctx context.Context, vq string) error {
-	if _, ok := q.n.Config.Queue.Virtual[vq]; !ok {
+	if _, ok := q.d.Config.Queue.Virtual[vq]; !ok {
 		return fmt.Errorf("no virtual queue %q", vq)
 	}
-	_, err := q.control.Put(ctx, pausedKey(vq), []byte(q.n.ID))
+	_, err := q.control.Put(ctx, pausedKey(vq), []byte(q.d.NodeID))
 	return err
 }
 
 // Resume restarts deliveries from a paused virtual queue.
 func (q *Queue) Resume(ctx context.Context, vq string) error {
-	if _, ok := q.n.Config.Queue.Virtual[vq]; !ok {
+	if _, ok := q.d.Config.Queue.Virtual[vq]; !ok {
 		return fmt.Errorf("no virtual queue %q", vq)
 	}
 	return q.control.Delete(ctx, pausedKey(vq))

@@ -25,7 +25,7 @@ func (q *Queue) deliver(ctx context.Context, it *entry) error {
 	if r.Recipients > 1 {
 		// Another transaction of this message may take this recipient along:
 		// claim it first, on the record itself.
-		r.DeliveringUntil = now.Add(2 * q.n.WorkParams.AckWait)
+		r.DeliveringUntil = now.Add(2 * q.d.Work.AckWait)
 		if err := q.eng.Save(ctx, it, false); err != nil {
 			return fmt.Errorf("claim recipient %s: %w", it.Key, err)
 		}
@@ -86,7 +86,7 @@ func (q *Queue) claimSiblings(ctx context.Context, it *entry, routeID string, no
 		return nil
 	}
 	var out []*entry
-	lease := now.Add(2 * q.n.WorkParams.AckWait)
+	lease := now.Add(2 * q.d.Work.AckWait)
 	for _, key := range keys {
 		if key == it.Key {
 			continue

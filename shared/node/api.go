@@ -19,20 +19,20 @@ const APISubject = "jetmail.api.jmap"
 
 func newAPI(n *Node) *jmap.Server {
 	var users []jmap.User
-	names := make([]string, 0, len(n.Config.API.Users))
-	for name := range n.Config.API.Users {
+	names := make([]string, 0, len(n.cfg.API.Users))
+	for name := range n.cfg.API.Users {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		u := n.Config.API.Users[name]
+		u := n.cfg.API.Users[name]
 		users = append(users, jmap.User{Name: name, Secret: u.Secret, Permissions: u.Permissions})
 	}
 	users = append(users, n.p.ExtraUsers...)
 	if len(users) == 0 {
-		n.Logger.Warn("no API users configured (api.users.<name>): the admin API refuses every request")
+		n.log.Warn("no API users configured (api.users.<name>): the admin API refuses every request")
 	}
-	return jmap.NewServer(users, n.Logger)
+	return jmap.NewServer(users, n.log)
 }
 
 var semver = regexp.MustCompile(`^\d+\.\d+\.\d+`)
@@ -49,16 +49,16 @@ func (n *Node) microVersion() string {
 // lists it). Every service gets a "status" endpoint answering status();
 // the node stops it on Shutdown.
 func (n *Node) AddMicro(name, description string, status func() any) (micro.Service, error) {
-	svc, err := micro.AddService(n.Conn, micro.Config{
+	svc, err := micro.AddService(n.conn, micro.Config{
 		Name: name, Version: n.microVersion(), Description: description,
-		Metadata: map[string]string{"node_id": n.ID},
+		Metadata: map[string]string{"node_id": n.id},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register micro service %s: %w", name, err)
 	}
 	err = svc.AddEndpoint("status", micro.HandlerFunc(func(r micro.Request) {
 		_ = r.RespondJSON(status())
-	}), micro.WithEndpointSubject(fmt.Sprintf("jetmail.%s.%s.status", name, n.ID)))
+	}), micro.WithEndpointSubject(fmt.Sprintf("jetmail.%s.%s.status", name, n.id)))
 	if err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("register micro service %s: %w", name, err)
@@ -72,13 +72,13 @@ func (n *Node) AddMicro(name, description string, status func() any) (micro.Serv
 // startMicro registers the node itself, with the admin API over NATS.
 func (n *Node) startMicro() error {
 	svc, err := n.AddMicro("jetmail-node", "a jetmail node: membership, roles, leader duties, admin API", func() any {
-		return map[string]any{"node": n.ID, "leader": n.IsLeader(), "ready": n.ready.Load()}
+		return map[string]any{"node": n.id, "leader": n.IsLeader(), "ready": n.ready.Load()}
 	})
 	if err != nil {
 		return err
 	}
 	return svc.AddEndpoint("jmap", micro.HandlerFunc(func(r micro.Request) {
-		p, prob := n.API.Authenticate(r.Headers().Get("Authorization"))
+		p, prob := n.api.Authenticate(r.Headers().Get("Authorization"))
 		if prob != nil {
 			b, _ := json.Marshal(prob)
 			_ = r.Error(fmt.Sprint(prob.Status), prob.Detail, b)
@@ -86,7 +86,7 @@ func (n *Node) startMicro() error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		out, prob := n.API.Process(ctx, p, r.Data())
+		out, prob := n.api.Process(ctx, p, r.Data())
 		if prob != nil {
 			b, _ := json.Marshal(prob)
 			_ = r.Error(fmt.Sprint(prob.Status), prob.Detail, b)

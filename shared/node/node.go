@@ -37,8 +37,9 @@ import (
 type Service interface {
 	// Name is the service's name, as given to `jetmail serve`.
 	Name() string
-	// Start starts the service's background work and returns.
-	Start(ctx context.Context, n *Node) error
+	// Start starts the service's background work with the node's deps and
+	// returns.
+	Start(ctx context.Context, d Deps) error
 	// Shutdown stops taking new work and waits for in-flight work until ctx ends.
 	Shutdown(ctx context.Context) error
 }
@@ -66,21 +67,21 @@ type Params struct {
 	Dial func() (*nats.Conn, error)
 }
 
-// Node is a running jetmail node.
+// Node is a running jetmail node. What runs on it is given Deps, not the
+// node.
 type Node struct {
-	Config     *config.Config
-	ID         string
-	Conn       *nats.Conn
-	JS         jetstream.JetStream
-	Buckets    *cluster.Buckets
-	View       *cluster.View
-	Membership *cluster.Membership
-	Publisher  *work.Publisher
-	Registry   *prometheus.Registry
-	WorkParams work.Params
-	Logger     *slog.Logger
-	// API is the admin API; services register their methods on it.
-	API *jmap.Server
+	cfg        *config.Config
+	id         string
+	conn       *nats.Conn
+	js         jetstream.JetStream
+	buckets    *cluster.Buckets
+	view       *cluster.View
+	membership *cluster.Membership
+	publisher  *work.Publisher
+	registry   *prometheus.Registry
+	workParams work.Params
+	log        *slog.Logger
+	api        *jmap.Server
 
 	p           Params
 	pool        []jetstream.JetStream
@@ -122,22 +123,22 @@ func New(p Params) (*Node, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	id := p.Config.Cluster.NodeID
 	n := &Node{
-		Config: p.Config, ID: id, Conn: p.Conn, JS: js, Registry: reg, WorkParams: wp,
-		Publisher: work.NewPublisher(js, wp.Partitions), Logger: p.Logger.With("node_id", id),
+		cfg: p.Config, id: id, conn: p.Conn, js: js, registry: reg, workParams: wp,
+		publisher: work.NewPublisher(js, wp.Partitions), log: p.Logger.With("node_id", id),
 		p: p, workMetrics: work.NewMetrics(reg),
 	}
 	n.clock = p.Clock
 	if n.clock == nil {
 		n.clock = clock.Real
 	}
-	n.API = newAPI(n)
+	n.api = newAPI(n)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "jetmail_node_leader", Help: "1 while this node holds the cluster leader lease.",
 		}, func() float64 { return boolFloat(n.leader.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "jetmail_node_ready", Help: "1 while this node is started and connected to NATS.",
-		}, func() float64 { return boolFloat(n.ready.Load() && n.Conn.IsConnected()) }),
+		}, func() float64 { return boolFloat(n.ready.Load() && n.conn.IsConnected()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "jetmail_node_info", Help: "Always 1; labels name the node and version.",
 			ConstLabels: prometheus.Labels{"node_id": id, "version": p.Version},
@@ -148,9 +149,9 @@ func New(p Params) (*Node, error) {
 
 // Start creates the assets, joins the cluster and starts the services.
 func (n *Node) Start(ctx context.Context) error {
-	cfg := n.Config
+	cfg := n.cfg
 	var err error
-	n.pool = []jetstream.JetStream{n.JS}
+	n.pool = []jetstream.JetStream{n.js}
 	if n.p.Dial != nil {
 		for i := 1; i < cfg.NATS.Connections; i++ {
 			nc, err := n.p.Dial()
@@ -166,59 +167,59 @@ func (n *Node) Start(ctx context.Context) error {
 			n.pool = append(n.pool, js)
 		}
 	}
-	if n.Buckets, err = cluster.EnsureBuckets(ctx, n.JS, cfg.NATS.Replicas, cfg.Cluster.NodeTimeout); err != nil {
+	if n.buckets, err = cluster.EnsureBuckets(ctx, n.js, cfg.NATS.Replicas, cfg.Cluster.NodeTimeout); err != nil {
 		return err
 	}
 	for _, r := range roles.All {
-		if _, err := work.EnsureStream(ctx, n.JS, r, n.WorkParams.Partitions, n.WorkParams.Replicas); err != nil {
+		if _, err := work.EnsureStream(ctx, n.js, r, n.workParams.Partitions, n.workParams.Replicas); err != nil {
 			return err
 		}
-		l, err := cluster.GetLayout(ctx, n.Buckets, r)
+		l, err := cluster.GetLayout(ctx, n.buckets, r)
 		if err != nil {
 			return err
 		}
-		if l != nil && l.Partitions != n.WorkParams.Partitions {
-			return fmt.Errorf("cluster.partitions is %d but role %s's streams were built with %d; the partition count is fixed for the life of a cluster", n.WorkParams.Partitions, r, l.Partitions)
+		if l != nil && l.Partitions != n.workParams.Partitions {
+			return fmt.Errorf("cluster.partitions is %d but role %s's streams were built with %d; the partition count is fixed for the life of a cluster", n.workParams.Partitions, r, l.Partitions)
 		}
 	}
-	if err := cluster.SeedRoles(ctx, n.Buckets, cfg.Cluster.Roles, "config of node "+n.ID); err != nil {
+	if err := cluster.SeedRoles(ctx, n.buckets, cfg.Cluster.Roles, "config of node "+n.id); err != nil {
 		return err
 	}
-	n.Membership = cluster.NewMembership(cluster.MembershipParams{
-		Buckets: n.Buckets, NodeID: n.ID, Version: n.p.Version,
-		Interval: cfg.Cluster.HeartbeatInterval, Timeout: cfg.Cluster.NodeTimeout, Logger: n.Logger,
+	n.membership = cluster.NewMembership(cluster.MembershipParams{
+		Buckets: n.buckets, NodeID: n.id, Version: n.p.Version,
+		Interval: cfg.Cluster.HeartbeatInterval, Timeout: cfg.Cluster.NodeTimeout, Logger: n.log,
 	})
 	names := make([]string, len(n.p.Services))
 	for i, s := range n.p.Services {
 		names[i] = s.Name()
 	}
-	n.Membership.SetServices(names, nil)
-	if err := n.Membership.Start(ctx); err != nil {
+	n.membership.SetServices(names, nil)
+	if err := n.membership.Start(ctx); err != nil {
 		return err
 	}
 
 	bgCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.View = cluster.NewView(n.Buckets, n.Logger)
+	n.view = cluster.NewView(n.buckets, n.log)
 	n.goBackground(func() {
-		if err := n.View.Run(bgCtx); err != nil && bgCtx.Err() == nil {
-			n.Logger.Error("role view stopped", "err", err)
+		if err := n.view.Run(bgCtx); err != nil && bgCtx.Err() == nil {
+			n.log.Error("role view stopped", "err", err)
 		}
 	})
 	select {
-	case <-n.View.Ready():
+	case <-n.view.Ready():
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	coordinator := work.NewCoordinator(work.CoordinatorParams{
-		JS: n.JS, Buckets: n.Buckets, View: n.View, Params: n.WorkParams, Metrics: n.workMetrics, Logger: n.Logger,
+		JS: n.js, Buckets: n.buckets, View: n.view, Params: n.workParams, Metrics: n.workMetrics, Logger: n.log,
 	})
 	limits := work.NewLimits(work.LimitsParams{
-		JS: n.JS, Buckets: n.Buckets, View: n.View, Logger: n.Logger, Interval: cfg.Cluster.HeartbeatInterval,
+		JS: n.js, Buckets: n.buckets, View: n.view, Logger: n.log, Interval: cfg.Cluster.HeartbeatInterval,
 	})
 	n.LeaderDuty("consumer limits", limits.Run)
 	n.goBackground(func() {
-		cluster.RunLeader(bgCtx, n.Buckets, n.ID, cfg.Cluster.HeartbeatInterval, n.Logger, func(ctx context.Context) {
+		cluster.RunLeader(bgCtx, n.buckets, n.id, cfg.Cluster.HeartbeatInterval, n.log, func(ctx context.Context) {
 			n.leader.Store(true)
 			defer n.leader.Store(false)
 			n.duties.lead(ctx)
@@ -233,16 +234,16 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	for _, s := range n.p.Services {
-		if err := s.Start(ctx, n); err != nil {
+		if err := s.Start(ctx, n.Deps()); err != nil {
 			return fmt.Errorf("start service %s: %w", s.Name(), err)
 		}
 		n.mu.Lock()
 		n.started = append(n.started, s)
 		n.mu.Unlock()
-		n.Logger.Info("service started", "service", s.Name())
+		n.log.Info("service started", "service", s.Name())
 	}
 	n.ready.Store(true)
-	n.Logger.Info("node started", "services", names, "http", n.httpAddr)
+	n.log.Info("node started", "services", names, "http", n.httpAddr)
 	return nil
 }
 
@@ -258,12 +259,9 @@ func (n *Node) goBackground(f func()) {
 	go func() { defer n.bg.Done(); f() }()
 }
 
-// JetStreams returns the node's JetStream contexts, one per connection
-// (nats.connections); spread independent traffic over them.
-func (n *Node) JetStreams() []jetstream.JetStream { return n.pool }
-
-// NextJetStream returns the node's JetStream contexts in turn.
-func (n *Node) NextJetStream() jetstream.JetStream {
+// nextJetStream returns the node's JetStream contexts in turn, so that
+// workers spread over its connections.
+func (n *Node) nextJetStream() jetstream.JetStream {
 	return n.pool[n.next.Add(1)%uint64(len(n.pool))]
 }
 
@@ -274,8 +272,8 @@ func (n *Node) IsLeader() bool { return n.leader.Load() }
 // pool of concurrency slots. The node stops the worker on Shutdown.
 func (n *Node) RunWorker(ctx context.Context, r roles.Role, concurrency int, h work.Handler) (*work.Worker, error) {
 	w := work.NewWorker(work.WorkerParams{
-		JS: n.NextJetStream(), Buckets: n.Buckets, View: n.View, Membership: n.Membership, NodeID: n.ID,
-		Role: r, Concurrency: concurrency, Handler: h, Params: n.WorkParams, Metrics: n.workMetrics, Logger: n.Logger,
+		JS: n.nextJetStream(), Buckets: n.buckets, View: n.view, Membership: n.membership, NodeID: n.id,
+		Role: r, Concurrency: concurrency, Handler: h, Params: n.workParams, Metrics: n.workMetrics, Logger: n.log,
 	})
 	if err := w.Start(ctx); err != nil {
 		return nil, err
@@ -305,7 +303,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			if err := w.Shutdown(ctx); err != nil {
-				n.Logger.Warn("worker shutdown", "err", err)
+				n.log.Warn("worker shutdown", "err", err)
 			}
 		}()
 	}
@@ -321,8 +319,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.cancel()
 	}
 	n.bg.Wait()
-	if n.Membership != nil {
-		if err := n.Membership.Shutdown(ctx); err != nil {
+	if n.membership != nil {
+		if err := n.membership.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -334,7 +332,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	for _, nc := range n.poolConns {
 		nc.Close()
 	}
-	n.Logger.Info("node stopped")
+	n.log.Info("node stopped")
 	return errors.Join(errs...)
 }
 
@@ -350,7 +348,7 @@ func (n *Node) HandleHTTP(pattern string, h http.Handler) {
 }
 
 func (n *Node) startHTTP() error {
-	addr := n.Config.HTTP.Listen
+	addr := n.cfg.HTTP.Listen
 	if addr == "" {
 		return nil
 	}
@@ -361,7 +359,7 @@ func (n *Node) startHTTP() error {
 	n.httpAddr = ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": n.ID})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": n.id})
 	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		status, code := "ready", http.StatusOK
@@ -369,20 +367,20 @@ func (n *Node) startHTTP() error {
 		if !n.ready.Load() {
 			reasons = append(reasons, "starting or stopping")
 		}
-		if !n.Conn.IsConnected() {
-			reasons = append(reasons, "NATS disconnected: "+n.Conn.Status().String())
+		if !n.conn.IsConnected() {
+			reasons = append(reasons, "NATS disconnected: "+n.conn.Status().String())
 		}
 		if len(reasons) > 0 {
 			status, code = "not ready", http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"status": status, "node": n.ID, "leader": n.IsLeader(), "reasons": reasons})
+		writeJSON(w, code, map[string]any{"status": status, "node": n.id, "leader": n.IsLeader(), "reasons": reasons})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("/jmap", n.API)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/jmap", n.api)
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.Logger.Error("http server", "err", err)
+			n.log.Error("http server", "err", err)
 		}
 	}()
 	return nil

@@ -46,12 +46,14 @@ func taskErr(err error) error { return engine.DomainErr(err, ErrNotFound, ErrCon
 
 // Params configures a Manager.
 type Params struct {
-	Node *node.Node
+	// Deps are the node's: connections, cluster view, workers, leader
+	// duties, metrics. Required.
+	Deps node.Deps
 	// Handlers are the task variants this node runs; the composition root
 	// shares one registry between the scheduler and the services that
 	// handle tasks. Default an empty registry (see Manager.Handle).
 	Handlers *task.Handlers
-	// Clock tells the time; default the system clock.
+	// Clock tells the time; default Deps.Clock.
 	Clock clock.Clock
 	// Rand returns numbers in [0, 1) for retry jitter; default math/rand.
 	Rand func() float64
@@ -65,7 +67,7 @@ type Params struct {
 // Manager is the task manager of one node.
 type Manager struct {
 	p       Params
-	n       *node.Node
+	d       node.Deps
 	log     *slog.Logger
 	js      jetstream.JetStream
 	eng     *engine.Engine[task.Task]
@@ -83,7 +85,7 @@ type Manager struct {
 // New returns a Manager for node n; Start runs it.
 func New(p Params) *Manager {
 	if p.Clock == nil {
-		p.Clock = clock.Real
+		p.Clock = p.Deps.Clock
 	}
 	if p.Rand == nil {
 		p.Rand = rand.Float64
@@ -94,18 +96,18 @@ func New(p Params) *Manager {
 	if p.Handlers == nil {
 		p.Handlers = task.NewHandlers()
 	}
-	return &Manager{p: p, n: p.Node, log: p.Node.Logger.With("service", "scheduler"), js: p.Node.JS, settings: task.DefaultSettings}
+	return &Manager{p: p, d: p.Deps, log: p.Deps.Logger.With("service", "scheduler"), js: p.Deps.JS(), settings: task.DefaultSettings}
 }
 
 // Start opens the buckets, loads the settings, installs the periodic
 // schedules and starts consuming every role's triggers on this node.
 func (m *Manager) Start(ctx context.Context) error {
-	cfg := m.n.Config
+	cfg := m.d.Config
 	m.metrics = newMetrics(m)
 	var err error
 	if m.eng, err = engine.New(engine.Params[task.Task]{
 		Bucket: BucketTasks, Description: "jetmail tasks: one key per pending, retrying or failed task",
-		Replicas: cfg.NATS.Replicas, JetStreams: m.n.JetStreams(), Route: m.route, Due: due,
+		Replicas: cfg.NATS.Replicas, JetStreams: m.d.JetStreams, Route: m.route, Due: due,
 		Encode: func(t *task.Task) ([]byte, error) { return t.Encode() }, Decode: task.Decode,
 		Clock: m.p.Clock, Logger: m.log, RescueAfter: m.p.RescueAfter,
 		Stale: m.metrics.stale, Rescued: m.metrics.rescued,
@@ -135,7 +137,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	run := m.eng.WorkHandler(m.runTask)
 	for _, r := range roles.All {
-		w, err := m.n.RunWorker(ctx, r, cfg.Task.Concurrency, func(ctx context.Context, job *work.Job) error {
+		w, err := m.d.Workers.RunWorker(ctx, r, cfg.Task.Concurrency, func(ctx context.Context, job *work.Job) error {
 			if name := job.Header.Get(HeaderPeriodic); name != "" {
 				return m.runPeriodic(ctx, job, name)
 			}
@@ -146,7 +148,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 		m.workers = append(m.workers, w)
 	}
-	m.n.LeaderEvery("task rescuer", m.p.RescueInterval, func(ctx context.Context) {
+	m.d.Leader.LeaderEvery("task rescuer", m.p.RescueInterval, func(ctx context.Context) {
 		if _, err := m.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("task rescue pass", "err", err)
 		}
@@ -166,10 +168,10 @@ func (m *Manager) route(id string, t *task.Task) engine.Route {
 	if sm, ok := t.Payload.(*task.StoreMaintenanceTask); ok && sm.ShardIndex != nil {
 		it.Partition = sm.ShardIndex // partition i belongs to shard i
 	}
-	part := m.n.Publisher.PartitionOf(it)
+	part := m.d.Publisher.PartitionOf(it)
 	r := engine.Route{Stream: work.StreamName(role), Subject: work.Subject(role, part),
 		Sched: work.SubjectPrefix(role) + "sched." + id, Header: nats.Header{work.HeaderKey: []string{it.Key}}}
-	if rm, layout, _ := m.n.View.Role(role); layout.Fits(rm) {
+	if rm, layout, _ := m.d.View.Role(role); layout.Fits(rm) {
 		r.Consumer = work.ConsumerName(role, shard.Owner(part, layout.Shards), layout.Epoch)
 	}
 	return r

@@ -23,7 +23,7 @@ type metrics struct {
 }
 
 func newMetrics(m *Manager) *metrics {
-	f := promauto.With(m.n.Registry)
+	f := promauto.With(m.d.Metrics)
 	mt := &metrics{
 		runs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetmail_task_runs_total", Help: "Task attempts run by this node, by type and result (ok, retry, failed).",
@@ -46,7 +46,7 @@ func newMetrics(m *Manager) *metrics {
 			Name: "jetmail_task_rescued_total", Help: "Tasks found past due with no trigger and triggered again by this node as leader.",
 		}),
 	}
-	m.n.Registry.MustRegister(&taskGauge{m: m})
+	m.d.Metrics.MustRegister(&taskGauge{m: m})
 	return mt
 }
 
@@ -65,8 +65,8 @@ var taskGaugeDesc = prometheus.NewDesc("jetmail_tasks", "Tasks in the cluster by
 func (g *taskGauge) Describe(ch chan<- *prometheus.Desc) { ch <- taskGaugeDesc }
 
 func (g *taskGauge) Collect(ch chan<- prometheus.Metric) {
-	rm, _, _ := g.m.n.View.Role(roles.MetricsCalculate)
-	if len(rm.Shards.Of(g.m.n.ID)) == 0 || g.m.eng == nil {
+	rm, _, _ := g.m.d.View.Role(roles.MetricsCalculate)
+	if len(rm.Shards.Of(g.m.d.NodeID)) == 0 || g.m.eng == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), gaugeScanTimeout)

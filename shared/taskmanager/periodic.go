@@ -26,7 +26,7 @@ func cronSubject(r roles.Role, name string) string { return work.SubjectPrefix(r
 // configured are removed.
 func (m *Manager) installPeriodic(ctx context.Context) error {
 	want := map[string]bool{}
-	for name, p := range m.n.Config.Task.Periodic {
+	for name, p := range m.d.Config.Task.Periodic {
 		payload, _, errs := task.DecodeCreate(p.Task)
 		if len(errs) > 0 {
 			return fmt.Errorf("task.periodic.%s.task: %v", name, errs)
@@ -40,7 +40,7 @@ func (m *Manager) installPeriodic(ctx context.Context) error {
 			pattern = "@every " + v.String()
 		}
 		msg := nats.NewMsg(subj)
-		target := m.n.Publisher.Msg(role, work.Item{Key: "periodic:" + name}).Subject
+		target := m.d.Publisher.Msg(role, work.Item{Key: "periodic:" + name}).Subject
 		msg.Header.Set(jetstream.ScheduleHeader, pattern)
 		msg.Header.Set(jetstream.ScheduleTargetHeader, target)
 		msg.Header.Set(HeaderPeriodic, name)

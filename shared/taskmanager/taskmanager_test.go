@@ -26,7 +26,7 @@ func start(t *testing.T, nc *nats.Conn, id string, changes ...func(*config.Confi
 	t.Helper()
 	changes = append([]func(*config.Config){func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} }}, changes...)
 	n := jetmailtest.Node(t, nc, jetmailtest.Config(t, id, changes...))
-	m := taskmanager.New(taskmanager.Params{Node: n})
+	m := taskmanager.New(taskmanager.Params{Deps: n.Deps()})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, m.Start(ctx))
@@ -228,7 +228,7 @@ func TestPeriodicFiresOncePerTickWithThreeNodes(t *testing.T) {
 	runs := map[string]int{}
 	for _, id := range []string{"1", "2", "3"} {
 		n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), jetmailtest.Config(t, id, periodic))
-		m := taskmanager.New(taskmanager.Params{Node: n})
+		m := taskmanager.New(taskmanager.Params{Deps: n.Deps()})
 		m.Handle(task.StoreMaintenance, func(ctx context.Context, tk *task.Task) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -255,7 +255,7 @@ func TestRescuerTriggersLostTask(t *testing.T) {
 	t.Parallel()
 	srv := jetmailtest.Server(t)
 	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), jetmailtest.Config(t, "1", func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} }))
-	m := taskmanager.New(taskmanager.Params{Node: n, RescueAfter: time.Second, RescueInterval: 200 * time.Millisecond})
+	m := taskmanager.New(taskmanager.Params{Deps: n.Deps(), RescueAfter: time.Second, RescueInterval: 200 * time.Millisecond})
 	require.NoError(t, m.Start(context.Background()))
 	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
 	ran := make(chan string, 1)

@@ -33,7 +33,7 @@ func TestConsumerLimitFollowsNodesAndBindsABrokenPool(t *testing.T) {
 	// Node 2 joins the shard with a broken pool: it announces 2 slots but
 	// asks the server for up to 50 at a time.
 	n2 := jetmailtest.Node(t, jetmailtest.Conn(t, s), jetmailtest.Config(t, "2", withRole(role, "1,2")))
-	require.NoError(t, n2.Membership.AddWorker(ctx, role, 2))
+	require.NoError(t, n2.Deps().Membership.AddWorker(ctx, role, 2))
 	require.Eventually(t, func() bool { return shardLimit(n1, role) == 5 }, 10*time.Second, 20*time.Millisecond, "3 + 2 slots")
 
 	// Stop node 1's worker by leaving: the limit follows the live nodes.
@@ -53,7 +53,7 @@ func TestConsumerLimitFollowsNodesAndBindsABrokenPool(t *testing.T) {
 			return nil
 		}})
 	for i := range 40 {
-		require.NoError(t, n2.Publisher.Submit(ctx, role, work.Item{Key: fmt.Sprint("k", i)}))
+		require.NoError(t, n2.Deps().Publisher.Submit(ctx, role, work.Item{Key: fmt.Sprint("k", i)}))
 	}
 	c, err := shardConsumer(n2, role)
 	require.NoError(t, err)
@@ -71,11 +71,11 @@ func TestConsumerLimitFollowsNodesAndBindsABrokenPool(t *testing.T) {
 
 // shardConsumer is the consumer of role r's first shard, as n sees it.
 func shardConsumer(n *node.Node, r roles.Role) (jetstream.Consumer, error) {
-	_, layout, _ := n.View.Role(r)
+	_, layout, _ := n.Deps().View.Role(r)
 	if layout == nil {
 		return nil, fmt.Errorf("no layout for %s yet", r)
 	}
-	return n.JS.Consumer(context.Background(), work.StreamName(r), work.ConsumerName(r, 0, layout.Epoch))
+	return n.Deps().JS().Consumer(context.Background(), work.StreamName(r), work.ConsumerName(r, 0, layout.Epoch))
 }
 
 // shardLimit is the MaxAckPending of role r's first shard, or -1.

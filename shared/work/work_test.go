@@ -158,7 +158,7 @@ func TestRoleMapChangePropagates(t *testing.T) {
 	ctx := context.Background()
 	submit := func(prefix string, count int) {
 		for i := range count {
-			require.NoError(t, nodes[0].Publisher.Submit(ctx, roles.FtsIndexing, work.Item{Key: fmt.Sprintf("%s-%d", prefix, i)}))
+			require.NoError(t, nodes[0].Deps().Publisher.Submit(ctx, roles.FtsIndexing, work.Item{Key: fmt.Sprintf("%s-%d", prefix, i)}))
 		}
 	}
 	submit("before", 50)
@@ -166,13 +166,13 @@ func TestRoleMapChangePropagates(t *testing.T) {
 	require.Equal(t, map[string]int{"1": 50}, rec.byNode(), "node 2 does not hold the role and must not consume")
 
 	// Move the role to node 2 at run time: every node follows within 2s.
-	m, err := cluster.SetRole(ctx, nodes[0].Buckets, roles.FtsIndexing, roles.Shards{{"2"}}, 16, "test")
+	m, err := cluster.SetRole(ctx, nodes[0].Deps().Buckets, roles.FtsIndexing, roles.Shards{{"2"}}, 16, "test")
 	require.NoError(t, err)
 	for _, n := range nodes {
 		require.Eventually(t, func() bool {
-			got, _, _ := n.View.Role(roles.FtsIndexing)
+			got, _, _ := n.Deps().View.Role(roles.FtsIndexing)
 			return got.Revision == m.Revision
-		}, 2*time.Second, 10*time.Millisecond, "node %s did not follow", n.ID)
+		}, 2*time.Second, 10*time.Millisecond, "node %s did not follow", n.Deps().NodeID)
 	}
 	// Give node 1 a moment to stop its consumer loop, then only node 2 works.
 	time.Sleep(300 * time.Millisecond)
@@ -275,12 +275,12 @@ func TestReshardUnderLoad(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	ctx := context.Background()
-	first, err := cluster.GetRole(ctx, nodes[0].Buckets, roles.FtsIndexing)
+	first, err := cluster.GetRole(ctx, nodes[0].Deps().Buckets, roles.FtsIndexing)
 	require.NoError(t, err)
 	mapsByEpoch := map[uint64]roles.Shards{first.Revision: first.Shards}
 
 	const total = 10000
-	pub := nodes[0].Publisher
+	pub := nodes[0].Deps().Publisher
 	publishRange := func(from, to int) {
 		for i := from; i < to; i++ {
 			_, err := pub.SubmitAsync(roles.FtsIndexing, work.Item{Key: fmt.Sprintf("doc-%05d", i)})
@@ -293,7 +293,7 @@ func TestReshardUnderLoad(t *testing.T) {
 	reshard := func(shards ...string) {
 		ss, err := roles.ParseShards(shards)
 		require.NoError(t, err)
-		m, err := cluster.SetRole(ctx, nodes[0].Buckets, roles.FtsIndexing, ss, 16, "test")
+		m, err := cluster.SetRole(ctx, nodes[0].Deps().Buckets, roles.FtsIndexing, ss, 16, "test")
 		require.NoError(t, err)
 		mapsByEpoch[m.Revision] = m.Shards
 	}
@@ -303,7 +303,7 @@ func TestReshardUnderLoad(t *testing.T) {
 	reshard("1,2", "3")
 	publishRange(6500, total)
 	select {
-	case <-nodes[0].JS.PublishAsyncComplete():
+	case <-nodes[0].Deps().JS().PublishAsyncComplete():
 	case <-time.After(30 * time.Second):
 		t.Fatal("publishes not acknowledged")
 	}
@@ -347,7 +347,7 @@ func TestLongItemKeepsItsLease(t *testing.T) {
 		})
 		require.NoError(t, err)
 		if id == "1" {
-			require.NoError(t, n.Publisher.Submit(context.Background(), roles.AcmeRenew, work.Item{Key: "example.org"}))
+			require.NoError(t, n.Deps().Publisher.Submit(context.Background(), roles.AcmeRenew, work.Item{Key: "example.org"}))
 		}
 	}
 	time.Sleep(9 * time.Second)

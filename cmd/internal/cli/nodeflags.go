@@ -91,7 +91,7 @@ func runNode(c *cli.Context, cfg *config.Config, nc *nats.Conn, dial func() (*na
 		return fmt.Errorf("start node: %w", err)
 	}
 	<-ctx.Done()
-	n.Logger.Info("signal received, draining in-flight work", "timeout", c.Duration("shutdown-timeout"))
+	n.Deps().Logger.Info("signal received, draining in-flight work", "timeout", c.Duration("shutdown-timeout"))
 	return shutdown(n, c.Duration("shutdown-timeout"))
 }
 
