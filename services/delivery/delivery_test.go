@@ -434,6 +434,36 @@ func TestThreadsPerNode(t *testing.T) {
 	require.Positive(t, sk.max["node-b.test"], "both nodes deliver")
 }
 
+// A message waiting in a paused queue lives in its trigger alone (no
+// record yet): the sweeper must still see it and keep its body, and it is
+// delivered once the queue resumes.
+func TestSweeperKeepsBodiesOfWaitingMessages(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{SweepAge: time.Millisecond, SweepInterval: 100 * time.Millisecond})
+	ctx := context.Background()
+	require.NoError(t, out.Queue.Pause(ctx, "remote"))
+	require.Eventually(t, func() bool { return len(out.Queue.Paused()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"waits@remote.test"}, msg))
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, mailqueue.BucketQueue)
+	require.NoError(t, err)
+	keys, total := list(t, out.Queue, mailqueue.Filter{})
+	require.Equal(t, 1, total, "listed while it waits")
+	_, err = kv.Get(ctx, keys[0])
+	require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "no record: the trigger holds it")
+	time.Sleep(500 * time.Millisecond) // several sweeps, past SweepAge
+	r, err := out.Queue.Get(ctx, keys[0])
+	require.NoError(t, err)
+	body, err := out.Queue.Body(ctx, r.MessageID)
+	require.NoError(t, err, "the body of a waiting message stays")
+	require.Contains(t, string(body), "hello")
+	require.NoError(t, out.Queue.Resume(ctx, "remote"))
+	require.Eventually(t, func() bool { return len(sk.messages()) == 1 }, 10*time.Second, 20*time.Millisecond, "delivered once resumed")
+}
+
 // A virtual queue's consumer allows threads-per-node times the nodes
 // delivering it, so that a node whose pool is broken (it asks for far more)
 // still holds no more than that.

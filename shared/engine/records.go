@@ -327,17 +327,37 @@ func (e *Engine[T]) Destroy(ctx context.Context, key string) (*Item[T], error) {
 	return it, nil
 }
 
-// Keys lists the keys matching a KV pattern ("<message id>.*").
-func (e *Engine[T]) Keys(ctx context.Context, pattern string) ([]string, error) {
+// Match returns the items whose keys match a KV pattern ("<message id>.*"),
+// with a record or inline.
+func (e *Engine[T]) Match(ctx context.Context, pattern string) ([]*Item[T], error) {
 	lister, err := e.kv().ListKeysFiltered(ctx, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", pattern, err)
 	}
-	var keys []string
+	var out []*Item[T]
+	seen := map[string]bool{}
 	for k := range lister.Keys() {
-		keys = append(keys, k)
+		it, err := e.getRecord(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+		seen[k] = true
 	}
-	return keys, nil
+	if e.p.Inline == nil {
+		return out, nil
+	}
+	err = e.scanInline(ctx, e.p.InlinePlaces(pattern), func(it *Item[T]) bool {
+		if !seen[it.Key] {
+			out = append(out, it)
+			seen[it.Key] = true
+		}
+		return true
+	})
+	return out, err
 }
 
 // scanRecords calls fn for every item with a record, in no promised order.
@@ -378,7 +398,12 @@ func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
 	if err := e.scanRecords(ctx, func(it *Item[T]) bool { more = fn(it); return more }); err != nil || !more || e.p.Inline == nil {
 		return err
 	}
-	for _, pl := range e.p.InlinePlaces("*") {
+	return e.scanInline(ctx, e.p.InlinePlaces("*"), fn)
+}
+
+// scanInline calls fn for every inline item in places.
+func (e *Engine[T]) scanInline(ctx context.Context, places []Place, fn func(it *Item[T]) bool) error {
+	for _, pl := range places {
 		s, err := e.stream(ctx, pl.Stream)
 		if err != nil {
 			return err

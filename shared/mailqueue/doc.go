@@ -13,14 +13,18 @@
 //     the envelope, the schedule, the attempt count and the last outcome.
 //     Entries are items of package engine, which keeps their triggers.
 //   - jetmail-queue (stream, WorkQueue): triggers. A recipient due now gets
-//     a trigger on jetmail.queue.due.<virtual queue>; a recipient due later
-//     a message schedule on jetmail.queue.sched.<message id>.<n> targeting
-//     it. Each virtual queue has one durable consumer, vq-<name>, shared by
+//     a trigger on jetmail.queue.due.<virtual queue>.<entry key>; a
+//     recipient due later a message schedule on
+//     jetmail.queue.sched.<message id>.<n> targeting it. A new recipient due
+//     now lives in its trigger alone (an inline item of package engine: one
+//     write to queue it, its trigger's ack once delivered); its first
+//     deferral, claim or change gives it its KV entry. Each virtual queue has one durable consumer, vq-<name>, shared by
 //     every node; each node works it with threads-per-node slots, so a node
 //     never runs more deliveries from a queue than that.
 //   - No node holds the queue in memory: a trigger reads its entry, a
-//     transaction lists its message's entries by key, and listings and the
-//     depth gauge stream the bucket.
+//     transaction finds its message's entries by key pattern (engine.Match,
+//     records and inline triggers alike), and listings and the depth gauge
+//     stream the bucket and the triggers.
 //
 // # A recipient's life
 //

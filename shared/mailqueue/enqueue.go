@@ -107,7 +107,7 @@ func (q *Queue) scheduleNotify(ctx context.Context, messageID string, entries []
 	msg := nats.NewMsg(notifySubject(messageID))
 	msg.Header.Set(HeaderNotify, messageID)
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+first.NextNotify.UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject(first.Queue))
+	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject(first.Queue)+".notify."+messageID)
 	_, err := q.d.JS().PublishMsg(ctx, msg)
 	return err
 }

@@ -10,18 +10,14 @@ import (
 // runNotify sends the delayed DSN of a message: one report for all its
 // recipients whose notify time has come, each notify time once.
 func (q *Queue) runNotify(ctx context.Context, messageID string) error {
-	keys, err := q.eng.Keys(ctx, messageID+".*")
+	entries, err := q.eng.Match(ctx, messageID+".*")
 	if err != nil {
 		return err
 	}
 	now := q.p.Clock.Now().UTC()
 	var remaining, due []*Recipient
 	var blocks []dsn.Recipient
-	for _, key := range keys {
-		it, err := q.eng.Get(ctx, key)
-		if err != nil {
-			continue
-		}
+	for _, it := range entries {
 		r := it.Value
 		if r.NextNotify.IsZero() || r.NextNotify.After(now) {
 			remaining = append(remaining, r)

@@ -33,6 +33,9 @@ const (
 // HeaderNotify marks a message's delayed-DSN trigger.
 const HeaderNotify = "Jetmail-Notify"
 
+// dueSubject is where a virtual queue's triggers go, each on its own
+// subject below it: <entry key> for a recipient, notify.<message id> for a
+// delayed DSN.
 func dueSubject(vq string) string    { return "jetmail.queue.due." + vq }
 func schedSubject(key string) string { return "jetmail.queue.sched." + key }
 func notifySubject(id string) string { return "jetmail.queue.notify." + id }
@@ -164,10 +167,24 @@ func Hostname(cfg *config.Config) string {
 // due is when a recipient is attempted next; held ones never.
 func due(r *Recipient) (time.Time, bool) { return r.Due, !r.Held }
 
-// route places a recipient's triggers: on its virtual queue's subject, its
-// schedule on jetmail.queue.sched.<entry key>.
+// route places a recipient's triggers: on its own subject below its virtual
+// queue's, jetmail.queue.due.<queue>.<entry key>, its schedule on
+// jetmail.queue.sched.<entry key>.
 func route(key string, r *Recipient) engine.Route {
-	return engine.Route{Stream: Stream, Subject: dueSubject(r.Queue), Sched: schedSubject(key), Consumer: consumerName(r.Queue)}
+	return engine.Route{Stream: Stream, Subject: dueSubject(r.Queue) + "." + key, Sched: schedSubject(key), Consumer: consumerName(r.Queue)}
+}
+
+// inline puts a new recipient in its trigger alone (package engine), on
+// its own subject.
+func inline(key string, r *Recipient) string { return route(key, r).Subject }
+
+// inlinePlaces are where an inline recipient may be: its trigger below any
+// virtual queue's subject, or its schedule. Keys have two tokens.
+func inlinePlaces(key string) []engine.Place {
+	if key == "*" {
+		key = "*.*"
+	}
+	return []engine.Place{{Stream: Stream, Subject: "jetmail.queue.due.*." + key}, {Stream: Stream, Subject: schedSubject(key)}}
 }
 
 // claimed reports a recipient that a transaction of a sibling holds.
@@ -191,6 +208,9 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 		Bucket: BucketQueue, Description: "jetmail outbound queue: one entry per queued recipient",
 		Replicas: cfg.NATS.Replicas, JetStreams: q.d.JetStreams, Route: route, Due: due, Busy: claimed,
 		Clock: q.p.Clock, Logger: q.log, RescueAfter: q.p.RescueAfter, Stale: q.metrics.stale, Rescued: q.metrics.rescued,
+		// A recipient due now lives in its trigger alone until it changes:
+		// one write to queue it, its trigger's ack once it is delivered.
+		Inline: inline, InlinePlaces: inlinePlaces,
 	}); err != nil {
 		return err
 	}
@@ -226,7 +246,7 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 		}
 		if _, err := q.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
 			Durable: consumerName(name), Description: fmt.Sprintf("virtual queue %s: deliveries, %d per node", name, vq.ThreadsPerNode),
-			FilterSubject: dueSubject(name), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.d.Work.AckWait,
+			FilterSubject: dueSubject(name) + ".>", AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.d.Work.AckWait,
 			MaxDeliver: -1, MaxAckPending: limit, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
 		}); err != nil {
 			return fmt.Errorf("create consumer for virtual queue %s: %w", name, err)

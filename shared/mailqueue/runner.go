@@ -80,19 +80,15 @@ func (q *Queue) bodyGone(ctx context.Context, group []*entry) {
 // message with the same domain and route that are due now.
 func (q *Queue) claimSiblings(ctx context.Context, it *entry, routeID string, now time.Time) []*entry {
 	r := it.Value
-	keys, err := q.eng.Keys(ctx, r.MessageID+".*")
+	siblings, err := q.eng.Match(ctx, r.MessageID+".*")
 	if err != nil {
 		q.log.Warn("list the recipients of a message", "message", r.MessageID, "err", err)
 		return nil
 	}
 	var out []*entry
 	lease := now.Add(2 * q.d.Work.AckWait)
-	for _, key := range keys {
-		if key == it.Key {
-			continue
-		}
-		s, err := q.eng.Get(ctx, key)
-		if err != nil {
+	for _, s := range siblings {
+		if s.Key == it.Key {
 			continue
 		}
 		sr := s.Value
@@ -200,12 +196,12 @@ func (q *Queue) remove(ctx context.Context, c *entry) bool {
 // deleted only when no entry refers to it.
 func (q *Queue) finishIfDone(ctx context.Context, r *Recipient) {
 	if r.Recipients > 1 {
-		keys, err := q.eng.Keys(ctx, r.MessageID+".*")
+		left, err := q.eng.Match(ctx, r.MessageID+".*")
 		if err != nil {
 			q.log.Warn("check message completion", "message", r.MessageID, "err", err)
 			return
 		}
-		if len(keys) > 0 {
+		if len(left) > 0 {
 			return
 		}
 	}

@@ -17,7 +17,7 @@ func (q *Queue) sweepOnce(ctx context.Context) {
 		if info.ModTime.After(cutoff) {
 			continue
 		}
-		if keys, err := q.eng.Keys(ctx, info.Name+".*"); err != nil || len(keys) > 0 {
+		if left, err := q.eng.Match(ctx, info.Name+".*"); err != nil || len(left) > 0 {
 			continue
 		}
 		if err := q.bodies.Delete(ctx, info.Name); err == nil {
