@@ -63,9 +63,10 @@
 // purges it), so an inline trigger that is still there is current. One
 // already delivered when the change comes still runs: a change racing a
 // run is settled as at-least-once allows (the run may happen, and the
-// changed item runs again as changed). Get and Scan read the record first,
-// then the inline trigger, then the record again, so that an item changing
-// between the reads is not missed.
+// changed item runs again as changed). Get reads the record, then the
+// inline trigger, then the record again, and Scan the inline triggers
+// before the records, so that an item changing between the reads is not
+// missed (Scan may see it twice).
 //
 // # Durability and crashes
 //

@@ -328,14 +328,27 @@ func (e *Engine[T]) Destroy(ctx context.Context, key string) (*Item[T], error) {
 }
 
 // Match returns the items whose keys match a KV pattern ("<message id>.*"),
-// with a record or inline.
+// with a record or inline. It reads the inline triggers before the records
+// (an inline item gets its record before its trigger goes), so an item
+// changing meanwhile is not missed; the record wins when it has both.
 func (e *Engine[T]) Match(ctx context.Context, pattern string) ([]*Item[T], error) {
+	found := map[string]*Item[T]{}
+	var order []string
+	add := func(it *Item[T]) {
+		if _, ok := found[it.Key]; !ok {
+			order = append(order, it.Key)
+		}
+		found[it.Key] = it
+	}
+	if e.p.Inline != nil {
+		if err := e.scanInline(ctx, e.p.InlinePlaces(pattern), func(it *Item[T]) bool { add(it); return true }); err != nil {
+			return nil, err
+		}
+	}
 	lister, err := e.kv().ListKeysFiltered(ctx, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", pattern, err)
 	}
-	var out []*Item[T]
-	seen := map[string]bool{}
 	for k := range lister.Keys() {
 		it, err := e.getRecord(ctx, k)
 		if errors.Is(err, ErrNotFound) {
@@ -344,20 +357,13 @@ func (e *Engine[T]) Match(ctx context.Context, pattern string) ([]*Item[T], erro
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, it)
-		seen[k] = true
+		add(it)
 	}
-	if e.p.Inline == nil {
-		return out, nil
+	out := make([]*Item[T], len(order))
+	for i, k := range order {
+		out[i] = found[k]
 	}
-	err = e.scanInline(ctx, e.p.InlinePlaces(pattern), func(it *Item[T]) bool {
-		if !seen[it.Key] {
-			out = append(out, it)
-			seen[it.Key] = true
-		}
-		return true
-	})
-	return out, err
+	return out, nil
 }
 
 // scanRecords calls fn for every item with a record, in no promised order.
@@ -389,16 +395,19 @@ func (e *Engine[T]) scanRecords(ctx context.Context, fn func(it *Item[T]) bool) 
 	}
 }
 
-// Scan calls fn for every item: those with a record (the bucket), then the
-// inline ones (their triggers), until fn returns false or ctx ends. It
-// streams: memory stays flat however many items there are. An item
-// getting its record at that moment may be seen twice.
+// Scan calls fn for every item: the inline ones (their triggers), then
+// those with a record (the bucket), until fn returns false or ctx ends. It
+// streams: memory stays flat however many items there are. An inline item
+// gets its record before its trigger goes, so one changing during the scan
+// may be seen twice, never missed.
 func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
 	more := true
-	if err := e.scanRecords(ctx, func(it *Item[T]) bool { more = fn(it); return more }); err != nil || !more || e.p.Inline == nil {
-		return err
+	if e.p.Inline != nil {
+		if err := e.scanInline(ctx, e.p.InlinePlaces("*"), func(it *Item[T]) bool { more = fn(it); return more }); err != nil || !more {
+			return err
+		}
 	}
-	return e.scanInline(ctx, e.p.InlinePlaces("*"), fn)
+	return e.scanRecords(ctx, fn)
 }
 
 // scanInline calls fn for every inline item in places.
