@@ -395,16 +395,67 @@ func TestSweeperRemovesOrphanBodies(t *testing.T) {
 	require.NoError(t, err)
 	_, err = store.PutBytes(ctx, "orphan", []byte("Subject: nobody's\r\n\r\nleft behind\r\n"))
 	require.NoError(t, err)
-	// A queued message (deferred, so it stays) keeps its body.
-	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"keep.tempfail-99@remote.test"}, msg))
+	// A queued message (deferred, so it stays) keeps its body; it has two
+	// recipients, so its body is in the store rather than in its entry.
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"keep.tempfail-99@remote.test", "also.tempfail-99@remote.test"}, msg))
 	require.Eventually(t, func() bool { _, err := store.GetInfo(ctx, "orphan"); return err != nil }, 10*time.Second, 50*time.Millisecond,
 		"the orphan body is removed")
 	keys, _ := list(t, out.Queue, mailqueue.Filter{})
-	require.Len(t, keys, 1)
+	require.Len(t, keys, 2)
 	r, err := out.Queue.Get(ctx, keys[0])
 	require.NoError(t, err)
 	_, err = store.GetInfo(ctx, r.MessageID)
 	require.NoError(t, err, "a queued message's body stays")
+}
+
+// A small one-recipient message travels in its entry: nothing goes to the
+// body store, the body survives the entry's deferral (its record carries
+// it), it is delivered whole, and a message too big to travel so is stored
+// apart and its body removed once delivered.
+func TestSmallMessageTravelsInItsEntry(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{InlineBodyMax: 200})
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	ctx := context.Background()
+	store, err := js.ObjectStore(ctx, mailqueue.BucketMessages)
+	require.NoError(t, err)
+	stored := func() int {
+		infos, err := store.List(ctx)
+		if errors.Is(err, jetstream.ErrNoObjectsFound) {
+			return 0
+		}
+		require.NoError(t, err)
+		return len(infos)
+	}
+
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"small.tempfail-1@remote.test"}, msg))
+	keys, _ := list(t, out.Queue, mailqueue.Filter{})
+	require.Len(t, keys, 1)
+	r, err := out.Queue.Get(ctx, keys[0])
+	require.NoError(t, err)
+	require.Contains(t, string(r.Body), "hello", "the body is in the entry")
+	require.Zero(t, stored(), "and in no body store")
+	body, err := out.Queue.Body(ctx, r.MessageID)
+	require.NoError(t, err)
+	require.Equal(t, r.Body, body)
+	require.Eventually(t, func() bool { return len(sk.messages()) == 1 }, 10*time.Second, 20*time.Millisecond, "delivered after one deferral")
+	require.Equal(t, 1, sk.failsOf("small.tempfail-1@remote.test"))
+	require.Contains(t, sk.messages()[0].body, "Subject: hi\r\n\r\nhello\r\n")
+
+	big := msg + strings.Repeat("0123456789\r\n", 20) // over InlineBodyMax
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"big.tempfail-1@remote.test"}, big))
+	keys, _ = list(t, out.Queue, mailqueue.Filter{})
+	require.Len(t, keys, 1)
+	r, err = out.Queue.Get(ctx, keys[0])
+	require.NoError(t, err)
+	require.Nil(t, r.Body, "too big to travel in its entry")
+	require.Equal(t, 1, stored())
+	require.Eventually(t, func() bool { return len(sk.messages()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Contains(t, sk.messages()[1].body, strings.Repeat("0123456789\r\n", 20))
+	require.Eventually(t, func() bool { return stored() == 0 }, 5*time.Second, 20*time.Millisecond, "its body goes once it is delivered")
 }
 
 func (s *sink) failsOf(a string) int {
@@ -441,7 +492,8 @@ func TestSweeperKeepsBodiesOfWaitingMessages(t *testing.T) {
 	t.Parallel()
 	srv := jetmailtest.Server(t)
 	sk := newSink(t)
-	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{SweepAge: time.Millisecond, SweepInterval: 100 * time.Millisecond})
+	// Every body in the store, so that there is one for the sweeper to keep.
+	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{SweepAge: time.Millisecond, SweepInterval: 100 * time.Millisecond, InlineBodyMax: -1})
 	ctx := context.Background()
 	require.NoError(t, out.Queue.Pause(ctx, "remote"))
 	require.Eventually(t, func() bool { return len(out.Queue.Paused()) == 1 }, 5*time.Second, 10*time.Millisecond)

@@ -279,6 +279,16 @@ func TestScanAndPage(t *testing.T) {
 	}
 	got, _ = desc.Result()
 	require.Equal(t, []int{3, 2}, got)
+
+	// A key offered twice (seen inline, then as the record it got
+	// meanwhile) is listed once, as offered last, and counted once.
+	dup := engine.NewPage[int](0, 0, false)
+	dup.Add(1, base, "a")
+	dup.Add(2, base.Add(time.Second), "b")
+	dup.Add(3, base.Add(2*time.Second), "a")
+	got, total = dup.Result()
+	require.Equal(t, []int{2, 3}, got)
+	require.Equal(t, 2, total)
 }
 
 // An item stored without its trigger (a crash between the two) is found by

@@ -52,7 +52,7 @@ func (q *Queue) Cancel(ctx context.Context, key string, bounce bool) error {
 		return entryErr(err)
 	}
 	r := it.Value
-	body, _ := q.bodies.GetBytes(ctx, r.MessageID)
+	body, _ := q.bodyOf(ctx, r)
 	if bounce && r.Wants(NotifyFailure) {
 		q.sendDSN(ctx, r, []dsn.Recipient{{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, Action: dsn.Failed,
 			Status: "5.0.0", Diagnostic: "delivery cancelled by the mail administrator", LastAttempt: q.p.Clock.Now()}}, body)

@@ -8,7 +8,10 @@
 //
 //   - jetmail-messages (object store): message bodies, by message id. A body
 //     is stored before the SMTP 250 is sent and removed when the message's
-//     last recipient leaves the queue.
+//     last recipient leaves the queue. A small message with one recipient
+//     (up to Params.InlineBodyMax, 64 KiB) is not stored here: its body
+//     travels in its entry (Recipient.Body), so that it is queued with one
+//     write and gone with its trigger's ack.
 //   - jetmail-queue (KV): one entry per recipient, "<message id>.<n>", with
 //     the envelope, the schedule, the attempt count and the last outcome.
 //     Entries are items of package engine, which keeps their triggers.

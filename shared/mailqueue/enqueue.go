@@ -55,10 +55,16 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 		}
 		first[group] = true
 	}
-	if _, err := q.bodies.PutBytes(ctx, env.MessageID, body); err != nil {
+	inline := len(rcpts) == 1 && len(body) > 0 && len(body) <= q.p.InlineBodyMax
+	if inline {
+		inserts[0].Value.Body = body
+	} else if _, err := q.bodies.PutBytes(ctx, env.MessageID, body); err != nil {
 		return "", fmt.Errorf("store message body: %w", err)
 	}
 	if _, err := q.eng.Create(ctx, inserts...); err != nil {
+		if inline {
+			return "", fmt.Errorf("queue message: %w", err)
+		}
 		if derr := q.bodies.Delete(ctx, env.MessageID); derr != nil {
 			q.log.Warn("enqueue failed and its body could not be removed; the sweeper will", "message", env.MessageID, "err", derr)
 		}
@@ -121,11 +127,24 @@ func (q *Queue) Get(ctx context.Context, key string) (*Recipient, error) {
 	return it.Value, nil
 }
 
-// Body reads a queued message's body.
+// Body reads a queued message's body, from the body store or, for a small
+// one-recipient message, from its entry.
 func (q *Queue) Body(ctx context.Context, messageID string) ([]byte, error) {
-	b, err := q.bodies.GetBytes(ctx, messageID)
+	if r, err := q.Get(ctx, EntryKey(messageID, 0)); err == nil {
+		return q.bodyOf(ctx, r)
+	}
+	return q.bodyOf(ctx, &Recipient{Envelope: Envelope{MessageID: messageID}})
+}
+
+// bodyOf reads the body of r's message: from r itself when it travels
+// there, else from the body store (ErrNotFound when it is gone).
+func (q *Queue) bodyOf(ctx context.Context, r *Recipient) ([]byte, error) {
+	if r.Body != nil {
+		return r.Body, nil
+	}
+	b, err := q.bodies.GetBytes(ctx, r.MessageID)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+		return nil, fmt.Errorf("message %s: %w", r.MessageID, ErrNotFound)
 	}
 	return b, err
 }

@@ -81,6 +81,10 @@ type Recipient struct {
 	// DeliveringUntil is a claim: a transaction of another recipient of the
 	// message holds this one until then.
 	DeliveringUntil time.Time `json:"deliveringUntil,omitzero"`
+	// Body is the message itself when it has this one recipient and is
+	// small (Params.InlineBodyMax): it then travels in the entry and is
+	// stored nowhere else. Empty: the body is in the body store.
+	Body []byte `json:"body,omitempty"`
 }
 
 // Key is the entry's KV key.

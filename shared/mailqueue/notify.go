@@ -42,7 +42,7 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 		}
 	}
 	if len(due) > 0 && len(blocks) > 0 {
-		body, _ := q.bodies.GetBytes(ctx, messageID)
+		body, _ := q.bodyOf(ctx, due[0])
 		q.sendDSN(ctx, due[0], blocks, body)
 	}
 	return q.scheduleNotify(ctx, messageID, remaining)

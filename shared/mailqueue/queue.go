@@ -78,7 +78,15 @@ type Params struct {
 	SweepAge time.Duration
 	// SweepInterval is how often the leader sweeps bodies. Default 10m.
 	SweepInterval time.Duration
+	// InlineBodyMax is the largest body of a one-recipient message that
+	// travels in its entry rather than in the body store: such a message is
+	// then queued with one write and gone with its trigger's ack. Default
+	// 64 KiB; negative stores every body apart.
+	InlineBodyMax int
 }
+
+// DefaultInlineBodyMax is Params.InlineBodyMax's default.
+const DefaultInlineBodyMax = 64 << 10
 
 // Queue is the outbound queue of one node: a component of its own, built
 // once and given to the services that use it (the SMTP intake enqueues,
@@ -121,6 +129,9 @@ func New(p Params) *Queue {
 	}
 	if p.SweepInterval == 0 {
 		p.SweepInterval = 10 * time.Minute
+	}
+	if p.InlineBodyMax == 0 {
+		p.InlineBodyMax = DefaultInlineBodyMax
 	}
 	return &Queue{p: p, paused: map[string]bool{}, queues: map[string]*vqRunner{}}
 }

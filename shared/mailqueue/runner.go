@@ -38,8 +38,8 @@ func (q *Queue) deliver(ctx context.Context, it *entry) error {
 	var results []Result
 	var body []byte
 	if err == nil {
-		body, err = q.bodies.GetBytes(ctx, r.MessageID)
-		if errors.Is(err, jetstream.ErrObjectNotFound) {
+		body, err = q.bodyOf(ctx, r)
+		if errors.Is(err, ErrNotFound) {
 			q.bodyGone(ctx, group)
 			return nil
 		}
@@ -205,8 +205,10 @@ func (q *Queue) finishIfDone(ctx context.Context, r *Recipient) {
 			return
 		}
 	}
-	if err := q.bodies.Delete(ctx, r.MessageID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-		q.log.Warn("remove delivered message body", "message", r.MessageID, "err", err)
+	if r.Body == nil { // else it went with the entry
+		if err := q.bodies.Delete(ctx, r.MessageID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			q.log.Warn("remove delivered message body", "message", r.MessageID, "err", err)
+		}
 	}
 	if !r.NextNotify.IsZero() {
 		_ = q.scheduleNotify(ctx, r.MessageID, nil) // cancel the pending delayed DSN
