@@ -110,7 +110,7 @@ func TestQueueAPIWireFormat(t *testing.T) {
 
 	// Pause the remote queue so that the entries wait, untouched.
 	r := e.admin("x:VirtualQueue/set", `{"update": {"remote": {"paused": true}, "nope": {"paused": true}, "local": {"paused": "yes"}}}`)
-	require.Subset(t, keysOf(r), []string{"accountId", "newState", "notUpdated", "oldState", "updated"})
+	require.Equal(t, []string{"accountId", "created", "destroyed", "newState", "notCreated", "notDestroyed", "notUpdated", "oldState", "updated"}, keysOf(r))
 	require.Nil(t, r["accountId"])
 	require.Equal(t, map[string]any{"remote": nil}, r["updated"])
 	notUpdated := r["notUpdated"].(map[string]any)
@@ -218,6 +218,7 @@ func TestQueueAPIWireFormat(t *testing.T) {
 		{"x:Queue/query", `{"filter": {"status": "lost"}}`, "invalidArguments", `filter/status: "lost" is not one of queued, retrying, held`},
 		{"x:Queue/query", `{"filter": {"dueBefore": "soon"}}`, "invalidArguments", `filter/dueBefore: bad date-time "soon": use RFC 3339, such as 2026-01-02T15:04:05Z`},
 		{"x:Queue/query", `{"position": -1}`, "invalidArguments", "position must be 0 or more, got -1"},
+		{"x:Queue/query", `{"sort": [{"property": "due"}]}`, "unsupportedSort", "queue entries are listed soonest due first; sort is not supported"},
 		{"x:Queue/query", `{"limit": "ten"}`, "invalidArguments", "argument limit must be a int"},
 		{"x:VirtualQueue/set", `{"destroy": ["remote"]}`, "invalidArguments", `virtual queues are defined in the configuration (queue.virtual.<name>); only update {"paused": ...} is accepted`},
 	} {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/scheduler"
+	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/jmap"
@@ -73,14 +74,7 @@ func (e *env) raw(t *testing.T, auth, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-type setResp struct {
-	Created      map[string]struct{ ID string } `json:"created"`
-	NotCreated   map[string]jmap.SetError       `json:"notCreated"`
-	Updated      map[string]any                 `json:"updated"`
-	NotUpdated   map[string]jmap.SetError       `json:"notUpdated"`
-	Destroyed    []string                       `json:"destroyed"`
-	NotDestroyed map[string]jmap.SetError       `json:"notDestroyed"`
-}
+type setResp = adminapi.TaskSetResponse
 
 func (e *env) set(t *testing.T, c *jmap.Client, args string) setResp {
 	t.Helper()
@@ -315,6 +309,9 @@ func keysOf(m map[string]any) []string {
 	return out
 }
 
+// setKeys are the properties of every /set response (RFC 8620 5.3).
+var setKeys = []string{"accountId", "created", "destroyed", "newState", "notCreated", "notDestroyed", "notUpdated", "oldState", "updated"}
+
 // The task API's wire format: the standard JMAP envelopes (RFC 8620 5.1,
 // 5.3, 5.5) around the reference's Task and TaskManager objects.
 func TestTaskAPIWireFormat(t *testing.T) {
@@ -323,7 +320,10 @@ func TestTaskAPIWireFormat(t *testing.T) {
 	due := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
 	name, r := e.callRaw(t, "x:Task/set", `{"create": {"a": {"@type": "DnsManagement", "domainId": "example.org", "updateRecords": {"mx": true, "dkim": true}, "status": {"@type": "Pending", "due": "`+due+`"}}, "b": {"@type": "Nope"}}}`)
 	require.Equal(t, "x:Task/set", name)
-	require.Subset(t, keysOf(r), []string{"created", "destroyed", "notCreated", "notDestroyed", "notUpdated", "updated"})
+	require.Equal(t, setKeys, keysOf(r))
+	require.Nil(t, r["accountId"])
+	require.Equal(t, "0", r["oldState"])
+	require.Equal(t, "0", r["newState"])
 	require.Contains(t, r["created"], "a", "%v", r["notCreated"])
 	created := r["created"].(map[string]any)["a"].(map[string]any)
 	require.Equal(t, []string{"id", "status"}, keysOf(created))
@@ -360,7 +360,7 @@ func TestTaskAPIWireFormat(t *testing.T) {
 	}}}, r)
 
 	_, r = e.callRaw(t, "x:TaskManager/set", `{"update": {"singleton": {"strategy/initialDelay": "2m"}, "other": {}}}`)
-	require.Subset(t, keysOf(r), []string{"accountId", "newState", "notUpdated", "oldState", "updated"})
+	require.Equal(t, setKeys, keysOf(r))
 	require.Equal(t, map[string]any{"singleton": nil}, r["updated"])
 	require.Equal(t, map[string]any{"type": "notFound", "description": `the TaskManager's id is "singleton"`}, r["notUpdated"].(map[string]any)["other"])
 
