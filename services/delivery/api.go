@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 )
@@ -29,36 +30,13 @@ type api struct{ q *mailqueue.Queue }
 
 func registerAPI(srv *jmap.Server, q *mailqueue.Queue) {
 	a := &api{q}
-	srv.Handle("x:Queue/get", PermQueueGet, a.get)
-	srv.Handle("x:Queue/query", PermQueueQuery, a.query)
-	srv.Handle("x:Queue/set", "", a.set)
-	srv.Handle("x:Queue/export", PermQueueGet, a.export)
-	srv.Handle("x:Queue/import", PermQueueImport, a.importMessages)
-	srv.Handle("x:VirtualQueue/get", PermQueueGet, a.vqGet)
-	srv.Handle("x:VirtualQueue/set", PermQueueUpdate, a.vqSet)
-}
-
-// entryJSON is a queue entry as the API shows it; its id is the entry key.
-func entryJSON(r *mailqueue.Recipient) map[string]any {
-	m := map[string]any{
-		"id": r.Key(), "messageId": r.MessageID, "rcpt": r.Address, "sender": r.Sender, "queue": r.Queue, "schedule": r.Schedule,
-		"due": r.Due, "attempts": r.Attempts, "held": r.Held, "receivedAt": r.ReceivedAt, "size": r.Size, "source": r.Source,
-	}
-	for k, v := range map[string]string{"lastStatus": r.LastStatus, "lastError": r.LastError, "remoteMta": r.RemoteMTA, "envId": r.EnvID} {
-		if v != "" {
-			m[k] = v
-		}
-	}
-	if !r.Expires.IsZero() {
-		m["expires"] = r.Expires
-	}
-	if r.MaxAttempts > 0 {
-		m["maxAttempts"] = r.MaxAttempts
-	}
-	if !r.LastAttempt.IsZero() {
-		m["lastAttempt"] = r.LastAttempt
-	}
-	return m
+	srv.Handle(adminapi.MethodQueueGet, PermQueueGet, a.get)
+	srv.Handle(adminapi.MethodQueueQuery, PermQueueQuery, a.query)
+	srv.Handle(adminapi.MethodQueueSet, "", a.set) // each operation checks its own permission
+	srv.Handle(adminapi.MethodQueueExport, PermQueueGet, a.export)
+	srv.Handle(adminapi.MethodQueueImport, PermQueueImport, a.importMessages)
+	srv.Handle(adminapi.MethodVirtualQueueGet, PermQueueGet, a.vqGet)
+	srv.Handle(adminapi.MethodVirtualQueueSet, PermQueueUpdate, a.vqSet)
 }
 
 func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -72,100 +50,49 @@ func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (
 	if len(*args.IDs) > maxQueueObjects {
 		return nil, jmap.Errorf("requestTooLarge", "at most %d ids per x:Queue/get", maxQueueObjects)
 	}
-	list, notFound := []any{}, []string{}
+	res := jmap.NewGetResponse[adminapi.QueueEntry]()
 	for _, id := range *args.IDs {
 		r, err := a.q.Get(ctx, id)
 		if errors.Is(err, mailqueue.ErrNotFound) {
-			notFound = append(notFound, id)
+			res.NotFound = append(res.NotFound, id)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("get queue entry %s: %w", id, err)
 		}
-		list = append(list, entryJSON(r))
+		res.List = append(res.List, adminapi.QueueEntryFrom(r))
 	}
-	return map[string]any{"accountId": nil, "state": "0", "list": list, "notFound": notFound}, nil
-}
-
-type queueFilter struct {
-	Queue     string  `json:"queue"`
-	Domain    string  `json:"domain"`
-	Sender    string  `json:"sender"`
-	Status    string  `json:"status"`
-	DueAfter  *string `json:"dueAfter"`
-	DueBefore *string `json:"dueBefore"`
-}
-
-func buildFilter(raw *json.RawMessage) (mailqueue.Filter, error) {
-	var f mailqueue.Filter
-	if raw == nil {
-		return f, nil
-	}
-	var qf queueFilter
-	if err := jmap.Args(*raw, &qf); err != nil {
-		return f, jmap.Errorf("unsupportedFilter", "%s (filter properties: queue, domain, sender, status, dueAfter, dueBefore)", err.(*jmap.MethodError).Description)
-	}
-	if qf.Status != "" && qf.Status != "queued" && qf.Status != "retrying" && qf.Status != "held" {
-		return f, jmap.Errorf("invalidArguments", "filter/status: %q is not one of queued, retrying, held", qf.Status)
-	}
-	f.Queue, f.Domain, f.Sender, f.Status = qf.Queue, qf.Domain, qf.Sender, qf.Status
-	for prop, src := range map[string]*string{"filter/dueAfter": qf.DueAfter, "filter/dueBefore": qf.DueBefore} {
-		if src == nil {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, *src)
-		if err != nil {
-			return f, jmap.Errorf("invalidArguments", "%s: bad date-time %q: use RFC 3339, such as 2026-01-02T15:04:05Z", prop, *src)
-		}
-		if prop == "filter/dueAfter" {
-			f.DueAfter = &t
-		} else {
-			f.DueBefore = &t
-		}
-	}
-	return f, nil
+	return res, nil
 }
 
 func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		AccountID      *string          `json:"accountId"`
-		Filter         *json.RawMessage `json:"filter"`
-		Position       int              `json:"position"`
-		Limit          *int             `json:"limit"`
-		CalculateTotal bool             `json:"calculateTotal"`
-	}
+	var args adminapi.QueueQueryArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
-	f, err := buildFilter(args.Filter)
-	if err != nil {
+	if err := args.Check(); err != nil {
 		return nil, err
 	}
-	if args.Position < 0 {
-		return nil, jmap.Errorf("invalidArguments", "position must be 0 or more, got %d", args.Position)
+	if len(args.Sort) > 0 {
+		return nil, jmap.Errorf("unsupportedSort", "queue entries are listed soonest due first; sort is not supported")
 	}
-	f.Position = args.Position
-	if args.Limit != nil {
-		if *args.Limit < 0 {
-			return nil, jmap.Errorf("invalidArguments", "limit must be 0 or more, got %d", *args.Limit)
-		}
-		f.Limit = *args.Limit
+	f := mailqueue.Filter{Position: args.Position, Limit: args.LimitOr(0)}
+	if qf := args.Filter; qf != nil {
+		f.Queue, f.Domain, f.Sender, f.Status = qf.Queue, qf.Domain, qf.Sender, string(qf.Status)
+		f.DueAfter, f.DueBefore = qf.DueAfter, qf.DueBefore
 	}
 	ids, total, err := a.q.List(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list queue entries: %w", err)
 	}
-	return map[string]any{"accountId": nil, "queryState": "0", "canCalculateChanges": false, "position": min(f.Position, total), "ids": ids, "total": total}, nil
+	return jmap.NewQueryResponse(ids, f.Position, total), nil
 }
 
 // set: update {"due": T} reschedules, {"due": null} retries now,
 // {"held": true|false} holds or releases; destroy cancels, bouncing to the
 // sender when the argument onDestroyBounce is true.
 func (a *api) set(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		jmap.SetArgs
-		OnDestroyBounce bool `json:"onDestroyBounce"`
-	}
+	var args adminapi.QueueSetArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
@@ -175,8 +102,7 @@ func (a *api) set(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (
 	if n := len(args.Update) + len(args.Destroy); n > maxQueueObjects {
 		return nil, jmap.Errorf("requestTooLarge", "%d operations; at most %d per x:Queue/set", n, maxQueueObjects)
 	}
-	updated, notUpdated := map[string]any{}, map[string]*jmap.SetError{}
-	destroyed, notDestroyed := []string{}, map[string]*jmap.SetError{}
+	res := jmap.NewSetResponse[jmap.None, adminapi.QueueEntryUpdated]()
 	forbidden := func(perm string) *jmap.SetError {
 		return &jmap.SetError{Type: "forbidden", Description: fmt.Sprintf("needs the %s permission, which %s lacks", perm, p.Name)}
 	}
@@ -187,33 +113,32 @@ func (a *api) set(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (
 	sort.Strings(ids)
 	for _, id := range ids {
 		if !p.Can(PermQueueUpdate) {
-			notUpdated[id] = forbidden(PermQueueUpdate)
+			res.NotUpdated[id] = forbidden(PermQueueUpdate)
 			continue
 		}
 		r, serr := a.update(ctx, id, args.Update[id])
 		if serr != nil {
-			notUpdated[id] = serr
+			res.NotUpdated[id] = serr
 			continue
 		}
-		updated[id] = map[string]any{"due": r.Due, "held": r.Held}
+		res.Updated[id] = &adminapi.QueueEntryUpdated{Due: r.Due, Held: r.Held}
 	}
 	for _, id := range args.Destroy {
 		if !p.Can(PermQueueDestroy) {
-			notDestroyed[id] = forbidden(PermQueueDestroy)
+			res.NotDestroyed[id] = forbidden(PermQueueDestroy)
 			continue
 		}
 		if err := a.q.Cancel(ctx, id, args.OnDestroyBounce); err != nil {
-			notDestroyed[id] = setError(err)
+			res.NotDestroyed[id] = setError(err)
 			continue
 		}
-		destroyed = append(destroyed, id)
+		res.Destroyed = append(res.Destroyed, id)
 	}
-	return map[string]any{"accountId": nil, "oldState": "0", "newState": "0", "updated": updated, "notUpdated": notUpdated,
-		"destroyed": destroyed, "notDestroyed": notDestroyed, "created": map[string]any{}, "notCreated": map[string]any{}}, nil
+	return res, nil
 }
 
 func (a *api) update(ctx context.Context, id string, raw json.RawMessage) (*mailqueue.Recipient, *jmap.SetError) {
-	var patch map[string]json.RawMessage
+	var patch jmap.PatchObject
 	if json.Unmarshal(raw, &patch) != nil || patch == nil {
 		return nil, &jmap.SetError{Type: "invalidPatch", Description: "a patch must be a JSON object"}
 	}
@@ -273,27 +198,18 @@ func setError(err error) *jmap.SetError {
 	}
 }
 
-// Exported is a queued message as export writes it and import reads it.
-type Exported struct {
-	Envelope   mailqueue.Envelope    `json:"envelope"`
-	Recipients []mailqueue.RcptIn    `json:"recipients"`
-	Body       string                `json:"body"` // base64
-	Entries    []mailqueue.Recipient `json:"entries,omitempty"`
-}
-
 // export returns the messages of the given entries, each once with all its
-// queued recipients.
+// entries asked for as recipients. An id that is gone (delivered meanwhile)
+// is left out.
 func (a *api) export(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		IDs []string `json:"ids"`
-	}
+	var args adminapi.QueueExportArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
 	if len(args.IDs) > maxQueueObjects {
 		return nil, jmap.Errorf("requestTooLarge", "at most %d ids per x:Queue/export", maxQueueObjects)
 	}
-	byMsg := map[string]*Exported{}
+	byMsg := map[string]*adminapi.QueueMessage{}
 	var order []string
 	for _, id := range args.IDs {
 		r, err := a.q.Get(ctx, id)
@@ -306,51 +222,49 @@ func (a *api) export(ctx context.Context, _ *jmap.Principal, raw json.RawMessage
 			if err != nil {
 				continue
 			}
-			e = &Exported{Envelope: r.Envelope, Body: base64.StdEncoding.EncodeToString(body)}
+			e = &adminapi.QueueMessage{Envelope: r.Envelope, Body: base64.StdEncoding.EncodeToString(body)}
 			byMsg[r.MessageID] = e
 			order = append(order, r.MessageID)
 		}
 		e.Recipients = append(e.Recipients, mailqueue.RcptIn{Address: r.Address, ORCPT: r.ORCPT, Notify: r.Notify})
 	}
-	list := make([]*Exported, 0, len(order))
+	res := &adminapi.QueueExportResponse{Messages: make([]adminapi.QueueMessage, 0, len(order))}
 	for _, id := range order {
-		list = append(list, byMsg[id])
+		res.Messages = append(res.Messages, *byMsg[id])
 	}
-	return map[string]any{"messages": list}, nil
+	return res, nil
 }
 
 // importMessages queues exported messages again (new message ids; the
 // original arrival time and envelope are kept).
 func (a *api) importMessages(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		Messages []Exported `json:"messages"`
-	}
+	var args adminapi.QueueImportArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
-	ids, notImported := []string{}, map[int]string{}
+	res := &adminapi.QueueImportResponse{Imported: []string{}, NotImported: map[int]string{}}
 	for i, m := range args.Messages {
 		body, err := base64.StdEncoding.DecodeString(m.Body)
 		if err != nil || len(m.Recipients) == 0 {
-			notImported[i] = "needs a base64 body and at least one recipient"
+			res.NotImported[i] = "needs a base64 body and at least one recipient"
 			continue
 		}
 		for _, rc := range m.Recipients {
 			if !strings.Contains(rc.Address, "@") {
-				notImported[i] = fmt.Sprintf("recipient %q is not an address", rc.Address)
+				res.NotImported[i] = fmt.Sprintf("recipient %q is not an address", rc.Address)
 			}
 		}
-		if _, bad := notImported[i]; bad {
+		if _, bad := res.NotImported[i]; bad {
 			continue
 		}
 		id, err := a.q.Enqueue(ctx, m.Envelope, m.Recipients, body)
 		if err != nil {
-			notImported[i] = err.Error()
+			res.NotImported[i] = err.Error()
 			continue
 		}
-		ids = append(ids, id)
+		res.Imported = append(res.Imported, id)
 	}
-	return map[string]any{"imported": ids, "notImported": notImported}, nil
+	return res, nil
 }
 
 func (a *api) vqGet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -364,9 +278,9 @@ func (a *api) vqGet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage)
 	}
 	depth, err := a.q.Depth(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("count queue entries: %w", err)
 	}
-	list, notFound := []any{}, []string{}
+	res := jmap.NewGetResponse[adminapi.VirtualQueue]()
 	names := a.q.VirtualQueues()
 	if args.IDs != nil {
 		names = nil
@@ -374,15 +288,15 @@ func (a *api) vqGet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage)
 			if _, ok := a.q.VirtualQueueThreads(id); ok {
 				names = append(names, id)
 			} else {
-				notFound = append(notFound, id)
+				res.NotFound = append(res.NotFound, id)
 			}
 		}
 	}
 	for _, n := range names {
 		threads, _ := a.q.VirtualQueueThreads(n)
-		list = append(list, map[string]any{"id": n, "threadsPerNode": threads, "paused": paused[n], "queued": depth[n]})
+		res.List = append(res.List, adminapi.VirtualQueue{ID: n, ThreadsPerNode: threads, Paused: paused[n], Queued: depth[n]})
 	}
-	return map[string]any{"accountId": nil, "state": "0", "list": list, "notFound": notFound}, nil
+	return res, nil
 }
 
 func (a *api) vqSet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -393,13 +307,11 @@ func (a *api) vqSet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage)
 	if args.Create != nil || args.Destroy != nil {
 		return nil, jmap.Errorf("invalidArguments", "virtual queues are defined in the configuration (queue.virtual.<name>); only update {\"paused\": ...} is accepted")
 	}
-	updated, notUpdated := map[string]any{}, map[string]*jmap.SetError{}
+	res := jmap.NewSetResponse[jmap.None, jmap.None]()
 	for id, raw := range args.Update {
-		var patch struct {
-			Paused *bool `json:"paused"`
-		}
+		var patch adminapi.VirtualQueuePatch
 		if err := jmap.Args(raw, &patch); err != nil || patch.Paused == nil {
-			notUpdated[id] = &jmap.SetError{Type: "invalidProperties", Properties: []string{"paused"}, Description: "update paused: true or false"}
+			res.NotUpdated[id] = &jmap.SetError{Type: "invalidProperties", Properties: []string{"paused"}, Description: "update paused: true or false"}
 			continue
 		}
 		var err error
@@ -409,10 +321,10 @@ func (a *api) vqSet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage)
 			err = a.q.Resume(ctx, id)
 		}
 		if err != nil {
-			notUpdated[id] = &jmap.SetError{Type: "notFound", Description: err.Error()}
+			res.NotUpdated[id] = &jmap.SetError{Type: "notFound", Description: err.Error()}
 			continue
 		}
-		updated[id] = nil
+		res.Updated[id] = nil
 	}
-	return map[string]any{"accountId": nil, "oldState": "0", "newState": "0", "updated": updated, "notUpdated": notUpdated}, nil
+	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -38,11 +39,11 @@ type api struct{ m *taskmanager.Manager }
 
 func registerAPI(srv *jmap.Server, m *taskmanager.Manager) {
 	a := &api{m}
-	srv.Handle("x:Task/get", PermTaskGet, a.get)
-	srv.Handle("x:Task/query", PermTaskQuery, a.query)
-	srv.Handle("x:Task/set", "", a.set) // each operation checks its own permission
-	srv.Handle("x:TaskManager/get", PermTaskManagerGet, a.managerGet)
-	srv.Handle("x:TaskManager/set", PermTaskManagerUpdate, a.managerSet)
+	srv.Handle(adminapi.MethodTaskGet, PermTaskGet, a.get)
+	srv.Handle(adminapi.MethodTaskQuery, PermTaskQuery, a.query)
+	srv.Handle(adminapi.MethodTaskSet, "", a.set) // each operation checks its own permission
+	srv.Handle(adminapi.MethodTaskManagerGet, PermTaskManagerGet, a.managerGet)
+	srv.Handle(adminapi.MethodTaskManagerSet, PermTaskManagerUpdate, a.managerSet)
 }
 
 func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -55,7 +56,7 @@ func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (
 		var total int
 		var err error
 		if ids, total, err = a.m.Query(ctx, taskmanager.Query{}); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list tasks: %w", err)
 		}
 		if total > maxObjectsInGet {
 			return nil, jmap.Errorf("requestTooLarge", "%d tasks exist; fetch at most %d by id (use x:Task/query to page)", total, maxObjectsInGet)
@@ -66,168 +67,73 @@ func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (
 			return nil, jmap.Errorf("requestTooLarge", "at most %d ids per x:Task/get", maxObjectsInGet)
 		}
 	}
-	list := []any{}
-	notFound := []string{}
+	res := jmap.NewGetResponse[adminapi.Task]()
 	for _, id := range ids {
 		t, err := a.m.Get(ctx, id)
 		if errors.Is(err, taskmanager.ErrNotFound) {
-			notFound = append(notFound, id)
+			res.NotFound = append(res.NotFound, id)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("get task %s: %w", id, err)
 		}
-		obj, err := project(t, args.Properties)
+		obj, err := adminapi.TaskFrom(t)
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, obj)
+		res.List = append(res.List, obj.Project(args.Properties))
 	}
-	return map[string]any{"accountId": nil, "state": "0", "list": list, "notFound": notFound}, nil
-}
-
-// project keeps the requested properties (id and @type always).
-func project(t *task.Task, props []string) (any, error) {
-	if props == nil {
-		return t, nil
-	}
-	data, err := json.Marshal(t)
-	if err != nil {
-		return nil, err
-	}
-	var all map[string]json.RawMessage
-	_ = json.Unmarshal(data, &all)
-	out := map[string]json.RawMessage{"id": all["id"], "@type": all["@type"]}
-	for _, p := range props {
-		if v, ok := all[p]; ok {
-			out[p] = v
-		}
-	}
-	return out, nil
-}
-
-// queryFilter is the filter of x:Task/query.
-type queryFilter struct {
-	// Status is one status or a list of them.
-	Status    json.RawMessage `json:"status"`
-	Type      json.RawMessage `json:"type"`
-	AccountID string          `json:"accountId"`
-	DueAfter  *string         `json:"dueAfter"`
-	DueBefore *string         `json:"dueBefore"`
-}
-
-func oneOrMany(raw json.RawMessage) ([]string, bool) {
-	if raw == nil {
-		return nil, true
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, true
-	}
-	var many []string
-	return many, json.Unmarshal(raw, &many) == nil
+	return res, nil
 }
 
 func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args struct {
-		AccountID      *string           `json:"accountId"`
-		Filter         *json.RawMessage  `json:"filter"`
-		Sort           []json.RawMessage `json:"sort"`
-		Position       int               `json:"position"`
-		Limit          *int              `json:"limit"`
-		CalculateTotal bool              `json:"calculateTotal"`
-	}
+	var args adminapi.TaskQueryArgs
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
-	q, err := buildQuery(args.Filter, args.Sort)
-	if err != nil {
+	if err := args.Check(); err != nil {
 		return nil, err
 	}
-	if args.Position < 0 {
-		return nil, jmap.Errorf("invalidArguments", "position must be 0 or more, got %d", args.Position)
-	}
-	q.Position = args.Position
-	if args.Limit != nil {
-		if *args.Limit < 0 {
-			return nil, jmap.Errorf("invalidArguments", "limit must be 0 or more, got %d", *args.Limit)
-		}
-		q.Limit = *args.Limit
+	q, err := buildQuery(args)
+	if err != nil {
+		return nil, err
 	}
 	ids, total, err := a.m.Query(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("query tasks: %w", err)
 	}
-	if ids == nil {
-		ids = []string{}
-	}
-	return map[string]any{"accountId": nil, "queryState": "0", "canCalculateChanges": false,
-		"position": min(q.Position, total), "ids": ids, "total": total}, nil
+	return jmap.NewQueryResponse(ids, q.Position, total), nil
 }
 
-func buildQuery(filter *json.RawMessage, sort []json.RawMessage) (taskmanager.Query, error) {
-	var q taskmanager.Query
-	if filter != nil {
-		var f queryFilter
-		if err := jmap.Args(*filter, &f); err != nil {
-			return q, jmap.Errorf("unsupportedFilter", "%s (filter properties: status, type, accountId, dueAfter, dueBefore)", err.(*jmap.MethodError).Description)
-		}
-		statuses, ok := oneOrMany(f.Status)
-		if !ok {
-			return q, jmap.Errorf("invalidArguments", "filter/status must be a status name or a list of them")
-		}
-		for _, s := range statuses {
-			st := task.StatusType(s)
-			if st != task.Pending && st != task.Retry && st != task.Failed {
-				return q, jmap.Errorf("invalidArguments", "filter/status: unknown status %q (Pending, Retry, Failed)", s)
-			}
-			q.Status = append(q.Status, st)
-		}
-		types, ok := oneOrMany(f.Type)
-		if !ok {
-			return q, jmap.Errorf("invalidArguments", "filter/type must be a task type or a list of them")
-		}
-		for _, s := range types {
-			v, err := task.ParseVariant(s)
-			if err != nil {
-				return q, jmap.Errorf("invalidArguments", "filter/type: %v", err)
-			}
-			q.Types = append(q.Types, v)
-		}
-		q.AccountID = f.AccountID
-		var err error
-		if q.DueAfter, err = parseDate("filter/dueAfter", f.DueAfter); err != nil {
-			return q, err
-		}
-		if q.DueBefore, err = parseDate("filter/dueBefore", f.DueBefore); err != nil {
-			return q, err
-		}
+// buildQuery is the task manager's query for checked arguments.
+func buildQuery(args adminapi.TaskQueryArgs) (taskmanager.Query, error) {
+	q := taskmanager.Query{Position: args.Position, Limit: args.LimitOr(0)}
+	if f := args.Filter; f != nil {
+		q.Status, q.Types, q.AccountID, q.DueAfter, q.DueBefore = f.Status, f.Type, f.AccountID, f.DueAfter, f.DueBefore
 	}
-	if len(sort) > 1 {
+	if len(args.Sort) > 1 {
 		return q, jmap.Errorf("unsupportedSort", "tasks sort by one property, due")
 	}
-	for _, raw := range sort {
-		var c struct {
-			Property    string `json:"property"`
-			IsAscending *bool  `json:"isAscending"`
-		}
-		if err := jmap.Args(raw, &c); err != nil || c.Property != "due" {
+	for _, c := range args.Sort {
+		if c.Property != "due" || c.Collation != "" {
 			return q, jmap.Errorf("unsupportedSort", "tasks sort by due only")
 		}
-		q.Descending = c.IsAscending != nil && !*c.IsAscending
+		q.Descending = c.Descending()
 	}
 	return q, nil
 }
 
-func parseDate(prop string, s *string) (*time.Time, error) {
-	if s == nil {
-		return nil, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, *s)
-	if err != nil {
-		return nil, jmap.Errorf("invalidArguments", "%s: bad date-time %q: use RFC 3339, such as 2026-01-02T15:04:05Z", prop, *s)
-	}
-	return &t, nil
+// setResponse is an x:Task/set response that the writers of one request
+// fill in at once.
+type setResponse struct {
+	mu  sync.Mutex
+	res *adminapi.TaskSetResponse
+}
+
+func (r *setResponse) fail(m map[string]*jmap.SetError, id string, e *jmap.SetError) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m[id] = e
 }
 
 func (a *api) set(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -238,93 +144,118 @@ func (a *api) set(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (
 	if n := len(args.Create) + len(args.Update) + len(args.Destroy); n > maxObjectsInSet {
 		return nil, jmap.Errorf("requestTooLarge", "%d operations; at most %d per x:Task/set", n, maxObjectsInSet)
 	}
-	res := &setResult{Created: map[string]any{}, NotCreated: map[string]*jmap.SetError{}, Updated: map[string]any{},
-		NotUpdated: map[string]*jmap.SetError{}, Destroyed: []string{}, NotDestroyed: map[string]*jmap.SetError{}}
+	r := &setResponse{res: jmap.NewSetResponse[adminapi.TaskCreated, adminapi.TaskUpdated]()}
+	res := r.res
 	forbidden := func(perm string) *jmap.SetError {
 		return &jmap.SetError{Type: "forbidden", Description: fmt.Sprintf("needs the %s permission, which %s lacks", perm, p.Name)}
 	}
-	parallel(keys(args.Create), func(cid string) {
+
+	var creates []validCreate
+	for _, cid := range keys(args.Create) {
 		if !p.Can(PermTaskCreate) {
-			res.put(res.NotCreated, cid, forbidden(PermTaskCreate))
-			return
+			res.NotCreated[cid] = forbidden(PermTaskCreate)
+			continue
 		}
-		t, serr := a.create(ctx, args.Create[cid])
+		c, serr := validateCreate(cid, args.Create[cid])
 		if serr != nil {
-			res.put(res.NotCreated, cid, serr)
-			return
+			res.NotCreated[cid] = serr
+			continue
 		}
-		res.putAny(res.Created, cid, map[string]any{"id": t.ID, "status": t.Status})
-	})
-	parallel(keys(args.Update), func(id string) {
+		creates = append(creates, c)
+	}
+	for i, w := range a.writeCreates(ctx, creates) {
+		if w.err != nil {
+			res.NotCreated[creates[i].cid] = &jmap.SetError{Type: "serverFail", Description: w.err.Error()}
+			continue
+		}
+		res.Created[creates[i].cid] = adminapi.TaskCreated{ID: w.task.ID, Status: w.task.Status}
+	}
+
+	parallel(keys(args.Update), func(_ int, id string) {
 		if !p.Can(PermTaskUpdate) {
-			res.put(res.NotUpdated, id, forbidden(PermTaskUpdate))
+			r.fail(res.NotUpdated, id, forbidden(PermTaskUpdate))
 			return
 		}
 		t, serr := a.update(ctx, id, args.Update[id])
 		if serr != nil {
-			res.put(res.NotUpdated, id, serr)
+			r.fail(res.NotUpdated, id, serr)
 			return
 		}
-		res.putAny(res.Updated, id, map[string]any{"status": t.Status})
+		r.mu.Lock()
+		res.Updated[id] = &adminapi.TaskUpdated{Status: t.Status}
+		r.mu.Unlock()
 	})
-	parallel(args.Destroy, func(id string) {
+	parallel(args.Destroy, func(_ int, id string) {
 		if !p.Can(PermTaskDestroy) {
-			res.put(res.NotDestroyed, id, forbidden(PermTaskDestroy))
+			r.fail(res.NotDestroyed, id, forbidden(PermTaskDestroy))
 			return
 		}
 		if serr := setErrorOf(a.m.Destroy(ctx, id)); serr != nil {
-			res.put(res.NotDestroyed, id, serr)
+			r.fail(res.NotDestroyed, id, serr)
 			return
 		}
-		res.mu.Lock()
+		r.mu.Lock()
 		res.Destroyed = append(res.Destroyed, id)
-		res.mu.Unlock()
+		r.mu.Unlock()
 	})
 	sort.Strings(res.Destroyed)
 	return res, nil
 }
 
-type setResult struct {
-	mu           sync.Mutex
-	Created      map[string]any            `json:"created"`
-	NotCreated   map[string]*jmap.SetError `json:"notCreated"`
-	Updated      map[string]any            `json:"updated"`
-	NotUpdated   map[string]*jmap.SetError `json:"notUpdated"`
-	Destroyed    []string                  `json:"destroyed"`
-	NotDestroyed map[string]*jmap.SetError `json:"notDestroyed"`
+// validCreate is a create of an x:Task/set that passed validation: it only
+// has to be written.
+type validCreate struct {
+	cid     string
+	payload task.Payload
+	due     *time.Time
 }
 
-func (r *setResult) put(m map[string]*jmap.SetError, k string, e *jmap.SetError) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m[k] = e
+// written is the outcome of writing one validCreate.
+type written struct {
+	task *task.Task
+	err  error
 }
 
-func (r *setResult) putAny(m map[string]any, k string, v any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m[k] = v
+// writeCreates writes the validated creates of one x:Task/set and returns
+// each one's outcome, in the same order. It is the one place the API writes
+// new tasks: today setParallelism creates at a time, each with
+// Manager.Create; a bulk Manager.CreateMany can replace this body without
+// touching validation or the response.
+func (a *api) writeCreates(ctx context.Context, creates []validCreate) []written {
+	out := make([]written, len(creates))
+	parallel(creates, func(i int, c validCreate) {
+		t, err := a.m.Create(ctx, c.payload, c.due)
+		out[i] = written{t, err}
+	})
+	return out
 }
 
-func (a *api) create(ctx context.Context, raw json.RawMessage) (*task.Task, *jmap.SetError) {
+// validateCreate checks one create of x:Task/set.
+func validateCreate(cid string, raw json.RawMessage) (validCreate, *jmap.SetError) {
 	payload, due, perrs := task.DecodeCreate(raw)
 	if len(perrs) > 0 {
-		return nil, invalidProperties(perrs)
+		return validCreate{}, invalidProperties(perrs)
 	}
 	if !task.Creatable(payload.Variant()) {
-		return nil, &jmap.SetError{Type: "forbidden", Description: fmt.Sprintf("%s tasks are created by the server, not through the API", payload.Variant())}
+		return validCreate{}, &jmap.SetError{Type: "forbidden", Description: fmt.Sprintf("%s tasks are created by the server, not through the API", payload.Variant())}
 	}
-	t, err := a.m.Create(ctx, payload, due)
-	if err != nil {
-		return nil, &jmap.SetError{Type: "serverFail", Description: err.Error()}
+	return validCreate{cid: cid, payload: payload, due: due}, nil
+}
+
+// parseDateValue reads a JSON string holding an RFC 3339 date-time.
+func parseDateValue(raw json.RawMessage) (time.Time, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return time.Time{}, false
 	}
-	return t, nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
 }
 
 // update applies a patch: {"status": {"@type": "Pending", "due": ...}}
 // retries the task (fresh attempts), {"status/due": ...} reschedules it.
 func (a *api) update(ctx context.Context, id string, raw json.RawMessage) (*task.Task, *jmap.SetError) {
-	var patch map[string]json.RawMessage
+	var patch jmap.PatchObject
 	if json.Unmarshal(raw, &patch) != nil || patch == nil {
 		return nil, &jmap.SetError{Type: "invalidPatch", Description: "a patch must be a JSON object"}
 	}
@@ -335,18 +266,15 @@ func (a *api) update(ctx context.Context, id string, raw json.RawMessage) (*task
 		}
 	}
 	if len(bad) > 0 {
+		sort.Slice(bad, func(i, j int) bool { return bad[i].Property < bad[j].Property })
 		return nil, invalidProperties(bad)
 	}
 	if rawDue, ok := patch["status/due"]; ok {
 		if _, both := patch["status"]; both {
 			return nil, invalidProperties([]task.PropertyError{{Property: "status/due", Reason: "give status or status/due, not both"}})
 		}
-		var s string
-		due, err := time.Time{}, json.Unmarshal(rawDue, &s)
-		if err == nil {
-			due, err = time.Parse(time.RFC3339Nano, s)
-		}
-		if err != nil {
+		due, ok := parseDateValue(rawDue)
+		if !ok {
 			return nil, invalidProperties([]task.PropertyError{{Property: "status/due", Reason: fmt.Sprintf("bad date-time %s: use RFC 3339, such as 2026-01-02T15:04:05Z", rawDue)}})
 		}
 		t, err := a.m.Reschedule(ctx, id, due)
@@ -355,10 +283,16 @@ func (a *api) update(ctx context.Context, id string, raw json.RawMessage) (*task
 		}
 		return t, setErrorOf(err)
 	}
-	var st struct {
-		Type task.StatusType `json:"@type"`
-		Due  *string         `json:"due"`
+	// The due date first, so that a bad one is reported as status/due.
+	var rawStatus struct {
+		Due json.RawMessage `json:"due"`
 	}
+	if json.Unmarshal(patch["status"], &rawStatus) == nil && rawStatus.Due != nil {
+		if _, ok := parseDateValue(rawStatus.Due); !ok {
+			return nil, invalidProperties([]task.PropertyError{{Property: "status/due", Reason: fmt.Sprintf("bad date-time %s: use RFC 3339, such as 2026-01-02T15:04:05Z", rawStatus.Due)}})
+		}
+	}
+	var st adminapi.TaskStatusPatch
 	if err := jmap.Args(patch["status"], &st); err != nil {
 		return nil, invalidProperties([]task.PropertyError{{Property: "status", Reason: err.(*jmap.MethodError).Description}})
 	}
@@ -367,11 +301,7 @@ func (a *api) update(ctx context.Context, id string, raw json.RawMessage) (*task
 	}
 	var due time.Time
 	if st.Due != nil {
-		d, err := time.Parse(time.RFC3339Nano, *st.Due)
-		if err != nil {
-			return nil, invalidProperties([]task.PropertyError{{Property: "status/due", Reason: fmt.Sprintf("bad date-time %q: use RFC 3339, such as 2026-01-02T15:04:05Z", *st.Due)}})
-		}
-		due = d
+		due = *st.Due
 	}
 	t, err := a.m.Retry(ctx, id, due)
 	return t, setErrorOf(err)
@@ -405,19 +335,19 @@ func (a *api) managerGet(_ context.Context, _ *jmap.Principal, raw json.RawMessa
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
-	list, notFound := []any{}, []string{}
+	res := jmap.NewGetResponse[task.Settings]()
 	if args.IDs == nil {
-		list = append(list, a.m.Settings())
+		res.List = append(res.List, a.m.Settings())
 	} else {
 		for _, id := range *args.IDs {
 			if id == task.SingletonID {
-				list = append(list, a.m.Settings())
+				res.List = append(res.List, a.m.Settings())
 			} else {
-				notFound = append(notFound, id)
+				res.NotFound = append(res.NotFound, id)
 			}
 		}
 	}
-	return map[string]any{"accountId": nil, "state": "0", "list": list, "notFound": notFound}, nil
+	return res, nil
 }
 
 func (a *api) managerSet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -428,23 +358,23 @@ func (a *api) managerSet(ctx context.Context, _ *jmap.Principal, raw json.RawMes
 	if args.Create != nil || args.Destroy != nil {
 		return nil, jmap.Errorf("invalidArguments", "x:TaskManager/set accepts update only: the TaskManager is a singleton")
 	}
-	updated, notUpdated := map[string]any{}, map[string]*jmap.SetError{}
+	res := jmap.NewSetResponse[jmap.None, jmap.None]()
 	for id, patch := range args.Update {
 		if id != task.SingletonID {
-			notUpdated[id] = &jmap.SetError{Type: "notFound", Description: `the TaskManager's id is "singleton"`}
+			res.NotUpdated[id] = &jmap.SetError{Type: "notFound", Description: `the TaskManager's id is "singleton"`}
 			continue
 		}
 		_, perrs, err := a.m.UpdateSettings(ctx, patch)
 		switch {
 		case err != nil:
-			notUpdated[id] = setErrorOf(err)
+			res.NotUpdated[id] = setErrorOf(err)
 		case len(perrs) > 0:
-			notUpdated[id] = invalidProperties(perrs)
+			res.NotUpdated[id] = invalidProperties(perrs)
 		default:
-			updated[id] = nil
+			res.Updated[id] = nil
 		}
 	}
-	return map[string]any{"accountId": nil, "oldState": "0", "newState": "0", "updated": updated, "notUpdated": notUpdated}, nil
+	return res, nil
 }
 
 func keys(m map[string]json.RawMessage) []string {
@@ -456,17 +386,17 @@ func keys(m map[string]json.RawMessage) []string {
 	return out
 }
 
-// parallel runs f for each item, setParallelism at a time.
-func parallel(items []string, f func(string)) {
+// parallel runs f for each item and its index, setParallelism at a time.
+func parallel[T any](items []T, f func(int, T)) {
 	sem := make(chan struct{}, setParallelism)
 	var wg sync.WaitGroup
-	for _, it := range items {
+	for i, it := range items {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			f(it)
+			f(i, it)
 		}()
 	}
 	wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/scheduler"
+	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/jmap"
@@ -72,14 +74,7 @@ func (e *env) raw(t *testing.T, auth, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-type setResp struct {
-	Created      map[string]struct{ ID string } `json:"created"`
-	NotCreated   map[string]jmap.SetError       `json:"notCreated"`
-	Updated      map[string]any                 `json:"updated"`
-	NotUpdated   map[string]jmap.SetError       `json:"notUpdated"`
-	Destroyed    []string                       `json:"destroyed"`
-	NotDestroyed map[string]jmap.SetError       `json:"notDestroyed"`
-}
+type setResp = adminapi.TaskSetResponse
 
 func (e *env) set(t *testing.T, c *jmap.Client, args string) setResp {
 	t.Helper()
@@ -289,4 +284,98 @@ func TestAPIOverNATS(t *testing.T) {
 	info, err := e.nc.Request("$SRV.INFO.jetmail-scheduler", nil, 5*time.Second)
 	require.NoError(t, err)
 	require.Contains(t, string(info.Data), `"name":"jetmail-scheduler"`)
+}
+
+// callRaw runs one method as admin and returns its response name and
+// arguments, decoded generically, as a client sees them.
+func (e *env) callRaw(t *testing.T, method, args string) (string, map[string]any) {
+	t.Helper()
+	status, body := e.raw(t, "Bearer "+adminSecret, `{"using": ["urn:ietf:params:jmap:core", "urn:jetmail:params:jmap:admin"], "methodCalls": [["`+method+`", `+args+`, "c0"]]}`)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	require.Equal(t, "0", body["sessionState"])
+	resp := body["methodResponses"].([]any)
+	require.Len(t, resp, 1)
+	call := resp[0].([]any)
+	require.Equal(t, "c0", call[2])
+	return call[0].(string), call[1].(map[string]any)
+}
+
+func keysOf(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// setKeys are the properties of every /set response (RFC 8620 5.3).
+var setKeys = []string{"accountId", "created", "destroyed", "newState", "notCreated", "notDestroyed", "notUpdated", "oldState", "updated"}
+
+// The task API's wire format: the standard JMAP envelopes (RFC 8620 5.1,
+// 5.3, 5.5) around the reference's Task and TaskManager objects.
+func TestTaskAPIWireFormat(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	due := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	name, r := e.callRaw(t, "x:Task/set", `{"create": {"a": {"@type": "DnsManagement", "domainId": "example.org", "updateRecords": {"mx": true, "dkim": true}, "status": {"@type": "Pending", "due": "`+due+`"}}, "b": {"@type": "Nope"}}}`)
+	require.Equal(t, "x:Task/set", name)
+	require.Equal(t, setKeys, keysOf(r))
+	require.Nil(t, r["accountId"])
+	require.Equal(t, "0", r["oldState"])
+	require.Equal(t, "0", r["newState"])
+	require.Contains(t, r["created"], "a", "%v", r["notCreated"])
+	created := r["created"].(map[string]any)["a"].(map[string]any)
+	require.Equal(t, []string{"id", "status"}, keysOf(created))
+	require.Equal(t, map[string]any{"@type": "Pending", "due": due}, created["status"])
+	require.Equal(t, "invalidProperties", r["notCreated"].(map[string]any)["b"].(map[string]any)["type"])
+	require.Equal(t, []any{"@type"}, r["notCreated"].(map[string]any)["b"].(map[string]any)["properties"])
+	require.Equal(t, map[string]any{}, r["updated"])
+	require.Equal(t, []any{}, r["destroyed"])
+	id := created["id"].(string)
+
+	_, r = e.callRaw(t, "x:Task/get", `{"ids": ["`+id+`", "nope"]}`)
+	require.Equal(t, []string{"accountId", "list", "notFound", "state"}, keysOf(r))
+	require.Nil(t, r["accountId"])
+	require.Equal(t, "0", r["state"])
+	require.Equal(t, []any{"nope"}, r["notFound"])
+	require.Equal(t, map[string]any{"@type": "DnsManagement", "id": id, "status": map[string]any{"@type": "Pending", "due": due},
+		"domainId": "example.org", "updateRecords": map[string]any{"mx": true, "dkim": true}, "onSuccessRenewCertificate": false}, r["list"].([]any)[0])
+
+	_, r = e.callRaw(t, "x:Task/get", `{"ids": ["`+id+`"], "properties": ["domainId", "nope"]}`)
+	require.Equal(t, map[string]any{"@type": "DnsManagement", "id": id, "domainId": "example.org"}, r["list"].([]any)[0])
+
+	require.Eventually(t, func() bool { return e.total(t) == 1 }, 2*time.Second, 10*time.Millisecond)
+	_, r = e.callRaw(t, "x:Task/query", `{"filter": {"status": "Pending", "type": ["DnsManagement"]}, "sort": [{"property": "due"}], "calculateTotal": true}`)
+	require.Equal(t, map[string]any{"accountId": nil, "queryState": "0", "canCalculateChanges": false, "position": float64(0), "ids": []any{id}, "total": float64(1)}, r)
+
+	_, r = e.callRaw(t, "x:Task/set", `{"update": {"`+id+`": {"status/due": "`+due+`"}}, "destroy": ["nope"]}`)
+	require.Equal(t, map[string]any{id: map[string]any{"status": map[string]any{"@type": "Pending", "due": due}}}, r["updated"])
+	require.Equal(t, map[string]any{"type": "notFound", "description": "no task with this id"}, r["notDestroyed"].(map[string]any)["nope"])
+
+	_, r = e.callRaw(t, "x:TaskManager/get", `{"ids": ["singleton", "other"]}`)
+	require.Equal(t, map[string]any{"accountId": nil, "state": "0", "notFound": []any{"other"}, "list": []any{map[string]any{
+		"id": "singleton", "maxAttempts": float64(3), "totalDeadline": "6h",
+		"strategy": map[string]any{"@type": "ExponentialBackoff", "factor": float64(2), "initialDelay": "1m", "maxDelay": "30m", "jitter": true},
+	}}}, r)
+
+	_, r = e.callRaw(t, "x:TaskManager/set", `{"update": {"singleton": {"strategy/initialDelay": "2m"}, "other": {}}}`)
+	require.Equal(t, setKeys, keysOf(r))
+	require.Equal(t, map[string]any{"singleton": nil}, r["updated"])
+	require.Equal(t, map[string]any{"type": "notFound", "description": `the TaskManager's id is "singleton"`}, r["notUpdated"].(map[string]any)["other"])
+
+	for _, tc := range []struct{ method, args, typ, description string }{
+		{"x:Task/query", `{"filter": {"colour": "red"}}`, "unsupportedFilter", `unknown argument "colour" (filter properties: status, type, accountId, dueAfter, dueBefore)`},
+		{"x:Task/query", `{"filter": {"status": 5}}`, "invalidArguments", "filter/status must be a status name or a list of them"},
+		{"x:Task/query", `{"filter": {"type": ["Nope"]}}`, "invalidArguments", `filter/type: unknown task type "Nope"`},
+		{"x:Task/query", `{"sort": [{"property": "due"}, {"property": "id"}]}`, "unsupportedSort", "tasks sort by one property, due"},
+		{"x:Task/query", `{"position": -2}`, "invalidArguments", "position must be 0 or more, got -2"},
+		{"x:Task/get", `{"ids": "x"}`, "invalidArguments", "argument ids must be a []string"},
+		{"x:Task/set", `{"create": [1]}`, "invalidArguments", "argument create must be a map[string]json.RawMessage"},
+	} {
+		name, r := e.callRaw(t, tc.method, tc.args)
+		require.Equal(t, "error", name, tc.args)
+		require.Equal(t, tc.typ, r["type"], tc.args)
+		require.Contains(t, r["description"], tc.description, tc.args)
+	}
 }

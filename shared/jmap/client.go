@@ -21,16 +21,20 @@ type Client struct {
 // Call runs one method and decodes its result into out (may be nil). A
 // method error comes back as *MethodError, a request error as *Problem.
 func (c *Client) Call(ctx context.Context, name string, args any, out any) error {
-	body, err := json.Marshal(map[string]any{
-		"using":       []string{CapabilityCore, CapabilityAdmin},
-		"methodCalls": []any{[]any{name, args, "c0"}},
+	rawArgs, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("encode the arguments of %s: %w", name, err)
+	}
+	body, err := json.Marshal(Request{
+		Using:       []string{CapabilityCore, CapabilityAdmin},
+		MethodCalls: []Invocation{{Name: name, Args: rawArgs, CallID: "c0"}},
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the request for %s: %w", name, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return fmt.Errorf("call %s: %w", name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.Authorization != "" {
@@ -56,21 +60,22 @@ func (c *Client) Call(ctx context.Context, name string, args any, out any) error
 		}
 		return fmt.Errorf("%s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(data))
 	}
-	var r struct {
-		MethodResponses [][]json.RawMessage `json:"methodResponses"`
+	var r Response
+	if err := json.Unmarshal(data, &r); err != nil || len(r.MethodResponses) != 1 {
+		return fmt.Errorf("%s: unexpected response: %s", name, data)
 	}
-	if err := json.Unmarshal(data, &r); err != nil || len(r.MethodResponses) != 1 || len(r.MethodResponses[0]) != 3 {
-		return fmt.Errorf("unexpected response: %s", data)
-	}
-	var got string
-	_ = json.Unmarshal(r.MethodResponses[0][0], &got)
-	if got == "error" {
+	res := r.MethodResponses[0]
+	if res.Name == "error" {
 		var me MethodError
-		_ = json.Unmarshal(r.MethodResponses[0][1], &me)
+		if err := json.Unmarshal(res.Args, &me); err != nil {
+			return fmt.Errorf("%s: unreadable method error %s: %w", name, res.Args, err)
+		}
 		return &me
 	}
 	if out != nil {
-		return json.Unmarshal(r.MethodResponses[0][1], out)
+		if err := json.Unmarshal(res.Args, out); err != nil {
+			return fmt.Errorf("decode the result of %s: %w", name, err)
+		}
 	}
 	return nil
 }

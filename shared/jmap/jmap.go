@@ -16,6 +16,7 @@
 package jmap
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -75,6 +76,8 @@ type SetError struct {
 	Description string   `json:"description,omitempty"`
 	Properties  []string `json:"properties,omitempty"`
 }
+
+func (e *SetError) Error() string { return e.Type + ": " + e.Description }
 
 // Handler runs one method call. It returns the result object, or an error:
 // a *MethodError goes back as is, anything else as serverFail.
@@ -167,6 +170,50 @@ func (s *Server) Authenticate(header string) (*Principal, *Problem) {
 	return &Principal{Name: found.Name, Permissions: found.Permissions}, nil
 }
 
+// Invocation is one method call or response: on the wire the array
+// [name, arguments, callId].
+type Invocation struct {
+	Name   string
+	Args   json.RawMessage
+	CallID string
+}
+
+// MarshalJSON writes the array form.
+func (inv Invocation) MarshalJSON() ([]byte, error) {
+	args := inv.Args
+	if args == nil {
+		args = json.RawMessage("{}")
+	}
+	return json.Marshal([]any{inv.Name, args, inv.CallID})
+}
+
+// UnmarshalJSON reads the array form.
+func (inv *Invocation) UnmarshalJSON(b []byte) error {
+	var call []json.RawMessage
+	if err := json.Unmarshal(b, &call); err != nil || len(call) != 3 {
+		return errors.New("an invocation must be [name, arguments, callId]")
+	}
+	if json.Unmarshal(call[0], &inv.Name) != nil || json.Unmarshal(call[2], &inv.CallID) != nil {
+		return errors.New("an invocation's name and callId must be strings")
+	}
+	inv.Args = call[1]
+	return nil
+}
+
+// Request is a JMAP request (RFC 8620 3.3).
+type Request struct {
+	Using       []string     `json:"using"`
+	MethodCalls []Invocation `json:"methodCalls"`
+}
+
+// Response is a JMAP response (RFC 8620 3.4).
+type Response struct {
+	MethodResponses []Invocation `json:"methodResponses"`
+	SessionState    string       `json:"sessionState"`
+}
+
+// request is a Request as the server first reads it: each call stays raw,
+// so that a malformed one is reported with its index.
 type request struct {
 	Using       []string          `json:"using"`
 	MethodCalls []json.RawMessage `json:"methodCalls"`
@@ -191,30 +238,30 @@ func (s *Server) Process(ctx context.Context, p *Principal, body []byte) ([]byte
 			return nil, problem(http.StatusBadRequest, "unknownCapability", "unknown capability %q (supported: %s, %s)", c, CapabilityCore, CapabilityAdmin)
 		}
 	}
-	responses := make([]any, 0, len(req.MethodCalls))
+	resp := Response{MethodResponses: make([]Invocation, 0, len(req.MethodCalls)), SessionState: UntrackedState}
 	for i, raw := range req.MethodCalls {
-		var call []json.RawMessage
-		if err := json.Unmarshal(raw, &call); err != nil || len(call) != 3 {
-			return nil, problem(http.StatusBadRequest, "notRequest", "methodCalls[%d] must be [name, arguments, callId]", i)
+		var call Invocation
+		if err := json.Unmarshal(raw, &call); err != nil {
+			return nil, problem(http.StatusBadRequest, "notRequest", "methodCalls[%d]: %v", i, err)
 		}
-		var name, id string
-		if json.Unmarshal(call[0], &name) != nil || json.Unmarshal(call[2], &id) != nil {
-			return nil, problem(http.StatusBadRequest, "notRequest", "methodCalls[%d]: name and callId must be strings", i)
-		}
-		responses = append(responses, s.call(ctx, p, name, call[1], id))
+		resp.MethodResponses = append(resp.MethodResponses, s.call(ctx, p, call))
 	}
-	out, err := json.Marshal(map[string]any{"methodResponses": responses, "sessionState": "0"})
+	out, err := json.Marshal(resp)
 	if err != nil {
 		return nil, problem(http.StatusInternalServerError, "serverFail", "encode response: %v", err)
 	}
 	return out, nil
 }
 
-func (s *Server) call(ctx context.Context, p *Principal, name string, args json.RawMessage, id string) []any {
+func (s *Server) call(ctx context.Context, p *Principal, call Invocation) Invocation {
+	name, args := call.Name, call.Args
 	s.mu.RLock()
 	m, ok := s.methods[name]
 	s.mu.RUnlock()
-	fail := func(e *MethodError) []any { return []any{"error", e, id} }
+	fail := func(e *MethodError) Invocation {
+		b, _ := json.Marshal(e) // two strings: cannot fail
+		return Invocation{Name: "error", Args: b, CallID: call.CallID}
+	}
 	if !ok {
 		return fail(Errorf("unknownMethod", "unknown method %q (methods: %s)", name, strings.Join(s.Methods(), ", ")))
 	}
@@ -226,6 +273,12 @@ func (s *Server) call(ctx context.Context, p *Principal, name string, args json.
 		return fail(Errorf("invalidArguments", "the arguments of %s must be a JSON object", name))
 	}
 	res, err := m.h(ctx, p, args)
+	var out []byte
+	if err == nil {
+		if out, err = json.Marshal(res); err != nil {
+			err = fmt.Errorf("encode the result of %s: %w", name, err)
+		}
+	}
 	if err != nil {
 		var me *MethodError
 		if errors.As(err, &me) {
@@ -234,7 +287,7 @@ func (s *Server) call(ctx context.Context, p *Principal, name string, args json.
 		s.log.Error("api method failed", "method", name, "user", p.Name, "err", err)
 		return fail(Errorf("serverFail", "%v", err))
 	}
-	return []any{name, res, id}
+	return Invocation{Name: name, Args: out, CallID: call.CallID}
 }
 
 // ServeHTTP serves POST requests with a JMAP body.
@@ -273,29 +326,17 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// GetArgs are the standard arguments of a /get method (RFC 8620 5.1).
-type GetArgs struct {
-	AccountID *string `json:"accountId"`
-	// IDs is nil to ask for every object.
-	IDs        *[]string `json:"ids"`
-	Properties []string  `json:"properties"`
-}
-
-// SetArgs are the standard arguments of a /set method (RFC 8620 5.3).
-type SetArgs struct {
-	AccountID *string                    `json:"accountId"`
-	IfInState *string                    `json:"ifInState"`
-	Create    map[string]json.RawMessage `json:"create"`
-	Update    map[string]json.RawMessage `json:"update"`
-	Destroy   []string                   `json:"destroy"`
-}
-
 // Args decodes method arguments strictly into v: an unknown argument or a
-// wrong type is an invalidArguments error naming it.
+// wrong type is an invalidArguments error naming it. A *MethodError from a
+// type that decodes itself (a filter) is returned as it is.
 func Args(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var me *MethodError
+		if errors.As(err, &me) {
+			return me
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return Errorf("invalidArguments", "argument %s must be a %s", strings.ReplaceAll(te.Field, ".", "/"), te.Type)

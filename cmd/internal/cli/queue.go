@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/jmap"
 )
 
 func queueFilterFlags() []cli.Flag {
@@ -23,20 +26,17 @@ func queueFilterFlags() []cli.Flag {
 	}
 }
 
-func queueFilter(c *cli.Context) (map[string]any, error) {
-	f := map[string]any{}
-	for flag, prop := range map[string]string{"queue": "queue", "domain": "domain", "sender": "sender", "status": "status"} {
-		if v := c.String(flag); v != "" {
-			f[prop] = v
-		}
-	}
-	for flag, prop := range map[string]string{"due-after": "dueAfter", "due-before": "dueBefore"} {
+// queueFilter is the x:Queue/query filter the filter flags ask for.
+func queueFilter(c *cli.Context) (adminapi.QueueFilter, error) {
+	f := adminapi.QueueFilter{Queue: c.String("queue"), Domain: c.String("domain"), Sender: c.String("sender"), Status: adminapi.QueueStatus(c.String("status"))}
+	for flag, dst := range map[string]**time.Time{"due-after": &f.DueAfter, "due-before": &f.DueBefore} {
 		if s := c.String(flag); s != "" {
 			t, err := parseWhen(s)
 			if err != nil {
-				return nil, cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
+				return f, cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
 			}
-			f[prop] = t.UTC().Format(time.RFC3339Nano)
+			t = t.UTC()
+			*dst = &t
 		}
 	}
 	return f, nil
@@ -59,16 +59,17 @@ func queueIDs(c *cli.Context, args []string, name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var q struct {
-		IDs []string `json:"ids"`
-	}
-	if err := cl.Call(c.Context, "x:Queue/query", map[string]any{"filter": f}, &q); err != nil {
+	var q adminapi.QueueQueryResponse
+	if err := cl.Call(c.Context, adminapi.MethodQueueQuery, adminapi.QueueQueryArgs{Filter: &f}, &q); err != nil {
 		return nil, apiError(err)
 	}
 	return q.IDs, nil
 }
 
-func queueBulk(name, usage, verb string, flags []cli.Flag, patch func(*cli.Context) (json.RawMessage, map[string]any, error)) *cli.Command {
+// queueBulk is a command that updates or cancels entries by id or by
+// filter. patch returns the update for each entry (nil to cancel them) and,
+// if not nil, what turns the standard /set arguments into x:Queue/set's.
+func queueBulk(name, usage, verb string, flags []cli.Flag, patch func(*cli.Context) (jmap.PatchObject, func(jmap.SetArgs) any, error)) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: "[ID...]",
 		Flags: append(append(append(apiFlags(), queueFilterFlags()...), &cli.BoolFlag{Name: "all", Usage: "every entry the filters match"}), flags...),
@@ -77,7 +78,7 @@ func queueBulk(name, usage, verb string, flags []cli.Flag, patch func(*cli.Conte
 			if err != nil {
 				return err
 			}
-			p, extra, err := patch(c)
+			p, wrap, err := patch(c)
 			if err != nil {
 				return err
 			}
@@ -88,14 +89,16 @@ func queueBulk(name, usage, verb string, flags []cli.Flag, patch func(*cli.Conte
 			if p == nil && c.Bool("all") && !c.Bool("yes") {
 				return cli.Exit(fmt.Sprintf("%d entries match; add --yes to cancel them", len(ids)), ExitUsage)
 			}
-			return runBulkSet(c, "x:Queue/set", verb, ids, p, extra)
+			return runBulkSet(c, adminapi.MethodQueueSet, verb, ids, p, wrap)
 		},
 	}
 }
 
-func fixedPatch(p string) func(*cli.Context) (json.RawMessage, map[string]any, error) {
-	return func(*cli.Context) (json.RawMessage, map[string]any, error) { return json.RawMessage(p), nil, nil }
+func fixedPatch(p adminapi.QueuePatch) func(*cli.Context) (jmap.PatchObject, func(jmap.SetArgs) any, error) {
+	return func(*cli.Context) (jmap.PatchObject, func(jmap.SetArgs) any, error) { return p.PatchObject(), nil, nil }
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func queueCommand() *cli.Command {
 	return &cli.Command{
@@ -124,15 +127,12 @@ for example every entry for one domain:
 					if err != nil {
 						return err
 					}
-					args := map[string]any{"filter": f, "position": c.Int("position")}
-					if c.Int("limit") > 0 {
-						args["limit"] = c.Int("limit")
+					args := adminapi.QueueQueryArgs{Filter: &f, Position: c.Int("position")}
+					if limit := c.Int("limit"); limit > 0 {
+						args.Limit = &limit
 					}
-					var q struct {
-						IDs   []string `json:"ids"`
-						Total int      `json:"total"`
-					}
-					if err := cl.Call(c.Context, "x:Queue/query", args, &q); err != nil {
+					var q adminapi.QueueQueryResponse
+					if err := cl.Call(c.Context, adminapi.MethodQueueQuery, args, &q); err != nil {
 						return apiError(err)
 					}
 					list, err := queueGet(c, q.IDs)
@@ -168,23 +168,23 @@ for example every entry for one domain:
 					return printEntries(c, list)
 				},
 			},
-			queueBulk("retry", "deliver now (releases held entries)", "retried", nil, fixedPatch(`{"due": null}`)),
+			queueBulk("retry", "deliver now (releases held entries)", "retried", nil, fixedPatch(adminapi.QueuePatch{RetryNow: true})),
 			queueBulk("reschedule", "move the next attempt to --due", "rescheduled",
 				[]cli.Flag{&cli.StringFlag{Name: "due", Required: true, Usage: "the new `TIME` (RFC 3339, now, +10m)"}},
-				func(c *cli.Context) (json.RawMessage, map[string]any, error) {
+				func(c *cli.Context) (jmap.PatchObject, func(jmap.SetArgs) any, error) {
 					t, err := parseWhen(c.String("due"))
 					if err != nil {
 						return nil, nil, cli.Exit("--due "+err.Error(), ExitUsage)
 					}
-					p, _ := json.Marshal(map[string]string{"due": t.UTC().Format(time.RFC3339Nano)})
-					return p, nil, nil
+					return adminapi.QueuePatch{Due: &t}.PatchObject(), nil, nil
 				}),
-			queueBulk("hold", "stop deliveries until released", "held", nil, fixedPatch(`{"held": true}`)),
-			queueBulk("release", "let held entries be delivered again", "released", nil, fixedPatch(`{"held": false}`)),
+			queueBulk("hold", "stop deliveries until released", "held", nil, fixedPatch(adminapi.QueuePatch{Held: ptr(true)})),
+			queueBulk("release", "let held entries be delivered again", "released", nil, fixedPatch(adminapi.QueuePatch{Held: ptr(false)})),
 			queueBulk("cancel", "remove entries from the queue (--bounce tells the sender)", "cancelled",
 				[]cli.Flag{&cli.BoolFlag{Name: "bounce", Usage: "send the sender a failure DSN"}, &cli.BoolFlag{Name: "yes", Usage: "confirm a bulk cancel"}},
-				func(c *cli.Context) (json.RawMessage, map[string]any, error) {
-					return nil, map[string]any{"onDestroyBounce": c.Bool("bounce")}, nil
+				func(c *cli.Context) (jmap.PatchObject, func(jmap.SetArgs) any, error) {
+					bounce := c.Bool("bounce")
+					return nil, func(a jmap.SetArgs) any { return adminapi.QueueSetArgs{SetArgs: a, OnDestroyBounce: bounce} }, nil
 				}),
 			vqCommand("pause", "stop deliveries from a virtual queue on every node", true),
 			vqCommand("resume", "restart deliveries from a paused virtual queue", false),
@@ -195,8 +195,8 @@ for example every entry for one domain:
 					if err != nil {
 						return err
 					}
-					var r struct{ List []map[string]any }
-					if err := cl.Call(c.Context, "x:VirtualQueue/get", map[string]any{}, &r); err != nil {
+					var r adminapi.VirtualQueueGetResponse
+					if err := cl.Call(c.Context, adminapi.MethodVirtualQueueGet, jmap.GetArgs{}, &r); err != nil {
 						return apiError(err)
 					}
 					if c.String("output") == "json" {
@@ -205,7 +205,7 @@ for example every entry for one domain:
 					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "QUEUE\tTHREADS/NODE\tPAUSED\tQUEUED")
 					for _, q := range r.List {
-						fmt.Fprintf(w, "%v\t%v\t%v\t%v\n", q["id"], q["threadsPerNode"], q["paused"], q["queued"])
+						fmt.Fprintf(w, "%s\t%d\t%t\t%d\n", q.ID, q.ThreadsPerNode, q.Paused, q.Queued)
 					}
 					return w.Flush()
 				},
@@ -229,10 +229,8 @@ for example every entry for one domain:
 					if err != nil {
 						return err
 					}
-					var q struct {
-						IDs []string `json:"ids"`
-					}
-					if err := cl.Call(c.Context, "x:Queue/query", map[string]any{"filter": f}, &q); err != nil {
+					var q adminapi.QueueQueryResponse
+					if err := cl.Call(c.Context, adminapi.MethodQueueQuery, adminapi.QueueQueryArgs{Filter: &f}, &q); err != nil {
 						return apiError(err)
 					}
 					out, err := os.Create(args[0])
@@ -245,12 +243,16 @@ for example every entry for one domain:
 					n := 0
 					for start := 0; start < len(q.IDs); start += bulkChunk {
 						chunk := q.IDs[start:min(start+bulkChunk, len(q.IDs))]
-						var r struct{ Messages []json.RawMessage }
-						if err := cl.Call(c.Context, "x:Queue/export", map[string]any{"ids": chunk}, &r); err != nil {
+						var r adminapi.QueueExportResponse
+						if err := cl.Call(c.Context, adminapi.MethodQueueExport, adminapi.QueueExportArgs{IDs: chunk}, &r); err != nil {
 							return apiError(err)
 						}
 						for _, m := range r.Messages {
-							w.Write(m)          //nolint:errcheck // checked at Flush
+							line, err := json.Marshal(m)
+							if err != nil {
+								return cli.Exit(fmt.Sprintf("encode message %s: %v", m.Envelope.MessageID, err), ExitFailure)
+							}
+							w.Write(line)       //nolint:errcheck // checked at Flush
 							w.WriteString("\n") //nolint:errcheck // checked at Flush
 							n++
 						}
@@ -277,15 +279,20 @@ for example every entry for one domain:
 					if err != nil {
 						return cli.Exit(err.Error(), ExitFailure)
 					}
-					var msgs []json.RawMessage
+					var msgs []adminapi.QueueMessage
+					var lines []int // the line of each message, for errors
 					for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 						if strings.TrimSpace(line) == "" {
 							continue
 						}
-						if !json.Valid([]byte(line)) {
-							return cli.Exit(fmt.Sprintf("%s line %d is not JSON", args[0], i+1), ExitUsage)
+						dec := json.NewDecoder(strings.NewReader(line))
+						dec.DisallowUnknownFields()
+						var m adminapi.QueueMessage
+						if err := dec.Decode(&m); err != nil {
+							return cli.Exit(fmt.Sprintf("%s line %d is not an exported message: %v", args[0], i+1, err), ExitUsage)
 						}
-						msgs = append(msgs, json.RawMessage(line))
+						msgs = append(msgs, m)
+						lines = append(lines, i+1)
 					}
 					cl, err := apiClient(c)
 					if err != nil {
@@ -295,14 +302,16 @@ for example every entry for one domain:
 					failed := 0
 					for start := 0; start < len(msgs); start += 50 {
 						chunk := msgs[start:min(start+50, len(msgs))]
-						var r struct {
-							NotImported map[string]string `json:"notImported"`
-						}
-						if err := cl.Call(c.Context, "x:Queue/import", map[string]any{"messages": chunk}, &r); err != nil {
+						var r adminapi.QueueImportResponse
+						if err := cl.Call(c.Context, adminapi.MethodQueueImport, adminapi.QueueImportArgs{Messages: chunk}, &r); err != nil {
 							return apiError(err)
 						}
 						for i, why := range r.NotImported {
-							fmt.Fprintf(c.App.ErrWriter, "message %s: %s\n", i, why)
+							line := "?"
+							if i >= 0 && start+i < len(lines) {
+								line = fmt.Sprint(lines[start+i])
+							}
+							fmt.Fprintf(c.App.ErrWriter, "%s line %s: not imported: %s\n", args[0], line, why)
 							failed++
 						}
 						pr.update(start + len(chunk))
@@ -332,10 +341,12 @@ func vqCommand(name, usage string, pause bool) *cli.Command {
 			if err != nil {
 				return err
 			}
-			var r struct {
-				NotUpdated map[string]struct{ Description string } `json:"notUpdated"`
+			patch, err := json.Marshal(adminapi.VirtualQueuePatch{Paused: &pause})
+			if err != nil {
+				return cli.Exit("encode the update: "+err.Error(), ExitFailure)
 			}
-			if err := cl.Call(c.Context, "x:VirtualQueue/set", map[string]any{"update": map[string]any{args[0]: map[string]bool{"paused": pause}}}, &r); err != nil {
+			var r adminapi.VirtualQueueSetResponse
+			if err := cl.Call(c.Context, adminapi.MethodVirtualQueueSet, jmap.SetArgs{Update: map[string]json.RawMessage{args[0]: patch}}, &r); err != nil {
 				return apiError(err)
 			}
 			if e, ok := r.NotUpdated[args[0]]; ok {
@@ -347,17 +358,16 @@ func vqCommand(name, usage string, pause bool) *cli.Command {
 	}
 }
 
-func queueGet(c *cli.Context, ids []string) ([]map[string]any, error) {
+func queueGet(c *cli.Context, ids []string) ([]adminapi.QueueEntry, error) {
 	cl, err := apiClient(c)
 	if err != nil {
 		return nil, err
 	}
-	var out []map[string]any
+	var out []adminapi.QueueEntry
 	for start := 0; start < len(ids); start += 500 {
-		var r struct {
-			List []map[string]any `json:"list"`
-		}
-		if err := cl.Call(c.Context, "x:Queue/get", map[string]any{"ids": ids[start:min(start+500, len(ids))]}, &r); err != nil {
+		chunk := ids[start:min(start+500, len(ids))]
+		var r adminapi.QueueGetResponse
+		if err := cl.Call(c.Context, adminapi.MethodQueueGet, jmap.GetArgs{IDs: &chunk}, &r); err != nil {
 			return nil, apiError(err)
 		}
 		out = append(out, r.List...)
@@ -365,27 +375,24 @@ func queueGet(c *cli.Context, ids []string) ([]map[string]any, error) {
 	return out, nil
 }
 
-func printEntries(c *cli.Context, list []map[string]any) error {
+func printEntries(c *cli.Context, list []adminapi.QueueEntry) error {
 	if c.String("output") == "json" {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		if list == nil {
-			list = []map[string]any{}
+			list = []adminapi.QueueEntry{}
 		}
 		return enc.Encode(list)
 	}
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tQUEUE\tRECIPIENT\tSENDER\tDUE\tATTEMPTS\tHELD\tLAST REPLY")
 	for _, e := range list {
-		last := strings.TrimSpace(fmt.Sprint(valueOr(e["lastStatus"], ""), " ", valueOr(e["lastError"], "")))
-		fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%v\t%v\t%v\t%s\n", e["id"], e["queue"], e["rcpt"], valueOr(e["sender"], "<>"), e["due"], e["attempts"], e["held"], last)
+		sender := e.Sender
+		if sender == "" {
+			sender = "<>"
+		}
+		last := strings.TrimSpace(e.LastStatus + " " + e.LastError)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\n", e.ID, e.Queue, e.Rcpt, sender, formatTime(e.Due), e.Attempts, e.Held, last)
 	}
 	return w.Flush()
-}
-
-func valueOr(v any, def string) any {
-	if v == nil || v == "" {
-		return def
-	}
-	return v
 }

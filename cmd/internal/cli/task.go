@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/task"
 )
@@ -87,18 +90,16 @@ destroyed). Types: ` + strings.Join(variantNames(), ", "),
 					if err != nil {
 						return err
 					}
-					args["position"] = c.Int("position")
-					if c.Int("limit") > 0 {
-						args["limit"] = c.Int("limit")
+					args.Position = c.Int("position")
+					if limit := c.Int("limit"); limit > 0 {
+						args.Limit = &limit
 					}
 					if c.Bool("desc") {
-						args["sort"] = []any{map[string]any{"property": "due", "isAscending": false}}
+						ascending := false
+						args.Sort = []jmap.Comparator{{Property: "due", IsAscending: &ascending}}
 					}
-					var q struct {
-						IDs   []string `json:"ids"`
-						Total int      `json:"total"`
-					}
-					if err := cl.Call(c.Context, "x:Task/query", args, &q); err != nil {
+					var q adminapi.TaskQueryResponse
+					if err := cl.Call(c.Context, adminapi.MethodTaskQuery, args, &q); err != nil {
 						return apiError(err)
 					}
 					list, _, err := getTasks(c.Context, cl, q.IDs)
@@ -159,10 +160,14 @@ Examples:
 						if err != nil {
 							return cli.Exit("--due "+err.Error(), ExitUsage)
 						}
-						var obj map[string]any
-						_ = json.Unmarshal(raw, &obj)
-						obj["status"] = map[string]any{"@type": "Pending", "due": t.UTC().Format(time.RFC3339Nano)}
-						raw, _ = json.Marshal(obj)
+						var obj adminapi.Task
+						if err := json.Unmarshal(raw, &obj); err != nil {
+							return cli.Exit(fmt.Sprintf("build the %s task: %v", v, err), ExitFailure)
+						}
+						obj.Status = &task.Status{Type: task.Pending, Due: t.UTC()}
+						if raw, err = json.Marshal(obj); err != nil {
+							return cli.Exit(fmt.Sprintf("build the %s task: %v", v, err), ExitFailure)
+						}
 					}
 					if _, _, errs := task.DecodeCreate(raw); len(errs) > 0 {
 						lines := make([]string, len(errs))
@@ -175,24 +180,27 @@ Examples:
 					if err != nil {
 						return err
 					}
-					var r setResult
-					if err := cl.Call(c.Context, "x:Task/set", map[string]any{"create": map[string]json.RawMessage{"new": raw}}, &r); err != nil {
+					var r adminapi.TaskSetResponse
+					if err := cl.Call(c.Context, adminapi.MethodTaskSet, jmap.SetArgs{Create: map[string]json.RawMessage{"new": raw}}, &r); err != nil {
 						return apiError(err)
 					}
 					if e, ok := r.NotCreated["new"]; ok {
-						return cli.Exit(fmt.Sprintf("not created: %s: %s", e.Type, e.Description), ExitUsage)
+						return cli.Exit("not created: "+e.Error(), ExitUsage)
 					}
-					id := r.Created["new"].ID
+					created, ok := r.Created["new"]
+					if !ok {
+						return cli.Exit("the server neither created the task nor said why", ExitFailure)
+					}
 					if c.String("output") == "json" {
-						return json.NewEncoder(c.App.Writer).Encode(r.Created["new"])
+						return json.NewEncoder(c.App.Writer).Encode(created)
 					}
-					fmt.Fprintln(c.App.Writer, id)
+					fmt.Fprintln(c.App.Writer, created.ID)
 					return nil
 				},
 			},
 			bulkCommand("retry", "put tasks back to Pending with a fresh attempt count (by id, or --all matching the filters)",
-				"retried", func(_ *cli.Context) (json.RawMessage, error) {
-					return json.RawMessage(`{"status": {"@type": "Pending"}}`), nil
+				"retried", func(_ *cli.Context) (jmap.PatchObject, error) {
+					return adminapi.TaskRetryPatch(nil), nil
 				}),
 			{
 				Name: "reschedule", Usage: "move a Pending or Retry task to a new due time", ArgsUsage: "ID...",
@@ -209,8 +217,7 @@ Examples:
 					if len(args) == 0 {
 						return cli.Exit("task reschedule takes at least one ID", ExitUsage)
 					}
-					patch, _ := json.Marshal(map[string]string{"status/due": due.UTC().Format(time.RFC3339Nano)})
-					return runBulk(c, "rescheduled", args, patch)
+					return runBulk(c, "rescheduled", args, adminapi.TaskReschedulePatch(due))
 				},
 			},
 			bulkCommand("destroy", "delete tasks and cancel their schedules (by id, or --all matching the filters, with --yes)", "destroyed", nil),
@@ -219,7 +226,7 @@ Examples:
 }
 
 // bulkCommand is retry or destroy: by ids, or every task a query matches.
-func bulkCommand(name, usage, verb string, patch func(*cli.Context) (json.RawMessage, error)) *cli.Command {
+func bulkCommand(name, usage, verb string, patch func(*cli.Context) (jmap.PatchObject, error)) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: "[ID...]",
 		Flags: append(append(apiFlags(), queryFlags()...),
@@ -244,10 +251,8 @@ func bulkCommand(name, usage, verb string, patch func(*cli.Context) (json.RawMes
 				if err != nil {
 					return err
 				}
-				var q struct {
-					IDs []string `json:"ids"`
-				}
-				if err := cl.Call(c.Context, "x:Task/query", qargs, &q); err != nil {
+				var q adminapi.TaskQueryResponse
+				if err := cl.Call(c.Context, adminapi.MethodTaskQuery, qargs, &q); err != nil {
 					return apiError(err)
 				}
 				ids = q.IDs
@@ -255,7 +260,7 @@ func bulkCommand(name, usage, verb string, patch func(*cli.Context) (json.RawMes
 					return cli.Exit(fmt.Sprintf("%d task(s) match; add --yes to destroy them", len(ids)), ExitUsage)
 				}
 			}
-			var p json.RawMessage
+			var p jmap.PatchObject
 			if patch != nil {
 				if p, err = patch(c); err != nil {
 					return err
@@ -268,44 +273,48 @@ func bulkCommand(name, usage, verb string, patch func(*cli.Context) (json.RawMes
 
 // runBulk updates (patch != nil) or destroys ids with x:Task/set in chunks,
 // with progress.
-func runBulk(c *cli.Context, verb string, ids []string, patch json.RawMessage) error {
-	return runBulkSet(c, "x:Task/set", verb, ids, patch, nil)
+func runBulk(c *cli.Context, verb string, ids []string, patch jmap.PatchObject) error {
+	return runBulkSet(c, adminapi.MethodTaskSet, verb, ids, patch, nil)
 }
 
-// runBulkSet does runBulk's work with method, adding extra arguments to
-// each call.
-func runBulkSet(c *cli.Context, method, verb string, ids []string, patch json.RawMessage, extra map[string]any) error {
+// runBulkSet does runBulk's work with method. wrap, if not nil, turns the
+// standard arguments of each call into the method's own.
+func runBulkSet(c *cli.Context, method, verb string, ids []string, patch jmap.PatchObject, wrap func(jmap.SetArgs) any) error {
 	cl, err := apiClient(c)
 	if err != nil {
 		return err
+	}
+	var rawPatch json.RawMessage
+	if patch != nil {
+		if rawPatch, err = json.Marshal(patch); err != nil {
+			return cli.Exit(fmt.Sprintf("encode the update: %v", err), ExitFailure)
+		}
 	}
 	pr := newProgress(c.App.ErrWriter, verb, len(ids))
 	failed := map[string]string{}
 	done := 0
 	for start := 0; start < len(ids); start += bulkChunk {
 		chunk := ids[start:min(start+bulkChunk, len(ids))]
-		args := map[string]any{}
-		for k, v := range extra {
-			args[k] = v
-		}
+		var args jmap.SetArgs
 		if patch != nil {
-			upd := map[string]json.RawMessage{}
+			args.Update = make(map[string]json.RawMessage, len(chunk))
 			for _, id := range chunk {
-				upd[id] = patch
+				args.Update[id] = rawPatch
 			}
-			args["update"] = upd
 		} else {
-			args["destroy"] = chunk
+			args.Destroy = chunk
 		}
-		var r setResult
-		if err := cl.Call(c.Context, method, args, &r); err != nil {
+		var callArgs any = args
+		if wrap != nil {
+			callArgs = wrap(args)
+		}
+		// Only the failures matter here, whatever the method's objects are.
+		var r jmap.SetResponse[jmap.None, jmap.None]
+		if err := cl.Call(c.Context, method, callArgs, &r); err != nil {
 			return apiError(err)
 		}
-		for id, e := range r.NotUpdated {
-			failed[id] = e.Type + ": " + e.Description
-		}
-		for id, e := range r.NotDestroyed {
-			failed[id] = e.Type + ": " + e.Description
+		for id, why := range r.Failures() {
+			failed[id] = why
 		}
 		done += len(chunk)
 		pr.update(done)
@@ -327,45 +336,36 @@ func runBulkSet(c *cli.Context, method, verb string, ids []string, patch json.Ra
 	return nil
 }
 
-type setResult struct {
-	Created      map[string]struct{ ID string } `json:"created"`
-	NotCreated   map[string]jmap.SetError       `json:"notCreated"`
-	NotUpdated   map[string]jmap.SetError       `json:"notUpdated"`
-	NotDestroyed map[string]jmap.SetError       `json:"notDestroyed"`
-}
-
-func queryArgs(c *cli.Context) (map[string]any, error) {
-	filter := map[string]any{}
-	if s := c.StringSlice("status"); len(s) > 0 {
-		filter["status"] = s
+// queryArgs are the x:Task/query arguments the filter flags ask for.
+func queryArgs(c *cli.Context) (adminapi.TaskQueryArgs, error) {
+	var f adminapi.TaskFilter
+	for _, s := range c.StringSlice("status") {
+		f.Status = append(f.Status, task.StatusType(s))
 	}
-	if s := c.StringSlice("type"); len(s) > 0 {
-		filter["type"] = s
+	for _, s := range c.StringSlice("type") {
+		f.Type = append(f.Type, task.Variant(s))
 	}
-	if s := c.String("account"); s != "" {
-		filter["accountId"] = s
-	}
-	for flag, prop := range map[string]string{"due-after": "dueAfter", "due-before": "dueBefore"} {
+	f.AccountID = c.String("account")
+	for flag, dst := range map[string]**time.Time{"due-after": &f.DueAfter, "due-before": &f.DueBefore} {
 		if s := c.String(flag); s != "" {
 			t, err := parseWhen(s)
 			if err != nil {
-				return nil, cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
+				return adminapi.TaskQueryArgs{}, cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
 			}
-			filter[prop] = t.UTC().Format(time.RFC3339Nano)
+			t = t.UTC()
+			*dst = &t
 		}
 	}
-	return map[string]any{"filter": filter}, nil
+	return adminapi.TaskQueryArgs{Filter: &f}, nil
 }
 
-func getTasks(ctx context.Context, cl *jmap.Client, ids []string) ([]map[string]any, []string, error) {
-	var list []map[string]any
+func getTasks(ctx context.Context, cl *jmap.Client, ids []string) ([]adminapi.Task, []string, error) {
+	var list []adminapi.Task
 	var notFound []string
 	for start := 0; start < len(ids); start += 500 {
-		var r struct {
-			List     []map[string]any `json:"list"`
-			NotFound []string         `json:"notFound"`
-		}
-		if err := cl.Call(ctx, "x:Task/get", map[string]any{"ids": ids[start:min(start+500, len(ids))]}, &r); err != nil {
+		chunk := ids[start:min(start+500, len(ids))]
+		var r adminapi.TaskGetResponse
+		if err := cl.Call(ctx, adminapi.MethodTaskGet, jmap.GetArgs{IDs: &chunk}, &r); err != nil {
 			return nil, nil, err
 		}
 		list = append(list, r.List...)
@@ -374,13 +374,13 @@ func getTasks(ctx context.Context, cl *jmap.Client, ids []string) ([]map[string]
 	return list, notFound, nil
 }
 
-func printTasks(c *cli.Context, list []map[string]any) error {
+func printTasks(c *cli.Context, list []adminapi.Task) error {
 	switch c.String("output") {
 	case "json":
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		if list == nil {
-			list = []map[string]any{}
+			list = []adminapi.Task{}
 		}
 		return enc.Encode(list)
 	case "table":
@@ -390,29 +390,46 @@ func printTasks(c *cli.Context, list []map[string]any) error {
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tTYPE\tSTATUS\tDUE / FAILED AT\tATTEMPTS\tDETAILS\tLAST ERROR")
 	for _, t := range list {
-		st, _ := t["status"].(map[string]any)
-		when, attempts := fmt.Sprint(st["due"]), ""
-		switch st["@type"] {
-		case "Retry":
-			attempts = fmt.Sprint(st["attemptNumber"])
-		case "Failed":
-			when, attempts = fmt.Sprint(st["failedAt"]), fmt.Sprint(st["failedAttemptNumber"])
+		var st task.Status
+		if t.Status != nil {
+			st = *t.Status
+		}
+		when, attempts := formatTime(st.Due), ""
+		switch st.Type {
+		case task.Retry:
+			attempts = fmt.Sprint(st.AttemptNumber)
+		case task.Failed:
+			when, attempts = formatTime(st.FailedAt), fmt.Sprint(st.FailedAttemptNumber)
 		}
 		var details []string
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
+		for _, k := range t.FieldNames() {
+			details = append(details, k+"="+fieldValue(t.Fields[k]))
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if k != "id" && k != "@type" && k != "status" {
-				details = append(details, fmt.Sprintf("%s=%v", k, t[k]))
-			}
-		}
-		reason, _ := st["failureReason"].(string)
-		fmt.Fprintf(w, "%v\t%v\t%v\t%s\t%s\t%s\t%s\n", t["id"], t["@type"], st["@type"], when, attempts, strings.Join(details, " "), reason)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Type, st.Type, when, attempts, strings.Join(details, " "), st.FailureReason)
 	}
 	return w.Flush()
+}
+
+// formatTime writes a time as the API does, or nothing for none.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// fieldValue shows a task field: a string as it is, anything else as
+// compact JSON.
+func fieldValue(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 func variantNames() []string {
@@ -436,11 +453,7 @@ func taskManagerCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					var r struct{ List []map[string]any }
-					if err := cl.Call(c.Context, "x:TaskManager/get", map[string]any{"ids": []string{task.SingletonID}}, &r); err != nil {
-						return apiError(err)
-					}
-					return printSettings(c, r.List[0])
+					return showSettings(c, cl)
 				},
 			},
 			{
@@ -462,75 +475,87 @@ func taskManagerCommand() *cli.Command {
 					&cli.StringFlag{Name: "json", Usage: "a raw JMAP `PATCH` object"},
 				),
 				Action: func(c *cli.Context) error {
-					patch := map[string]any{}
+					patch := jmap.PatchObject{}
 					if s := c.String("json"); s != "" {
 						if err := json.Unmarshal([]byte(s), &patch); err != nil {
 							return cli.Exit("--json: "+err.Error(), ExitUsage)
 						}
+						if patch == nil {
+							return cli.Exit("--json: give a JSON object of properties, such as {\"maxAttempts\": 5}", ExitUsage)
+						}
 					}
+					// Set cannot fail below: every value is a number, a string, a
+					// boolean or a struct of them.
 					if c.IsSet("max-attempts") {
-						patch["maxAttempts"] = c.Int("max-attempts")
+						_ = patch.Set("maxAttempts", c.Int("max-attempts"))
 					}
 					if c.IsSet("total-deadline") {
-						patch["totalDeadline"] = c.String("total-deadline")
+						_ = patch.Set("totalDeadline", c.String("total-deadline"))
 					}
 					switch c.String("strategy") {
 					case "":
+						for flag, prop := range map[string]string{"factor": "strategy/factor", "initial-delay": "strategy/initialDelay", "max-delay": "strategy/maxDelay", "jitter": "strategy/jitter", "delay": "strategy/delay"} {
+							if c.IsSet(flag) {
+								_ = patch.Set(prop, c.Value(flag))
+							}
+						}
 					case "fixed":
-						patch["strategy"] = map[string]any{"@type": "FixedDelay", "delay": c.String("delay")}
+						_ = patch.Set("strategy", adminapi.NewFixedDelay(c.String("delay")))
 					case "exponential":
-						patch["strategy"] = map[string]any{"@type": "ExponentialBackoff", "factor": c.Float64("factor"),
-							"initialDelay": c.String("initial-delay"), "maxDelay": c.String("max-delay"), "jitter": c.Bool("jitter")}
+						_ = patch.Set("strategy", adminapi.NewExponentialBackoff(c.Float64("factor"), c.String("initial-delay"), c.String("max-delay"), c.Bool("jitter")))
 					default:
 						return cli.Exit(fmt.Sprintf("--strategy %q: use exponential or fixed", c.String("strategy")), ExitUsage)
 					}
-					if c.String("strategy") == "" {
-						for flag, prop := range map[string]string{"factor": "strategy/factor", "initial-delay": "strategy/initialDelay", "max-delay": "strategy/maxDelay", "jitter": "strategy/jitter", "delay": "strategy/delay"} {
-							if c.IsSet(flag) {
-								patch[prop] = c.Value(flag)
-							}
-						}
-					}
 					if len(patch) == 0 {
 						return cli.Exit("nothing to change (see --help)", ExitUsage)
+					}
+					raw, err := json.Marshal(patch)
+					if err != nil {
+						return cli.Exit("encode the update: "+err.Error(), ExitFailure)
 					}
 					cl, err := apiClient(c)
 					if err != nil {
 						return err
 					}
-					var r struct {
-						NotUpdated map[string]jmap.SetError `json:"notUpdated"`
-					}
-					if err := cl.Call(c.Context, "x:TaskManager/set", map[string]any{"update": map[string]any{task.SingletonID: patch}}, &r); err != nil {
+					var r adminapi.TaskManagerSetResponse
+					if err := cl.Call(c.Context, adminapi.MethodTaskManagerSet, jmap.SetArgs{Update: map[string]json.RawMessage{task.SingletonID: raw}}, &r); err != nil {
 						return apiError(err)
 					}
 					if e, ok := r.NotUpdated[task.SingletonID]; ok {
 						return cli.Exit(fmt.Sprintf("not updated: %s", e.Description), ExitUsage)
 					}
-					var g struct{ List []map[string]any }
-					if err := cl.Call(c.Context, "x:TaskManager/get", map[string]any{}, &g); err != nil {
-						return apiError(err)
-					}
-					return printSettings(c, g.List[0])
+					return showSettings(c, cl)
 				},
 			},
 		},
 	}
 }
 
-func printSettings(c *cli.Context, s map[string]any) error {
+// showSettings reads the TaskManager and prints it.
+func showSettings(c *cli.Context, cl *jmap.Client) error {
+	var r adminapi.TaskManagerGetResponse
+	if err := cl.Call(c.Context, adminapi.MethodTaskManagerGet, jmap.GetArgs{IDs: &[]string{task.SingletonID}}, &r); err != nil {
+		return apiError(err)
+	}
+	if len(r.List) != 1 {
+		return cli.Exit(fmt.Sprintf("the server returned %d TaskManager objects, not 1", len(r.List)), ExitFailure)
+	}
+	return printSettings(c, r.List[0])
+}
+
+func printSettings(c *cli.Context, s task.Settings) error {
 	if c.String("output") == "json" {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	st, _ := s["strategy"].(map[string]any)
-	strategy := fmt.Sprint(st["@type"])
-	if st["@type"] == "FixedDelay" {
-		strategy += fmt.Sprintf(" delay=%v", st["delay"])
+	st := s.Strategy
+	strategy := string(st.Type)
+	if st.Type == task.FixedDelay {
+		strategy += " delay=" + duration.Format(st.Delay)
 	} else {
-		strategy += fmt.Sprintf(" factor=%v initialDelay=%v maxDelay=%v jitter=%v", st["factor"], st["initialDelay"], st["maxDelay"], st["jitter"])
+		strategy += fmt.Sprintf(" factor=%v initialDelay=%s maxDelay=%s jitter=%v", st.Factor, duration.Format(st.InitialDelay), duration.Format(st.MaxDelay), st.Jitter)
 	}
-	fmt.Fprintf(c.App.Writer, "maxAttempts    %v\nstrategy       %s\ntotalDeadline  %v\n", s["maxAttempts"], strategy, s["totalDeadline"])
+	fmt.Fprintf(c.App.Writer, "maxAttempts    %d\nstrategy       %s\ntotalDeadline  %s\n", s.MaxAttempts, strategy, duration.Format(s.TotalDeadline))
 	return nil
 }
