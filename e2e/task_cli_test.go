@@ -37,6 +37,13 @@ func TestTaskCLI(t *testing.T) {
 	require.Equal(t, 2, code, out)
 	require.Contains(t, out, "documentId: is required")
 	require.Contains(t, out, `documentType: "video" is not one of email, calendar, contacts, file`)
+	// A list field, as the help's example gives it, commas and all.
+	out, code = cli("task", "create", "DnsManagement", "--field", "domainId=example.org", "--field", "updateRecords=mx,dkim", "--due", "+1h")
+	require.Equal(t, 0, code, out)
+	out, code = cli("task", "get", strings.TrimSpace(out), "-o", "json")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `"dkim": true`)
+	require.Contains(t, out, `"mx": true`)
 	out, code = cli("task", "create", "CalendarAlarmEmail")
 	require.Equal(t, 2, code, out)
 	require.Contains(t, out, "created by the server")

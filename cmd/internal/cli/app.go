@@ -30,6 +30,9 @@ func App() *cli.App {
 		Name:    "jetmail",
 		Usage:   "the background work of a clustered mail platform, on NATS JetStream",
 		Version: Version,
+		// A value such as --field updateRecords=mx,dkim holds commas: a
+		// repeatable flag is repeated, never split.
+		DisableSliceFlagSeparator: true,
 		Description: `jetmail runs mail queue delivery, background tasks and cluster roles on NATS
 JetStream. Each process is a node of the cluster; roles and shards decide
 which node does which work.
