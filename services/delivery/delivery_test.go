@@ -374,7 +374,7 @@ func TestRescuerTriggersLostEntry(t *testing.T) {
 	require.NoError(t, err)
 	s, err := js.Stream(context.Background(), mailqueue.Stream)
 	require.NoError(t, err)
-	require.NoError(t, s.Purge(context.Background(), jetstream.WithPurgeSubject("jetmail.queue.sched."+key)))
+	require.NoError(t, s.Purge(context.Background(), jetstream.WithPurgeSubject("jetmail.queue.sched.remote."+key)))
 
 	require.Eventually(t, func() bool { return len(sk.messages()) == 1 }, 15*time.Second, 50*time.Millisecond, "the rescuer redelivers it")
 	require.Eventually(t, func() bool { return queueLen(t, out.Queue) == 0 }, 5*time.Second, 50*time.Millisecond)
@@ -456,6 +456,39 @@ func TestSmallMessageTravelsInItsEntry(t *testing.T) {
 	require.Eventually(t, func() bool { return len(sk.messages()) == 2 }, 10*time.Second, 20*time.Millisecond)
 	require.Contains(t, sk.messages()[1].body, strings.Repeat("0123456789\r\n", 20))
 	require.Eventually(t, func() bool { return stored() == 0 }, 5*time.Second, 20*time.Millisecond, "its body goes once it is delivered")
+}
+
+// The depth gauge counts, from the server's counts alone, the recipients
+// due now and those waiting for a later attempt, not the held ones.
+func TestDepthFromServerCounts(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	in, out := startWithQueueParams(t, srv, sk, mailqueue.Params{})
+	ctx := context.Background()
+	q := out.Queue
+	require.NoError(t, q.Pause(ctx, "remote"))
+	require.Eventually(t, func() bool { return len(q.Paused()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	for _, rcpt := range []string{"one@remote.test", "two@remote.test", "three@remote.test"} {
+		require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{rcpt}, msg))
+	}
+	depth := func() map[string]int {
+		d, err := q.Depth(ctx)
+		require.NoError(t, err)
+		return d
+	}
+	require.Equal(t, map[string]int{"remote": 3, "local": 0}, depth(), "three due now")
+	keys, _ := list(t, q, mailqueue.Filter{})
+	require.Len(t, keys, 3)
+	_, err := q.Hold(ctx, keys[0])
+	require.NoError(t, err)
+	_, err = q.Reschedule(ctx, keys[1], time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"remote": 2, "local": 0}, depth(), "one due, one scheduled; the held one not counted")
+	require.Equal(t, 3, queueLen(t, q), "Len reads the queue: the held one too")
+	require.NoError(t, q.Resume(ctx, "remote"))
+	require.Eventually(t, func() bool { return depth()["remote"] == 1 }, 10*time.Second, 20*time.Millisecond, "the due one is delivered")
+	require.Len(t, sk.messages(), 1)
 }
 
 func (s *sink) failsOf(a string) int {

@@ -208,7 +208,8 @@ type VirtualQueue struct {
 	ThreadsPerNode int    `json:"threadsPerNode"`
 	// Paused is set while no node delivers from the queue.
 	Paused bool `json:"paused"`
-	// Queued counts the entries in the queue.
+	// Queued counts the recipients waiting in the queue for delivery, due
+	// now or later; held ones are not counted (see mailqueue.Queue.Depth).
 	Queued int `json:"queued"`
 }
 

@@ -18,16 +18,20 @@
 //   - jetmail-queue (stream, WorkQueue): triggers. A recipient due now gets
 //     a trigger on jetmail.queue.due.<virtual queue>.<entry key>; a
 //     recipient due later a message schedule on
-//     jetmail.queue.sched.<message id>.<n> targeting it. A new recipient due
-//     now lives in its trigger alone (an inline item of package engine: one
-//     write to queue it, its trigger's ack once delivered); its first
-//     deferral, claim or change gives it its KV entry. Each virtual queue has one durable consumer, vq-<name>, shared by
-//     every node; each node works it with threads-per-node slots, so a node
-//     never runs more deliveries from a queue than that.
+//     jetmail.queue.sched.<virtual queue>.<entry key> targeting it. A new
+//     recipient due now lives in its trigger alone (an inline item of
+//     package engine: one write to queue it, its trigger's ack once
+//     delivered); its first deferral, claim or change gives it its KV
+//     entry. Each virtual queue has one durable consumer, vq-<name>, shared
+//     by every node; each node works it with threads-per-node slots, so a
+//     node never runs more deliveries from a queue than that.
 //   - No node holds the queue in memory: a trigger reads its entry, a
 //     transaction finds its message's entries by key pattern (engine.Match,
-//     records and inline triggers alike), and listings and the depth gauge
-//     stream the bucket and the triggers.
+//     records and inline triggers alike), and listings stream the bucket
+//     and the triggers. The depth gauge reads no entry at all: it adds the
+//     pending counts of the vq consumer (due now) and of a counting
+//     consumer per virtual queue, vq-<name>-scheduled, filtered on its
+//     schedules and never pulled (waiting for a later attempt).
 //
 // # A recipient's life
 //

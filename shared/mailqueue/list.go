@@ -2,6 +2,7 @@ package mailqueue
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -58,18 +59,31 @@ func (q *Queue) List(ctx context.Context, f Filter) ([]string, int, error) {
 	return keys, total, nil
 }
 
-// Depth counts queued recipients per virtual queue, cluster-wide. It
-// streams the queue bucket.
+// Depth counts the recipients queued per virtual queue, cluster-wide,
+// from the server's counts, without reading the queue: those due now
+// (waiting for a delivery slot or being delivered) and those waiting for a
+// later attempt. Held recipients, which have no trigger, are not counted
+// (list them with Filter.Status "held"); a trigger that went stale is
+// counted until it is dropped. Its cost does not grow with the queue.
 func (q *Queue) Depth(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
-	err := q.eng.Scan(ctx, func(it *entry) bool {
-		out[it.Value.Queue]++
-		return true
-	})
-	return out, err
+	for name := range q.d.Config.Queue.Virtual {
+		c, err := q.js.Consumer(ctx, Stream, consumerName(name))
+		if err != nil {
+			return nil, fmt.Errorf("virtual queue %s: %w", name, err)
+		}
+		due := c.CachedInfo()
+		s, err := q.js.Consumer(ctx, Stream, schedCounterName(name))
+		if err != nil {
+			return nil, fmt.Errorf("virtual queue %s: %w", name, err)
+		}
+		out[name] = int(due.NumPending) + due.NumAckPending + int(s.CachedInfo().NumPending)
+	}
+	return out, nil
 }
 
-// Len is the number of queued recipients.
+// Len is the number of queued recipients, held ones included. It reads the
+// whole queue (Depth does not).
 func (q *Queue) Len(ctx context.Context) (int, error) {
 	n := 0
 	err := q.eng.Scan(ctx, func(*entry) bool { n++; return true })

@@ -36,11 +36,16 @@ const HeaderNotify = "Jetmail-Notify"
 // dueSubject is where a virtual queue's triggers go, each on its own
 // subject below it: <entry key> for a recipient, notify.<message id> for a
 // delayed DSN.
-func dueSubject(vq string) string    { return "jetmail.queue.due." + vq }
-func schedSubject(key string) string { return "jetmail.queue.sched." + key }
-func notifySubject(id string) string { return "jetmail.queue.notify." + id }
-func consumerName(vq string) string  { return "vq-" + vq }
-func pausedKey(vq string) string     { return "paused." + vq }
+func dueSubject(vq string) string        { return "jetmail.queue.due." + vq }
+func schedSubject(vq, key string) string { return "jetmail.queue.sched." + vq + "." + key }
+func notifySubject(id string) string     { return "jetmail.queue.notify." + id }
+func consumerName(vq string) string      { return "vq-" + vq }
+
+// schedCounterName names a virtual queue's counting consumer: never pulled,
+// its pending count is how many of the queue's recipients wait for a later
+// attempt (see Depth).
+func schedCounterName(vq string) string { return "vq-" + vq + "-scheduled" }
+func pausedKey(vq string) string        { return "paused." + vq }
 func isPausedKey(k string) (string, bool) {
 	if len(k) > 7 && k[:7] == "paused." {
 		return k[7:], true
@@ -180,9 +185,9 @@ func due(r *Recipient) (time.Time, bool) { return r.Due, !r.Held }
 
 // route places a recipient's triggers: on its own subject below its virtual
 // queue's, jetmail.queue.due.<queue>.<entry key>, its schedule on
-// jetmail.queue.sched.<entry key>.
+// jetmail.queue.sched.<queue>.<entry key>.
 func route(key string, r *Recipient) engine.Route {
-	return engine.Route{Stream: Stream, Subject: dueSubject(r.Queue) + "." + key, Sched: schedSubject(key), Consumer: consumerName(r.Queue)}
+	return engine.Route{Stream: Stream, Subject: dueSubject(r.Queue) + "." + key, Sched: schedSubject(r.Queue, key), Consumer: consumerName(r.Queue)}
 }
 
 // inline puts a new recipient in its trigger alone (package engine), on
@@ -190,12 +195,12 @@ func route(key string, r *Recipient) engine.Route {
 func inline(key string, r *Recipient) string { return route(key, r).Subject }
 
 // inlinePlaces are where an inline recipient may be: its trigger below any
-// virtual queue's subject, or its schedule. Keys have two tokens.
+// virtual queue's subject, or its schedule there. Keys have two tokens.
 func inlinePlaces(key string) []engine.Place {
 	if key == "*" {
 		key = "*.*"
 	}
-	return []engine.Place{{Stream: Stream, Subject: "jetmail.queue.due.*." + key}, {Stream: Stream, Subject: schedSubject(key)}}
+	return []engine.Place{{Stream: Stream, Subject: "jetmail.queue.due.*." + key}, {Stream: Stream, Subject: schedSubject("*", key)}}
 }
 
 // claimed reports a recipient that a transaction of a sibling holds.
@@ -241,7 +246,7 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 		return fmt.Errorf("create KV bucket %s: %w", BucketControl, err)
 	}
 	if _, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: Stream, Description: "jetmail outbound queue triggers: jetmail.queue.due.<virtual queue>, schedules on jetmail.queue.sched.>",
+		Name: Stream, Description: "jetmail outbound queue triggers: jetmail.queue.due.<virtual queue>, schedules on jetmail.queue.sched.<virtual queue>",
 		Subjects: []string{"jetmail.queue.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Replicas: cfg.NATS.Replicas, AllowMsgSchedules: true,
 	}); err != nil {
@@ -261,6 +266,14 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 			MaxDeliver: -1, MaxAckPending: limit, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
 		}); err != nil {
 			return fmt.Errorf("create consumer for virtual queue %s: %w", name, err)
+		}
+		// Explicit acks and one pending at most: should anyone pull from it,
+		// nothing is taken out of the queue.
+		if _, err := q.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
+			Durable: schedCounterName(name), Description: fmt.Sprintf("virtual queue %s: counts its scheduled recipients (never pulled)", name),
+			FilterSubject: schedSubject(name, ">"), AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1, Replicas: cfg.NATS.Replicas,
+		}); err != nil {
+			return fmt.Errorf("create counting consumer for virtual queue %s: %w", name, err)
 		}
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
