@@ -74,9 +74,9 @@ type Queue struct {
 	// Route is queue.route.<id>: where deliveries go. "mx" (MX lookup) and
 	// "local" (the local mailbox store) always exist.
 	Route map[string]Route
-	// StartTLS is queue.tls.starttls: "opportunistic" (default) uses
-	// STARTTLS when offered; "require" fails a delivery without it.
-	StartTLS string
+	// StartTLS is queue.tls.starttls: TLSOpportunistic (default) uses
+	// STARTTLS when offered; TLSRequire fails a delivery without it.
+	StartTLS TLSMode
 	// Resolver is queue.resolver: "system" (default) or the address of a DNS
 	// server ("127.0.0.1:53") for MX lookups.
 	Resolver string
@@ -88,15 +88,42 @@ type Queue struct {
 	ConnectTimeout, CommandTimeout time.Duration
 }
 
+// RouteType is queue.route.<id>.type: how a route delivers.
+type RouteType string
+
+// Route types.
+const (
+	// RouteMX delivers to the recipient domain's MX hosts.
+	RouteMX RouteType = "mx"
+	// RouteRelay delivers to one relay host (Route.Address).
+	RouteRelay RouteType = "relay"
+	// RouteLocal delivers to the local mailbox store.
+	RouteLocal RouteType = "local"
+)
+
+// TLSMode is how a delivery uses STARTTLS (queue.tls.starttls,
+// queue.route.<id>.tls).
+type TLSMode string
+
+// TLS modes.
+const (
+	// TLSOpportunistic uses STARTTLS when the server offers it.
+	TLSOpportunistic TLSMode = "opportunistic"
+	// TLSRequire fails a delivery (temporarily) without STARTTLS.
+	TLSRequire TLSMode = "require"
+	// TLSNone never uses STARTTLS.
+	TLSNone TLSMode = "none"
+)
+
 // Route is queue.route.<id>.
 type Route struct {
-	// Type is "mx", "relay" or "local".
-	Type string
+	// Type is RouteMX, RouteRelay or RouteLocal.
+	Type RouteType
 	// Address and Port are a relay's host and port (default 25).
 	Address string
 	Port    int
-	// TLS is "opportunistic", "require" or "none"; default queue.tls.starttls.
-	TLS string
+	// TLS is the route's TLS mode; empty means queue.tls.starttls.
+	TLS TLSMode
 	// Username and Secret authenticate to a relay (AUTH PLAIN).
 	Username, Secret string
 }
@@ -360,7 +387,7 @@ func defaults() *Config {
 			RolesSet:          map[roles.Role]bool{},
 		},
 		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
-			StartTLS: "opportunistic", Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute},
+			StartTLS: TLSOpportunistic, Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute},
 		SMTP:    SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true},
 		DKIM:    map[string]DKIMKey{},
 		Stores:  map[string]Store{},

@@ -335,7 +335,7 @@ starttls = "require"
 	require.Equal(t, int64(1<<20), cfg.SMTP.MaxMessageSize)
 	require.Equal(t, Route{Type: "relay", Address: "127.0.0.1", Port: 2526, TLS: "none"}, cfg.Queue.Route["smarthost"])
 	require.Equal(t, Route{Type: "mx", Port: 25}, cfg.Queue.Route["mx"], "mx and local always exist")
-	require.Equal(t, "require", cfg.Queue.StartTLS)
+	require.Equal(t, TLSRequire, cfg.Queue.StartTLS)
 	require.Len(t, cfg.Queue.Strategy.Route, 2)
 
 	def, err := Parse(nil)

@@ -652,20 +652,22 @@ func (l *loader) queue(f *file) {
 	l.rules("queue.strategy.route", fq.Strategy.Route, &q.Strategy.Route)
 	for id, fr := range fq.Route {
 		key := "queue.route." + id
-		r := Route{Type: fr.Type.v, Address: fr.Address.v, Port: 25, TLS: fr.TLS.v, Username: fr.Auth.Username.v, Secret: fr.Auth.Secret.v}
+		r := Route{Type: RouteType(fr.Type.v), Address: fr.Address.v, Port: 25, TLS: TLSMode(fr.TLS.v), Username: fr.Auth.Username.v, Secret: fr.Auth.Secret.v}
 		fr.Port.to(&r.Port)
-		l.oneOf(key+".type", fr.Type, "mx", "relay", "local")
-		l.oneOf(key+".tls", fr.TLS, "opportunistic", "require", "none")
+		l.oneOf(key+".type", fr.Type, string(RouteMX), string(RouteRelay), string(RouteLocal))
+		l.oneOf(key+".tls", fr.TLS, string(TLSOpportunistic), string(TLSRequire), string(TLSNone))
 		if r.Type == "" {
 			l.fail(key+".type", `missing: "mx", "relay" or "local"`)
 		}
-		if r.Type == "relay" && r.Address == "" {
+		if r.Type == RouteRelay && r.Address == "" {
 			l.fail(key+".address", "missing: a relay route needs the relay's host")
 		}
 		q.Route[id] = r
 	}
-	fq.TLS.StartTLS.to(&q.StartTLS)
-	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, "opportunistic", "require")
+	if fq.TLS.StartTLS.set {
+		q.StartTLS = TLSMode(fq.TLS.StartTLS.v)
+	}
+	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, string(TLSOpportunistic), string(TLSRequire))
 	fq.Resolver.to(&q.Resolver)
 	if fq.Limits.PerHost.to(&q.MaxPerHost) && q.MaxPerHost < 1 {
 		l.fail("queue.limits.per-host", "must be at least 1, got %d", q.MaxPerHost)

@@ -80,9 +80,9 @@ func (l *loader) validate() {
 	if len(c.Queue.Strategy.Route) == 0 {
 		c.Queue.Strategy.Route = defaultRouteRules()
 	}
-	for _, id := range []string{"mx", "local"} {
-		if _, ok := c.Queue.Route[id]; !ok {
-			c.Queue.Route[id] = Route{Type: id, Port: 25}
+	for _, t := range []RouteType{RouteMX, RouteLocal} {
+		if _, ok := c.Queue.Route[string(t)]; !ok {
+			c.Queue.Route[string(t)] = Route{Type: t, Port: 25}
 		}
 	}
 	for i, r := range c.Queue.Strategy.Route {

@@ -80,7 +80,7 @@ func (d *Deliverer) Close() { d.hosts.closeIdle() }
 
 // Deliver implements mailqueue.Deliverer.
 func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
-	if dl.Route.Type == "local" {
+	if dl.Route.Type == config.RouteLocal {
 		return d.deliverLocal(ctx, dl)
 	}
 	body := dl.Body
@@ -135,7 +135,7 @@ type host struct {
 // domain's MX hosts (equal preferences shuffled; the implicit MX when
 // there is none; a null MX refuses mail for good).
 func (d *Deliverer) hostsFor(ctx context.Context, dl *mailqueue.Delivery) ([]host, mailqueue.Result, bool) {
-	if dl.Route.Type == "relay" {
+	if dl.Route.Type == config.RouteRelay {
 		port := dl.Route.Port
 		if port == 0 {
 			port = 25
@@ -174,7 +174,7 @@ func (d *Deliverer) hostsFor(ctx context.Context, dl *mailqueue.Delivery) ([]hos
 // transaction delivers to one host. An error means the host gave no
 // per-recipient answer (connection, greeting, MAIL FROM, DATA refused as a
 // whole): the caller may try the next host.
-func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Delivery, body []byte, tlsPolicy string) ([]mailqueue.Result, error) {
+func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Delivery, body []byte, tlsPolicy config.TLSMode) ([]mailqueue.Result, error) {
 	release, err := d.hosts.acquire(ctx, h.addr)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func enhanced(se *smtp.SMTPError) string {
 
 // session returns a ready client for h: an idle one reused, or a new one
 // greeted, upgraded to TLS as the policy says, and authenticated to a relay.
-func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy string) (*smtp.Client, bool, error) {
+func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy config.TLSMode) (*smtp.Client, bool, error) {
 	for {
 		c := d.hosts.getIdle(idleKey(h, route, tlsPolicy))
 		if c == nil {
@@ -293,7 +293,7 @@ func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tls
 		// (RFC 7435); policies that do (DANE, MTA-STS) are not built yet.
 		InsecureSkipVerify: true} //nolint:gosec // see above
 	var c *smtp.Client
-	if tlsPolicy != "none" {
+	if tlsPolicy != config.TLSNone {
 		conn, err := dial()
 		if err != nil {
 			return nil, false, err
@@ -301,7 +301,7 @@ func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tls
 		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
 		if err != nil {
 			_ = conn.Close()
-			if tlsPolicy == "require" {
+			if tlsPolicy == config.TLSRequire {
 				return nil, false, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "TLS is required (queue.tls.starttls) but " + h.name + " did not start it: " + err.Error()}
 			}
 			c = nil // opportunistic: retry in the clear
@@ -331,8 +331,8 @@ func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tls
 
 // idleKey keys idle connections: only a session set up with the same TLS
 // policy and credentials may be reused.
-func idleKey(h host, route config.Route, tlsPolicy string) string {
-	return h.addr + "|" + tlsPolicy + "|" + route.Username
+func idleKey(h host, route config.Route, tlsPolicy config.TLSMode) string {
+	return h.addr + "|" + string(tlsPolicy) + "|" + route.Username
 }
 
 func hasHighBit(b []byte) bool {

@@ -204,7 +204,7 @@ func TestEqualPreferencesAreShuffled(t *testing.T) {
 	require.Greater(t, len(firsts), 1, "equal preferences must not always come in the same order")
 }
 
-func relayTo(t *testing.T, addr, policy string) config.Route {
+func relayTo(t *testing.T, addr string, policy config.TLSMode) config.Route {
 	t.Helper()
 	h, p, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
@@ -232,7 +232,7 @@ func TestStartTLSPolicy(t *testing.T) {
 	d := deliverer(t, "", "system")
 	_, tlsAddr := mta(t, "tls", selfSigned(t))
 	_, plainAddr := mta(t, "plain", nil)
-	relay := func(addr, policy string) config.Route { return relayTo(t, addr, policy) }
+	relay := func(addr string, policy config.TLSMode) config.Route { return relayTo(t, addr, policy) }
 	res := d.Deliver(ctx, delivery(relay(tlsAddr, "require"), "remote.test", "a@remote.test"))
 	require.Equal(t, 250, res[0].Code, "%+v", res[0])
 	res = d.Deliver(ctx, delivery(relay(plainAddr, "opportunistic"), "remote.test", "a@remote.test"))

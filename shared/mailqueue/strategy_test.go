@@ -92,7 +92,7 @@ func TestRouteStrategy(t *testing.T) {
 	id, route, err := s.Route(Vars(&Recipient{Address: "a@example.org"}, time.Now()))
 	require.NoError(t, err)
 	require.Equal(t, "local", id)
-	require.Equal(t, "local", route.Type)
+	require.Equal(t, config.RouteLocal, route.Type)
 	id, _, err = s.Route(Vars(&Recipient{Address: "a@elsewhere.test"}, time.Now()))
 	require.NoError(t, err)
 	require.Equal(t, "mx", id)
