@@ -153,7 +153,47 @@ type SMTP struct {
 	// AllowPlainAuthOnLoopback is smtp.allow-plain-auth-on-loopback: accept
 	// AUTH without TLS from loopback clients (development). Default true.
 	AllowPlainAuthOnLoopback bool
+	// Limits is smtp.limits: what one client, and all of them, may take.
+	Limits SMTPLimits
 }
+
+// SMTPLimits is smtp.limits: bounds on the intake's connections, time and
+// authentication attempts, so that no client can exhaust the node.
+type SMTPLimits struct {
+	// MaxConnections is smtp.limits.max-connections: open SMTP connections
+	// per node, all clients together; past it a client gets 421 4.7.0.
+	// Default 1000 (1 to 100000). A node also keeps it to half its file
+	// descriptor limit, so that health checks always answer.
+	MaxConnections int
+	// MaxConnectionsPerIP is smtp.limits.max-connections-per-ip: open
+	// connections from one client address. Default 50 (1 to 100000).
+	MaxConnectionsPerIP int
+	// IdleTimeout is smtp.limits.idle-timeout: how long a command line (or
+	// a line of DATA) may take to arrive, however slowly its bytes trickle
+	// in. Default 5m (1s to 1h).
+	IdleTimeout time.Duration
+	// SessionTimeout is smtp.limits.session-timeout: how long a connection
+	// may stay open in all. Default 30m (1m to 24h).
+	SessionTimeout time.Duration
+	// AuthFailuresPerConnection is smtp.limits.auth-failures-per-connection:
+	// failed AUTH attempts before the connection is closed with 421.
+	// Default 3 (1 to 100).
+	AuthFailuresPerConnection int
+	// AuthFailuresPerIP is smtp.limits.auth-failures-per-ip: failed AUTH
+	// attempts from one address, within AuthLockout, before AUTH is refused
+	// to it (454 4.7.0) for AuthLockout. Default 10 (1 to 10000).
+	AuthFailuresPerIP int
+	// AuthLockout is smtp.limits.auth-lockout. Default 15m (1s to 24h).
+	AuthLockout time.Duration
+	// AuthFailureDelay is smtp.limits.auth-failure-delay: how long a failed
+	// AUTH waits before its reply. Default 1s (0 to 1m).
+	AuthFailureDelay time.Duration
+}
+
+// DefaultSMTPLimits are smtp.limits' defaults.
+var DefaultSMTPLimits = SMTPLimits{MaxConnections: 1000, MaxConnectionsPerIP: 50, IdleTimeout: 5 * time.Minute,
+	SessionTimeout: 30 * time.Minute, AuthFailuresPerConnection: 3, AuthFailuresPerIP: 10, AuthLockout: 15 * time.Minute,
+	AuthFailureDelay: time.Second}
 
 // Store is store.<id>. Types other than sqlite and postgresql are other
 // software's stores: they are kept but not opened.
@@ -388,7 +428,8 @@ func defaults() *Config {
 		},
 		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
 			StartTLS: TLSOpportunistic, Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute},
-		SMTP:    SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true},
+		SMTP:    SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
+			Limits: DefaultSMTPLimits},
 		DKIM:    map[string]DKIMKey{},
 		Stores:  map[string]Store{},
 		NATS:    NATS{Replicas: 1, Connections: 4},

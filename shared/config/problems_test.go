@@ -26,7 +26,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
 		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: schedule, task)",
-		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, hostname, listen, local-domains, max-message-size, relay-networks, tls, users)",
+		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
 		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
 		"[smtp.users.a]\nsecret = \"x\"\npassword = \"y\"\n":                           "smtp.users.a.password: unknown key (known: addresses, secret)",
 		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: private-key, selector)",
@@ -73,6 +73,18 @@ func TestWrongTypes(t *testing.T) {
 			"smtp.local-domains[1]: must be a string, got an integer",
 			"smtp.max-message-size: must be at least 1024 bytes, got 10",
 			`smtp.relay-networks[1]: "x" is not a network in CIDR form (127.0.0.0/8)`,
+		},
+		"[smtp.limits]\nmax-connections = 0\nmax-connections-per-ip = 10\nidle-timeout = \"0s\"\nsession-timeout = \"48h\"\nauth-failures-per-connection = 1000\nauth-lockout = \"x\"\nauth-failure-delay = \"-1s\"\nfds = 3\n": {
+			`smtp.limits.auth-failure-delay: duration "-1s" is negative`,
+			"smtp.limits.auth-failures-per-connection: must be between 1 and 100, got 1000",
+			`smtp.limits.auth-lockout: duration "x": expected a number at "x"`,
+			"smtp.limits.fds: unknown key (known: auth-failure-delay, auth-failures-per-connection, auth-failures-per-ip, auth-lockout, idle-timeout, max-connections, max-connections-per-ip, session-timeout)",
+			"smtp.limits.idle-timeout: must be between 1s and 1h0m0s, got 0s",
+			"smtp.limits.max-connections: must be between 1 and 100000, got 0",
+			"smtp.limits.session-timeout: must be between 1m0s and 24h0m0s, got 48h0m0s",
+		},
+		"[smtp.limits]\nmax-connections = 5\nmax-connections-per-ip = 10\n": {
+			"smtp.limits.max-connections-per-ip: must not exceed smtp.limits.max-connections (5), got 10",
 		},
 		"[queue.schedule.a]\nqueue-name = 1\nretry = \"5m\"\nnotify = [\"1d\", 3, \"x\"]\nexpire = 5\nmax-attempts = \"3\"\n": {
 			"queue.schedule.a.expire: must be a string, got an integer",
