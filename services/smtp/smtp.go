@@ -3,11 +3,16 @@
 // users when smtp.users lists them); mail to other domains only from
 // authenticated users: never an open relay. A message is stored in
 // JetStream, with one queue entry per recipient, before the 250 reply.
+//
+// smtp.limits bound what clients can take: connections in all and per
+// address (gate.go), the time of each line and of a session (limitedConn),
+// and AUTH failures (authguard.go). A body streams to the queue, so a
+// connection's memory is a buffer, not its message.
 package smtp
 
 import (
-	"bytes"
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -43,9 +48,15 @@ type Service struct {
 	tls     *tls.Config
 	wg      sync.WaitGroup
 
+	ready    func() bool
+	auth     *authGuard
 	accepted *prometheus.CounterVec
 	sessions prometheus.Counter
 }
+
+// enqueueTimeout bounds the store of one message: past it the client gets
+// 451 and tries again, rather than wait on a struggling store.
+const enqueueTimeout = 5 * time.Second
 
 // New returns the service, enqueueing into q (started before it).
 func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, q: q} }
@@ -75,6 +86,14 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		Name: "jetmail_smtp_messages_total", Help: "Messages offered over SMTP, by result (accepted, rejected, failed).",
 	}, []string{"result"})
 	s.sessions = f.NewCounter(prometheus.CounterOpts{Name: "jetmail_smtp_sessions_total", Help: "SMTP sessions opened."})
+	refused := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "jetmail_smtp_refused_total", Help: "SMTP connections turned away with 421, by reason (max-connections, max-connections-per-ip, not-ready).",
+	}, []string{"reason"})
+	open := f.NewGauge(prometheus.GaugeOpts{Name: "jetmail_smtp_connections", Help: "Open SMTP connections."})
+	s.ready = d.Conn.IsConnected
+	lim := s.cfg.SMTP.Limits
+	s.auth = newAuthGuard(lim)
+	host := mailqueue.Hostname(s.cfg)
 	for _, addr := range s.cfg.SMTP.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -82,10 +101,11 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 			return fmt.Errorf("smtp.listen %s: %w", addr, err)
 		}
 		srv := gosmtp.NewServer(&backend{s})
-		srv.Domain = mailqueue.Hostname(s.cfg)
+		srv.Domain = host
 		srv.MaxMessageBytes = s.cfg.SMTP.MaxMessageSize
 		srv.MaxRecipients = 1000
-		srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
+		srv.ReadTimeout, srv.WriteTimeout = lim.IdleTimeout, lim.IdleTimeout
+		ln = newGate(ln, lim, host, s.ready, s.log, refused, open)
 		srv.AllowInsecureAuth = true // enforced per session: TLS, or loopback when allowed
 		srv.EnableDSN, srv.EnableMTPRIORITY, srv.EnableSMTPUTF8 = true, true, true
 		srv.TLSConfig = s.tls
@@ -129,6 +149,7 @@ type backend struct{ s *Service }
 func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	b.s.sessions.Inc()
 	sess := &session{s: b.s, conn: c}
+	sess.limited, _ = c.Conn().(*limitedConn)
 	if tcp, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		sess.ip = tcp.IP
 	}
@@ -139,19 +160,25 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 }
 
 type session struct {
-	s     *Service
-	conn  *gosmtp.Conn
-	ip    net.IP
-	port  int
-	user  string
-	env   mailqueue.Envelope
-	rcpts []mailqueue.RcptIn
-	mail  bool
+	s       *Service
+	conn    *gosmtp.Conn
+	limited *limitedConn
+	// authFailures counts this connection's failed AUTH attempts.
+	authFailures int
+	ip           net.IP
+	port         int
+	user         string
+	env          mailqueue.Envelope
+	rcpts        []mailqueue.RcptIn
+	mail         bool
 }
 
 var (
-	errRelay = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied: authenticate to send to other domains"}
-	errAuth  = &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	errRelay     = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied: authenticate to send to other domains"}
+	errAuth      = &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	errStoreDown = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message; try again"}
+	errLongLine  = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0},
+		Message: "Message refused: a line is longer than the limit (RFC 5321 allows 998 characters)"}
 	errPlain = &gosmtp.SMTPError{Code: 538, EnhancedCode: gosmtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism: STARTTLS first"}
 )
 
@@ -173,20 +200,29 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if !ss.authAllowed() {
 		return nil, errPlain
 	}
+	if ss.s.auth.locked(ss.ip.String()) {
+		ss.s.log.Warn("authentication refused: too many failures from this address", "remote", ss.ip.String())
+		return nil, errAuthLocked
+	}
 	check := func(username, password string) error {
-		if u, ok := ss.s.cfg.SMTP.Users[username]; ok && u.Secret == password {
+		if u, ok := ss.s.cfg.SMTP.Users[username]; ok && subtle.ConstantTimeCompare([]byte(u.Secret), []byte(password)) == 1 {
 			ss.user = username
 			ss.s.log.Info("authenticated", "user", username, "remote", ss.ip.String())
 			return nil
 		}
-		ss.s.log.Warn("authentication failed", "user", username, "remote", ss.ip.String())
-		return errAuth
+		ss.authFailures++
+		ss.s.log.Warn("authentication failed", "user", username, "remote", ss.ip.String(), "failures", ss.authFailures)
+		err := ss.s.auth.failed(ss.ip.String(), ss.authFailures)
+		if err == errAuthTooMany && ss.limited != nil {
+			ss.limited.endAfterReply()
+		}
+		return err
 	}
 	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
-				return errAuth
+				return check("", "") // counted as a failure
 			}
 			return check(username, password)
 		}), nil
@@ -200,6 +236,9 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil && opts.Size > ss.s.cfg.SMTP.MaxMessageSize {
 		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
 			Message: fmt.Sprintf("Message size %d exceeds the limit of %d bytes", opts.Size, ss.s.cfg.SMTP.MaxMessageSize)}
+	}
+	if hasControl(from) {
+		return &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax: control characters"}
 	}
 	if _, ok := validAddress(from); from != "" && !ok {
 		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
@@ -222,6 +261,9 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !ss.mail {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
+	}
+	if hasControl(to) {
+		return &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax: control characters"}
 	}
 	rcpt, ok := validAddress(to)
 	if !ok {
@@ -255,29 +297,46 @@ func (ss *session) Data(r io.Reader) error {
 	if len(ss.rcpts) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "RCPT TO first"}
 	}
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",
-		ss.conn.Hostname(), ss.ip, mailqueue.Hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
-	if _, err := io.Copy(&buf, r); err != nil {
-		ss.s.accepted.WithLabelValues("rejected").Inc()
-		var se *gosmtp.SMTPError
-		if errors.As(err, &se) {
-			return err // 552 5.3.4 too large, 500 line too long, ...
-		}
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading the message"}
+	if !ss.s.ready() {
+		ss.s.accepted.WithLabelValues("failed").Inc()
+		return errStoreDown
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	received := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",
+		ss.conn.Hostname(), ss.ip, mailqueue.Hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
+	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
 	defer cancel()
-	id, err := ss.s.q.Enqueue(ctx, ss.env, ss.rcpts, buf.Bytes())
+	// The body streams to the queue: a connection holds a buffer, not the
+	// message (see mailqueue.Queue.EnqueueFrom).
+	id, err := ss.s.q.EnqueueFrom(ctx, ss.env, ss.rcpts, io.MultiReader(strings.NewReader(received), r))
 	if err != nil {
+		var se *gosmtp.SMTPError
+		switch {
+		case errors.As(err, &se): // 552 5.3.4 too large, ...
+			ss.s.accepted.WithLabelValues("rejected").Inc()
+			return se
+		case errors.Is(err, gosmtp.ErrTooLongLine):
+			ss.s.accepted.WithLabelValues("rejected").Inc()
+			return errLongLine
+		}
 		ss.s.accepted.WithLabelValues("failed").Inc()
 		ss.s.log.Error("queueing failed", "err", err)
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message; try again"}
+		return errStoreDown
 	}
 	ss.s.accepted.WithLabelValues("accepted").Inc()
-	ss.s.log.Info("accepted", "message", id, "from", ss.env.Sender, "rcpts", len(ss.rcpts), "size", buf.Len())
+	ss.s.log.Info("accepted", "message", id, "from", ss.env.Sender, "rcpts", len(ss.rcpts))
 	ss.rcpts, ss.mail = nil, false
 	return nil
+}
+
+// hasControl reports an ASCII control character (NUL, CR, LF, DEL...): no
+// address may hold one.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func (ss *session) Reset() { ss.rcpts, ss.mail = nil, false }

@@ -1,9 +1,11 @@
 package mailqueue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,13 +30,50 @@ const groupWindow = 2 * time.Second
 // nil the message is durable and the SMTP 250 may be sent. env's
 // MessageID, ReceivedAt and Size are set here.
 func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body []byte) (string, error) {
+	return q.EnqueueFrom(ctx, env, rcpts, bytes.NewReader(body))
+}
+
+// EnqueueFrom is Enqueue reading the body from r, holding no more than
+// Params.InlineBodyMax of it in memory: a larger body, or that of a message
+// with several recipients, streams to the body store in chunks. An error
+// from r (a size limit, a line too long) comes back wrapped, and nothing is
+// queued.
+func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r io.Reader) (string, error) {
 	if len(rcpts) == 0 {
 		return "", fmt.Errorf("enqueue: no recipients")
 	}
 	now := q.p.Clock.Now().UTC()
-	env.MessageID, env.ReceivedAt, env.Size, env.Recipients = nuid.Next(), now, int64(len(body)), len(rcpts)
+	env.MessageID, env.ReceivedAt, env.Recipients = nuid.Next(), now, len(rcpts)
 	if env.Ret == "" {
 		env.Ret = "HDRS"
+	}
+	head := make([]byte, max(q.p.InlineBodyMax, 0)+1)
+	n, err := io.ReadFull(r, head)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		head = head[:n] // all of it
+	case err != nil:
+		return "", fmt.Errorf("read message: %w", err)
+	}
+	var body []byte // the body, when it travels in its entry
+	if len(rcpts) == 1 && err != nil && n > 0 {
+		body, env.Size = head, int64(n)
+	} else {
+		cr := &countingReader{r: io.MultiReader(bytes.NewReader(head[:n]), r)}
+		if _, err := q.bodies.Put(ctx, jetstream.ObjectMeta{Name: env.MessageID}, cr); err != nil {
+			if cr.err != nil {
+				return "", fmt.Errorf("read message: %w", cr.err)
+			}
+			return "", fmt.Errorf("store message body: %w", err)
+		}
+		env.Size = cr.n
+	}
+	forget := func() {
+		if body == nil {
+			if derr := q.bodies.Delete(ctx, env.MessageID); derr != nil {
+				q.log.Warn("enqueue failed and its body could not be removed; the sweeper will", "message", env.MessageID, "err", derr)
+			}
+		}
 	}
 	inserts := make([]engine.Insert[Recipient], len(rcpts))
 	// Only the first recipient of each domain is triggered at once; its
@@ -42,9 +81,10 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 	// later, is a fallback that finds them gone.
 	first := map[string]bool{}
 	for i, rc := range rcpts {
-		r := &Recipient{Envelope: env, Index: i, Address: rc.Address, ORCPT: rc.ORCPT, Notify: rc.Notify, Due: now}
+		r := &Recipient{Envelope: env, Index: i, Address: rc.Address, ORCPT: rc.ORCPT, Notify: rc.Notify, Due: now, Body: body}
 		id, sched, err := q.strategy.Schedule(Vars(r, now))
 		if err != nil {
+			forget()
 			return "", fmt.Errorf("schedule <%s>: %w", rc.Address, err)
 		}
 		applySchedule(r, id, sched, now)
@@ -55,19 +95,8 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, rcpts []RcptIn, body 
 		}
 		first[group] = true
 	}
-	inline := len(rcpts) == 1 && len(body) > 0 && len(body) <= q.p.InlineBodyMax
-	if inline {
-		inserts[0].Value.Body = body
-	} else if _, err := q.bodies.PutBytes(ctx, env.MessageID, body); err != nil {
-		return "", fmt.Errorf("store message body: %w", err)
-	}
 	if _, err := q.eng.Create(ctx, inserts...); err != nil {
-		if inline {
-			return "", fmt.Errorf("queue message: %w", err)
-		}
-		if derr := q.bodies.Delete(ctx, env.MessageID); derr != nil {
-			q.log.Warn("enqueue failed and its body could not be removed; the sweeper will", "message", env.MessageID, "err", derr)
-		}
+		forget()
 		return "", fmt.Errorf("queue message: %w", err)
 	}
 	entries := make([]*Recipient, len(inserts))
@@ -134,6 +163,23 @@ func (q *Queue) Body(ctx context.Context, messageID string) ([]byte, error) {
 		return q.bodyOf(ctx, r)
 	}
 	return q.bodyOf(ctx, &Recipient{Envelope: Envelope{MessageID: messageID}})
+}
+
+// countingReader counts what it reads and keeps the error its source
+// gave, to tell it from the store's.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
 }
 
 // bodyOf reads the body of r's message: from r itself when it travels

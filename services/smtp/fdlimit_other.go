@@ -1,0 +1,6 @@
+//go:build !unix
+
+package smtp
+
+// fileLimit is unknown here.
+func fileLimit() int { return 0 }
