@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/smtp"
+	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 )
@@ -137,4 +138,86 @@ func TestQueueStreamLeaderKilledMidLoad(t *testing.T) {
 	t.Logf("duplicates: %d", dupes)
 	require.LessOrEqual(t, dupes, 5*4, "at most what was in flight at each kill (4 threads)")
 	require.False(t, mailboxContains(js, "alice@example.org", "multipart/report"), "no DSN to the sender")
+}
+
+// NATS is down for 10 seconds while mail flows: intake refuses meanwhile
+// (the senders retry), and once it is back every accepted recipient is
+// delivered within 15 seconds, none left in the queue, no DSN sent.
+func TestNATSOutageUnderLoad(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("stops NATS for 10 seconds")
+	}
+	opts := embedded.Options{DataDir: t.TempDir(), Listen: jetmailtest.FreePort(t)}
+	srv, err := embedded.Start(opts)
+	require.NoError(t, err)
+	var srvMu sync.Mutex
+	t.Cleanup(func() { srvMu.Lock(); srv.Stop(); srvMu.Unlock() })
+	nc := jetmailtest.Dial(t, "nats://"+opts.Listen)
+	sk := newSink(t)
+	cfg := mailNodeConfig(t, "1", "mx.example.org", sk, 4)
+	q := mailqueue.New(mailqueue.Params{})
+	in, out := smtp.New(cfg, q), delivery.New(cfg, q)
+	n := jetmailtest.Node(t, nc, cfg, q, in, out)
+
+	var accepted sync.Map
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		for i := 0; ; i++ {
+			rcpt := fmt.Sprintf("o%d@d%d.test", i, i%5)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := send(t, in.Addrs()[0], "alice", "alice@example.org", []string{rcpt}, msg); err == nil {
+					accepted.Store(rcpt, true)
+					sent.Add(1)
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(2 * time.Second)
+	srvMu.Lock()
+	srv.Stop()
+	srvMu.Unlock()
+	time.Sleep(10 * time.Second)
+	srvMu.Lock()
+	srv, err = embedded.Start(opts)
+	srvMu.Unlock()
+	require.NoError(t, err)
+	back := time.Now()
+	time.Sleep(3 * time.Second)
+	close(stop)
+	<-loadDone
+	t.Logf("%d messages accepted", sent.Load())
+
+	require.Eventually(t, func() bool {
+		got := map[string]bool{}
+		for _, m := range sk.messages() {
+			for _, to := range m.to {
+				got[to] = true
+			}
+		}
+		missing := 0
+		accepted.Range(func(k, _ any) bool {
+			if !got[k.(string)] {
+				missing++
+			}
+			return true
+		})
+		return missing == 0
+	}, 60*time.Second, 100*time.Millisecond, "every accepted recipient is delivered")
+	recovered := time.Since(back)
+	t.Logf("all delivered %s after NATS came back", recovered.Round(100*time.Millisecond))
+	require.Less(t, recovered, 15*time.Second, "every recipient attempted within 15s of NATS returning")
+	require.Eventually(t, func() bool { return queueLen(t, q) == 0 }, 30*time.Second, 100*time.Millisecond)
+	require.False(t, mailboxContains(n.Deps().JS(), "alice@example.org", "multipart/report"), "no DSN to the sender")
 }
