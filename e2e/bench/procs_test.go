@@ -157,10 +157,10 @@ type natsProc struct {
 	url string
 }
 
-func startNATS(b *testing.B, bins benchBins, dir string) *natsProc {
+func startNATS(b *testing.B, bins benchBins, dir string, flags ...string) *natsProc {
 	b.Helper()
 	addr := jetmailtest.FreePort(b)
-	c := startChild(b, "benchnats", bins.nats, "-dir", dir, "-listen", addr)
+	c := startChild(b, "benchnats", bins.nats, append([]string{"-dir", dir, "-listen", addr}, flags...)...)
 	c.await("ready", time.Minute)
 	return &natsProc{child: c, url: "nats://" + addr}
 }
@@ -270,6 +270,23 @@ func vmRSS(pid int) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// cpuTime is the CPU time (user and system) process pid has used, read
+// from /proc/<pid>/stat in clock ticks of 10 ms.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: the fields start after its ")".
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // rssPeak samples the VmRSS of pids every 100 ms until stop is called,

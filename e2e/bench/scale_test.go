@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -340,7 +341,9 @@ type restartResult struct {
 	started, first, allDone time.Duration // from the exec of the node
 	done                    int
 	peakNode, peakNATS      uint64
+	cpuNode, cpuNATS        time.Duration // CPU time used from the node's exec until all were done
 	profile                 string
+	profiled                time.Duration
 }
 
 // restartOnce fills a fresh server with n tasks due now while no node
@@ -349,7 +352,8 @@ type restartResult struct {
 // until its first task is done, until all are.
 func restartOnce(b *testing.B, bins benchBins, n int) restartResult {
 	b.Helper()
-	np := startNATS(b, bins, b.TempDir())
+	natsPprof := jetmailtest.FreePort(b)
+	np := startNATS(b, bins, b.TempDir(), "-pprof", natsPprof)
 	defer np.stop()
 	first := startBenchNode(b, bins, "1", np.url, "")
 	first.stop()
@@ -365,6 +369,7 @@ func restartOnce(b *testing.B, bins benchBins, n int) restartResult {
 	runs := collectRuns(b, np.url)
 	defer runs.close()
 	pprofAddr := jetmailtest.FreePort(b)
+	natsCPU := cpuTime(np.pid())
 	nd := startChild(b, "benchnode-1", bins.node, "-config", mustNodeConfig(b, np.url), "-pprof", pprofAddr)
 	peak := rssPeak(nd.pid(), np.pid())
 	profDone := make(chan struct{})
@@ -373,11 +378,19 @@ func restartOnce(b *testing.B, bins benchBins, n int) restartResult {
 		if v, err := strconv.Atoi(os.Getenv("JETMAIL_BENCH_PROFILE_SECONDS")); err == nil && v > 0 {
 			secs = v
 		}
-		res.profile = filepath.Join(dir, fmt.Sprintf("restart-%d.cpu.pprof", n))
+		nodeProf := filepath.Join(dir, fmt.Sprintf("restart-%d-node.cpu.pprof", n))
+		natsProf := filepath.Join(dir, fmt.Sprintf("restart-%d-nats.cpu.pprof", n))
+		res.profiled = time.Duration(secs) * time.Second
+		res.profile = nodeProf + " and of the NATS server: " + natsProf
 		go func() {
 			defer close(profDone)
-			jetmailtest.WaitListening(b, pprofAddr)
-			if err := cpuProfile(pprofAddr, secs, res.profile); err != nil {
+			var wg sync.WaitGroup
+			var errs [2]error
+			wg.Add(2)
+			go func() { defer wg.Done(); jetmailtest.WaitListening(b, pprofAddr); errs[0] = cpuProfile(pprofAddr, secs, nodeProf) }()
+			go func() { defer wg.Done(); errs[1] = cpuProfile(natsPprof, secs, natsProf) }()
+			wg.Wait()
+			if err := errors.Join(errs[:]...); err != nil {
 				res.profile = "failed: " + err.Error()
 			}
 		}()
@@ -407,6 +420,7 @@ func restartOnce(b *testing.B, bins benchBins, n int) restartResult {
 		res.first = time.Unix(0, firstEnd).Sub(nd.started)
 		res.allDone = time.Unix(0, lastEnd).Sub(nd.started)
 	}
+	res.cpuNode, res.cpuNATS = cpuTime(nd.pid()), cpuTime(np.pid())-natsCPU
 	<-profDone
 	sum, each := peak()
 	_ = sum
@@ -446,16 +460,16 @@ func BenchmarkRestart(b *testing.B) {
 	fmt.Fprintf(&sb, "\nrestart of a node with tasks ready (IndexTrace, no-op handler, due now; created %d at a time while no node ran;\n", scaleCreators)
 	sb.WriteString("  NATS server and node in processes of their own, file storage, R1; times from the node's exec)\n")
 	sb.WriteString("    aim: first task done within 10 s at 100k, within 30 s at 1M\n")
-	fmt.Fprintf(&sb, "    %-10s %12s %10s %12s %14s %12s %14s %14s\n", "ready", "created in", "started", "first done", "all done", "rate", "node RSS peak", "NATS RSS peak")
+	fmt.Fprintf(&sb, "    %-10s %12s %10s %12s %14s %12s %14s %14s %10s %10s\n", "ready", "created in", "started", "first done", "all done", "rate", "node RSS peak", "NATS RSS peak", "node CPU", "NATS CPU")
 	for _, r := range results {
 		all := ms(r.allDone)
 		if r.done < r.items {
 			all = fmt.Sprintf("only %d", r.done)
 		}
-		fmt.Fprintf(&sb, "    %-10d %12s %10s %12s %14s %10.0f/s %14s %14s\n", r.items, ms(r.creating), ms(r.started), ms(r.first), all,
-			float64(r.done)/r.allDone.Seconds(), mb(r.peakNode), mb(r.peakNATS))
+		fmt.Fprintf(&sb, "    %-10d %12s %10s %12s %14s %10.0f/s %14s %14s %10s %10s\n", r.items, ms(r.creating), ms(r.started), ms(r.first), all,
+			float64(r.done)/r.allDone.Seconds(), mb(r.peakNode), mb(r.peakNATS), r.cpuNode.Round(100*time.Millisecond), r.cpuNATS.Round(100*time.Millisecond))
 		if r.profile != "" {
-			fmt.Fprintf(&sb, "      CPU profile of the node: %s\n", r.profile)
+			fmt.Fprintf(&sb, "      CPU profiles of the first %s, of the node: %s\n", r.profiled, r.profile)
 		}
 		b.ReportMetric(r.first.Seconds(), fmt.Sprintf("first_done_s@%d", r.items))
 		b.ReportMetric(r.allDone.Seconds(), fmt.Sprintf("all_done_s@%d", r.items))

@@ -2,7 +2,7 @@
 // the one `jetmail dev` runs) as a process of its own, so that the
 // benchmarks can read its memory apart from the node's and from the test's.
 //
-//	benchnats -dir DIR -listen 127.0.0.1:4222
+//	benchnats -dir DIR -listen 127.0.0.1:4222 [-pprof 127.0.0.1:6061]
 //
 // It prints "ready" once the server accepts connections. On SIGUSR1 it
 // collects garbage and returns freed memory to the OS, then prints
@@ -14,6 +14,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"runtime"
@@ -26,7 +28,11 @@ import (
 func main() {
 	dir := flag.String("dir", "", "data directory (JetStream files in DIR/jetstream)")
 	listen := flag.String("listen", "127.0.0.1:4222", "client address")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { fmt.Fprintln(os.Stderr, "benchnats: pprof:", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	srv, err := embedded.Start(embedded.Options{DataDir: *dir, Listen: *listen})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchnats:", err)
