@@ -228,23 +228,6 @@ func startJetmail(b *testing.B, bins benchBins, natsURL string, services ...stri
 	}
 }
 
-// heap reads the node's Go heap in use from its /metrics.
-func (p *jetmailProc) heap() uint64 {
-	resp, err := http.Get("http://" + p.http + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	for _, l := range bytes.Split(data, []byte("\n")) {
-		if rest, ok := bytes.CutPrefix(l, []byte("go_memstats_heap_inuse_bytes ")); ok {
-			v, _ := strconv.ParseFloat(string(rest), 64)
-			return uint64(v)
-		}
-	}
-	return 0
-}
-
 // startBenchNode runs benchnode as nodeID against natsURL with extra
 // configuration and flags, and waits until it has started.
 func startBenchNode(b *testing.B, bins benchBins, nodeID, natsURL, extraConfig string, flags ...string) *child {

@@ -387,7 +387,11 @@ func restartOnce(b *testing.B, bins benchBins, n int) restartResult {
 			var wg sync.WaitGroup
 			var errs [2]error
 			wg.Add(2)
-			go func() { defer wg.Done(); jetmailtest.WaitListening(b, pprofAddr); errs[0] = cpuProfile(pprofAddr, secs, nodeProf) }()
+			go func() {
+				defer wg.Done()
+				jetmailtest.WaitListening(b, pprofAddr)
+				errs[0] = cpuProfile(pprofAddr, secs, nodeProf)
+			}()
 			go func() { defer wg.Done(); errs[1] = cpuProfile(natsPprof, secs, natsProf) }()
 			wg.Wait()
 			if err := errors.Join(errs[:]...); err != nil {
