@@ -41,10 +41,19 @@ tools:
 	@scripts/install-test-deps
 
 ## bench: the benchmarks, each figure printed beside its peer measured in the same run (raw JetStream,
-## river on PostgreSQL, Postfix, maddy); the peers are installed by scripts/install-bench-peers
+## river on PostgreSQL, Postfix, maddy); the peers are installed by scripts/install-bench-peers.
+## The scale benchmarks (memory per item, lateness with items waiting, restart, fail-over) run the NATS
+## server and the node as processes of their own and hold BENCH_ITEMS items (default 100000; the 1M
+## rows need `make bench BENCH_ITEMS=1000000`, about half an hour more). BENCH_PROFILE=<dir> writes a
+## CPU profile of the restarted node there. BENCH=<regexp> picks benchmarks (default all).
+BENCH ?= .
+BENCH_ITEMS ?= $(or $(JETMAIL_BENCH_ITEMS),100000)
+BENCH_PROFILE ?= $(JETMAIL_BENCH_PROFILE)
+BENCH_TIMEOUT ?= 120m
 bench: tools
 	@scripts/install-bench-peers
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/bench/
+	JETMAIL_BENCH_ITEMS=$(BENCH_ITEMS) JETMAIL_BENCH_PROFILE=$(BENCH_PROFILE) \
+		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./e2e/bench/
 
 clean:
 	rm -rf bin
