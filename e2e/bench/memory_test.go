@@ -326,7 +326,7 @@ memory per queued recipient (NATS server and jetmail node in processes of their 
   schedule at 1 d), enqueued %d at a time in %s (%.0f/s), every virtual queue paused, nothing delivered
 %s    flat? %s
     aim: <= %.0f KB RSS per item at 1M, NATS server included; measured here at %d: %.3f KB
-    (an item here is a message with its body: the body's object is stored once per message)
+    (an item here is a message with its body: a one-recipient message of 1 KB travels in its entry's trigger)
 %s%s  JetStream holds %s
 `, memoryHeader, items, len(body), scaleCreators, ms(enqueueing), float64(items)/enqueueing.Seconds(),
 		memoryRows("recipients", base, points), flatness(base, points), memoryAimKB, last.items, kb, notMeasured(items),
