@@ -6,7 +6,7 @@ BIN := bin/jetmail
 # Test timeout per package; the whole suite runs in a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: dev build test test-race lint bench tools clean
+.PHONY: dev build test test-race lint bench fuzz tools clean
 
 ## dev: build jetmail and run every service in one process on an embedded NATS (data in ./data)
 dev: build
@@ -54,6 +54,15 @@ bench: tools
 	@scripts/install-bench-peers
 	JETMAIL_BENCH_ITEMS=$(BENCH_ITEMS) JETMAIL_BENCH_PROFILE=$(BENCH_PROFILE) \
 		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./e2e/bench/
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s): the SMTP session, the JMAP request decoder,
+## the strategy expression compiler and the config loader; their seeds run with `make test` too
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzSession:./services/smtp/ FuzzProcess:./shared/jmap/ FuzzCompile:./shared/queueexpr/ FuzzParse:./shared/config/
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*}"; $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) $${t#*:}; \
+	done
 
 clean:
 	rm -rf bin

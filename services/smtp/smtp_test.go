@@ -47,7 +47,7 @@ type intake struct {
 
 // startIntake runs a node with the queue and the SMTP intake alone: what is
 // accepted stays queued.
-func startIntake(t *testing.T) *intake {
+func startIntake(t testing.TB) *intake {
 	t.Helper()
 	srv := jetmailtest.Server(t)
 	cfg, err := config.Parse([]byte(intakeConfig))
