@@ -32,7 +32,17 @@ func TestDevLifecycle(t *testing.T) {
 	waitReady(t, dev, httpAddr)
 	require.DirExists(t, filepath.Join(dir, "data", "jetstream"), "dev keeps its state in ./data by default")
 
-	nc, err := nats.Connect(url)
+	// Only jetmail's NATS user gets in: its seed is in the data dir, for the
+	// owner only.
+	seed := filepath.Join(dir, "data", "nats-user.nk")
+	st, err := os.Stat(seed)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	_, err = nats.Connect(url)
+	require.ErrorContains(t, err, "Authorization Violation", "a client without credentials is refused")
+	nkey, err := nats.NkeyOptionFromSeed(seed)
+	require.NoError(t, err)
+	nc, err := nats.Connect(url, nkey)
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -59,13 +69,15 @@ func TestDevLifecycle(t *testing.T) {
 	// What a user sees with the nats CLI, when it is installed.
 	if natsCLI, err := exec.LookPath("nats"); err == nil {
 		out, err := exec.Command(natsCLI, "--server", url, "stream", "ls").CombinedOutput()
+		require.Error(t, err, "the nats CLI without the seed is refused: %s", out)
+		out, err = exec.Command(natsCLI, "--server", url, "--nkey", seed, "stream", "ls").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "jetmail-work-fts-indexing")
-		out, err = exec.Command(natsCLI, "--server", url, "kv", "ls").CombinedOutput()
+		out, err = exec.Command(natsCLI, "--server", url, "--nkey", seed, "kv", "ls").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "jetmail-roles")
 		require.Contains(t, string(out), "jetmail-tasks")
-		out, err = exec.Command(natsCLI, "--server", url, "micro", "ls").CombinedOutput()
+		out, err = exec.Command(natsCLI, "--server", url, "--nkey", seed, "micro", "ls").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "jetmail-node")
 		require.Contains(t, string(out), "jetmail-scheduler")
@@ -85,7 +97,7 @@ func TestDevLifecycle(t *testing.T) {
 	require.Contains(t, string(metrics), "jetmail_node_leader 1")
 	require.Contains(t, string(metrics), `jetmail_node_info{node_id="1"`)
 
-	out, code = run(t, "roles", "set", "--nats-url", url, "fts-indexing", "1,7")
+	out, code = runIn(t, dir, "roles", "set", "--nats-url", url, "fts-indexing", "1,7")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "fts-indexing: 1,7")
 
@@ -99,7 +111,7 @@ func TestDevLifecycle(t *testing.T) {
 	// Restarted on the same data dir, the change is still there.
 	dev = start(t, dir, "dev", "--nats-listen", natsAddr, "--http", httpAddr)
 	waitReady(t, dev, httpAddr)
-	rep := rolesJSON(t, url)
+	rep := rolesJSON(t, url, "--nats-nkey", seed)
 	require.Equal(t, []string{"1,7"}, rep.shards("fts-indexing"))
 	require.Equal(t, []string{"1"}, rep.shards("purge.stores"))
 	require.Equal(t, []string{"1"}, rep.liveNodes())

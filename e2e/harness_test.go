@@ -155,10 +155,10 @@ func runIn(t *testing.T, dir string, args ...string) (string, int) {
 	return string(out), cmd.ProcessState.ExitCode()
 }
 
-// rolesJSON runs `roles show -o json` against url.
-func rolesJSON(t *testing.T, url string) rolesReport {
+// rolesJSON runs `roles show -o json` against url, with the extra flags.
+func rolesJSON(t *testing.T, url string, extra ...string) rolesReport {
 	t.Helper()
-	out, code := run(t, "roles", "show", "-o", "json", "--nats-url", url)
+	out, code := run(t, append([]string{"roles", "show", "-o", "json", "--nats-url", url}, extra...)...)
 	require.Equal(t, 0, code, out)
 	var rep rolesReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)

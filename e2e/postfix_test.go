@@ -100,9 +100,14 @@ threads-per-node = 4
 	return path
 }
 
-// lastMailboxMessage reads the newest message in an address's mailbox.
-func lastMailboxMessage(natsURL, address string) ([]byte, error) {
-	nc, err := nats.Connect(natsURL)
+// lastMailboxMessage reads the newest message in an address's mailbox, as
+// the NATS user whose seed is in seedFile.
+func lastMailboxMessage(natsURL, seedFile, address string) ([]byte, error) {
+	nkey, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(natsURL, nkey)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +172,7 @@ func TestPostfixSinkDeferThenAcceptAndBounce(t *testing.T) {
 	require.NoError(t, sendMail(smtpAddr, "alice", []string{"carol@remote.test"}))
 	var dsn []byte
 	require.Eventually(t, func() bool {
-		m, err := lastMailboxMessage("nats://"+natsAddr, "alice@example.org")
+		m, err := lastMailboxMessage("nats://"+natsAddr, filepath.Join(dir, "data", "nats-user.nk"), "alice@example.org")
 		dsn = m
 		return err == nil && strings.Contains(string(m), "carol@remote.test")
 	}, 15*time.Second, 100*time.Millisecond, "a bounce reaches alice's mailbox")

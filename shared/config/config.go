@@ -298,6 +298,9 @@ type NATS struct {
 	Connections int
 	// Creds is nats.creds: a credentials file.
 	Creds string
+	// NKey is nats.nkey: a file holding an NKey user seed ("SU..."), as
+	// `jetmail dev` writes into its data directory.
+	NKey string
 	// User and Password are nats.user and nats.password.
 	User, Password string
 	// Token is nats.token.

@@ -173,6 +173,7 @@ type file struct {
 		Replicas    val[int]    `toml:"replicas"`
 		Connections val[int]    `toml:"connections"`
 		Creds       val[string] `toml:"creds"`
+		NKey        val[string] `toml:"nkey"`
 		User        val[string] `toml:"user"`
 		Password    val[string] `toml:"password"`
 		Token       val[string] `toml:"token"`
@@ -705,6 +706,7 @@ func (l *loader) nats(f *file) {
 	n, fn := &l.cfg.NATS, &f.NATS
 	fn.URL.to(&n.URL)
 	fn.Creds.to(&n.Creds)
+	fn.NKey.to(&n.NKey)
 	fn.User.to(&n.User)
 	fn.Password.to(&n.Password)
 	fn.Token.to(&n.Token)

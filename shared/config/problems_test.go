@@ -20,7 +20,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[queue.tls]\nstarttl = \"require\"\n":                                                     "queue.tls.starttl: unknown key (known: starttls)",
 		"[queue.limits]\nhost = 1\n":                                                               "queue.limits.host: unknown key (known: per-host)",
 		"[queue.timeout]\nread = \"1s\"\n":                                                         "queue.timeout.read: unknown key (known: command, connect)",
-		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, password, replicas, tls, token, url, user)",
+		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, nkey, password, replicas, tls, token, url, user)",
 		"[nats.tls]\ncrt = \"x\"\n":                                                                "nats.tls.crt: unknown key (known: ca, cert, key)",
 		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen)",
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir)",

@@ -27,6 +27,9 @@ type Options struct {
 	Cluster *ClusterOptions
 	// SyncAlways makes JetStream fsync every write (sync_interval: always).
 	SyncAlways bool
+	// NKeys are the public NKeys of the users allowed in; empty lets
+	// anyone in (tests).
+	NKeys []string
 }
 
 // ClusterOptions are a clustered server's route settings.
@@ -63,6 +66,9 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.SyncAlways {
 		opts.SyncAlways = true
+	}
+	for _, k := range o.NKeys {
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
 	}
 	if o.Listen == "" {
 		opts.DontListen = true

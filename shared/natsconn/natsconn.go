@@ -25,6 +25,18 @@ func Connect(cfg config.NATS, name string, extra ...nats.Option) (*nats.Conn, er
 	return nc, nil
 }
 
+// NKeyFile authenticates with the NKey user seed in file, read when the
+// connection is made.
+func NKeyFile(file string) nats.Option {
+	return func(o *nats.Options) error {
+		opt, err := nats.NkeyOptionFromSeed(file)
+		if err != nil {
+			return fmt.Errorf("nats.nkey %s: %w", file, err)
+		}
+		return opt(o)
+	}
+}
+
 // Options are the client options for cfg: authentication, TLS, and
 // reconnecting forever, since a mail node should ride out a server restart.
 func Options(cfg config.NATS, name string) []nats.Option {
@@ -36,6 +48,9 @@ func Options(cfg config.NATS, name string) []nats.Option {
 	}
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.NKey != "" {
+		opts = append(opts, NKeyFile(cfg.NKey))
 	}
 	if cfg.User != "" {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))

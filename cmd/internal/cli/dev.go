@@ -1,18 +1,24 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/urfave/cli/v2"
 
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jmap"
+	"github.com/jetmail/jetmail/shared/natsconn"
 )
 
 func devCommand() *cli.Command {
@@ -22,10 +28,15 @@ func devCommand() *cli.Command {
 		ArgsUsage: " ",
 		Description: `Starts a NATS server with JetStream inside the process, keeping its files in
 --data-dir, and a node running every service against it. The server also
-listens on --nats-listen so that the nats CLI can look inside:
+listens on --nats-listen so that the nats CLI can look inside. Only jetmail
+may connect: it lets in the NKey user whose seed it wrote, readable by its
+owner only, to DATA_DIR/nats-user.nk:
 
-   nats --server nats://127.0.0.1:4222 stream ls
-   nats --server nats://127.0.0.1:4222 kv ls
+   nats --server nats://127.0.0.1:4222 --nkey data/nats-user.nk stream ls
+   nats --server nats://127.0.0.1:4222 --nkey data/nats-user.nk kv ls
+
+(jetmail's own commands, such as roles show, find that file by themselves
+when run from the same folder.)
 
 Stop it with Ctrl-C (or SIGTERM): in-flight work drains first. Starting it
 again with the same --data-dir keeps all state.`,
@@ -53,19 +64,31 @@ again with the same --data-dir keeps all state.`,
 			if err != nil {
 				return err
 			}
+			seedPath := filepath.Join(dataDir, devNKeyFile)
+			user, err := devNKey(seedPath)
+			if err != nil {
+				return err
+			}
+			listen := c.String("nats-listen")
 			srv, err := embedded.Start(embedded.Options{
-				DataDir: dataDir, Listen: c.String("nats-listen"), ServerName: "jetmail-" + cfg.Cluster.NodeID, SyncAlways: c.Bool("sync-always"),
+				DataDir: dataDir, Listen: listen, ServerName: "jetmail-" + cfg.Cluster.NodeID, SyncAlways: c.Bool("sync-always"),
+				NKeys: []string{user},
 			})
 			if err != nil {
 				return err
 			}
 			defer srv.Stop()
-			log.Info("embedded NATS started", "node_id", cfg.Cluster.NodeID, "data_dir", dataDir, "client_url", clientURL(c.String("nats-listen")))
+			log.Info("embedded NATS started", "node_id", cfg.Cluster.NodeID, "data_dir", dataDir, "client_url", clientURL(listen),
+				"inspect", fmt.Sprintf("nats --server %s --nkey %s stream ls", clientURL(listen), seedPath))
+			if host, _, err := net.SplitHostPort(listen); err == nil && !isLoopback(host) {
+				log.Warn("the embedded NATS server listens beyond this machine, without TLS: the NKey handshake is safe, but messages and bodies cross the network in the clear; use jetmail serve with a TLS NATS cluster in production", "listen", listen)
+			}
+			auth := natsconn.NKeyFile(seedPath)
 			// Over loopback TCP when the server listens: faster than the
 			// in-process pipe, which serializes reads and writes.
-			dial := func() (*nats.Conn, error) { return srv.Connect() }
-			if listen := c.String("nats-listen"); listen != "" {
-				dial = func() (*nats.Conn, error) { return nats.Connect("nats://"+listen, nats.MaxReconnects(-1)) }
+			dial := func() (*nats.Conn, error) { return srv.Connect(auth) }
+			if listen != "" {
+				dial = func() (*nats.Conn, error) { return nats.Connect("nats://"+listen, nats.MaxReconnects(-1), auth) }
 			}
 			nc, err := dial()
 			if err != nil {
@@ -101,6 +124,46 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("write admin secret: %w", err)
 	}
 	return secret, nil
+}
+
+// devNKeyFile is where `jetmail dev` keeps the NKey seed of the one user
+// its embedded NATS server lets in.
+const devNKeyFile = "nats-user.nk"
+
+// devNKey returns the public key of the dev NATS user, creating its seed
+// file (readable by the owner only) on first start.
+func devNKey(path string) (string, error) {
+	seed, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return "", err
+		}
+		if seed, err = kp.Seed(); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+			return "", fmt.Errorf("write the NATS user's seed: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("read the NATS user's seed: %w", err)
+	}
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return kp.PublicKey()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func clientURL(listen string) string {

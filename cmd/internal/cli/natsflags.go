@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/jetmail/jetmail/shared/config"
@@ -12,6 +15,7 @@ func natsFlags(def string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "nats-url", Value: def, Usage: "NATS server `URL`s, comma-separated (overrides nats.url)", EnvVars: []string{"JETMAIL_NATS_URL", "NATS_URL"}},
 		&cli.StringFlag{Name: "nats-creds", Usage: "NATS credentials `FILE`", EnvVars: []string{"JETMAIL_NATS_CREDS"}},
+		&cli.StringFlag{Name: "nats-nkey", Usage: "NATS NKey user seed `FILE` (jetmail dev writes DATA_DIR/nats-user.nk)", EnvVars: []string{"JETMAIL_NATS_NKEY"}},
 		&cli.StringFlag{Name: "nats-user", Usage: "NATS user", EnvVars: []string{"JETMAIL_NATS_USER"}},
 		&cli.StringFlag{Name: "nats-password", Usage: "NATS password", EnvVars: []string{"JETMAIL_NATS_PASSWORD"}},
 		&cli.StringFlag{Name: "nats-token", Usage: "NATS token", EnvVars: []string{"JETMAIL_NATS_TOKEN"}},
@@ -30,10 +34,26 @@ func applyNATSFlags(c *cli.Context, n *config.NATS) {
 	}
 	set("nats-url", &n.URL)
 	set("nats-creds", &n.Creds)
+	set("nats-nkey", &n.NKey)
 	set("nats-user", &n.User)
 	set("nats-password", &n.Password)
 	set("nats-token", &n.Token)
 	set("tls-ca", &n.TLSCA)
 	set("tls-cert", &n.TLSCert)
 	set("tls-key", &n.TLSKey)
+	if n.Creds == "" && n.NKey == "" && n.User == "" && n.Token == "" {
+		// From the folder where `jetmail dev` keeps ./data: its NATS user.
+		dir := os.Getenv("JETMAIL_DATA_DIR")
+		if dir == "" {
+			dir = "data"
+		}
+		if seed := filepath.Join(dir, devNKeyFile); fileExists(seed) {
+			n.NKey = seed
+		}
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
