@@ -102,13 +102,31 @@ type stored struct {
 	ActiveSince time.Time       `json:"activeSince"`
 }
 
-// Encode writes the form kept in the task store.
+// Encode writes the form kept in the task store: the bytes
+// json.Marshal(stored{...}) would give, written directly, so that the
+// public form (valid, compact JSON already) is not checked and compacted
+// once more for every task written.
 func (t *Task) Encode() ([]byte, error) {
 	pub, err := t.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(stored{Task: pub, CreatedAt: t.CreatedAt, ActiveSince: t.ActiveSince})
+	created, err := t.CreatedAt.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: createdAt: %w", t.ID, err)
+	}
+	active, err := t.ActiveSince.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: activeSince: %w", t.ID, err)
+	}
+	out := make([]byte, 0, len(pub)+len(created)+len(active)+40)
+	out = append(out, `{"task":`...)
+	out = append(out, pub...)
+	out = append(out, `,"createdAt":`...)
+	out = append(out, created...)
+	out = append(out, `,"activeSince":`...)
+	out = append(out, active...)
+	return append(out, '}'), nil
 }
 
 // Decode reads the form kept in the task store.

@@ -187,6 +187,11 @@ func TestEncodeDecodeEveryVariant(t *testing.T) {
 			Status: Status{Type: Retry, Due: now, AttemptNumber: 1, FailureReason: "x"}}
 		data, err := tk.Encode()
 		require.NoError(t, err)
+		pub, err := tk.MarshalJSON()
+		require.NoError(t, err)
+		want, err := json.Marshal(stored{Task: pub, CreatedAt: tk.CreatedAt, ActiveSince: tk.ActiveSince})
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(data), "Encode writes what json.Marshal of the stored form would")
 		back, err := Decode(data)
 		require.NoError(t, err)
 		require.Equal(t, tk, back, p.Variant())
