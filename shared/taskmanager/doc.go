@@ -18,6 +18,15 @@
 //     schedules on jetmail.work.<role>.cron.<name>: the server fires them,
 //     so they fire once per cluster however many nodes run.
 //
+// # Creating tasks
+//
+// Create stores one task; CreateMany stores a batch, validated first as a
+// whole (every invalid task named by its index, nothing written), then
+// written in one pipelined call to the engine. A batch is all or nothing:
+// if a write fails, the tasks written before it are taken back and the
+// error names the task that failed. A task due now is one write (its
+// trigger carries it); a task due later is its schedule.
+//
 // # Running a trigger
 //
 // The node that gets a trigger (one of the role's shard, package work)
