@@ -37,6 +37,20 @@
 // removed (engine.Complete, retried until it is gone). On failure the retry
 // policy gives Retry{due} with a new trigger, or Failed.
 //
+// # Many tasks due at once
+//
+// A task due later is a message schedule, and the server fires every
+// schedule due at the same moment in one pass: it first collects them all
+// (the first fired trigger is stored only after that), then stores the
+// fired triggers one by one, each with the removal of its schedule. For
+// 10,000 tasks due in the same second this takes, measured on 2 cores,
+// 65-300 ms before the first trigger is stored and 330-1,000 ms before the
+// last, at about 100 us of server CPU per task; running them costs the
+// node about 30 us each. The lateness of such a burst is therefore mostly
+// the server's firing, and the node's part is to keep up with it: it asks
+// for triggers while it works the last ones (package work) and decodes a
+// task in one pass (package task).
+//
 // # Crashes
 //
 //   - During the handler: the trigger is not acknowledged; after the lease
