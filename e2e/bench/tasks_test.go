@@ -28,6 +28,9 @@ const (
 	throughputTasks = 100_000
 	latenessTasks   = 10_000
 	creators        = 128
+	// insertBatch is how many tasks one CreateMany call creates, the batch
+	// river's bench inserts with InsertMany.
+	insertBatch = 5_000
 )
 
 // natsBench runs `nats bench js` against url and returns msgs/s for async
@@ -60,10 +63,12 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // BenchmarkTasks measures tasks/s end to end (create, a no-op handler,
-// removal) for 100,000 tasks, and the p50/p99 lateness of 10,000 tasks due
-// in the same second, beside nats bench on the same server and beside
-// river (the Go job queue on PostgreSQL) working as many jobs with its own
-// `river bench` on this machine in the same run.
+// removal) for 100,000 tasks created in batches (CreateMany, as river's
+// bench uses InsertMany), then for as many created one by one (Create),
+// and the p50/p99 lateness of 10,000 tasks due in the same second, beside
+// nats bench on the same server and beside river (the Go job queue on
+// PostgreSQL) working as many jobs with its own `river bench` on this
+// machine in the same run.
 func BenchmarkTasks(b *testing.B) {
 	// river first, on a PostgreSQL that is stopped before jetmail starts,
 	// so that each has the machine alone.
@@ -101,7 +106,8 @@ func BenchmarkTasks(b *testing.B) {
 		return nil
 	})
 	ctx := context.Background()
-	createAll := func(count int, due *time.Time) {
+	// createOneByOne creates count tasks with Create, creators at a time.
+	createOneByOne := func(count int) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for range creators {
@@ -113,7 +119,7 @@ func BenchmarkTasks(b *testing.B) {
 					if i > int64(count) {
 						return
 					}
-					if _, err := m.Create(ctx, &task.IndexTraceTask{TraceID: fmt.Sprint("t", i)}, due); err != nil {
+					if _, err := m.Create(ctx, &task.IndexTraceTask{TraceID: fmt.Sprint("t", i)}, nil); err != nil {
 						b.Errorf("create: %v", err)
 						return
 					}
@@ -121,6 +127,20 @@ func BenchmarkTasks(b *testing.B) {
 			}()
 		}
 		wg.Wait()
+	}
+	// createBatched creates count tasks due at due (now when nil) with
+	// CreateMany, insertBatch at a time, one batch after the other, as
+	// river's bench inserts its jobs.
+	createBatched := func(count int, due *time.Time) {
+		for from := 0; from < count; from += insertBatch {
+			news := make([]taskmanager.NewTask, min(insertBatch, count-from))
+			for i := range news {
+				news[i] = taskmanager.NewTask{Payload: &task.IndexTraceTask{TraceID: fmt.Sprint("t", from+i)}, Due: due}
+			}
+			if _, err := m.CreateMany(ctx, news); err != nil {
+				b.Fatalf("create many: %v", err)
+			}
+		}
 	}
 	waitEmpty := func(want int64, within time.Duration) {
 		deadline := time.Now().Add(within)
@@ -134,26 +154,35 @@ func BenchmarkTasks(b *testing.B) {
 		}
 		b.Fatalf("only %d of %d tasks done after %s", done.Load(), want, within)
 	}
+	// throughput creates throughputTasks tasks with create and waits until
+	// every one has run and been removed.
+	throughput := func(create func(int)) (tps float64, elapsed, created time.Duration) {
+		before := done.Load()
+		start := time.Now()
+		create(throughputTasks)
+		created = time.Since(start)
+		waitEmpty(before+throughputTasks, 5*time.Minute)
+		elapsed = time.Since(start)
+		return float64(throughputTasks) / elapsed.Seconds(), elapsed, created
+	}
 
 	b.ResetTimer()
-	start := time.Now()
-	createAll(throughputTasks, nil)
-	created := time.Since(start)
-	waitEmpty(throughputTasks, 5*time.Minute)
-	elapsed := time.Since(start)
+	tps, elapsed, created := throughput(func(n int) { createBatched(n, nil) })
 	b.StopTimer()
-	tps := float64(throughputTasks) / elapsed.Seconds()
+	tps1, elapsed1, created1 := throughput(createOneByOne)
 
 	// 10,000 tasks due in the same second.
 	measure.Store(true)
 	due := time.Now().Add(5 * time.Second).Truncate(time.Second).Add(time.Second)
-	createAll(latenessTasks, &due)
-	waitEmpty(throughputTasks+latenessTasks, 2*time.Minute)
+	createBatched(latenessTasks, &due)
+	waitEmpty(2*throughputTasks+latenessTasks, 2*time.Minute)
 	slices.Sort(lateness)
 	p50, p99, pmax := percentile(lateness, 0.50), percentile(lateness, 0.99), lateness[len(lateness)-1]
 
 	jet := figure{rate: tps, took: elapsed}
+	jet1 := figure{rate: tps1, took: elapsed1}
 	b.ReportMetric(tps, "tasks/s")
+	b.ReportMetric(tps1, "tasks_one_by_one/s")
 	b.ReportMetric(rv.withInserts.rate, "river_jobs/s")
 	b.ReportMetric(rawPub, "raw_js_pub_msgs/s")
 	b.ReportMetric(float64(p50.Milliseconds()), "p50_lateness_ms")
@@ -161,7 +190,8 @@ func BenchmarkTasks(b *testing.B) {
 	fmt.Fprintf(os.Stdout, `
 jetmail task manager benchmark (one node, embedded JetStream, file storage, R1)
   raw JetStream (nats bench js, 128 B, same server):  async publish %8.0f msg/s, durable consume %8.0f msg/s
-  tasks end to end (create -> no-op -> removed):       %8.0f tasks/s  (%d tasks in %s; creating took %s)
+  tasks end to end (create -> no-op -> removed):       %8.0f tasks/s  (%d tasks in %s; creating took %s; CreateMany, %d a batch)
+                                      created one by one: %8.0f tasks/s  (%d tasks in %s; creating took %s; Create, %d at a time)
     ratio to raw async publish:                         %.3f  (a task is one JetStream write, its trigger carrying it, and an ack)
   lateness of %d tasks due in the same second:        p50 %s  p99 %s  max %s
   peer: river %s (river bench, %d no-op jobs) on a local PostgreSQL %s at its defaults, same machine, same run
@@ -169,12 +199,16 @@ jetmail task manager benchmark (one node, embedded JetStream, file storage, R1)
   %-62s %s
   %-62s %s
   %-62s %s
+  %-62s %s
     ratio jetmail/river:  %s to river including inserts, %s to its work phase only
-`, rawPub, rawConsume, tps, throughputTasks, elapsed.Round(time.Millisecond), created.Round(time.Millisecond), tps/rawPub,
+    ratio jetmail created one by one/river:  %s to river including inserts, %s to its work phase only
+`, rawPub, rawConsume, tps, throughputTasks, elapsed.Round(time.Millisecond), created.Round(time.Millisecond), insertBatch,
+		tps1, throughputTasks, elapsed1.Round(time.Millisecond), created1.Round(time.Millisecond), creators, tps/rawPub,
 		latenessTasks, p50.Round(time.Millisecond), p99.Round(time.Millisecond), pmax.Round(time.Millisecond),
 		rv.version, riverJobs, rv.postgres, "", "per s",
-		fmt.Sprintf("  jetmail tasks end to end (created one by one, %d at a time)", creators), jet,
+		fmt.Sprintf("  jetmail tasks end to end (CreateMany, %d a batch)", insertBatch), jet,
+		fmt.Sprintf("  jetmail tasks end to end (created one by one, %d at a time)", creators), jet1,
 		"  river jobs including inserts (InsertMany, 5,000 a batch)", rv.withInserts,
 		"  river jobs, work phase only (all inserted first)", rv.work,
-		ratio(jet, rv.withInserts), ratio(jet, rv.work))
+		ratio(jet, rv.withInserts), ratio(jet, rv.work), ratio(jet1, rv.withInserts), ratio(jet1, rv.work))
 }

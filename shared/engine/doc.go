@@ -28,7 +28,7 @@
 //
 // # An item's life
 //
-//	Create ------------------> due{gen 1} (records and triggers, one pipelined round trip;
+//	Create ------------------> due{gen 1} (records and triggers pipelined, one round trip per 1,024 items;
 //	                                      an inline item: its trigger only)
 //	due --trigger fires--> running: the record is read; the trigger is
 //	    current when its gen and token are the record's

@@ -124,6 +124,58 @@ func TestCreateRefusesTakenKey(t *testing.T) {
 	require.ErrorIs(t, err, engine.ErrNotFound, "a failed create takes back what it stored")
 }
 
+// A batch larger than one window of pipelined writes is stored whole; a
+// taken key in a later window fails the whole batch, names the insert, and
+// takes back what the earlier windows stored. (Inline items are due now
+// here: an inline item due later is a schedule, which replaces another on
+// its subject rather than being refused.)
+func TestCreateBatchInWindows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprint("inline=", inline), func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			if inline {
+				r = newInlineRig(t)
+			}
+			const n = 2500
+			due := time.Now().Add(time.Hour)
+			if inline {
+				due = time.Now()
+			}
+			batch := func(prefix string) []engine.Insert[job] {
+				ins := make([]engine.Insert[job], n)
+				for i := range ins {
+					ins[i] = engine.Insert[job]{Key: fmt.Sprintf("%s%d", prefix, i), Value: &job{Due: due, N: i}}
+				}
+				return ins
+			}
+			items, err := r.e.Create(ctx, batch("a")...)
+			require.NoError(t, err)
+			require.Len(t, items, n)
+			for _, i := range []int{0, 1023, 1024, 2048, n - 1} {
+				require.Equal(t, fmt.Sprint("a", i), items[i].Key, "in the order given")
+				got, err := r.e.Get(ctx, items[i].Key)
+				require.NoError(t, err)
+				require.Equal(t, i, got.Value.N)
+			}
+
+			r.create(t, "b2100", &job{Due: due})
+			_, err = r.e.Create(ctx, batch("b")...)
+			require.ErrorIs(t, err, engine.ErrExists)
+			var ie *engine.InsertError
+			require.ErrorAs(t, err, &ie)
+			require.Equal(t, 2100, ie.Index)
+			require.Equal(t, "b2100", ie.Key)
+			for _, k := range []string{"b0", "b1500", "b2099"} {
+				_, err := r.e.Get(ctx, k)
+				require.ErrorIs(t, err, engine.ErrNotFound, "%s is taken back", k)
+			}
+		})
+	}
+}
+
 // A trigger with a gen older than its record's is stale; one with a newer
 // gen means the record read is behind and is handed back, never dropped;
 // a missing record is waited for while the trigger is young.

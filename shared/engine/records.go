@@ -25,89 +25,50 @@ type Insert[T any] struct {
 	NoTrigger bool
 }
 
-// Create stores new items and triggers them, all pipelined in one round
-// trip: a new key cannot conflict, so each record and its trigger go out
-// together (a trigger that arrives before its record is retried, see Run).
-// When it returns nil every record is durable. If a record is refused
-// (ErrExists when its key was taken) it takes back the records it stored,
-// whose triggers then find nothing and are dropped. A trigger that could
-// not be published is logged and left to the rescuer.
+// InsertError says which insert of a Create call failed: Index is its
+// place in the call, Key its key. It wraps the cause (ErrExists when the
+// key was taken), so errors.Is sees through it.
+type InsertError struct {
+	Index int
+	Key   string
+	Err   error
+}
+
+func (e *InsertError) Error() string { return fmt.Sprintf("store %s: %v", e.Key, e.Err) }
+
+// Unwrap returns the cause.
+func (e *InsertError) Unwrap() error { return e.Err }
+
+// createWindow is how many inserts of one Create are in flight at once. A
+// larger batch goes out window by window, one round trip each, so that it
+// stays well inside a connection's limit of pending asynchronous publishes
+// (4,000 by default, shared by every caller on the connection).
+const createWindow = 1024
+
+// createStall is how long a publish may wait for room among the
+// connection's pending asynchronous publishes (nats.go's default is
+// 200ms, short for a loaded node with several batches at once).
+const createStall = 10 * time.Second
+
+// Create stores new items and triggers them, pipelined: a new key cannot
+// conflict, so each record and its trigger go out together (a trigger that
+// arrives before its record is retried, see Run), and a batch costs one
+// round trip per createWindow items. When it returns nil every record is
+// durable. If a record is refused (ErrExists when its key was taken) it
+// takes back the records it stored, whose triggers then find nothing and
+// are dropped, and returns an *InsertError naming the first insert that
+// failed. A trigger that could not be published is logged and left to the
+// rescuer.
 func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T], error) {
 	items := make([]*Item[T], len(inserts))
-	records := make([]jetstream.PubAckFuture, len(inserts))
-	triggers := make([]jetstream.PubAckFuture, len(inserts))
 	js := e.js()
 	var err error
-	now := e.p.Clock.Now()
-	for i, in := range inserts {
-		it := &Item[T]{Key: in.Key, Value: in.Value, Gen: 1, Token: nuid.Next()}
-		items[i] = it
-		if at, ok := e.p.Due(it.Value); e.p.Inline != nil && ok && !in.NoTrigger && in.TriggerAt.IsZero() {
-			// The trigger alone holds the item, one write: on the item's
-			// subject when due now, else as its schedule.
-			msg, eerr := e.inlineMsg(it, at, now)
-			if eerr == nil {
-				records[i], eerr = js.PublishMsgAsync(msg)
-			}
-			if eerr != nil {
-				err = fmt.Errorf("store %s: %w", it.Key, eerr)
-				break
-			}
-			continue
-		}
-		data, eerr := e.encode(it)
-		if eerr != nil {
-			err = eerr
-			break
-		}
-		// The KV API has no asynchronous create: this is its raw form, a
-		// publish to the key's subject expecting no earlier value.
-		msg := nats.NewMsg("$KV." + e.p.Bucket + "." + it.Key)
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		msg.Data = data
-		if records[i], eerr = js.PublishMsgAsync(msg); eerr != nil {
-			err = fmt.Errorf("store %s: %w", it.Key, eerr)
-			break
-		}
-		if at, ok := e.p.Due(it.Value); ok && !in.NoTrigger {
-			if !in.TriggerAt.IsZero() {
-				at = in.TriggerAt
-			}
-			if triggers[i], eerr = js.PublishMsgAsync(e.triggerMsg(it, at)); eerr != nil {
-				e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", it.Key, "err", eerr)
-			}
-		}
-	}
 	var stored []*Item[T]
-	for i, f := range records {
-		if f == nil {
-			continue
-		}
-		ack, aerr := work.Await(ctx, f)
-		if aerr == nil && ack.Duplicate {
-			aerr = ErrExists
-		}
-		if aerr != nil {
-			if err == nil {
-				if isConflict(aerr) {
-					aerr = ErrExists
-				}
-				err = fmt.Errorf("store %s: %w", items[i].Key, aerr)
-			}
-			continue
-		}
-		if !items[i].Inline() {
-			items[i].Rev = ack.Sequence
-		}
-		stored = append(stored, items[i])
-	}
-	for i, f := range triggers {
-		if f == nil {
-			continue
-		}
-		if _, terr := work.Await(ctx, f); terr != nil && err == nil {
-			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", items[i].Key, "err", terr)
-		}
+	for from := 0; from < len(inserts) && err == nil; from += createWindow {
+		to := min(from+createWindow, len(inserts))
+		var ok []*Item[T]
+		ok, err = e.createPart(ctx, js, inserts[from:to], items[from:to], from)
+		stored = append(stored, ok...)
 	}
 	if err != nil {
 		// The caller is told nothing was created: take back what was, so
@@ -126,6 +87,92 @@ func (e *Engine[T]) Create(ctx context.Context, inserts ...Insert[T]) ([]*Item[T
 		return nil, err
 	}
 	return items, nil
+}
+
+// createPart publishes one window of a Create (inserts, whose items go
+// to items; base is the window's index in the call) and waits for it. It
+// returns the items stored and the first failure; on a failure it still
+// waits for every publish it sent, so that the caller can take them back.
+func (e *Engine[T]) createPart(ctx context.Context, js jetstream.JetStream, inserts []Insert[T], items []*Item[T], base int) ([]*Item[T], error) {
+	records := make([]jetstream.PubAckFuture, len(inserts))
+	triggers := make([]jetstream.PubAckFuture, len(inserts))
+	var err error
+	fail := func(i int, cause error) {
+		if err == nil {
+			err = &InsertError{Index: base + i, Key: inserts[i].Key, Err: cause}
+		}
+	}
+	now := e.p.Clock.Now()
+	stall := jetstream.WithStallWait(createStall)
+	for i, in := range inserts {
+		it := &Item[T]{Key: in.Key, Value: in.Value, Gen: 1, Token: nuid.Next()}
+		items[i] = it
+		if at, ok := e.p.Due(it.Value); e.p.Inline != nil && ok && !in.NoTrigger && in.TriggerAt.IsZero() {
+			// The trigger alone holds the item, one write: on the item's
+			// subject when due now, else as its schedule.
+			msg, eerr := e.inlineMsg(it, at, now)
+			if eerr == nil {
+				records[i], eerr = js.PublishMsgAsync(msg, stall)
+			}
+			if eerr != nil {
+				fail(i, eerr)
+				break
+			}
+			continue
+		}
+		data, eerr := e.encode(it)
+		if eerr != nil {
+			fail(i, eerr)
+			break
+		}
+		// The KV API has no asynchronous create: this is its raw form, a
+		// publish to the key's subject expecting no earlier value.
+		msg := nats.NewMsg("$KV." + e.p.Bucket + "." + it.Key)
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		msg.Data = data
+		if records[i], eerr = js.PublishMsgAsync(msg, stall); eerr != nil {
+			fail(i, eerr)
+			break
+		}
+		if at, ok := e.p.Due(it.Value); ok && !in.NoTrigger {
+			if !in.TriggerAt.IsZero() {
+				at = in.TriggerAt
+			}
+			if triggers[i], eerr = js.PublishMsgAsync(e.triggerMsg(it, at), stall); eerr != nil {
+				e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", it.Key, "err", eerr)
+			}
+		}
+	}
+	var stored []*Item[T]
+	for i, f := range records {
+		if f == nil {
+			continue
+		}
+		ack, aerr := work.Await(ctx, f)
+		if aerr == nil && ack.Duplicate {
+			aerr = ErrExists
+		}
+		if aerr != nil {
+			if isConflict(aerr) {
+				aerr = ErrExists
+			}
+			fail(i, aerr)
+			continue
+		}
+		if !items[i].Inline() {
+			items[i].Rev = ack.Sequence
+		}
+		stored = append(stored, items[i])
+	}
+	for i, f := range triggers {
+		if f == nil {
+			continue
+		}
+		if _, terr := work.Await(ctx, f); terr != nil && err == nil {
+			e.log.Warn("item stored but its trigger was not published; the rescuer will publish it", "key", items[i].Key, "err", terr)
+		}
+	}
+	return stored, err
 }
 
 // Get reads an item.

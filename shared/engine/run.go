@@ -25,6 +25,7 @@ func (e *Engine[T]) WorkHandler(h Handler[T]) work.Handler {
 		if !ok {
 			return work.Permanent(errors.New("not a trigger: no item or gen header"))
 		}
+		ref.Stream = job.Stream
 		return e.Run(ctx, ref, h)
 	}
 }
@@ -35,11 +36,13 @@ func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
 	if ref.Inline != nil {
 		// The trigger is the item: a change to it would have given it a
 		// record and removed this trigger (see purgeInline).
-		it, err := e.inlineItem(ref, "")
+		it, err := e.inlineItem(ref, ref.Stream)
 		if err != nil {
 			return work.Permanent(err)
 		}
-		it.inline.Stream = e.p.Route(it.Key, it.Value).Stream
+		if it.inline.Stream == "" {
+			it.inline.Stream = e.p.Route(it.Key, it.Value).Stream
+		}
 		return h(ctx, it)
 	}
 	it, err := e.Get(ctx, ref.Key)

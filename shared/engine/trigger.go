@@ -120,6 +120,9 @@ type Ref struct {
 	Inline []byte
 	// Subject is the trigger's subject.
 	Subject string
+	// Stream is the stream the trigger is in, when known (a trigger
+	// delivered by a work consumer); empty otherwise.
+	Stream string
 }
 
 // RefOf reads a trigger; ok is false for a message that is not an engine

@@ -102,17 +102,47 @@ type stored struct {
 	ActiveSince time.Time       `json:"activeSince"`
 }
 
-// Encode writes the form kept in the task store.
+// Encode writes the form kept in the task store: the bytes
+// json.Marshal(stored{...}) would give, written directly, so that the
+// public form (valid, compact JSON already) is not checked and compacted
+// once more for every task written.
 func (t *Task) Encode() ([]byte, error) {
 	pub, err := t.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(stored{Task: pub, CreatedAt: t.CreatedAt, ActiveSince: t.ActiveSince})
+	created, err := t.CreatedAt.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: createdAt: %w", t.ID, err)
+	}
+	active, err := t.ActiveSince.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: activeSince: %w", t.ID, err)
+	}
+	out := make([]byte, 0, len(pub)+len(created)+len(active)+40)
+	out = append(out, `{"task":`...)
+	out = append(out, pub...)
+	out = append(out, `,"createdAt":`...)
+	out = append(out, created...)
+	out = append(out, `,"activeSince":`...)
+	out = append(out, active...)
+	return append(out, '}'), nil
 }
 
-// Decode reads the form kept in the task store.
+// Decode reads the form kept in the task store. Tasks are decoded for
+// every run, so the form Encode writes is read on a short path (decodeFast)
+// that decodes the variant's fields once; anything else, and anything that
+// path is unsure of, is read by decodeSlow, whose result it equals.
 func Decode(data []byte) (*Task, error) {
+	if t, ok := decodeFast(data); ok {
+		return t, nil
+	}
+	return decodeSlow(data)
+}
+
+// decodeSlow reads any stored form json.Marshal(stored) may give, in three
+// passes: the envelope, the common fields, the variant's fields.
+func decodeSlow(data []byte) (*Task, error) {
 	var s stored
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("decode stored task: %w", err)
@@ -134,6 +164,107 @@ func Decode(data []byte) (*Task, error) {
 		return nil, fmt.Errorf("decode stored task %s: %w", head.ID, err)
 	}
 	return &Task{ID: head.ID, Status: head.Status, CreatedAt: s.CreatedAt, Payload: p, ActiveSince: s.ActiveSince}, nil
+}
+
+// The fixed parts of the form Encode writes, as decodeFast expects them.
+var (
+	fastStart   = []byte(`{"task":{"@type":"`)
+	fastID      = []byte(`","id":"`)
+	fastStatus  = []byte(`","status":`)
+	fastCreated = []byte(`},"createdAt":`)
+	fastActive  = []byte(`,"activeSince":`)
+)
+
+// decodeFast reads the form Encode writes, {"task":{"@type":"V","id":"I",
+// "status":{...},<fields>},"createdAt":"...","activeSince":"..."}, without
+// decoding the envelope and the common fields as JSON objects of their
+// own: the type and id are read in place, each time on its own, and the
+// status with the variant's fields in one pass over the task object (see
+// withStatus). ok is false whenever the data is not exactly of that shape
+// or any part fails, and decodeSlow then reads it.
+func decodeFast(data []byte) (*Task, bool) {
+	rest, ok := bytes.CutPrefix(data, fastStart)
+	if !ok {
+		return nil, false
+	}
+	typ, rest, ok := plainString(rest, fastID)
+	if !ok {
+		return nil, false
+	}
+	id, _, ok := plainString(rest, fastStatus)
+	if !ok {
+		return nil, false
+	}
+	wrapper, ok := withStatus[Variant(typ)]
+	if !ok {
+		return nil, false
+	}
+	// The task object ends where the envelope's createdAt starts: the
+	// last occurrence, as a variant's own createdAt would come before it.
+	end := bytes.LastIndex(data, fastCreated)
+	if end < 0 {
+		return nil, false
+	}
+	pub := data[len(`{"task":`) : end+1]
+	times, ok := bytes.CutPrefix(data[end+1:], fastCreated[1:])
+	if !ok {
+		return nil, false
+	}
+	created, times, ok := bytes.Cut(times, fastActive)
+	if !ok || len(times) == 0 || times[len(times)-1] != '}' {
+		return nil, false
+	}
+	active := times[:len(times)-1]
+	t := &Task{ID: string(id)}
+	if t.CreatedAt.UnmarshalJSON(created) != nil || t.ActiveSince.UnmarshalJSON(active) != nil {
+		return nil, false
+	}
+	w := reflect.New(wrapper)
+	if json.Unmarshal(pub, w.Interface()) != nil {
+		return nil, false
+	}
+	t.Payload = w.Elem().Field(0).Addr().Interface().(Payload)
+	t.Status = w.Elem().Field(1).Interface().(Status)
+	return t, true
+}
+
+// withStatus holds, per variant, a struct type that embeds the variant's
+// payload struct and adds the status: decoding the task object into it
+// reads the variant's fields (promoted from the embedded struct) and the
+// status in one pass; "@type" and "id" are skipped. A variant whose type
+// cannot be built so (reflect.StructOf refuses some embeddings) is missing,
+// and its tasks are read by decodeSlow.
+var withStatus = func() map[Variant]reflect.Type {
+	out := map[Variant]reflect.Type{}
+	for v, sp := range specs {
+		func() {
+			defer func() { _ = recover() }()
+			pt := reflect.TypeOf(sp.new())
+			if pt.Kind() != reflect.Pointer || pt.Elem().Kind() != reflect.Struct {
+				return
+			}
+			out[v] = reflect.StructOf([]reflect.StructField{
+				{Name: pt.Elem().Name(), Type: pt.Elem(), Anonymous: true},
+				{Name: "Status", Type: reflect.TypeOf(Status{}), Tag: `json:"status"`},
+			})
+		}()
+	}
+	return out
+}()
+
+// plainString reads a JSON string's contents up to the closing quote that
+// starts next, and returns the bytes after next. ok is false unless every
+// byte of the string is printable ASCII other than a backslash (which
+// would need decoding), or when next does not follow.
+func plainString(b, next []byte) (s, rest []byte, ok bool) {
+	i := 0
+	for ; i < len(b) && b[i] != '"'; i++ {
+		if b[i] < 0x20 || b[i] > 0x7e || b[i] == '\\' {
+			return nil, nil, false
+		}
+	}
+	rest, ok = bytes.CutPrefix(b[i:], next)
+	return b[:i], rest, ok
 }
 
 // serverSet are the properties a client may not give on create.

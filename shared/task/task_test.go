@@ -187,12 +187,23 @@ func TestEncodeDecodeEveryVariant(t *testing.T) {
 			Status: Status{Type: Retry, Due: now, AttemptNumber: 1, FailureReason: "x"}}
 		data, err := tk.Encode()
 		require.NoError(t, err)
+		pub, err := tk.MarshalJSON()
+		require.NoError(t, err)
+		want, err := json.Marshal(stored{Task: pub, CreatedAt: tk.CreatedAt, ActiveSince: tk.ActiveSince})
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(data), "Encode writes what json.Marshal of the stored form would")
 		back, err := Decode(data)
 		require.NoError(t, err)
 		require.Equal(t, tk, back, p.Variant())
+		fast, ok := decodeFast(data)
+		require.True(t, ok, "Encode's form takes the short path: %s", data)
+		slow, err := decodeSlow(data)
+		require.NoError(t, err)
+		require.Equal(t, slow, fast, p.Variant())
 		seen[p.Variant()] = true
 	}
 	require.Len(t, seen, 18)
+	require.Len(t, withStatus, 18, "every variant takes the short path")
 }
 
 func TestFromFields(t *testing.T) {
@@ -235,4 +246,59 @@ func TestNoVariantShadowsTheCommonFields(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, json.Valid(data), "variant %s: %s", v, data)
 	}
+}
+
+// Stored forms other than Encode's (another key order, spaces, escapes, a
+// variant's own createdAt) are read as before, with the same result.
+func TestDecodeOtherForms(t *testing.T) {
+	t.Parallel()
+	at := `"2026-03-01T10:00:00Z"`
+	for name, data := range map[string]string{
+		"encoded":      `{"task":{"@type":"IndexTrace","id":"t1","status":{"@type":"Pending","due":` + at + `},"traceId":"x"},"createdAt":` + at + `,"activeSince":` + at + `}`,
+		"order":        `{"createdAt":` + at + `,"activeSince":` + at + `,"task":{"@type":"IndexTrace","id":"t1","status":{"@type":"Pending","due":` + at + `},"traceId":"x"}}`,
+		"spaces":       `{ "task": {"@type": "IndexTrace", "id": "t1", "status": {"@type": "Pending", "due": ` + at + `}, "traceId": "x"}, "createdAt": ` + at + `, "activeSince": ` + at + ` }`,
+		"escaped":      `{"task":{"@type":"IndexTrace","id":"t\u0031","status":{"@type":"Pending","due":` + at + `},"traceId":"x"},"createdAt":` + at + `,"activeSince":` + at + `}`,
+		"fields first": `{"task":{"traceId":"x","@type":"IndexTrace","id":"t1","status":{"@type":"Pending","due":` + at + `}},"createdAt":` + at + `,"activeSince":` + at + `}`,
+	} {
+		got, err := Decode([]byte(data))
+		require.NoError(t, err, name)
+		require.Equal(t, "t1", got.ID, name)
+		require.Equal(t, &IndexTraceTask{TraceID: "x"}, got.Payload, name)
+		require.Equal(t, Pending, got.Status.Type, name)
+		require.Equal(t, "2026-03-01T10:00:00Z", got.CreatedAt.Format(time.RFC3339), name)
+		require.Equal(t, got.CreatedAt, got.ActiveSince, name)
+	}
+	// A variant's own createdAt does not end the task object early.
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tk := &Task{ID: "r1", Payload: &RestoreArchivedItemTask{"a", "b", "email", now.Add(-time.Hour), now.Add(time.Hour)},
+		CreatedAt: now, ActiveSince: now, Status: Status{Type: Failed, FailedAt: now, FailedAttemptNumber: 3, FailureReason: `boom "quoted" {brace}, \ "createdAt":`}}
+	data, err := tk.Encode()
+	require.NoError(t, err)
+	back, err := Decode(data)
+	require.NoError(t, err)
+	require.Equal(t, tk, back)
+	_, err = Decode([]byte(`{"task":{"@type":"Nope","id":"t1","status":{"@type":"Pending"}},"createdAt":` + at + `,"activeSince":` + at + `}`))
+	require.ErrorContains(t, err, `unknown type "Nope"`)
+}
+
+func BenchmarkDecode(b *testing.B) {
+	now := time.Now().UTC()
+	tk := &Task{ID: "IbJDHqLRdBBTBV2uUdWzJH", Payload: &IndexTraceTask{TraceID: "t12345"}, CreatedAt: now, ActiveSince: now,
+		Status: Status{Type: Pending, Due: now}}
+	data, err := tk.Encode()
+	require.NoError(b, err)
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := decodeFast(data); !ok {
+				b.Fatal("not decoded")
+			}
+		}
+	})
+	b.Run("slow", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeSlow(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -18,6 +18,15 @@
 //     schedules on jetmail.work.<role>.cron.<name>: the server fires them,
 //     so they fire once per cluster however many nodes run.
 //
+// # Creating tasks
+//
+// Create stores one task; CreateMany stores a batch, validated first as a
+// whole (every invalid task named by its index, nothing written), then
+// written in one pipelined call to the engine. A batch is all or nothing:
+// if a write fails, the tasks written before it are taken back and the
+// error names the task that failed. A task due now is one write (its
+// trigger carries it); a task due later is its schedule.
+//
 // # Running a trigger
 //
 // The node that gets a trigger (one of the role's shard, package work)
@@ -27,6 +36,20 @@
 // handler runs while the work lease is renewed. On success the task is
 // removed (engine.Complete, retried until it is gone). On failure the retry
 // policy gives Retry{due} with a new trigger, or Failed.
+//
+// # Many tasks due at once
+//
+// A task due later is a message schedule, and the server fires every
+// schedule due at the same moment in one pass: it first collects them all
+// (the first fired trigger is stored only after that), then stores the
+// fired triggers one by one, each with the removal of its schedule. For
+// 10,000 tasks due in the same second this takes, measured on 2 cores,
+// 65-300 ms before the first trigger is stored and 330-1,000 ms before the
+// last, at about 100 us of server CPU per task; running them costs the
+// node about 30 us each. The lateness of such a burst is therefore mostly
+// the server's firing, and the node's part is to keep up with it: it asks
+// for triggers while it works the last ones (package work) and decodes a
+// task in one pass (package task).
 //
 // # Crashes
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/node"
@@ -77,6 +78,9 @@ type Manager struct {
 	mu       sync.RWMutex
 	settings task.Settings
 
+	// views caches the cluster view per role (roles.Role -> *roleSnapshot).
+	views sync.Map
+
 	workers []*work.Worker
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
@@ -113,7 +117,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		Stale: m.metrics.stale, Rescued: m.metrics.rescued,
 		// A task due now lives in its trigger alone until it changes: one
 		// write to create it, its trigger's ack to complete it.
-		Inline:       func(id string, t *task.Task) string { return m.route(id, t).Subject + "." + id },
+		Inline:       m.inlineSubject,
 		InlinePlaces: inlinePlaces,
 	}); err != nil {
 		return err
@@ -163,18 +167,54 @@ func due(t *task.Task) (time.Time, bool) { return t.Status.Due, t.Status.Runnabl
 // route places a task's triggers: on the partition of its shard key in its
 // role's work stream, its schedule on jetmail.work.<role>.sched.<task id>.
 func (m *Manager) route(id string, t *task.Task) engine.Route {
-	role := task.RoleOf(t.Variant())
-	it := work.Item{Key: task.ShardKey(t.Payload, t.ID)}
-	if sm, ok := t.Payload.(*task.StoreMaintenanceTask); ok && sm.ShardIndex != nil {
-		it.Partition = sm.ShardIndex // partition i belongs to shard i
-	}
-	part := m.d.Publisher.PartitionOf(it)
+	role, part, key := m.place(id, t)
 	r := engine.Route{Stream: work.StreamName(role), Subject: work.Subject(role, part),
-		Sched: work.SubjectPrefix(role) + "sched." + id, Header: nats.Header{work.HeaderKey: []string{it.Key}}}
-	if rm, layout, _ := m.d.View.Role(role); layout.Fits(rm) {
+		Sched: work.SubjectPrefix(role) + "sched." + id, Header: nats.Header{work.HeaderKey: []string{key}}}
+	if rm, layout := m.roleView(role); layout.Fits(rm) {
 		r.Consumer = work.ConsumerName(role, shard.Owner(part, layout.Shards), layout.Epoch)
 	}
 	return r
+}
+
+// place is a task's role, partition and shard key.
+func (m *Manager) place(id string, t *task.Task) (roles.Role, int, string) {
+	it := work.Item{Key: task.ShardKey(t.Payload, id)}
+	if sm, ok := t.Payload.(*task.StoreMaintenanceTask); ok && sm.ShardIndex != nil {
+		it.Partition = sm.ShardIndex // partition i belongs to shard i
+	}
+	return task.RoleOf(t.Variant()), m.d.Publisher.PartitionOf(it), it.Key
+}
+
+// inlineSubject is the subject of an inline task's trigger: its own, below
+// its partition's.
+func (m *Manager) inlineSubject(id string, t *task.Task) string {
+	role, part, _ := m.place(id, t)
+	return work.Subject(role, part) + "." + id
+}
+
+// roleSnapshot is the cluster view of one role as last read, valid until
+// changed is closed.
+type roleSnapshot struct {
+	rm      cluster.RoleMap
+	layout  *cluster.Layout
+	changed <-chan struct{}
+}
+
+// roleView is role r's map and layout. It keeps the last answer of the
+// cluster view per role until the view changes: every trigger published
+// asks, and the view answers under one lock for all.
+func (m *Manager) roleView(r roles.Role) (cluster.RoleMap, *cluster.Layout) {
+	if v, ok := m.views.Load(r); ok {
+		snap := v.(*roleSnapshot)
+		select {
+		case <-snap.changed:
+		default:
+			return snap.rm, snap.layout
+		}
+	}
+	rm, layout, changed := m.d.View.Role(r)
+	m.views.Store(r, &roleSnapshot{rm: rm, layout: layout, changed: changed})
+	return rm, layout
 }
 
 // inlinePlaces are where an inline task's trigger may be: below any

@@ -3,6 +3,7 @@ package taskmanager
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,31 @@ type metrics struct {
 	createdC *prometheus.CounterVec
 	stale    prometheus.Counter
 	rescued  prometheus.Counter
+	// byVariant holds each variant's series (task.Variant ->
+	// *variantMetrics), looked up on the variant's first use: later runs
+	// touch no label map. Series appear on first use, as before.
+	byVariant sync.Map
+}
+
+// variantMetrics are the series of one task variant.
+type variantMetrics struct {
+	lateness, duration prometheus.Observer
+	ok, retry, failed  prometheus.Counter
+	created            prometheus.Counter
+}
+
+// of returns the series of variant v.
+func (mt *metrics) of(v task.Variant) *variantMetrics {
+	if vm, ok := mt.byVariant.Load(v); ok {
+		return vm.(*variantMetrics)
+	}
+	l := string(v)
+	vm, _ := mt.byVariant.LoadOrStore(v, &variantMetrics{
+		lateness: mt.lateness.WithLabelValues(l), duration: mt.duration.WithLabelValues(l),
+		ok: mt.runs.WithLabelValues(l, "ok"), retry: mt.runs.WithLabelValues(l, "retry"), failed: mt.runs.WithLabelValues(l, "failed"),
+		created: mt.createdC.WithLabelValues(l),
+	})
+	return vm.(*variantMetrics)
 }
 
 func newMetrics(m *Manager) *metrics {
@@ -50,7 +76,7 @@ func newMetrics(m *Manager) *metrics {
 	return mt
 }
 
-func (mt *metrics) created(t *task.Task) { mt.createdC.WithLabelValues(string(t.Variant())).Inc() }
+func (mt *metrics) created(t *task.Task) { mt.of(t.Variant()).created.Inc() }
 
 // gaugeScanTimeout bounds the scan behind one scrape of jetmail_tasks.
 const gaugeScanTimeout = 10 * time.Second

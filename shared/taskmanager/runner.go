@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -17,42 +18,47 @@ import (
 func (m *Manager) runTask(ctx context.Context, it *engine.Item[task.Task]) error {
 	t := it.Value
 	variant := t.Variant()
+	vm := m.metrics.of(variant)
 	start := m.p.Clock.Now()
-	m.metrics.lateness.WithLabelValues(string(variant)).Observe(max(0, start.Sub(t.Status.Due).Seconds()))
+	vm.lateness.Observe(max(0, start.Sub(t.Status.Due).Seconds()))
 	attempt := t.Status.Attempts() + 1
-	log := m.log.With("task", t.ID, "type", variant, "attempt", attempt)
+	// The task's logger is built only when something is logged: most runs
+	// log nothing, and With costs more than the rest of a no-op run.
+	log := func() *slog.Logger { return m.log.With("task", t.ID, "type", variant, "attempt", attempt) }
 
 	runErr := m.call(ctx, t)
 	end := m.p.Clock.Now()
-	m.metrics.duration.WithLabelValues(string(variant)).Observe(end.Sub(start).Seconds())
+	vm.duration.Observe(end.Sub(start).Seconds())
 
 	if runErr == nil {
 		err := m.eng.Complete(ctx, it)
 		if errors.Is(err, engine.ErrConflict) {
-			log.Info("task done, but it was changed while it ran; the change stands")
+			log().Info("task done, but it was changed while it ran; the change stands")
 		} else if err != nil {
 			return fmt.Errorf("record completion of task %s: %w", t.ID, err)
 		}
-		log.Debug("task done", "took", end.Sub(start))
-		m.metrics.runs.WithLabelValues(string(variant), "ok").Inc()
+		if m.log.Enabled(ctx, slog.LevelDebug) {
+			log().Debug("task done", "took", end.Sub(start))
+		}
+		vm.ok.Inc()
 		return nil
 	}
 
 	t.Status = m.Settings().AfterFailure(t, attempt, end.UTC(), runErr.Error(), m.p.Rand)
 	if err := m.eng.Save(ctx, it, true); err != nil {
 		if errors.Is(err, engine.ErrConflict) {
-			log.Info("task failed, but it was changed while it ran; the change stands", "err", runErr)
+			log().Info("task failed, but it was changed while it ran; the change stands", "err", runErr)
 			return nil
 		}
 		return fmt.Errorf("record failure of task %s: %w", t.ID, err)
 	}
 	if t.Status.Type == task.Failed {
-		m.metrics.runs.WithLabelValues(string(variant), "failed").Inc()
-		log.Error("task failed for good", "err", runErr)
+		vm.failed.Inc()
+		log().Error("task failed for good", "err", runErr)
 		return nil
 	}
-	m.metrics.runs.WithLabelValues(string(variant), "retry").Inc()
-	log.Warn("task failed, will retry", "err", runErr, "retry_at", t.Status.Due.Format(time.RFC3339))
+	vm.retry.Inc()
+	log().Warn("task failed, will retry", "err", runErr, "retry_at", t.Status.Due.Format(time.RFC3339))
 	return nil
 }
 

@@ -352,3 +352,79 @@ func writeWithoutTrigger(t *testing.T, srv *embedded.Server, p task.Payload) str
 	require.NoError(t, err)
 	return tk.ID
 }
+
+// CreateMany stores a batch, tasks due now and later, in the order given;
+// every task runs once.
+func TestCreateMany(t *testing.T) {
+	t.Parallel()
+	_, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
+	ctx := context.Background()
+	var mu sync.Mutex
+	ran := map[string]int{}
+	m.Handle(task.IndexTrace, func(ctx context.Context, tk *task.Task) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ran[tk.ID]++
+		return nil
+	})
+	const n = 3000 // more than one pipelined window of the engine
+	soon := time.Now().Add(1500 * time.Millisecond)
+	news := make([]taskmanager.NewTask, n)
+	for i := range news {
+		news[i].Payload = trace(fmt.Sprint("t", i))
+		if i%3 == 0 {
+			news[i].Due = &soon
+		}
+	}
+	tasks, err := m.CreateMany(ctx, news)
+	require.NoError(t, err)
+	require.Len(t, tasks, n)
+	for i, tk := range tasks {
+		require.Equal(t, fmt.Sprint("t", i), tk.Payload.(*task.IndexTraceTask).TraceID, "in the order given")
+		if i%3 == 0 {
+			require.True(t, tk.Status.Due.Equal(soon))
+		}
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ran) == n
+	}, 20*time.Second, 20*time.Millisecond, "every task runs")
+	mu.Lock()
+	for id, times := range ran {
+		require.Equal(t, 1, times, "task %s ran once", id)
+	}
+	mu.Unlock()
+	require.Eventually(t, func() bool { _, total := query(t, m, taskmanager.Query{}); return total == 0 }, 5*time.Second, 20*time.Millisecond)
+}
+
+// An invalid task fails the whole batch before anything is written, and
+// the error names every invalid task by its index.
+func TestCreateManyNamesInvalidTasks(t *testing.T) {
+	t.Parallel()
+	_, m := start(t, jetmailtest.Conn(t, jetmailtest.Server(t)), "1")
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour)
+	_, err := m.CreateMany(ctx, []taskmanager.NewTask{
+		{Payload: trace("ok"), Due: &later},
+		{Payload: &task.IndexDocumentTask{}, Due: &later},
+		{Payload: trace("ok too"), Due: &later},
+		{Payload: nil},
+	})
+	require.Error(t, err)
+	var indexes []int
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *taskmanager.CreateError
+		require.ErrorAs(t, e, &ce)
+		indexes = append(indexes, ce.Index)
+	}
+	require.Equal(t, []int{1, 3}, indexes)
+	require.ErrorContains(t, err, "create task 1 of the batch: IndexDocument")
+	_, total := query(t, m, taskmanager.Query{})
+	require.Zero(t, total, "nothing stored")
+
+	// Create is CreateMany with one task, with the cause as its error.
+	_, err = m.Create(ctx, &task.IndexDocumentTask{}, nil)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "batch")
+}

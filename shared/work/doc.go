@@ -12,14 +12,31 @@
 // nodes of the shard share it. JetStream refuses overlapping filters on a
 // WorkQueue stream, so no partition is ever worked by two shards.
 //
+// Each stream also holds one anchor message (jetmail.work.<role>.anchor)
+// that no consumer reads, so that the stream's first message is never a
+// consumer's next: the server then finds the next item where the consumer
+// left off instead of searching every subject of the stream, which with
+// one subject per inline task costs as much as the backlog is long.
+//
 // # Per-node concurrency and leases
 //
 // A Worker runs a pool of Concurrency slots per node and asks the server
 // only for as many messages as it has free slots (Fetch(free)), so
-// nothing waits in a local buffer with its ack timer running. While a
+// nothing waits in a local buffer with its ack timer running. A slot is
+// taken when it is asked for and freed when its handler ends (or when the
+// fetch ends without bringing it). Up to two fetches are open at once, the
+// next asked for while the items of the last are worked, so that the
+// server is not left without a request while the node finishes a batch;
+// a busy pool gathers free slots for up to a millisecond, so that it asks
+// in a few larger fetches rather than one per finished item. While a
 // handler runs, the worker sends InProgress every AckWait/4: the message
 // stays leased however long the work takes, and if the node dies the lease
 // lapses after AckWait and another node of the shard gets the item.
+//
+// Acknowledgements are sent one per item without waiting (msg.Ack): a
+// WorkQueue stream requires explicit acks, so one ack cannot cover several
+// items (AckAll is refused), and Flush makes sure they reached the server
+// before a drain is reported.
 //
 // # Outcomes
 //

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // PoolParams configures a Pool.
@@ -38,6 +39,11 @@ type Pool struct {
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
 	inFlight      sync.WaitGroup
+	// The pool's metrics, looked up once for its label; nil without
+	// Metrics.
+	mInFlight            prometheus.Gauge
+	mDuration            prometheus.Observer
+	mOK, mRetry, mFailed prometheus.Counter
 }
 
 // NewPool returns a pool with all its slots free.
@@ -50,6 +56,10 @@ func NewPool(p PoolParams) *Pool {
 		pl.slots <- struct{}{}
 	}
 	pl.handlerCtx, pl.cancelHandler = context.WithCancel(context.Background())
+	if m := p.Metrics; m != nil {
+		pl.mInFlight, pl.mDuration = m.inFlight.WithLabelValues(p.Label), m.duration.WithLabelValues(p.Label)
+		pl.mOK, pl.mRetry, pl.mFailed = m.jobs.WithLabelValues(p.Label, "ok"), m.jobs.WithLabelValues(p.Label, "retry"), m.jobs.WithLabelValues(p.Label, "failed")
+	}
 	return pl
 }
 
@@ -59,14 +69,40 @@ func (pl *Pool) Wait() { pl.inFlight.Wait() }
 // Cancel cancels the context of running handlers.
 func (pl *Pool) Cancel() { pl.cancelHandler() }
 
+// Fetching: how many fetches a pool keeps open on one consumer, and how it
+// gathers free slots into one fetch.
+const (
+	// maxFetches is how many fetches of one consumer may be open at once:
+	// the next is asked for while the items of the last are still being
+	// worked, so that the server always has a request to deliver to (and,
+	// items still unacknowledged, finds its next item in the stream at
+	// once rather than searching every subject of the stream for it).
+	maxFetches = 2
+	// maxBatch caps one fetch.
+	maxBatch = 256
+	// gatherWait is how long a fetch may wait for more slots to free up
+	// when fewer than a quarter of the pool's slots are free: a busy pool
+	// then asks for its items in a few larger fetches rather than one
+	// fetch per finished item. Only a busy pool waits, and it has work in
+	// hand meanwhile.
+	gatherWait = time.Millisecond
+)
+
 // Consume fetches from cons while ctx lasts and runs the handler for each
 // message; decorate may fill in the Job's consumer-specific fields. It
 // returns when ctx ends and its fetches have finished; handlers may still
 // run (see Wait).
 func (pl *Pool) Consume(ctx context.Context, cons jetstream.Consumer, name string, decorate func(*Job)) {
 	ackWait := cons.CachedInfo().Config.AckWait
-	const maxBatch = 256
+	open := make(chan struct{}, maxFetches)
+	var fetches sync.WaitGroup
+	defer fetches.Wait()
 	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case open <- struct{}{}:
+		}
 		n := pl.acquire(ctx, maxBatch)
 		if n == 0 {
 			return
@@ -78,40 +114,77 @@ func (pl *Pool) Consume(ctx context.Context, cons jetstream.Consumer, name strin
 		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(pl.p.PollWait))
 		if err != nil {
 			pl.release(n)
+			<-open
 			if ctx.Err() == nil {
 				pl.p.Logger.Warn("fetch", "consumer", name, "err", err)
 				sleepCtx(ctx, 500*time.Millisecond)
 			}
 			continue
 		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			if ctx.Err() != nil {
-				// Stopping: hand the item back at once rather than sit on it.
-				_ = msg.Nak()
-				pl.release(1)
-				continue
-			}
-			pl.inFlight.Add(1)
-			go pl.handle(msg, ackWait, decorate)
+		fetches.Add(1)
+		go func() {
+			defer fetches.Done()
+			defer func() { <-open }()
+			pl.deliver(ctx, batch, n, name, ackWait, decorate)
+		}()
+	}
+}
+
+// deliver starts a handler for each item of a fetch of n, and frees the
+// slots of the items the fetch did not bring.
+func (pl *Pool) deliver(ctx context.Context, batch jetstream.MessageBatch, n int, name string, ackWait time.Duration, decorate func(*Job)) {
+	got := 0
+	for msg := range batch.Messages() {
+		got++
+		if ctx.Err() != nil {
+			// Stopping: hand the item back at once rather than sit on it.
+			_ = msg.Nak()
+			pl.release(1)
+			continue
 		}
-		pl.release(n - got)
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			pl.p.Logger.Warn("fetch ended", "consumer", name, "err", err)
-			sleepCtx(ctx, 500*time.Millisecond)
-		}
+		pl.inFlight.Add(1)
+		go pl.handle(msg, ackWait, decorate)
+	}
+	pl.release(n - got)
+	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		pl.p.Logger.Warn("fetch ended", "consumer", name, "err", err)
+		sleepCtx(ctx, 500*time.Millisecond)
 	}
 }
 
 // acquire takes at least one free slot (waiting for it) and up to max.
+// When fewer than a quarter of the slots are free, it waits up to
+// gatherWait for more. It returns 0, holding none, when ctx ends.
 func (pl *Pool) acquire(ctx context.Context, max int) int {
 	select {
 	case <-ctx.Done():
 		return 0
 	case <-pl.slots:
 	}
-	n := 1
+	n := 1 + pl.take(max-1)
+	want := min(max, pl.p.Slots/4)
+	if n >= want {
+		return n
+	}
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for n < want {
+		select {
+		case <-ctx.Done():
+			pl.release(n)
+			return 0
+		case <-t.C:
+			return n + pl.take(max-n)
+		case <-pl.slots:
+			n++
+		}
+	}
+	return n + pl.take(max-n)
+}
+
+// take takes up to max slots that are free now.
+func (pl *Pool) take(max int) int {
+	n := 0
 	for n < max {
 		select {
 		case <-pl.slots:
@@ -132,11 +205,11 @@ func (pl *Pool) release(n int) {
 func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*Job)) {
 	defer pl.inFlight.Done()
 	defer pl.release(1)
-	label := pl.p.Label
 	job := &Job{Subject: msg.Subject(), Key: msg.Headers().Get(HeaderKey), Data: msg.Data(), Header: msg.Headers()}
 	if meta, err := msg.Metadata(); err == nil {
 		job.Attempt = meta.NumDelivered
 		job.Published = meta.Timestamp
+		job.Stream = meta.Stream
 	}
 	if decorate != nil {
 		decorate(job)
@@ -163,9 +236,9 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 	})
 	hbMu.Unlock()
 
-	if pl.p.Metrics != nil {
-		pl.p.Metrics.inFlight.WithLabelValues(label).Inc()
-		defer pl.p.Metrics.inFlight.WithLabelValues(label).Dec()
+	if pl.mInFlight != nil {
+		pl.mInFlight.Inc()
+		defer pl.mInFlight.Dec()
 	}
 	start := time.Now()
 	err := pl.call(job)
@@ -174,7 +247,7 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 	hb.Stop()
 	hbMu.Unlock()
 
-	result := "ok"
+	result := pl.mOK
 	var perm permanentError
 	var retry retryError
 	switch {
@@ -183,23 +256,23 @@ func (pl *Pool) handle(msg jetstream.Msg, ackWait time.Duration, decorate func(*
 			pl.p.Logger.Warn("ack", "key", job.Key, "err", aerr)
 		}
 	case errors.As(err, &perm):
-		result = "failed"
+		result = pl.mFailed
 		pl.p.Logger.Error("work item failed permanently, dropped", "key", job.Key, "attempt", job.Attempt, "err", err)
 		_ = msg.Term()
 	case errors.As(err, &retry):
-		result = "retry"
+		result = pl.mRetry
 		pl.p.Logger.Debug("work item handed back", "key", job.Key, "attempt", job.Attempt, "retry_in", retry.delay, "err", err)
 		_ = msg.NakWithDelay(retry.delay)
 	default:
-		result = "retry"
+		result = pl.mRetry
 		delay := time.Duration(job.Attempt) * time.Second
 		delay = min(delay, 30*time.Second)
 		pl.p.Logger.Warn("work item failed, will retry", "key", job.Key, "attempt", job.Attempt, "retry_in", delay, "err", err)
 		_ = msg.NakWithDelay(delay)
 	}
-	if pl.p.Metrics != nil {
-		pl.p.Metrics.jobs.WithLabelValues(label, result).Inc()
-		pl.p.Metrics.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	if result != nil {
+		result.Inc()
+		pl.mDuration.Observe(time.Since(start).Seconds())
 	}
 }
 

@@ -2,7 +2,9 @@ package work
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,14 +17,16 @@ import (
 func StreamName(r roles.Role) string { return "jetmail-work-" + r.Token() }
 
 // Subject is the subject of role r's partition p.
-func Subject(r roles.Role, p int) string { return fmt.Sprintf("jetmail.work.%s.p.%d", r.Token(), p) }
+func Subject(r roles.Role, p int) string {
+	return "jetmail.work." + r.Token() + ".p." + strconv.Itoa(p)
+}
 
 // SubjectPrefix is the start of every subject of role r's stream.
 func SubjectPrefix(r roles.Role) string { return "jetmail.work." + r.Token() + "." }
 
 // ConsumerName is the durable consumer of shard i (from 0) of role r at epoch.
 func ConsumerName(r roles.Role, i int, epoch uint64) string {
-	return fmt.Sprintf("%s-shard%d-e%d", r.Token(), i+1, epoch)
+	return r.Token() + "-shard" + strconv.Itoa(i+1) + "-e" + strconv.FormatUint(epoch, 10)
 }
 
 // EnsureStream creates or updates role r's work stream. Message schedules
@@ -40,7 +44,43 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, r roles.Role, par
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", StreamName(r), err)
 	}
+	if err := ensureAnchor(ctx, js, s, r); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// AnchorSubject is the subject of role r's anchor: a message no consumer
+// reads, kept in the stream for good (see ensureAnchor).
+func AnchorSubject(r roles.Role) string { return SubjectPrefix(r) + "anchor" }
+
+// ensureAnchor puts one message on role r's anchor subject if there is
+// none. No consumer's filter matches it, so the WorkQueue stream keeps it
+// and the stream's first message is never the next one a consumer looks
+// for. When it is (every delivered item acknowledged and removed), the
+// server searches the subjects of the whole stream for the consumer's next
+// item, and inline tasks give the stream one subject each: tens of
+// thousands of subjects searched per fetch with a backlog, the largest
+// single cost of a busy task stream before the anchor (profiled). A
+// periodic task's schedule would serve as well, but a role may have none.
+func ensureAnchor(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, r roles.Role) error {
+	_, err := s.GetLastMsgForSubject(ctx, AnchorSubject(r))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("read the anchor of stream %s: %w", StreamName(r), err)
+	}
+	// Expecting no message there: two nodes starting at once write one.
+	_, err = js.Publish(ctx, AnchorSubject(r), nil, jetstream.WithExpectLastSequencePerSubject(0))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write the anchor of stream %s: %w", StreamName(r), err)
+	}
+	return nil
 }
 
 // consumerConfig is the configuration of shard i of shards at epoch, with

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/shared/cluster"
@@ -352,4 +353,30 @@ func TestLongItemKeepsItsLease(t *testing.T) {
 	}
 	time.Sleep(9 * time.Second)
 	require.EqualValues(t, 1, runs.Load(), "the item was redelivered while its handler was still running")
+}
+
+// A role's stream keeps one anchor message, whatever the number of nodes
+// that ensure the stream, and no shard consumer gets it.
+func TestStreamKeepsOneAnchor(t *testing.T) {
+	t.Parallel()
+	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
+	require.NoError(t, err)
+	ctx := context.Background()
+	role := roles.FtsIndexing
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := work.EnsureStream(ctx, js, role, 4, 1)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	s, err := work.EnsureStream(ctx, js, role, 4, 1)
+	require.NoError(t, err)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(work.AnchorSubject(role)))
+	require.NoError(t, err)
+	require.Equal(t, map[string]uint64{work.AnchorSubject(role): 1}, info.State.Subjects)
+	require.EqualValues(t, 1, info.State.Msgs)
 }

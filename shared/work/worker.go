@@ -34,6 +34,8 @@ type Job struct {
 	Attempt uint64
 	// Published is when the item entered the stream.
 	Published time.Time
+	// Stream is the stream the item is in.
+	Stream string
 }
 
 // Handler does the work of one item. See the package doc for what its
