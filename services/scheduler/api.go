@@ -218,15 +218,25 @@ type written struct {
 
 // writeCreates writes the validated creates of one x:Task/set and returns
 // each one's outcome, in the same order. It is the one place the API writes
-// new tasks: today setParallelism creates at a time, each with
-// Manager.Create; a bulk Manager.CreateMany can replace this body without
-// touching validation or the response.
+// new tasks: all in one Manager.CreateMany, pipelined in one round trip.
 func (a *api) writeCreates(ctx context.Context, creates []validCreate) []written {
 	out := make([]written, len(creates))
-	parallel(creates, func(i int, c validCreate) {
-		t, err := a.m.Create(ctx, c.payload, c.due)
-		out[i] = written{t, err}
-	})
+	if len(creates) == 0 {
+		return out
+	}
+	news := make([]taskmanager.NewTask, len(creates))
+	for i, c := range creates {
+		news[i] = taskmanager.NewTask{Payload: c.payload, Due: c.due}
+	}
+	// One bulk write: all are created, or none (each then gets the error).
+	tasks, err := a.m.CreateMany(ctx, news)
+	for i := range out {
+		if err != nil {
+			out[i] = written{nil, err}
+		} else {
+			out[i] = written{tasks[i], nil}
+		}
+	}
 	return out
 }
 
