@@ -478,9 +478,16 @@ func TestDepthFromServerCounts(t *testing.T) {
 		return d
 	}
 	require.Equal(t, map[string]int{"remote": 3, "local": 0}, depth(), "three due now")
+	// The stream keeps its anchor, which no consumer reads (work.EnsureAnchor).
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	s, err := js.Stream(ctx, mailqueue.Stream)
+	require.NoError(t, err)
+	_, err = s.GetLastMsgForSubject(ctx, mailqueue.AnchorSubject)
+	require.NoError(t, err, "the queue stream has its anchor")
 	keys, _ := list(t, q, mailqueue.Filter{})
 	require.Len(t, keys, 3)
-	_, err := q.Hold(ctx, keys[0])
+	_, err = q.Hold(ctx, keys[0])
 	require.NoError(t, err)
 	_, err = q.Reschedule(ctx, keys[1], time.Now().Add(time.Hour))
 	require.NoError(t, err)

@@ -41,6 +41,10 @@ func schedSubject(vq, key string) string { return "jetmail.queue.sched." + vq + 
 func notifySubject(id string) string     { return "jetmail.queue.notify." + id }
 func consumerName(vq string) string      { return "vq-" + vq }
 
+// AnchorSubject holds the queue stream's anchor, a message no consumer
+// reads (see work.EnsureAnchor).
+const AnchorSubject = "jetmail.queue.anchor"
+
 // schedCounterName names a virtual queue's counting consumer: never pulled,
 // its pending count is how many of the queue's recipients wait for a later
 // attempt (see Depth).
@@ -245,12 +249,17 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 	}); err != nil {
 		return fmt.Errorf("create KV bucket %s: %w", BucketControl, err)
 	}
-	if _, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: Stream, Description: "jetmail outbound queue triggers: jetmail.queue.due.<virtual queue>, schedules on jetmail.queue.sched.<virtual queue>",
 		Subjects: []string{"jetmail.queue.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Replicas: cfg.NATS.Replicas, AllowMsgSchedules: true,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("create stream %s: %w", Stream, err)
+	}
+	// Each recipient due now has a subject of its own: see work.EnsureAnchor.
+	if err := work.EnsureAnchor(ctx, q.js, s, AnchorSubject); err != nil {
+		return err
 	}
 	for name, vq := range cfg.Queue.Virtual {
 		// MaxAckPending is threads-per-node times the nodes delivering the

@@ -44,41 +44,42 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, r roles.Role, par
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", StreamName(r), err)
 	}
-	if err := ensureAnchor(ctx, js, s, r); err != nil {
+	if err := EnsureAnchor(ctx, js, s, AnchorSubject(r)); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // AnchorSubject is the subject of role r's anchor: a message no consumer
-// reads, kept in the stream for good (see ensureAnchor).
+// reads, kept in the stream for good (see EnsureAnchor).
 func AnchorSubject(r roles.Role) string { return SubjectPrefix(r) + "anchor" }
 
-// ensureAnchor puts one message on role r's anchor subject if there is
-// none. No consumer's filter matches it, so the WorkQueue stream keeps it
+// EnsureAnchor puts one message on subject, in stream s, if there is none.
+// No consumer's filter may match it: the WorkQueue stream then keeps it,
 // and the stream's first message is never the next one a consumer looks
 // for. When it is (every delivered item acknowledged and removed), the
 // server searches the subjects of the whole stream for the consumer's next
-// item, and inline tasks give the stream one subject each: tens of
+// item, and inline items give the stream one subject each: tens of
 // thousands of subjects searched per fetch with a backlog, the largest
-// single cost of a busy task stream before the anchor (profiled). A
-// periodic task's schedule would serve as well, but a role may have none.
-func ensureAnchor(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, r roles.Role) error {
-	_, err := s.GetLastMsgForSubject(ctx, AnchorSubject(r))
+// single cost of a busy stream before the anchor (profiled). Role streams
+// and the mail queue's stream each keep one.
+func EnsureAnchor(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, subject string) error {
+	name := s.CachedInfo().Config.Name
+	_, err := s.GetLastMsgForSubject(ctx, subject)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("read the anchor of stream %s: %w", StreamName(r), err)
+		return fmt.Errorf("read the anchor of stream %s: %w", name, err)
 	}
 	// Expecting no message there: two nodes starting at once write one.
-	_, err = js.Publish(ctx, AnchorSubject(r), nil, jetstream.WithExpectLastSequencePerSubject(0))
+	_, err = js.Publish(ctx, subject, nil, jetstream.WithExpectLastSequencePerSubject(0))
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("write the anchor of stream %s: %w", StreamName(r), err)
+		return fmt.Errorf("write the anchor of stream %s: %w", name, err)
 	}
 	return nil
 }
