@@ -44,7 +44,9 @@
 //	    (the strategy is evaluated again: retry_num, last_error...)
 //	queued --expire passed, or max-attempts reached--> expired: entry
 //	    removed, failure DSN
-//	queued --notify time passed--> delayed DSN (once per notify time)
+//	queued --notify time passed--> delayed DSN (once per notify time; the
+//	    schedule is written at the message's first deferral, so mail
+//	    delivered at its first attempt costs no notify writes)
 //	queued --hold--> held (no trigger) --release--> queued
 //
 // Triggers are checked by package engine: one whose entry was rescheduled,

@@ -99,29 +99,12 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r
 		forget()
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	entries := make([]*Recipient, len(inserts))
-	for i, in := range inserts {
-		entries[i] = in.Value
-	}
-	if hasNotify(entries) {
-		if err := q.scheduleNotify(ctx, env.MessageID, entries); err != nil {
-			q.log.Warn("delayed-DSN schedule", "message", env.MessageID, "err", err)
-		}
-	}
+	// No delayed-DSN schedule yet: a message delivered at its first attempt,
+	// most of them, never needs one (see deferred in runner.go).
 	q.metrics.enqueued.WithLabelValues(string(env.Source)).Inc()
 	return env.MessageID, nil
 }
 
-// hasNotify reports whether any entry has a delayed DSN to come: only then
-// can the message have a notify schedule.
-func hasNotify(entries []*Recipient) bool {
-	for _, r := range entries {
-		if !r.NextNotify.IsZero() {
-			return true
-		}
-	}
-	return false
-}
 
 // scheduleNotify sets the message's delayed-DSN schedule to the earliest
 // notify time of its entries, or removes it when there is none.

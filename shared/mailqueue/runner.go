@@ -113,7 +113,7 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 	end := q.p.Clock.Now().UTC()
 	first := group[0].Value
 	var failed, delivered []dsn.Recipient
-	left := false
+	left, firstDeferral := false, false
 	for i, c := range group {
 		r, res := c.Value, results[i]
 		r.Attempts++
@@ -163,6 +163,7 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 			r.Due = end.Add(5 * time.Minute)
 		}
 		left = true
+		firstDeferral = firstDeferral || r.Attempts == 1 && !r.NextNotify.IsZero()
 		if err := q.eng.Save(ctx, c, true); err != nil {
 			q.log.Info("recipient changed during delivery; the change stands", "entry", c.Key, "err", err)
 			continue
@@ -171,8 +172,37 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 	}
 	q.sendDSN(ctx, first, failed, body)
 	q.sendDSN(ctx, first, delivered, body)
+	if firstDeferral {
+		q.deferred(ctx, group)
+	}
 	if !left {
 		q.finishIfDone(ctx, first)
+	}
+}
+
+// deferred gives a message its delayed-DSN schedule when one of its
+// recipients is deferred for the first time. Only then: a message
+// delivered at its first attempt never has one, which saves two writes
+// (like Postfix, which warns of delays for deferred mail only). A crash
+// before the schedule is written costs that message its delay warnings,
+// not its delivery nor its expiry.
+func (q *Queue) deferred(ctx context.Context, group []*entry) {
+	r := group[0].Value
+	entries := make([]*Recipient, 0, r.Recipients)
+	if r.Recipients == 1 {
+		entries = append(entries, r)
+	} else {
+		all, err := q.eng.Match(ctx, r.MessageID+".*")
+		if err != nil {
+			q.log.Warn("delayed-DSN schedule: list the message's recipients", "message", r.MessageID, "err", err)
+			return
+		}
+		for _, it := range all {
+			entries = append(entries, it.Value)
+		}
+	}
+	if err := q.scheduleNotify(ctx, r.MessageID, entries); err != nil {
+		q.log.Warn("delayed-DSN schedule", "message", r.MessageID, "err", err)
 	}
 }
 
@@ -210,8 +240,10 @@ func (q *Queue) finishIfDone(ctx context.Context, r *Recipient) {
 			q.log.Warn("remove delivered message body", "message", r.MessageID, "err", err)
 		}
 	}
-	if !r.NextNotify.IsZero() {
-		_ = q.scheduleNotify(ctx, r.MessageID, nil) // cancel the pending delayed DSN
+	if !r.NextNotify.IsZero() && (r.Attempts > 1 || r.Recipients > 1) {
+		// Cancel the pending delayed DSN; a one-recipient message delivered
+		// or cancelled before its first deferral never had one.
+		_ = q.scheduleNotify(ctx, r.MessageID, nil)
 	}
 }
 
