@@ -105,7 +105,6 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r
 	return env.MessageID, nil
 }
 
-
 // scheduleNotify sets the message's delayed-DSN schedule to the earliest
 // notify time of its entries, or removes it when there is none.
 func (q *Queue) scheduleNotify(ctx context.Context, messageID string, entries []*Recipient) error {
