@@ -78,15 +78,27 @@ func newMetrics(m *Manager) *metrics {
 
 func (mt *metrics) created(t *task.Task) { mt.of(t.Variant()).created.Inc() }
 
-// gaugeScanTimeout bounds the scan behind one scrape of jetmail_tasks.
-const gaugeScanTimeout = 10 * time.Second
+// gaugeScanTimeout bounds the scan behind jetmail_tasks; gaugeMaxAge is
+// how long its counts serve scrapes before the next scan: with a million
+// tasks a scan takes seconds, and it runs at most this often however often
+// Prometheus asks.
+const (
+	gaugeScanTimeout = 10 * time.Second
+	gaugeMaxAge      = 30 * time.Second
+)
 
 // taskGauge reports jetmail_tasks{status,type}: the whole cluster's tasks.
 // Only nodes holding metrics.calculate report it, so that a sum over nodes
-// counts each task once.
-type taskGauge struct{ m *Manager }
+// counts each task once. Its counts are at most gaugeMaxAge old.
+type taskGauge struct {
+	m *Manager
 
-var taskGaugeDesc = prometheus.NewDesc("jetmail_tasks", "Tasks in the cluster by status (Pending, Retry, Failed) and type; reported by the nodes holding metrics.calculate.", []string{"status", "type"}, nil)
+	mu      sync.Mutex // one scan at a time; scrapes meanwhile wait for it
+	counted time.Time
+	counts  map[[2]string]int
+}
+
+var taskGaugeDesc = prometheus.NewDesc("jetmail_tasks", "Tasks in the cluster by status (Pending, Retry, Failed) and type, counted at most 30s ago; reported by the nodes holding metrics.calculate.", []string{"status", "type"}, nil)
 
 func (g *taskGauge) Describe(ch chan<- *prometheus.Desc) { ch <- taskGaugeDesc }
 
@@ -95,14 +107,8 @@ func (g *taskGauge) Collect(ch chan<- prometheus.Metric) {
 	if len(rm.Shards.Of(g.m.d.NodeID)) == 0 || g.m.eng == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), gaugeScanTimeout)
-	defer cancel()
-	counts := map[[2]string]int{}
-	if err := g.m.eng.Scan(ctx, func(it *engine.Item[task.Task]) bool {
-		counts[[2]string{string(it.Value.Status.Type), string(it.Value.Variant())}]++
-		return true
-	}); err != nil {
-		g.m.log.Warn("count tasks for jetmail_tasks", "err", err)
+	counts, ok := g.current()
+	if !ok {
 		return
 	}
 	for _, st := range []task.StatusType{task.Pending, task.Retry, task.Failed} {
@@ -114,4 +120,27 @@ func (g *taskGauge) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(taskGaugeDesc, prometheus.GaugeValue, float64(n), string(st), string(v))
 		}
 	}
+}
+
+// current returns the counts, scanning the tasks when the last counts are
+// older than gaugeMaxAge.
+func (g *taskGauge) current() (map[[2]string]int, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.m.p.Clock.Now()
+	if g.counts != nil && now.Sub(g.counted) < gaugeMaxAge {
+		return g.counts, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gaugeScanTimeout)
+	defer cancel()
+	counts := map[[2]string]int{}
+	if err := g.m.eng.Scan(ctx, func(it *engine.Item[task.Task]) bool {
+		counts[[2]string{string(it.Value.Status.Type), string(it.Value.Variant())}]++
+		return true
+	}); err != nil {
+		g.m.log.Warn("count tasks for jetmail_tasks", "err", err)
+		return g.counts, g.counts != nil
+	}
+	g.counts, g.counted = counts, now
+	return counts, true
 }
