@@ -80,7 +80,7 @@ func Parse(data []byte) (*Config, error) {
 	l.cluster(f)
 	l.queue(f)
 	l.nats(f)
-	f.HTTP.Listen.to(&l.cfg.HTTP.Listen)
+	l.http(f)
 	f.Storage.DataDir.to(&l.cfg.Storage.DataDir)
 	l.task(f)
 	l.smtp(f)
@@ -185,6 +185,10 @@ type file struct {
 	} `toml:"nats"`
 	HTTP struct {
 		Listen val[string] `toml:"listen"`
+		TLS    struct {
+			Cert val[string] `toml:"cert"`
+			Key  val[string] `toml:"key"`
+		} `toml:"tls"`
 	} `toml:"http"`
 	Storage struct {
 		DataDir val[string] `toml:"data-dir"`

@@ -22,7 +22,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[queue.timeout]\nread = \"1s\"\n":                                                         "queue.timeout.read: unknown key (known: command, connect)",
 		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, password, replicas, tls, token, url, user)",
 		"[nats.tls]\ncrt = \"x\"\n":                                                                "nats.tls.crt: unknown key (known: ca, cert, key)",
-		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen)",
+		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen, tls)",
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
 		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: schedule, task)",
