@@ -26,7 +26,8 @@ const (
 	PermQueueImport  = "sysQueueImport"
 )
 
-const maxQueueObjects = 1000
+// maxQueueObjects bounds the entries or messages of one queue method call.
+const maxQueueObjects = jmap.MaxObjectsInSet
 
 type api struct{ q *mailqueue.Queue }
 
