@@ -37,12 +37,31 @@ job "jetmail-node" {
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
 
+      # The admin API (/jmap) on the http port takes bearer tokens: it is
+      # served over TLS only. Store the PEM certificate and key once for all
+      # jetmail jobs: nomad var put nomad/jobs jetmail_http_cert=@cert.pem jetmail_http_key=@key.pem
+      template {
+        destination = "secrets/http-cert.pem"
+        change_mode = "restart"
+        data        = "{{ with nomadVar \"nomad/jobs\" }}{{ .jetmail_http_cert }}{{ end }}"
+      }
+
+      template {
+        destination = "secrets/http-key.pem"
+        change_mode = "restart"
+        perms       = "0600"
+        data        = "{{ with nomadVar \"nomad/jobs\" }}{{ .jetmail_http_key }}{{ end }}"
+      }
+
       template {
         destination = "local/jetmail.toml"
         data        = <<EOT
 [nats]
 url = "{{ range $i, $s := service "nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}"
 replicas = 3
+[http.tls]
+cert = "/secrets/http-cert.pem"
+key = "/secrets/http-key.pem"
 EOT
       }
 
@@ -51,18 +70,22 @@ EOT
         port = "http"
 
         check {
-          type     = "http"
-          path     = "/health"
-          interval = "10s"
-          timeout  = "2s"
+          type            = "http"
+          protocol        = "https"
+          tls_skip_verify = true # a health probe sends no secret
+          path            = "/health"
+          interval        = "10s"
+          timeout         = "2s"
         }
 
         check {
-          name     = "ready"
-          type     = "http"
-          path     = "/ready"
-          interval = "10s"
-          timeout  = "2s"
+          name            = "ready"
+          type            = "http"
+          protocol        = "https"
+          tls_skip_verify = true # a health probe sends no secret
+          path            = "/ready"
+          interval        = "10s"
+          timeout         = "2s"
         }
       }
 

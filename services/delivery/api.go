@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/mailqueue"
@@ -24,7 +26,8 @@ const (
 	PermQueueImport  = "sysQueueImport"
 )
 
-const maxQueueObjects = 1000
+// maxQueueObjects bounds the entries or messages of one queue method call.
+const maxQueueObjects = jmap.MaxObjectsInSet
 
 type api struct{ q *mailqueue.Queue }
 
@@ -242,6 +245,9 @@ func (a *api) importMessages(ctx context.Context, _ *jmap.Principal, raw json.Ra
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
+	if len(args.Messages) > maxQueueObjects {
+		return nil, jmap.Errorf("requestTooLarge", "%d messages; at most %d per x:Queue/import", len(args.Messages), maxQueueObjects)
+	}
 	res := &adminapi.QueueImportResponse{Imported: []string{}, NotImported: map[int]string{}}
 	for i, m := range args.Messages {
 		body, err := base64.StdEncoding.DecodeString(m.Body)
@@ -249,12 +255,8 @@ func (a *api) importMessages(ctx context.Context, _ *jmap.Principal, raw json.Ra
 			res.NotImported[i] = "needs a base64 body and at least one recipient"
 			continue
 		}
-		for _, rc := range m.Recipients {
-			if !strings.Contains(rc.Address, "@") {
-				res.NotImported[i] = fmt.Sprintf("recipient %q is not an address", rc.Address)
-			}
-		}
-		if _, bad := res.NotImported[i]; bad {
+		if why := checkImport(m); why != "" {
+			res.NotImported[i] = why
 			continue
 		}
 		id, err := a.q.Enqueue(ctx, m.Envelope, m.Recipients, body)
@@ -265,6 +267,49 @@ func (a *api) importMessages(ctx context.Context, _ *jmap.Principal, raw json.Ra
 		res.Imported = append(res.Imported, id)
 	}
 	return res, nil
+}
+
+// checkImport says what is wrong with the envelope of an imported message,
+// or "" when nothing is. Its addresses and the envelope fields that end
+// up in SMTP commands, Received headers and DSNs must be free of control
+// characters: a CR or LF there would inject commands or header lines, so
+// the message is refused now rather than queued to fail (or worse) later.
+func checkImport(m adminapi.QueueMessage) string {
+	var bad []string
+	addr := func(what, a string) {
+		if why := controlChar(a); why != "" {
+			bad = append(bad, fmt.Sprintf("%s %q %s", what, a, why))
+		} else if _, err := address.Parse(a); err != nil {
+			bad = append(bad, fmt.Sprintf("%s %q is not an address", what, a))
+		}
+	}
+	field := func(what, v string) {
+		if why := controlChar(v); why != "" {
+			bad = append(bad, fmt.Sprintf("%s %q %s", what, v, why))
+		}
+	}
+	if m.Envelope.Sender != "" { // empty is the null sender <>
+		addr("sender", m.Envelope.Sender)
+	}
+	field("envelope envId", m.Envelope.EnvID)
+	field("envelope helo", m.Envelope.Helo)
+	field("envelope receivedFromIp", m.Envelope.ReceivedFromIP)
+	for j, rc := range m.Recipients {
+		addr("recipient", rc.Address)
+		field(fmt.Sprintf("recipient %d ORCPT", j), rc.ORCPT)
+	}
+	return strings.Join(bad, "; ")
+}
+
+// controlChar describes the first control character of s (C0, DEL or C1:
+// CR, LF, NUL, tab, ...), or returns "" when it has none.
+func controlChar(s string) string {
+	for i, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("has a control character (U+%04X at byte %d): CR, LF, NUL and other control characters are not allowed", r, i)
+		}
+	}
+	return ""
 }
 
 func (a *api) vqGet(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {

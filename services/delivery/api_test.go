@@ -3,9 +3,11 @@ package delivery_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,4 +226,65 @@ func TestQueueAPIWireFormat(t *testing.T) {
 	} {
 		require.Equal(t, map[string]any{"type": tc.typ, "description": tc.description}, e.adminError(tc.method, tc.args), tc.method+" "+tc.args)
 	}
+}
+
+// x:Queue/import refuses, per message and precisely, an address (sender or
+// recipient) or an envelope field with a control character: CR and LF
+// would inject SMTP commands or header lines. Nothing of a refused message
+// is queued; the good message beside them is.
+func TestQueueImportRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
+	e := startAPINode(t)
+	e.admin("x:VirtualQueue/set", `{"update": {"remote": {"paused": true}}}`)
+	msg := func(sender string, rcpts ...string) map[string]any {
+		var rs []any
+		for _, r := range rcpts {
+			rs = append(rs, map[string]any{"Address": r})
+		}
+		return map[string]any{"envelope": map[string]any{"sender": sender}, "recipients": rs, "body": "U3ViamVjdDogaGkNCg0KaGkNCg=="}
+	}
+	withEnvID := msg("alice@example.org", "bob@remote.test")
+	withEnvID["envelope"].(map[string]any)["envId"] = "id\r\nX-Injected: 1"
+	withORCPT := msg("alice@example.org", "bob@remote.test")
+	withORCPT["recipients"].([]any)[0].(map[string]any)["ORCPT"] = "rfc822;bob@remote.test\n"
+	messages := []any{
+		msg("alice@example.org", "bob@remote.test\r\nRCPT TO:<mallory@evil.test>"),
+		msg("alice@example.org\n", "bob@remote.test"),
+		msg("alice@example.org", "bob\x00@remote.test", "carol@remote.test\t"),
+		msg("alice@example.org", "dave@remote.test\u0085"),
+		withEnvID,
+		withORCPT,
+		msg("", "erin@remote.test"), // the null sender is fine
+		msg("alice@example.org", "bob@remote.test", "not an address"),
+	}
+	r := e.admin("x:Queue/import", `{"messages": `+mustJSON(t, messages)+`}`)
+	const why = "has a control character (U+%s at byte %d): CR, LF, NUL and other control characters are not allowed"
+	ctl := func(code string, at int) string { return fmt.Sprintf(why, code, at) }
+	require.Equal(t, map[string]any{
+		"0": `recipient "bob@remote.test\r\nRCPT TO:<mallory@evil.test>" ` + ctl("000D", 15),
+		"1": `sender "alice@example.org\n" ` + ctl("000A", 17),
+		"2": `recipient "bob\x00@remote.test" ` + ctl("0000", 3) + `; recipient "carol@remote.test\t" ` + ctl("0009", 17),
+		"3": `recipient "dave@remote.test\u0085" ` + ctl("0085", 16),
+		"4": `envelope envId "id\r\nX-Injected: 1" ` + ctl("000D", 2),
+		"5": `recipient 0 ORCPT "rfc822;bob@remote.test\n" ` + ctl("000A", 22),
+		"7": `recipient "not an address" is not an address`,
+	}, r["notImported"])
+	require.Len(t, r["imported"], 1, "only the message from the null sender")
+
+	// What is queued is exactly that message's one recipient.
+	q := e.admin("x:Queue/query", `{"calculateTotal": true}`)
+	require.Equal(t, float64(1), q["total"])
+	got := e.admin("x:Queue/get", `{"ids": `+mustJSON(t, q["ids"])+`}`)
+	require.Equal(t, "erin@remote.test", got["list"].([]any)[0].(map[string]any)["rcpt"])
+}
+
+// One x:Queue/import takes at most 1000 messages.
+func TestQueueImportLimit(t *testing.T) {
+	t.Parallel()
+	e := startAPINode(t)
+	m := `{"envelope": {"sender": "alice@example.org"}, "recipients": [{"Address": "bob@remote.test"}], "body": "aGk="}`
+	r := e.adminError("x:Queue/import", `{"messages": [`+strings.TrimSuffix(strings.Repeat(m+",", 1001), ",")+`]}`)
+	require.Equal(t, map[string]any{"type": "requestTooLarge", "description": "1001 messages; at most 1000 per x:Queue/import"}, r)
+	q := e.admin("x:Queue/query", `{"calculateTotal": true}`)
+	require.Equal(t, float64(0), q["total"], "nothing of a refused call is queued")
 }

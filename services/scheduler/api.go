@@ -29,8 +29,8 @@ const (
 
 // Limits of the task API.
 const (
-	maxObjectsInGet = 1000
-	maxObjectsInSet = 1000
+	maxObjectsInGet = jmap.MaxObjectsInGet
+	maxObjectsInSet = jmap.MaxObjectsInSet
 	// setParallelism is how many objects of one /set are written at once.
 	setParallelism = 32
 )

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -378,4 +379,37 @@ func TestTaskAPIWireFormat(t *testing.T) {
 		require.Equal(t, tc.typ, r["type"], tc.args)
 		require.Contains(t, r["description"], tc.description, tc.args)
 	}
+}
+
+// One request could create 55 × 1000 tasks: a request now carries at most
+// 16 method calls, and a /set at most 1000 objects. A refused request or
+// call creates nothing.
+func TestTaskCreationLimits(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	creates := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(`"c%d": {"@type": "IndexDocument", "accountId": "a", "documentId": "d%d", "documentType": "email", "status": {"@type": "Pending", "due": "2099-01-01T00:00:00Z"}}`, i, i)
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	call := `["x:Task/set", {"create": ` + creates(1000) + `}, "c"]`
+	calls := make([]string, 55)
+	for i := range calls {
+		calls[i] = call
+	}
+	status, body := e.raw(t, "Bearer "+adminSecret, `{"using": ["urn:ietf:params:jmap:core"], "methodCalls": [`+strings.Join(calls, ",")+`]}`)
+	require.Equal(t, http.StatusBadRequest, status, body)
+	require.Equal(t, map[string]any{"type": "urn:ietf:params:jmap:error:limit", "limit": "maxCallsInRequest", "status": float64(400),
+		"detail": "the request has 55 method calls; at most 16 per request (maxCallsInRequest)"}, body)
+	require.Equal(t, 0, e.total(t))
+
+	err := e.admin.Call(context.Background(), "x:Task/set", json.RawMessage(`{"create": `+creates(1001)+`}`), nil)
+	require.EqualError(t, err, "requestTooLarge: 1001 objects to create, update or destroy; at most 1000 per x:Task/set (maxObjectsInSet)")
+	require.Equal(t, 0, e.total(t))
+
+	r := e.set(t, e.admin, `{"create": `+creates(1000)+`}`)
+	require.Len(t, r.Created, 1000, "the limit itself is allowed")
+	require.Equal(t, 1000, e.total(t))
 }

@@ -38,6 +38,10 @@ type Config struct {
 	Stores map[string]Store
 	// Ignored lists the top-level sections that jetmail does not read.
 	Ignored []string
+	// Warnings are settings that are valid but probably unwise, such as
+	// an admin API that takes bearer tokens in clear on a public address.
+	// `jetmail config check` prints them; a node logs them and starts.
+	Warnings []Problem
 }
 
 // Cluster is the cluster.* section.
@@ -311,9 +315,12 @@ type NATS struct {
 
 // HTTP is the http.* section.
 type HTTP struct {
-	// Listen is http.listen: the address of /health, /ready and /metrics.
-	// Default "127.0.0.1:8080".
+	// Listen is http.listen: the address of /health, /ready, /metrics and
+	// the admin API (/jmap). Default "127.0.0.1:8080".
 	Listen string
+	// TLSCert and TLSKey are http.tls.cert and http.tls.key: PEM files.
+	// When set, the node serves HTTPS only on http.listen. Default none.
+	TLSCert, TLSKey string
 }
 
 // Storage is the storage.* section.

@@ -192,7 +192,7 @@ queue-name = "remote"
 		"undefined virtual queue": {queues + "[queue.schedule.other]\nqueue-name = \"nope\"\n",
 			[]string{`queue.schedule.other.queue-name: virtual queue "nope" is not defined (define queue.virtual.nope.threads-per-node)`}},
 		"threads-per-node zero": {strings.Replace(queues, "threads-per-node = 4", "threads-per-node = 0", 1),
-			[]string{"queue.virtual.remote.threads-per-node: must be at least 1, got 0"}},
+			[]string{"queue.virtual.remote.threads-per-node: must be between 1 and 10000, got 0"}},
 		"push-notifications one shard": {"[cluster.roles.push-notifications]\npush-notifications = [\"1,2\"]\n",
 			[]string{"cluster.roles.push-notifications.push-notifications: push-notifications must be sharded: it needs at least two shards, got 1"}},
 		"node twice in a shard": {"[cluster.roles.purge]\nstores = [\"1,2\", \"3,3\"]\n",
@@ -210,7 +210,7 @@ queue-name = "remote"
 		"unknown role": {"[cluster.roles.purge]\nlogs = [\"1\"]\n",
 			[]string{`cluster.roles.purge.logs: unknown role "purge.logs" (roles: purge.stores, purge.accounts, acme.renew, metrics.calculate, metrics.push, push-notifications, fts-indexing, bayes-training, imip-processing, calendar-alerts)`}},
 		"typo in a key": {strings.Replace(queues, "threads-per-node = 4", "threads-per-nodes = 4", 1),
-			[]string{"queue.virtual.remote.threads-per-node: must be at least 1, got 0", "queue.virtual.remote.threads-per-nodes: unknown key (known: threads-per-node)"}},
+			[]string{"queue.virtual.remote.threads-per-node: must be between 1 and 10000, got 0", "queue.virtual.remote.threads-per-nodes: unknown key (known: threads-per-node)"}},
 		"wrong type": {"[cluster]\npartitions = \"many\"\n",
 			[]string{"cluster.partitions: must be an integer, got a string"}},
 		"bad duration": {queues + "retry = [\"2m\", \"soon\"]\n",
@@ -283,7 +283,7 @@ permissions = ["sysTaskGet", "sysTaskQuery"]
 	require.Equal(t, []string{
 		`api.users.ops.permissions: missing: list what the user may do, or ["admin"]`,
 		"api.users.ops.secret: must be at least 12 characters",
-		`task.concurrency: must be at least 1, got 0`,
+		`task.concurrency: must be between 1 and 10000, got 0`,
 		`task.periodic.bad.schedule: cron expression "0 * * *" has 4 fields; use 6 (seconds minutes hours day-of-month month day-of-week) or "@every <duration>"`,
 		`task.periodic.bad.task.maintenanceType: "burn" is not one of reindexAccounts, reindexTelemetry, purgeData, purgeBlob, resetUserQuotas, resetTenantQuotas, resetBlobQuotas, resetRateLimiters, removeAuthTokens, removeQueueLocks, removeTaskLocks, removeDavLocks, removeSieveLists, removeGreylist`,
 		`task.periodic.fast.schedule: @every needs at least 1s`,
@@ -348,6 +348,7 @@ starttls = "require"
 		`queue.strategy.route[0].else: route "nowhere" is not defined (define queue.route.nowhere)`,
 		`queue.strategy.schedule[0].else: schedule "none" is not defined (define queue.schedule.none)`,
 		`smtp.users.bob.addresses[0]: "bob" is not an email address`,
+		"smtp.users.bob.secret: must be at least 12 characters",
 	}, problemsOf(t, `
 [queue.route.broken]
 type = "relay"

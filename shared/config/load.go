@@ -80,7 +80,7 @@ func Parse(data []byte) (*Config, error) {
 	l.cluster(f)
 	l.queue(f)
 	l.nats(f)
-	f.HTTP.Listen.to(&l.cfg.HTTP.Listen)
+	l.http(f)
 	f.Storage.DataDir.to(&l.cfg.Storage.DataDir)
 	l.task(f)
 	l.smtp(f)
@@ -98,6 +98,7 @@ func Parse(data []byte) (*Config, error) {
 		l.check(md, &def)
 		l.queue(&def)
 	}
+	l.ranges(f)
 	l.validate()
 	if len(l.problems) > 0 {
 		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Key < l.problems[j].Key })
@@ -185,6 +186,10 @@ type file struct {
 	} `toml:"nats"`
 	HTTP struct {
 		Listen val[string] `toml:"listen"`
+		TLS    struct {
+			Cert val[string] `toml:"cert"`
+			Key  val[string] `toml:"key"`
+		} `toml:"tls"`
 	} `toml:"http"`
 	Storage struct {
 		DataDir val[string] `toml:"data-dir"`
@@ -588,9 +593,7 @@ func (x *taskJSON) UnmarshalTOML(data any) error {
 func (l *loader) cluster(f *file) {
 	c, fc := &l.cfg.Cluster, &f.Cluster
 	fc.NodeID.to(&c.NodeID)
-	if fc.Partitions.to(&c.Partitions) && (c.Partitions < 1 || c.Partitions > 1024) {
-		l.fail("cluster.partitions", "must be between 1 and 1024, got %d", c.Partitions)
-	}
+	fc.Partitions.to(&c.Partitions)
 	fc.HeartbeatInterval.to(&c.HeartbeatInterval)
 	fc.NodeTimeout.to(&c.NodeTimeout)
 	l.roles(fc.Roles)
@@ -680,9 +683,7 @@ func (l *loader) queue(f *file) {
 	}
 	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, string(TLSOpportunistic), string(TLSRequire))
 	fq.Resolver.to(&q.Resolver)
-	if fq.Limits.PerHost.to(&q.MaxPerHost) && q.MaxPerHost < 1 {
-		l.fail("queue.limits.per-host", "must be at least 1, got %d", q.MaxPerHost)
-	}
+	fq.Limits.PerHost.to(&q.MaxPerHost)
 	fq.Timeout.Connect.to(&q.ConnectTimeout)
 	fq.Timeout.Command.to(&q.CommandTimeout)
 }
@@ -710,12 +711,8 @@ func (l *loader) nats(f *file) {
 	fn.User.to(&n.User)
 	fn.Password.to(&n.Password)
 	fn.Token.to(&n.Token)
-	if fn.Replicas.to(&n.Replicas) && (n.Replicas < 1 || n.Replicas > 5) {
-		l.fail("nats.replicas", "must be between 1 and 5, got %d", n.Replicas)
-	}
-	if fn.Connections.to(&n.Connections) && (n.Connections < 1 || n.Connections > 64) {
-		l.fail("nats.connections", "must be between 1 and 64, got %d", n.Connections)
-	}
+	fn.Replicas.to(&n.Replicas)
+	fn.Connections.to(&n.Connections)
 	fn.TLS.CA.to(&n.TLSCA)
 	fn.TLS.Cert.to(&n.TLSCert)
 	fn.TLS.Key.to(&n.TLSKey)
@@ -723,9 +720,7 @@ func (l *loader) nats(f *file) {
 
 func (l *loader) task(f *file) {
 	t, ft := &l.cfg.Task, &f.Task
-	if ft.Concurrency.to(&t.Concurrency) && t.Concurrency < 1 {
-		l.fail("task.concurrency", "must be at least 1, got %d", t.Concurrency)
-	}
+	ft.Concurrency.to(&t.Concurrency)
 	if ft.Periodic != nil {
 		t.Periodic = map[string]Periodic{}
 	}
@@ -857,8 +852,8 @@ func (l *loader) stores(f *file) {
 func (l *loader) api(f *file) {
 	for name, u := range f.API.Users {
 		key := "api.users." + name
-		if len(u.Secret.v) < 12 {
-			l.fail(key+".secret", "must be at least 12 characters")
+		if len(u.Secret.v) < MinSecretLength {
+			l.fail(key+".secret", "must be at least %d characters", MinSecretLength)
 		}
 		if len(u.Permissions.v) == 0 {
 			l.fail(key+".permissions", "missing: list what the user may do, or [\"admin\"]")

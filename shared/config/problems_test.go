@@ -22,13 +22,13 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[queue.timeout]\nread = \"1s\"\n":                                                         "queue.timeout.read: unknown key (known: command, connect)",
 		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, nkey, password, replicas, tls, token, url, user)",
 		"[nats.tls]\ncrt = \"x\"\n":                                                                "nats.tls.crt: unknown key (known: ca, cert, key)",
-		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen)",
+		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen, tls)",
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
 		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: schedule, task)",
 		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
 		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
-		"[smtp.users.a]\nsecret = \"x\"\npassword = \"y\"\n":                           "smtp.users.a.password: unknown key (known: addresses, secret)",
+		"[smtp.users.a]\nsecret = \"0123456789abc\"\npassword = \"y\"\n":               "smtp.users.a.password: unknown key (known: addresses, secret)",
 		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: private-key, selector)",
 		"[store.db]\ntype = \"sqlite\"\npath = \"x\"\ndsn = \"y\"\n":                   "store.db.dsn: unknown key (known: path, type)",
 		"[store.pg]\ntype = \"postgresql\"\ndsn = \"x\"\npath = \"y\"\n":               "store.pg.path: unknown key (known: dsn, type)",
@@ -166,7 +166,7 @@ func TestKeyInTheWrongCaseIsNotTaken(t *testing.T) {
 	require.Equal(t, []string{
 		"queue.strategy.schedule: missing: list the rules that choose a schedule, ending with an else",
 		"queue.virtual.a.Threads-Per-Node: unknown key (known: threads-per-node)",
-		"queue.virtual.a.threads-per-node: must be at least 1, got 0",
+		"queue.virtual.a.threads-per-node: must be between 1 and 10000, got 0",
 	}, problemsOf(t, "[queue.virtual.a]\nThreads-Per-Node = 10\n"))
 
 	cfg, err := Parse([]byte("[Cluster]\npartitions = 4\n"))

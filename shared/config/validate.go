@@ -33,9 +33,6 @@ func (l *loader) validate() {
 		if len(name) > MaxQueueNameBytes {
 			l.fail(key, "virtual queue name %q is %d bytes; names are at most %d bytes", name, len(name), MaxQueueNameBytes)
 		}
-		if n := c.Queue.Virtual[name].ThreadsPerNode; n < 1 {
-			l.fail(key+".threads-per-node", "must be at least 1, got %d", n)
-		}
 	}
 
 	for _, id := range sortedKeys(c.Queue.Schedule) {
@@ -52,19 +49,11 @@ func (l *loader) validate() {
 		if s.Expire > 0 && s.MaxAttempts > 0 {
 			l.fail(key, "expire and max-attempts are both set; a schedule expires by one of them only")
 		}
-		if s.MaxAttempts < 0 {
-			l.fail(key+".max-attempts", "must be at least 1, got %d", s.MaxAttempts)
-		}
 		if s.Retry == nil {
 			s.Retry = slices.Clone(DefaultRetry)
 		}
 		if len(s.Retry) == 0 {
 			l.fail(key+".retry", "must list at least one interval")
-		}
-		for i, d := range s.Retry {
-			if d <= 0 {
-				l.fail(fmt.Sprintf("%s.retry[%d]", key, i), "must be longer than zero")
-			}
 		}
 		if s.Expire == 0 && s.MaxAttempts == 0 {
 			s.Expire = DefaultExpire

@@ -3,11 +3,15 @@
 // and the response {"methodResponses": [...], "sessionState": ...}.
 //
 // Errors come at three levels, as in the RFC:
-//   - request: malformed JSON, not a request, an unknown capability, or no
-//     valid credentials get an HTTP error with a problem-details body
-//     (RFC 7807) whose type is urn:ietf:params:jmap:error:<type>;
+//   - request: malformed JSON, not a request, an unknown capability, no
+//     valid credentials, or a request over MaxSizeRequest or
+//     MaxCallsInRequest get an HTTP error with a problem-details body
+//     (RFC 7807) whose type is urn:ietf:params:jmap:error:<type> (for a
+//     limit, "limit" names it);
 //   - method: ["error", {"type": ..., "description": ...}, callId] with
-//     types such as unknownMethod, invalidArguments, forbidden, serverFail;
+//     types such as unknownMethod, invalidArguments, forbidden, serverFail,
+//     and requestTooLarge for a /get or /set over MaxObjectsInGet or
+//     MaxObjectsInSet;
 //   - object (in /set): SetError {"type": "invalidProperties",
 //     "properties": [...], "description": ...}, notFound, forbidden.
 //
@@ -36,8 +40,23 @@ const (
 	CapabilityAdmin = "urn:jetmail:params:jmap:admin"
 )
 
-// MaxBodyBytes bounds a request body.
-const MaxBodyBytes = 10 << 20
+// Limits of the admin API, named as RFC 8620 names them in the core
+// capability. A request over MaxSizeRequest or MaxCallsInRequest gets the
+// request-level error urn:ietf:params:jmap:error:limit, whose "limit"
+// property names the limit (RFC 8620 3.6.1); a /get or /set over its
+// limit gets the method error requestTooLarge (RFC 8620 5.1, 5.3), and
+// nothing of that call is done.
+const (
+	// MaxSizeRequest bounds a request body, in bytes: 10 MiB.
+	MaxSizeRequest = 10 << 20
+	// MaxCallsInRequest bounds the method calls of one request: 16.
+	MaxCallsInRequest = 16
+	// MaxObjectsInGet bounds the ids of one /get: 1000.
+	MaxObjectsInGet = 1000
+	// MaxObjectsInSet bounds the creates, updates and destroys of one
+	// /set together: 1000.
+	MaxObjectsInSet = 1000
+)
 
 // Principal is an authenticated API user.
 type Principal struct {
@@ -126,6 +145,9 @@ type Problem struct {
 	Type   string `json:"type"`
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
+	// Limit names the limit a urn:ietf:params:jmap:error:limit problem
+	// applies, such as "maxSizeRequest".
+	Limit string `json:"limit,omitempty"`
 }
 
 func (p *Problem) Error() string { return p.Detail }
@@ -222,6 +244,9 @@ type request struct {
 // Process runs a request body for principal p and returns the response
 // body, or a request-level problem.
 func (s *Server) Process(ctx context.Context, p *Principal, body []byte) ([]byte, *Problem) {
+	if len(body) > MaxSizeRequest {
+		return nil, limitProblem(http.StatusRequestEntityTooLarge, "maxSizeRequest", "the request is %d bytes; at most %d bytes (maxSizeRequest)", len(body), MaxSizeRequest)
+	}
 	var req request
 	if err := json.Unmarshal(body, &req); err != nil {
 		var se *json.SyntaxError
@@ -237,6 +262,9 @@ func (s *Server) Process(ctx context.Context, p *Principal, body []byte) ([]byte
 		if c != CapabilityCore && c != CapabilityAdmin {
 			return nil, problem(http.StatusBadRequest, "unknownCapability", "unknown capability %q (supported: %s, %s)", c, CapabilityCore, CapabilityAdmin)
 		}
+	}
+	if n := len(req.MethodCalls); n > MaxCallsInRequest {
+		return nil, limitProblem(http.StatusBadRequest, "maxCallsInRequest", "the request has %d method calls; at most %d per request (maxCallsInRequest)", n, MaxCallsInRequest)
 	}
 	resp := Response{MethodResponses: make([]Invocation, 0, len(req.MethodCalls)), SessionState: UntrackedState}
 	for i, raw := range req.MethodCalls {
@@ -272,6 +300,9 @@ func (s *Server) call(ctx context.Context, p *Principal, call Invocation) Invoca
 	if json.Unmarshal(args, &obj) != nil || obj == nil {
 		return fail(Errorf("invalidArguments", "the arguments of %s must be a JSON object", name))
 	}
+	if e := tooLarge(name, obj); e != nil {
+		return fail(e)
+	}
 	res, err := m.h(ctx, p, args)
 	var out []byte
 	if err == nil {
@@ -290,6 +321,38 @@ func (s *Server) call(ctx context.Context, p *Principal, call Invocation) Invoca
 	return Invocation{Name: name, Args: out, CallID: call.CallID}
 }
 
+func limitProblem(status int, limit, format string, args ...any) *Problem {
+	p := problem(status, "limit", format, args...)
+	p.Limit = limit
+	return p
+}
+
+// tooLarge applies MaxObjectsInGet and MaxObjectsInSet to a /get or /set
+// call, whatever the object type, before its handler runs. Arguments of
+// the wrong shape are left to the handler to report.
+func tooLarge(name string, args map[string]json.RawMessage) *MethodError {
+	count := func(key string) int {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(args[key], &m) == nil {
+			return len(m)
+		}
+		var l []json.RawMessage
+		_ = json.Unmarshal(args[key], &l)
+		return len(l)
+	}
+	switch {
+	case strings.HasSuffix(name, "/get"):
+		if n := count("ids"); n > MaxObjectsInGet {
+			return Errorf("requestTooLarge", "%d ids; at most %d per %s (maxObjectsInGet)", n, MaxObjectsInGet, name)
+		}
+	case strings.HasSuffix(name, "/set"):
+		if n := count("create") + count("update") + count("destroy"); n > MaxObjectsInSet {
+			return Errorf("requestTooLarge", "%d objects to create, update or destroy; at most %d per %s (maxObjectsInSet)", n, MaxObjectsInSet, name)
+		}
+	}
+	return nil
+}
+
 // ServeHTTP serves POST requests with a JMAP body.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -302,13 +365,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, prob)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		writeProblem(w, problem(http.StatusBadRequest, "notRequest", "read body: %v", err))
+	if r.ContentLength > MaxSizeRequest {
+		writeProblem(w, limitProblem(http.StatusRequestEntityTooLarge, "maxSizeRequest", "the request is %d bytes; at most %d bytes (maxSizeRequest)", r.ContentLength, MaxSizeRequest))
 		return
 	}
-	if len(body) > MaxBodyBytes {
-		writeProblem(w, problem(http.StatusRequestEntityTooLarge, "limit", "the request is larger than %d bytes", MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSizeRequest))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeProblem(w, limitProblem(http.StatusRequestEntityTooLarge, "maxSizeRequest", "the request is larger than %d bytes (maxSizeRequest)", MaxSizeRequest))
+		return
+	}
+	if err != nil {
+		writeProblem(w, problem(http.StatusBadRequest, "notRequest", "read body: %v", err))
 		return
 	}
 	out, prob := s.Process(r.Context(), p, body)

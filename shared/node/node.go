@@ -12,18 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/cluster"
@@ -65,6 +62,9 @@ type Params struct {
 	// nats.connections connections, so that the server works the node's
 	// traffic on several cores; without it, Conn carries everything.
 	Dial func() (*nats.Conn, error)
+	// HTTPTimeouts bound the connections of the HTTP server; zero fields
+	// take the defaults (tests shorten them).
+	HTTPTimeouts HTTPTimeouts
 }
 
 // Node is a running jetmail node. What runs on it is given Deps, not the
@@ -336,8 +336,16 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// HTTPAddr is the address /health, /ready and /metrics listen on.
+// HTTPAddr is the address /health, /ready, /metrics and /jmap listen on.
 func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// HTTPURL is the base URL of HTTPAddr: https:// when http.tls is set.
+func (n *Node) HTTPURL() string {
+	if n.cfg.HTTP.TLSCert != "" {
+		return "https://" + n.httpAddr
+	}
+	return "http://" + n.httpAddr
+}
 
 // HandleHTTP adds a handler to the node's HTTP server (the admin API). It
 // does nothing when http.listen is empty.
@@ -345,43 +353,4 @@ func (n *Node) HandleHTTP(pattern string, h http.Handler) {
 	if n.http != nil {
 		n.http.Handler.(*http.ServeMux).Handle(pattern, h)
 	}
-}
-
-func (n *Node) startHTTP() error {
-	addr := n.cfg.HTTP.Listen
-	if addr == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("http listen on %s (http.listen): %w", addr, err)
-	}
-	n.httpAddr = ln.Addr().String()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": n.id})
-	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
-		status, code := "ready", http.StatusOK
-		var reasons []string
-		if !n.ready.Load() {
-			reasons = append(reasons, "starting or stopping")
-		}
-		if !n.conn.IsConnected() {
-			reasons = append(reasons, "NATS disconnected: "+n.conn.Status().String())
-		}
-		if len(reasons) > 0 {
-			status, code = "not ready", http.StatusServiceUnavailable
-		}
-		writeJSON(w, code, map[string]any{"status": status, "node": n.id, "leader": n.IsLeader(), "reasons": reasons})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
-	mux.Handle("/jmap", n.api)
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("http server", "err", err)
-		}
-	}()
-	return nil
 }

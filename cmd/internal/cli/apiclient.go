@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +26,7 @@ func apiFlags() []cli.Flag {
 		&cli.StringFlag{Name: "api", Value: "http://127.0.0.1:8080/jmap", Usage: "admin API `URL`", EnvVars: []string{"JETMAIL_API"}},
 		&cli.StringFlag{Name: "token", Usage: "API secret, sent as a bearer token (default: the secret `jetmail dev` wrote to ./data/admin.secret)", EnvVars: []string{"JETMAIL_TOKEN"}},
 		&cli.StringFlag{Name: "user", Usage: "API user for basic authentication (with --token as its secret)", EnvVars: []string{"JETMAIL_USER"}},
+		&cli.StringFlag{Name: "ca", Usage: "PEM `FILE` of the CA that signed the node's http.tls certificate, for an https:// --api (default: the system's CAs)", EnvVars: []string{"JETMAIL_API_CA"}},
 		outputFlag(),
 	}
 }
@@ -45,7 +49,19 @@ func apiClient(c *cli.Context) (*jmap.Client, error) {
 	if u := c.String("user"); u != "" {
 		auth = "Basic " + basicAuth(u, secret)
 	}
-	return &jmap.Client{URL: c.String("api"), Authorization: auth}, nil
+	cl := &jmap.Client{URL: c.String("api"), Authorization: auth}
+	if ca := c.String("ca"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("--ca: %v", err), ExitUsage)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, cli.Exit(fmt.Sprintf("--ca: %s holds no PEM certificate", ca), ExitUsage)
+		}
+		cl.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
+	return cl, nil
 }
 
 // apiError turns an API error into a clean exit: a usage error when the

@@ -19,7 +19,9 @@ func configCommand() *cli.Command {
 			Usage:     "validate a configuration file and list every problem",
 			ArgsUsage: "FILE",
 			Description: `Loads FILE as a node would and prints every problem with its key path and
-the reason. Exits 0 when the file is valid, 2 when it is not.`,
+the reason. Exits 0 when the file is valid, 2 when it is not. A valid file
+may still get warnings (such as an admin API on a public address without
+TLS): they are printed, and the exit code stays 0.`,
 			Action: func(c *cli.Context) error {
 				args, err := positional(c)
 				if err != nil {
@@ -44,6 +46,9 @@ the reason. Exits 0 when the file is valid, 2 when it is not.`,
 				}
 				fmt.Fprintf(out, "%s: valid (node %s, %d virtual queues, %d schedules, %d strategy rules)\n",
 					path, cfg.Cluster.NodeID, len(cfg.Queue.Virtual), len(cfg.Queue.Schedule), len(cfg.Queue.Strategy.Schedule))
+				for _, w := range cfg.Warnings {
+					fmt.Fprintf(out, "  warning: %s: %s\n", w.Key, w.Reason)
+				}
 				if len(cfg.Ignored) > 0 {
 					fmt.Fprintf(out, "  note: sections jetmail does not read were ignored: %s\n", strings.Join(cfg.Ignored, ", "))
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/urfave/cli/v2"
 
+	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/natsconn"
@@ -100,7 +101,7 @@ again with the same --data-dir keeps all state.`,
 			if err != nil {
 				return err
 			}
-			log.Info("admin API ready for the jetmail CLI", "url", "http://"+cfg.HTTP.Listen+"/jmap", "user", "admin", "secret_file", secretPath)
+			log.Info("admin API ready for the jetmail CLI", "url", apiURL(cfg.HTTP), "user", "admin", "secret_file", secretPath)
 			return runNode(c, cfg, nc, dial, nil, log, jmap.User{Name: "admin", Secret: secret, Permissions: []string{"admin"}})
 		},
 	}
@@ -171,4 +172,12 @@ func clientURL(listen string) string {
 		return "(in-process only)"
 	}
 	return "nats://" + listen
+}
+
+// apiURL is the admin API's URL on http.listen.
+func apiURL(h config.HTTP) string {
+	if h.TLSCert != "" {
+		return "https://" + h.Listen + "/jmap"
+	}
+	return "http://" + h.Listen + "/jmap"
 }

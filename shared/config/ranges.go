@@ -1,0 +1,147 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jetmail/jetmail/shared/duration"
+)
+
+// The allowed range of every numeric and duration key. A value outside its
+// range is a problem "key: must be between MIN and MAX, got V": none of
+// them is a matter of taste, each is a value with which a node would run
+// out of memory, connections or disk, spin, or never do the work at all.
+// The README's configuration reference lists the same ranges.
+var (
+	// PartitionsRange is cluster.partitions (default 16): one consumer
+	// filter subject per partition; past 1024 the server's filter lists
+	// grow past what it handles well.
+	PartitionsRange = intRange{1, 1024}
+	// HeartbeatRange is cluster.heartbeat-interval (default 1s): faster
+	// than 100ms floods the membership bucket, slower than a minute leaves
+	// a node's death unnoticed for that long.
+	HeartbeatRange = durationRange{100 * time.Millisecond, time.Minute}
+	// NodeTimeoutRange is cluster.node-timeout (default 5s), which must
+	// also be longer than cluster.heartbeat-interval. It is the TTL of a
+	// node's membership: a dead node's work waits that long.
+	NodeTimeoutRange = durationRange{time.Second, 10 * time.Minute}
+	// ThreadsPerNodeRange is queue.virtual.<name>.threads-per-node
+	// (required): one goroutine and at most one SMTP connection each.
+	ThreadsPerNodeRange = intRange{1, 10000}
+	// RetryRange is each interval of queue.schedule.<id>.retry (default
+	// 2m ... 2h): zero would retry in a loop; a month is a lost message.
+	RetryRange = durationRange{time.Second, 30 * 24 * time.Hour}
+	// NotifyRange is each time of queue.schedule.<id>.notify (default
+	// none), from queue entry; a notify at or after expire is never sent.
+	NotifyRange = durationRange{time.Second, 30 * 24 * time.Hour}
+	// ExpireRange is queue.schedule.<id>.expire (default 5d when
+	// max-attempts is not set).
+	ExpireRange = durationRange{time.Second, 90 * 24 * time.Hour}
+	// MaxAttemptsRange is queue.schedule.<id>.max-attempts (default unset).
+	MaxAttemptsRange = intRange{1, 1000}
+	// PortRange is queue.route.<id>.port (default 25).
+	PortRange = intRange{1, 65535}
+	// PerHostRange is queue.limits.per-host (default 10): connections from
+	// one node to one remote host; receivers block senders long before 1000.
+	PerHostRange = intRange{1, 1000}
+	// ConnectTimeoutRange is queue.timeout.connect (default 30s).
+	ConnectTimeoutRange = durationRange{time.Second, 10 * time.Minute}
+	// CommandTimeoutRange is queue.timeout.command (default 5m, the
+	// shortest RFC 5321 4.5.3.2 allows for DATA's end).
+	CommandTimeoutRange = durationRange{time.Second, time.Hour}
+	// ReplicasRange is nats.replicas (default 1): JetStream allows at most 5.
+	ReplicasRange = intRange{1, 5}
+	// ConnectionsRange is nats.connections (default 4).
+	ConnectionsRange = intRange{1, 64}
+	// MaxMessageSizeRange is smtp.max-message-size in bytes (default
+	// 25 MiB): a message is held in memory while it is received and
+	// queued, so 1 GiB is the most a node accepts.
+	MaxMessageSizeRange = intRange{1024, 1 << 30}
+	// TaskConcurrencyRange is task.concurrency (default 128): goroutines
+	// per role on a node.
+	TaskConcurrencyRange = intRange{1, 10000}
+)
+
+// MinSecretLength is the shortest secret accepted for api.users.<name>.secret
+// and smtp.users.<name>.secret.
+const MinSecretLength = 12
+
+type intRange struct{ Min, Max int }
+
+func (r intRange) check(l *loader, key string, v int) {
+	if v < r.Min || v > r.Max {
+		l.fail(key, "must be between %d and %d, got %d", r.Min, r.Max, v)
+	}
+}
+
+type durationRange struct{ Min, Max time.Duration }
+
+func (r durationRange) check(l *loader, key string, v time.Duration) {
+	if v < r.Min || v > r.Max {
+		l.fail(key, "must be between %s and %s, got %s", duration.Format(r.Min), duration.Format(r.Max), duration.Format(v))
+	}
+}
+
+// ranges checks every numeric and duration key against its range, and
+// the secrets' lengths. Values the file does not set are the defaults,
+// which are in range; keys whose zero means "unset" (expire,
+// max-attempts) are checked only when the file sets them, so that
+// expire = "0s" is refused instead of taken for the default.
+func (l *loader) ranges(f *file) {
+	c := l.cfg
+	PartitionsRange.check(l, "cluster.partitions", c.Cluster.Partitions)
+	HeartbeatRange.check(l, "cluster.heartbeat-interval", c.Cluster.HeartbeatInterval)
+	NodeTimeoutRange.check(l, "cluster.node-timeout", c.Cluster.NodeTimeout)
+
+	for _, name := range sortedKeys(c.Queue.Virtual) {
+		ThreadsPerNodeRange.check(l, "queue.virtual."+name+".threads-per-node", c.Queue.Virtual[name].ThreadsPerNode)
+	}
+	for _, id := range sortedKeys(c.Queue.Schedule) {
+		key := "queue.schedule." + id
+		s := c.Queue.Schedule[id]
+		for i, d := range s.Retry {
+			RetryRange.check(l, fmt.Sprintf("%s.retry[%d]", key, i), d)
+		}
+		fs, inFile := f.Queue.Schedule[id]
+		if inFile && fs.Expire.set {
+			ExpireRange.check(l, key+".expire", s.Expire)
+		}
+		if inFile && fs.MaxAttempts.set {
+			MaxAttemptsRange.check(l, key+".max-attempts", s.MaxAttempts)
+		}
+		expire := s.Expire
+		if expire == 0 && s.MaxAttempts == 0 {
+			expire = DefaultExpire
+		}
+		for i, d := range s.Notify {
+			k := fmt.Sprintf("%s.notify[%d]", key, i)
+			if d < NotifyRange.Min || d > NotifyRange.Max {
+				NotifyRange.check(l, k, d)
+			} else if expire > 0 && d >= expire {
+				l.fail(k, "%s is not before expire (%s): the delayed DSN would never be sent", duration.Format(d), duration.Format(expire))
+			}
+		}
+	}
+	for _, id := range sortedKeys(c.Queue.Route) {
+		PortRange.check(l, "queue.route."+id+".port", c.Queue.Route[id].Port)
+	}
+	PerHostRange.check(l, "queue.limits.per-host", c.Queue.MaxPerHost)
+	ConnectTimeoutRange.check(l, "queue.timeout.connect", c.Queue.ConnectTimeout)
+	CommandTimeoutRange.check(l, "queue.timeout.command", c.Queue.CommandTimeout)
+
+	ReplicasRange.check(l, "nats.replicas", c.NATS.Replicas)
+	ConnectionsRange.check(l, "nats.connections", c.NATS.Connections)
+
+	// The smallest sizes are refused where smtp.max-message-size is read.
+	if m := c.SMTP.MaxMessageSize; m > int64(MaxMessageSizeRange.Max) {
+		l.fail("smtp.max-message-size", "must be between %d and %d bytes (1 GiB), got %d", MaxMessageSizeRange.Min, MaxMessageSizeRange.Max, m)
+	}
+	TaskConcurrencyRange.check(l, "task.concurrency", c.Task.Concurrency)
+
+	// An empty SMTP secret is reported as missing where it is read.
+	for _, name := range sortedKeys(f.SMTP.Users) {
+		if s := f.SMTP.Users[name].Secret.v; s != "" && len(s) < MinSecretLength {
+			l.fail("smtp.users."+name+".secret", "must be at least %d characters", MinSecretLength)
+		}
+	}
+}
