@@ -794,31 +794,14 @@ func (l *loader) smtp(f *file) {
 		s.Users[name] = SMTPUser{Secret: u.Secret.v, Addresses: u.Addresses.v}
 	}
 	fl, lim := &fs.Limits, &s.Limits
-	intIn(l, "smtp.limits.max-connections", fl.MaxConnections, &lim.MaxConnections, 1, 100000)
-	intIn(l, "smtp.limits.max-connections-per-ip", fl.MaxConnectionsPerIP, &lim.MaxConnectionsPerIP, 1, 100000)
-	durationIn(l, "smtp.limits.idle-timeout", fl.IdleTimeout, &lim.IdleTimeout, time.Second, time.Hour)
-	durationIn(l, "smtp.limits.session-timeout", fl.SessionTimeout, &lim.SessionTimeout, time.Minute, 24*time.Hour)
-	intIn(l, "smtp.limits.auth-failures-per-connection", fl.AuthFailuresPerConnection, &lim.AuthFailuresPerConnection, 1, 100)
-	intIn(l, "smtp.limits.auth-failures-per-ip", fl.AuthFailuresPerIP, &lim.AuthFailuresPerIP, 1, 10000)
-	durationIn(l, "smtp.limits.auth-lockout", fl.AuthLockout, &lim.AuthLockout, time.Second, 24*time.Hour)
-	durationIn(l, "smtp.limits.auth-failure-delay", fl.AuthFailureDelay, &lim.AuthFailureDelay, 0, time.Minute)
-	if lim.MaxConnections >= 1 && lim.MaxConnectionsPerIP > lim.MaxConnections {
-		l.fail("smtp.limits.max-connections-per-ip", "must not exceed smtp.limits.max-connections (%d), got %d", lim.MaxConnections, lim.MaxConnectionsPerIP)
-	}
-}
-
-// intIn copies x to dst if set, reporting a value outside [lo, hi].
-func intIn(l *loader, key string, x val[int], dst *int, lo, hi int) {
-	if x.to(dst) && (x.v < lo || x.v > hi) {
-		l.fail(key, "must be between %d and %d, got %d", lo, hi, x.v)
-	}
-}
-
-// durationIn copies x to dst if set, reporting a value outside [lo, hi].
-func durationIn(l *loader, key string, x val[time.Duration], dst *time.Duration, lo, hi time.Duration) {
-	if x.to(dst) && (x.v < lo || x.v > hi) {
-		l.fail(key, "must be between %s and %s, got %s", lo, hi, x.v)
-	}
+	fl.MaxConnections.to(&lim.MaxConnections)
+	fl.MaxConnectionsPerIP.to(&lim.MaxConnectionsPerIP)
+	fl.IdleTimeout.to(&lim.IdleTimeout)
+	fl.SessionTimeout.to(&lim.SessionTimeout)
+	fl.AuthFailuresPerConnection.to(&lim.AuthFailuresPerConnection)
+	fl.AuthFailuresPerIP.to(&lim.AuthFailuresPerIP)
+	fl.AuthLockout.to(&lim.AuthLockout)
+	fl.AuthFailureDelay.to(&lim.AuthFailureDelay)
 }
 
 func (l *loader) dkim(f *file) {

@@ -79,9 +79,9 @@ func TestWrongTypes(t *testing.T) {
 			"smtp.limits.auth-failures-per-connection: must be between 1 and 100, got 1000",
 			`smtp.limits.auth-lockout: duration "x": expected a number at "x"`,
 			"smtp.limits.fds: unknown key (known: auth-failure-delay, auth-failures-per-connection, auth-failures-per-ip, auth-lockout, idle-timeout, max-connections, max-connections-per-ip, session-timeout)",
-			"smtp.limits.idle-timeout: must be between 1s and 1h0m0s, got 0s",
+			"smtp.limits.idle-timeout: must be between 1s and 1h, got 0s",
 			"smtp.limits.max-connections: must be between 1 and 100000, got 0",
-			"smtp.limits.session-timeout: must be between 1m0s and 24h0m0s, got 48h0m0s",
+			"smtp.limits.session-timeout: must be between 1m and 1d, got 2d",
 		},
 		"[smtp.limits]\nmax-connections = 5\nmax-connections-per-ip = 10\n": {
 			"smtp.limits.max-connections-per-ip: must not exceed smtp.limits.max-connections (5), got 10",

@@ -54,12 +54,30 @@ var (
 	// ConnectionsRange is nats.connections (default 4).
 	ConnectionsRange = intRange{1, 64}
 	// MaxMessageSizeRange is smtp.max-message-size in bytes (default
-	// 25 MiB): a message is held in memory while it is received and
-	// queued, so 1 GiB is the most a node accepts.
+	// 25 MiB): intake streams a message to the store, but a delivery and
+	// a DSN hold it in memory, so 1 GiB is the most a node accepts.
 	MaxMessageSizeRange = intRange{1024, 1 << 30}
 	// TaskConcurrencyRange is task.concurrency (default 128): goroutines
 	// per role on a node.
 	TaskConcurrencyRange = intRange{1, 10000}
+	// SMTPConnectionsRange is smtp.limits.max-connections (default 1000)
+	// and smtp.limits.max-connections-per-ip (default 50, and at most
+	// max-connections): one file descriptor and one goroutine each.
+	SMTPConnectionsRange = intRange{1, 100000}
+	// SMTPIdleRange is smtp.limits.idle-timeout (default 5m): the time a
+	// line may take to arrive.
+	SMTPIdleRange = durationRange{time.Second, time.Hour}
+	// SMTPSessionRange is smtp.limits.session-timeout (default 30m).
+	SMTPSessionRange = durationRange{time.Minute, 24 * time.Hour}
+	// AuthFailuresPerConnectionRange is
+	// smtp.limits.auth-failures-per-connection (default 3).
+	AuthFailuresPerConnectionRange = intRange{1, 100}
+	// AuthFailuresPerIPRange is smtp.limits.auth-failures-per-ip (default 10).
+	AuthFailuresPerIPRange = intRange{1, 10000}
+	// AuthLockoutRange is smtp.limits.auth-lockout (default 15m).
+	AuthLockoutRange = durationRange{time.Second, 24 * time.Hour}
+	// AuthFailureDelayRange is smtp.limits.auth-failure-delay (default 1s).
+	AuthFailureDelayRange = durationRange{0, time.Minute}
 )
 
 // MinSecretLength is the shortest secret accepted for api.users.<name>.secret
@@ -137,6 +155,19 @@ func (l *loader) ranges(f *file) {
 		l.fail("smtp.max-message-size", "must be between %d and %d bytes (1 GiB), got %d", MaxMessageSizeRange.Min, MaxMessageSizeRange.Max, m)
 	}
 	TaskConcurrencyRange.check(l, "task.concurrency", c.Task.Concurrency)
+
+	lim := c.SMTP.Limits
+	SMTPConnectionsRange.check(l, "smtp.limits.max-connections", lim.MaxConnections)
+	SMTPConnectionsRange.check(l, "smtp.limits.max-connections-per-ip", lim.MaxConnectionsPerIP)
+	if lim.MaxConnections >= 1 && lim.MaxConnectionsPerIP > lim.MaxConnections {
+		l.fail("smtp.limits.max-connections-per-ip", "must not exceed smtp.limits.max-connections (%d), got %d", lim.MaxConnections, lim.MaxConnectionsPerIP)
+	}
+	SMTPIdleRange.check(l, "smtp.limits.idle-timeout", lim.IdleTimeout)
+	SMTPSessionRange.check(l, "smtp.limits.session-timeout", lim.SessionTimeout)
+	AuthFailuresPerConnectionRange.check(l, "smtp.limits.auth-failures-per-connection", lim.AuthFailuresPerConnection)
+	AuthFailuresPerIPRange.check(l, "smtp.limits.auth-failures-per-ip", lim.AuthFailuresPerIP)
+	AuthLockoutRange.check(l, "smtp.limits.auth-lockout", lim.AuthLockout)
+	AuthFailureDelayRange.check(l, "smtp.limits.auth-failure-delay", lim.AuthFailureDelay)
 
 	// An empty SMTP secret is reported as missing where it is read.
 	for _, name := range sortedKeys(f.SMTP.Users) {
