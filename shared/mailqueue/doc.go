@@ -24,7 +24,11 @@
 //     delivered); its first deferral, claim or change gives it its KV
 //     entry. Each virtual queue has one durable consumer, vq-<name>, shared
 //     by every node; each node works it with threads-per-node slots, so a
-//     node never runs more deliveries from a queue than that.
+//     node never runs more deliveries from a queue than that. The stream
+//     keeps one anchor message on jetmail.queue.anchor that no consumer
+//     reads (work.EnsureAnchor): without it the server searches every
+//     recipient's subject for a consumer's next trigger whenever all
+//     delivered ones are acknowledged.
 //   - No node holds the queue in memory: a trigger reads its entry, a
 //     transaction finds its message's entries by key pattern (engine.Match,
 //     records and inline triggers alike), and listings stream the bucket
