@@ -74,9 +74,10 @@
 // two steps does:
 //
 //   - Create, between record and trigger: the record waits with no trigger;
-//     the leader's rescuer (Rescue) finds items past due by RescueAfter whose
-//     consumer is idle, and publishes their trigger again (same gen and
-//     token, de-duplicated by message id).
+//     the leader's rescuer (Rescue) finds items past due by RescueAfter with
+//     no trigger of their gen and token on their own subject or schedule,
+//     however busy the consumers, and publishes their trigger again (same
+//     gen and token, de-duplicated by message id).
 //   - Save or Update, between record and trigger: the same.
 //   - During the handler: the trigger is not acknowledged; after the lease
 //     (AckWait) another node runs the item again. Items run at least once.

@@ -55,15 +55,16 @@ const (
 type Route struct {
 	// Stream is the stream holding Subject and Sched.
 	Stream string
-	// Subject is where the item's trigger goes when it is due.
+	// Subject is where the item's trigger goes when it is due: the item's
+	// own subject, where no other item's trigger goes, so that the rescuer
+	// can tell whether the item has a trigger waiting.
 	Subject string
 	// Sched is the item's own schedule subject, in Stream.
 	Sched string
 	// Header holds extra trigger headers (a shard key); may be nil.
 	Header nats.Header
-	// Consumer is the durable consumer that gets Subject: the rescuer
-	// checks it is idle. Empty leaves the item out of a rescue pass (its
-	// consumers are being rebuilt).
+	// Consumer is the durable consumer that gets Subject. Empty leaves the
+	// item out of a rescue pass (its consumers are being rebuilt).
 	Consumer string
 }
 
@@ -100,8 +101,8 @@ type Params[T any] struct {
 	// YoungTrigger is how old a trigger may be and still come before its
 	// record shows on the replica that answers a read. Default 5s.
 	YoungTrigger time.Duration
-	// RescueAfter is how long past due an item must be, with its consumer
-	// idle, before the rescuer triggers it again. Default 1m.
+	// RescueAfter is how long past due an item must be, with no trigger
+	// waiting, before the rescuer triggers it again. Default 1m.
 	RescueAfter time.Duration
 	// Stale and Rescued count dropped stale triggers and rescued items; may
 	// be nil.

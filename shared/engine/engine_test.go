@@ -30,8 +30,8 @@ type rig struct {
 	cons jetstream.Consumer
 }
 
-// newRig starts a server with a trigger stream (due subject eng.due, one
-// consumer) and an engine on it.
+// newRig starts a server with a trigger stream (each item due on its own
+// subject eng.due.<key>, one consumer) and an engine on it.
 func newRig(t *testing.T, mod ...func(*engine.Params[job])) *rig {
 	t.Helper()
 	ctx := context.Background()
@@ -40,13 +40,13 @@ func newRig(t *testing.T, mod ...func(*engine.Params[job])) *rig {
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "eng", Subjects: []string{"eng.>"},
 		Retention: jetstream.WorkQueuePolicy, AllowMsgSchedules: true})
 	require.NoError(t, err)
-	cons, err := js.CreateConsumer(ctx, "eng", jetstream.ConsumerConfig{Durable: "c", FilterSubject: "eng.due",
+	cons, err := js.CreateConsumer(ctx, "eng", jetstream.ConsumerConfig{Durable: "c", FilterSubject: "eng.due.>",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second})
 	require.NoError(t, err)
 	p := engine.Params[job]{
 		Bucket: "eng-items", JetStreams: []jetstream.JetStream{js}, Logger: jetmailtest.Logger(),
 		Route: func(key string, _ *job) engine.Route {
-			return engine.Route{Stream: "eng", Subject: "eng.due", Sched: "eng.sched." + key, Consumer: "c"}
+			return engine.Route{Stream: "eng", Subject: "eng.due." + key, Sched: "eng.sched." + key, Consumer: "c"}
 		},
 		Due: func(j *job) (time.Time, bool) { return j.Due, !j.Held },
 	}
@@ -222,7 +222,7 @@ func TestScheduleRescheduleAndPark(t *testing.T) {
 	require.False(t, ok, "due in an hour: no trigger yet")
 	sched, err := r.s.GetLastMsgForSubject(ctx, "eng.sched.a")
 	require.NoError(t, err)
-	require.Equal(t, "eng.due", sched.Header.Get(jetstream.ScheduleTargetHeader))
+	require.Equal(t, "eng.due.a", sched.Header.Get(jetstream.ScheduleTargetHeader))
 
 	// Reschedule to now: the trigger comes and the hour-long schedule is gone.
 	_, err = r.e.Update(ctx, "a", func(j *job) error { j.Due = time.Now(); return nil })
@@ -363,13 +363,41 @@ func TestRescue(t *testing.T) {
 	require.Equal(t, 1, n)
 	n, err = r.e.Rescue(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 0, n, "its consumer is not idle now: its trigger waits there")
+	require.Equal(t, 0, n, "its trigger waits now")
 	ref, ok := r.next(t, 2*time.Second)
 	require.True(t, ok)
 	require.Equal(t, "lost", ref.Key)
 	ran, err := r.run(t, ref)
 	require.NoError(t, err)
 	require.True(t, ran)
+}
+
+// The rescuer finds a lost trigger under load: with other items' triggers
+// waiting (a busy consumer), the item without one is triggered, and only it.
+func TestRescueUnderLoad(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	r := newRig(t, func(p *engine.Params[job]) { p.Clock, p.RescueAfter = clk, time.Minute })
+	ctx := context.Background()
+	var inserts []engine.Insert[job]
+	for i := range 200 {
+		inserts = append(inserts, engine.Insert[job]{Key: fmt.Sprintf("busy%03d", i), Value: &job{Due: time.Now()}})
+	}
+	inserts = append(inserts, engine.Insert[job]{Key: "lost", Value: &job{Due: time.Now()}, NoTrigger: true})
+	_, err := r.e.Create(ctx, inserts...)
+	require.NoError(t, err)
+	// One trigger is in flight: fetched, not acknowledged.
+	batch, err := r.cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	for range batch.Messages() {
+	}
+	clk.Advance(2 * time.Minute)
+	n, err := r.e.Rescue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the lost one only: the others' triggers wait or are in flight")
+	info, err := r.cons.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 200, info.NumPending, "199 waiting and the rescued one")
 }
 
 // A work handler made by the engine refuses messages that are not

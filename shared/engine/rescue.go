@@ -2,22 +2,30 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// maxRescueChecks bounds the trigger lookups of one rescue pass, so that a
+// pass over a large backlog stays short; what it leaves, the next pass sees.
+const maxRescueChecks = 10_000
+
 // Rescue runs on the leader: it publishes again the trigger of items over
-// RescueAfter past due, not parked and not busy, while the consumer of
-// their trigger has nothing pending or in flight, which means their
-// trigger was lost (a crash between writing a record and publishing its
-// trigger). The trigger is the item's current one, de-duplicated by
+// RescueAfter past due, not parked and not busy, that have no trigger
+// waiting or in flight: neither their own subject nor their schedule holds
+// a trigger of their current gen and token. Their trigger was lost (a
+// crash between writing a record and publishing its trigger, a stale-looking
+// trigger dropped). The check is per item, so it works however busy the
+// consumers are. The trigger is the item's current one, de-duplicated by
 // message id, so an item whose trigger was not lost after all still runs
 // once. It returns how many items it triggered.
 func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 	now := e.p.Clock.Now()
 	cutoff := now.Add(-e.p.RescueAfter)
-	idle := map[[2]string]bool{} // stream, consumer -> idle, for this pass
-	rescued := 0
+	rescued, checks := 0, 0
+	var lookupErr error
 	err := e.scanRecords(ctx, func(it *Item[T]) bool { // an inline item is its own trigger
 		due, ok := e.p.Due(it.Value)
 		if !ok || due.After(cutoff) || e.p.Busy(it.Value, now) {
@@ -27,13 +35,15 @@ func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 		if r.Consumer == "" {
 			return true
 		}
-		c := [2]string{r.Stream, r.Consumer}
-		isIdle, seen := idle[c]
-		if !seen {
-			isIdle = e.consumerIdle(ctx, r.Stream, r.Consumer)
-			idle[c] = isIdle
+		if checks++; checks > maxRescueChecks {
+			return false
 		}
-		if !isIdle {
+		live, err := e.liveTrigger(ctx, it, r)
+		if err != nil {
+			lookupErr = err
+			return false
+		}
+		if live {
 			return true
 		}
 		msg := e.triggerMsg(it, now)
@@ -49,14 +59,35 @@ func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 		e.log.Warn("item was past due with no trigger; triggered it again", "key", it.Key, "due", due)
 		return true
 	})
+	if err == nil {
+		err = lookupErr
+	}
 	return rescued, err
 }
 
-func (e *Engine[T]) consumerIdle(ctx context.Context, stream, name string) bool {
-	c, err := e.p.JetStreams[0].Consumer(ctx, stream, name)
+// liveTrigger reports whether the last message on the item's own subject,
+// or its schedule, is a trigger of its current gen and token: waiting,
+// scheduled, or in flight (a WorkQueue stream keeps a message until it is
+// acknowledged).
+func (e *Engine[T]) liveTrigger(ctx context.Context, it *Item[T], r Route) (bool, error) {
+	s, err := e.stream(ctx, r.Stream)
 	if err != nil {
-		return false
+		return false, err
 	}
-	info, err := c.Info(ctx)
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+	for _, subject := range []string{r.Subject, r.Sched} {
+		if subject == "" {
+			continue
+		}
+		msg, err := s.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("look for the trigger of %s: %w", it.Key, err)
+		}
+		if ref, ok := RefOf(msg.Subject, msg.Header, msg.Data, msg.Time); ok && ref.Key == it.Key && ref.Gen == it.Gen && ref.Token == it.Token {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -68,6 +68,6 @@
 // body is deleted only when the bucket shows no entry of its message. A node
 // that dies between writing an entry (a deferral, a release) and publishing
 // its trigger leaves the entry waiting: the leader's rescuer (engine.Rescue)
-// finds entries over a minute past due while their virtual queue is idle,
-// and triggers them.
+// finds entries over a minute past due with no trigger of theirs waiting
+// (each has its own subject), however busy the queue, and triggers them.
 package mailqueue

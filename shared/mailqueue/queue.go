@@ -77,8 +77,8 @@ type Params struct {
 	Hostname string
 	// Lookups answer the strategy's functions; default from the config.
 	Lookups *Lookups
-	// RescueAfter is how long past due an entry must be, with its virtual
-	// queue idle, before the leader triggers it again. Default 1m.
+	// RescueAfter is how long past due an entry must be, with no trigger
+	// waiting, before the leader triggers it again. Default 1m.
 	RescueAfter time.Duration
 	// RescueInterval is how often the leader looks. Default 30s.
 	RescueInterval time.Duration

@@ -57,8 +57,9 @@
 //     (AckWait) another node of the shard runs the task again.
 //   - Between writing a task (create, reschedule, retry) and publishing its
 //     trigger: the task waits with no trigger. The leader's rescuer finds
-//     tasks due over a minute ago while their shard's consumer has nothing
-//     pending or in flight, and publishes their trigger again.
+//     tasks due over a minute ago with no trigger of theirs on their own
+//     subject (jetmail.work.<role>.p.<n>.<id>) or schedule, however busy
+//     the shard, and publishes their trigger again.
 //
 // Tasks therefore run at least once; a task whose trigger was rescued while
 // the original was still on its way can run twice. Handlers must be

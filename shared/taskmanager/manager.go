@@ -58,8 +58,8 @@ type Params struct {
 	Clock clock.Clock
 	// Rand returns numbers in [0, 1) for retry jitter; default math/rand.
 	Rand func() float64
-	// RescueAfter is how long past due a task must be, with its shard idle,
-	// before the rescuer triggers it again. Default 1m.
+	// RescueAfter is how long past due a task must be, with no trigger
+	// waiting, before the rescuer triggers it again. Default 1m.
 	RescueAfter time.Duration
 	// RescueInterval is how often the rescuer looks. Default 30s.
 	RescueInterval time.Duration
@@ -164,11 +164,13 @@ func (m *Manager) Start(ctx context.Context) error {
 // Failed tasks never.
 func due(t *task.Task) (time.Time, bool) { return t.Status.Due, t.Status.Runnable() }
 
-// route places a task's triggers: on the partition of its shard key in its
-// role's work stream, its schedule on jetmail.work.<role>.sched.<task id>.
+// route places a task's triggers: on its own subject below the partition of
+// its shard key in its role's work stream, jetmail.work.<role>.p.<n>.<task
+// id> (so that the rescuer can tell whether it has one waiting), its
+// schedule on jetmail.work.<role>.sched.<task id>.
 func (m *Manager) route(id string, t *task.Task) engine.Route {
 	role, part, key := m.place(id, t)
-	r := engine.Route{Stream: work.StreamName(role), Subject: work.Subject(role, part),
+	r := engine.Route{Stream: work.StreamName(role), Subject: work.Subject(role, part) + "." + id,
 		Sched: work.SubjectPrefix(role) + "sched." + id, Header: nats.Header{work.HeaderKey: []string{key}}}
 	if rm, layout := m.roleView(role); layout.Fits(rm) {
 		r.Consumer = work.ConsumerName(role, shard.Owner(part, layout.Shards), layout.Epoch)
