@@ -6,7 +6,7 @@ BIN := bin/jetmail
 # Test timeout per package; the whole suite runs in a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: dev build test test-race lint bench fuzz tools clean
+.PHONY: dev build test test-race lint bench fuzz soak tools clean
 
 ## dev: build jetmail and run every service in one process on an embedded NATS (data in ./data)
 dev: build
@@ -54,6 +54,15 @@ bench: tools
 	@scripts/install-bench-peers
 	JETMAIL_BENCH_ITEMS=$(BENCH_ITEMS) JETMAIL_BENCH_PROFILE=$(BENCH_PROFILE) \
 		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./e2e/bench/
+
+## soak: the fault tests, SOAK_COUNT times each (default 5): the R3 queue stream's leader killed mid-load,
+## NATS down 10 s under load, a delivery node killed mid-batch; each counts accepted, delivered, left and
+## duplicated, and asserts no loss, no false DSN, duplicates within what was in flight and recovery within
+## 15 s. They run once in `make test`; run this before each release.
+SOAK_COUNT ?= 5
+soak: tools
+	$(GO) test -count=$(SOAK_COUNT) -timeout 60m -run 'TestQueueStreamLeaderKilledMidLoad|TestNATSOutageUnderLoad' ./services/delivery/
+	$(GO) test -count=$(SOAK_COUNT) -timeout 60m -run 'TestKillDeliveryMidBatch' ./e2e/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s): the SMTP session, the JMAP request decoder,
 ## the strategy expression compiler and the config loader; their seeds run with `make test` too
