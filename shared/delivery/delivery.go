@@ -180,15 +180,17 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 		return nil, err
 	}
 	defer release()
-	c, reused, err := d.session(ctx, h, dl.Route, tlsPolicy)
+	c, reused, err := d.session(ctx, h, dl.Route, tlsPolicy, true)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
-		if ok {
+		switch {
+		case c == nil: // a new connection could not be had
+		case ok:
 			d.hosts.putIdle(idleKey(h, dl.Route, tlsPolicy), c)
-		} else {
+		default:
 			_ = c.Close()
 		}
 	}()
@@ -203,10 +205,19 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 	if ok8, _ := c.Extension("8BITMIME"); ok8 && hasHighBit(body) {
 		mopts.Body = smtp.Body8BitMIME
 	}
-	if err := c.Mail(dl.Envelope.Sender, mopts); err != nil {
-		if reused {
-			d.p.Logger.Debug("reused connection failed at MAIL FROM", "host", h.name, "err", err)
+	err = c.Mail(dl.Envelope.Sender, mopts)
+	if err != nil && reused && stale(err) {
+		// The server dropped the connection while it was idle: the mail
+		// goes on a new one, and nobody is told of the old.
+		d.p.Logger.Debug("reused connection failed at MAIL FROM; opening a new one", "host", h.name, "err", err)
+		_ = c.Close()
+		if c, _, err = d.session(ctx, h, dl.Route, tlsPolicy, false); err != nil {
+			c = nil
+			return nil, err
 		}
+		err = c.Mail(dl.Envelope.Sender, mopts)
+	}
+	if err != nil {
 		return nil, err
 	}
 	results := make([]mailqueue.Result, len(dl.Recipients))
@@ -273,11 +284,30 @@ func enhanced(se *smtp.SMTPError) string {
 
 // session returns a ready client for h: an idle one reused, or a new one
 // greeted, upgraded to TLS as the policy says, and authenticated to a relay.
-func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy config.TLSMode) (*smtp.Client, bool, error) {
-	for {
-		c := d.hosts.getIdle(idleKey(h, route, tlsPolicy))
+// freshIdle is how long a connection may have been idle and still be used
+// at once: older ones are checked with RSET first.
+const freshIdle = time.Second
+
+// stale reports an error of a reused connection that the server closed
+// while it was idle: a broken connection, or 421 (closing).
+func stale(err error) bool {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code == 421
+	}
+	return true
+}
+
+func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy config.TLSMode, reuse bool) (*smtp.Client, bool, error) {
+	for reuse {
+		c, since := d.hosts.getIdle(idleKey(h, route, tlsPolicy))
 		if c == nil {
 			break
+		}
+		// A connection just put back is used as it is (a failure at MAIL
+		// FROM is retried on a new one); one idle longer is checked.
+		if time.Since(since) < freshIdle {
+			return c, true, nil
 		}
 		if err := c.Reset(); err == nil {
 			return c, true, nil
@@ -402,7 +432,7 @@ func (p *hostPool) acquire(ctx context.Context, addr string) (func(), error) {
 	}
 }
 
-func (p *hostPool) getIdle(addr string) *smtp.Client {
+func (p *hostPool) getIdle(addr string) (*smtp.Client, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	list := p.idle[addr]
@@ -411,11 +441,11 @@ func (p *hostPool) getIdle(addr string) *smtp.Client {
 		list = list[:len(list)-1]
 		p.idle[addr] = list
 		if time.Since(ic.since) < idleFor {
-			return ic.c
+			return ic.c, ic.since
 		}
 		_ = ic.c.Close()
 	}
-	return nil
+	return nil, time.Time{}
 }
 
 func (p *hostPool) putIdle(addr string, c *smtp.Client) {

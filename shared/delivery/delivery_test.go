@@ -333,3 +333,31 @@ func TestPerHostLimitAndConnectionReuse(t *testing.T) {
 	require.LessOrEqual(t, m.max, 2, "per-host limit")
 	require.LessOrEqual(t, m.sessions, 2, "twelve transactions over at most two reused connections")
 }
+
+// A pooled connection the server closed while it sat idle costs nothing: the
+// next transaction, finding it dead at MAIL FROM, goes on a new connection.
+func TestDroppedIdleConnectionIsReplaced(t *testing.T) {
+	t.Parallel()
+	m := &countingMTA{}
+	s := gosmtp.NewServer(m)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	d := deliverer(t, "", "system")
+	route := relayTo(t, ln.Addr().String(), "none")
+	res := d.Deliver(context.Background(), delivery(route, "remote.test", "a@remote.test"))
+	require.Equal(t, 250, res[0].Code)
+	// The server drops every connection; the client's is in the pool.
+	require.NoError(t, s.Close())
+	s2 := gosmtp.NewServer(m)
+	ln2, err := net.Listen("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	go func() { _ = s2.Serve(ln2) }()
+	t.Cleanup(func() { _ = s2.Close() })
+	res = d.Deliver(context.Background(), delivery(route, "remote.test", "b@remote.test"))
+	require.Equal(t, 250, res[0].Code, "delivered on a new connection: %+v", res[0])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.Equal(t, 2, m.sessions)
+}
