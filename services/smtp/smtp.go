@@ -54,8 +54,10 @@ type Service struct {
 	sessions prometheus.Counter
 }
 
-// enqueueTimeout bounds the store of one message: past it the client gets
-// 451 and tries again, rather than wait on a struggling store.
+// enqueueTimeout bounds the store's part in queueing one message, the time
+// not spent waiting for the client's bytes: past it the client gets 451 and
+// tries again, rather than wait on a struggling store. A slow client is
+// bounded by smtp.limits instead.
 const enqueueTimeout = 5 * time.Second
 
 // New returns the service, enqueueing into q (started before it).
@@ -303,11 +305,13 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	received := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",
 		ss.conn.Hostname(), ss.ip, mailqueue.Hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
-	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The body streams to the queue: a connection holds a buffer, not the
 	// message (see mailqueue.Queue.EnqueueFrom).
-	id, err := ss.s.q.EnqueueFrom(ctx, ss.env, ss.rcpts, io.MultiReader(strings.NewReader(received), r))
+	body := newStoreClock(io.MultiReader(strings.NewReader(received), r), enqueueTimeout, cancel)
+	defer body.stop()
+	id, err := ss.s.q.EnqueueFrom(ctx, ss.env, ss.rcpts, body)
 	if err != nil {
 		var se *gosmtp.SMTPError
 		switch {
@@ -327,6 +331,32 @@ func (ss *session) Data(r io.Reader) error {
 	ss.rcpts, ss.mail = nil, false
 	return nil
 }
+
+// storeClock is a body reader that gives the store enqueueTimeout of the
+// time spent outside its reads, that is not waiting for the client, and
+// cancels the enqueue past it.
+type storeClock struct {
+	r     io.Reader
+	left  time.Duration
+	timer *time.Timer
+	since time.Time
+}
+
+func newStoreClock(r io.Reader, d time.Duration, cancel context.CancelFunc) *storeClock {
+	return &storeClock{r: r, left: d, timer: time.AfterFunc(d, cancel), since: time.Now()}
+}
+
+func (s *storeClock) Read(p []byte) (int, error) {
+	// The store's clock stops while the client is read.
+	s.timer.Stop()
+	s.left -= time.Since(s.since)
+	n, err := s.r.Read(p)
+	s.since = time.Now()
+	s.timer.Reset(max(s.left, 0))
+	return n, err
+}
+
+func (s *storeClock) stop() { s.timer.Stop() }
 
 // hasControl reports an ASCII control character (NUL, CR, LF, DEL...): no
 // address may hold one.

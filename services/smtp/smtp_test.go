@@ -227,3 +227,31 @@ func TestIntakeWhileNATSIsDown(t *testing.T) {
 	require.Equal(t, 451, se.Code)
 	require.Less(t, time.Since(start), 10*time.Second)
 }
+
+// A client that sends its message slowly, for longer than the store's
+// enqueue timeout, still gets its 250: only the store's own time counts.
+func TestSlowClientIsNotCutOffByTheStoreTimeout(t *testing.T) {
+	t.Parallel()
+	in := startIntake(t)
+	c, err := gosmtp.Dial(in.smtp.Addrs()[0])
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Hello("client.test"))
+	require.NoError(t, c.Auth(sasl.NewPlainClient("", "alice", "alice-secret-long")))
+	require.NoError(t, c.Mail("alice@example.org", nil))
+	require.NoError(t, c.Rcpt("bob@remote.test", nil))
+	w, err := c.Data()
+	require.NoError(t, err)
+	_, err = w.Write([]byte("Subject: slow\r\n\r\n"))
+	require.NoError(t, err)
+	line := strings.Repeat("z", 900) + "\r\n"
+	for range 6 { // 6 x 1.2 s: longer than the 5 s the store gets
+		time.Sleep(1200 * time.Millisecond)
+		_, err = w.Write([]byte(strings.Repeat(line, 100)))
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close(), "accepted")
+	n, err := in.q.Len(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+}
