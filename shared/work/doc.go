@@ -26,9 +26,8 @@
 // taken when it is asked for and freed when its handler ends (or when the
 // fetch ends without bringing it). Up to two fetches are open at once, the
 // next asked for while the items of the last are worked, so that the
-// server is not left without a request while the node finishes a batch;
-// a busy pool gathers free slots for up to a millisecond, so that it asks
-// in a few larger fetches rather than one per finished item. While a
+// server is not left without a request while the node finishes a batch.
+// While a
 // handler runs, the worker sends InProgress every AckWait/4: the message
 // stays leased however long the work takes, and if the node dies the lease
 // lapses after AckWait and another node of the shard gets the item.
