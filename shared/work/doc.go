@@ -27,10 +27,10 @@
 // fetch ends without bringing it). Up to two fetches are open at once, the
 // next asked for while the items of the last are worked, so that the
 // server is not left without a request while the node finishes a batch.
-// While a
-// handler runs, the worker sends InProgress every AckWait/4: the message
-// stays leased however long the work takes, and if the node dies the lease
-// lapses after AckWait and another node of the shard gets the item.
+// While a handler runs, the worker sends InProgress every AckWait/4: the
+// message stays leased however long the work takes, and if the node dies
+// the lease lapses after AckWait and another node of the shard gets the
+// item.
 //
 // Acknowledgements are sent one per item without waiting (msg.Ack): a
 // WorkQueue stream requires explicit acks, so one ack cannot cover several
