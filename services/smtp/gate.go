@@ -15,12 +15,12 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 )
 
-// gate is the intake's door (smtp.limits): it counts the open connections,
-// in all and per client address, turns away those past the limits, and
-// everyone while the node cannot store mail, each with a 421 reply, and
-// gives every connection it lets in its time limits.
+// gate is the intake's door (smtp.limits), one per node whatever the
+// number of listeners: it counts the open connections, in all and per
+// client address, turns away those past the limits, and everyone while the
+// node cannot store mail, each with a 421 reply, and gives every
+// connection it lets in its time limits.
 type gate struct {
-	net.Listener
 	lim      config.SMTPLimits
 	max      int // lim.MaxConnections, kept below the file descriptor limit
 	host     string
@@ -38,8 +38,8 @@ type gate struct {
 // nothing cannot hold its connection open.
 const refuseWrite = 5 * time.Second
 
-func newGate(ln net.Listener, lim config.SMTPLimits, host string, ready func() bool, log *slog.Logger, refused *prometheus.CounterVec, open prometheus.Gauge) *gate {
-	g := &gate{Listener: ln, lim: lim, max: lim.MaxConnections, host: host, ready: ready, log: log, refused: refused, openConn: open, perIP: map[string]int{}}
+func newGate(lim config.SMTPLimits, host string, ready func() bool, log *slog.Logger, refused *prometheus.CounterVec, open prometheus.Gauge) *gate {
+	g := &gate{lim: lim, max: lim.MaxConnections, host: host, ready: ready, log: log, refused: refused, openConn: open, perIP: map[string]int{}}
 	if fds := fileLimit(); fds > 0 && g.max > fds/2 {
 		// Past half the descriptors, /health, NATS and the store could not
 		// open theirs.
@@ -49,11 +49,21 @@ func newGate(ln net.Listener, lim config.SMTPLimits, host string, ready func() b
 	return g
 }
 
+// gatedListener is a listener whose connections pass the node's gate.
+type gatedListener struct {
+	net.Listener
+	g *gate
+}
+
+// wrap puts ln behind the gate.
+func (g *gate) wrap(ln net.Listener) net.Listener { return &gatedListener{ln, g} }
+
 // Accept returns the next connection let in; those turned away are
 // answered and closed here.
-func (g *gate) Accept() (net.Conn, error) {
+func (l *gatedListener) Accept() (net.Conn, error) {
+	g := l.g
 	for {
-		c, err := g.Listener.Accept()
+		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}

@@ -21,8 +21,8 @@ func serveLines(t *testing.T, lim config.SMTPLimits) (addr string, done <-chan t
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	g := newGate(ln, lim, "mx.test", func() bool { return true }, jetmailtest.Logger(),
-		prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}), prometheus.NewGauge(prometheus.GaugeOpts{Name: "o"}))
+	g := newGate(lim, "mx.test", func() bool { return true }, jetmailtest.Logger(),
+		prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}), prometheus.NewGauge(prometheus.GaugeOpts{Name: "o"})).wrap(ln)
 	t.Cleanup(func() { g.Close() })
 	ch := make(chan time.Duration, 1)
 	go func() {

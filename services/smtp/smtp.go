@@ -96,6 +96,7 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	lim := s.cfg.SMTP.Limits
 	s.auth = newAuthGuard(lim)
 	host := mailqueue.Hostname(s.cfg)
+	door := newGate(lim, host, s.ready, s.log, refused, open)
 	for _, addr := range s.cfg.SMTP.Listen {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -107,7 +108,7 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		srv.MaxMessageBytes = s.cfg.SMTP.MaxMessageSize
 		srv.MaxRecipients = 1000
 		srv.ReadTimeout, srv.WriteTimeout = lim.IdleTimeout, lim.IdleTimeout
-		ln = newGate(ln, lim, host, s.ready, s.log, refused, open)
+		ln = door.wrap(ln)
 		srv.AllowInsecureAuth = true // enforced per session: TLS, or loopback when allowed
 		srv.EnableDSN, srv.EnableMTPRIORITY, srv.EnableSMTPUTF8 = true, true, true
 		srv.TLSConfig = s.tls

@@ -49,8 +49,14 @@ type intake struct {
 // accepted stays queued.
 func startIntake(t testing.TB) *intake {
 	t.Helper()
+	return startIntakeWith(t, intakeConfig)
+}
+
+// startIntakeWith is startIntake with another configuration.
+func startIntakeWith(t testing.TB, doc string) *intake {
+	t.Helper()
 	srv := jetmailtest.Server(t)
-	cfg, err := config.Parse([]byte(intakeConfig))
+	cfg, err := config.Parse([]byte(doc))
 	require.NoError(t, err)
 	base := jetmailtest.Config(t, "1")
 	cfg.Cluster, cfg.HTTP = base.Cluster, base.HTTP
@@ -104,6 +110,22 @@ func TestConnectionLimits(t *testing.T) {
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		return strings.HasPrefix(line, "220 ")
 	}, 5*time.Second, 20*time.Millisecond, "the closed connection's place is free again")
+}
+
+// The connection limits are the node's, however many addresses it listens
+// on.
+func TestConnectionLimitsSpanListeners(t *testing.T) {
+	t.Parallel()
+	doc := strings.Replace(intakeConfig, `listen = ["127.0.0.1:0"]`, `listen = ["127.0.0.1:0", "127.0.0.1:0"]`, 1)
+	doc = strings.Replace(doc, "max-connections-per-ip = 2", "max-connections-per-ip = 3", 1)
+	in := startIntakeWith(t, doc)
+	a, b := in.smtp.Addrs()[0], in.smtp.Addrs()[1]
+	for _, addr := range []string{a, a, b} {
+		_, _, g := dialFrom(t, addr, "127.0.0.1")
+		require.True(t, strings.HasPrefix(g, "220 "), g)
+	}
+	_, _, g := dialFrom(t, b, "127.0.0.2")
+	require.Equal(t, "421 4.7.0 mx.example.org Too many connections; try again later\r\n", g)
 }
 
 // Failed AUTH closes the connection after auth-failures-per-connection
