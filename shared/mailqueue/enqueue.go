@@ -47,19 +47,19 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r
 	if env.Ret == "" {
 		env.Ret = "HDRS"
 	}
-	head := make([]byte, max(q.p.InlineBodyMax, 0)+1)
-	n, err := io.ReadFull(r, head)
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		head = head[:n] // all of it
-	case err != nil:
+	// Up to one byte more than travels in an entry, in a buffer that grows
+	// with what comes: a small message costs no 64 KiB allocation.
+	limit := max(q.p.InlineBodyMax, 0)
+	head, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
 		return "", fmt.Errorf("read message: %w", err)
 	}
-	var body []byte // the body, when it travels in its entry
-	if len(rcpts) == 1 && err != nil && n > 0 {
-		body, env.Size = head, int64(n)
+	whole := len(head) <= limit // the body ended within the limit
+	var body []byte             // the body, when it travels in its entry
+	if len(rcpts) == 1 && whole && len(head) > 0 {
+		body, env.Size = head, int64(len(head))
 	} else {
-		cr := &countingReader{r: io.MultiReader(bytes.NewReader(head[:n]), r)}
+		cr := &countingReader{r: io.MultiReader(bytes.NewReader(head), r)}
 		if _, err := q.bodies.Put(ctx, jetstream.ObjectMeta{Name: env.MessageID}, cr); err != nil {
 			if cr.err != nil {
 				return "", fmt.Errorf("read message: %w", cr.err)
