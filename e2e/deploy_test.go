@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,7 +45,14 @@ func TestComposeFile(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(data, &doc))
 	nodes := 0
 	for name, svc := range doc.Services {
+		if name == "nats-auth" {
+			require.Equal(t, "nats-auth", svc.Command[0])
+			out, code := run(t, append(svc.Command, "--help")...)
+			require.Equal(t, 0, code, "%s: %s", name, out)
+			continue
+		}
 		if !strings.HasPrefix(name, "jetmail-") {
+			require.Contains(t, svc.Command, "/auth/auth.conf", "%s must let in jetmail's identities only", name)
 			require.Contains(t, svc.Command, "-js", "%s must run JetStream", name)
 			continue
 		}
@@ -52,8 +60,11 @@ func TestComposeFile(t *testing.T) {
 		require.Equal(t, "serve", svc.Command[0], name)
 		require.FileExists(t, repo(svc.Build.Dockerfile))
 		for _, v := range svc.Volumes {
-			require.FileExists(t, filepath.Join(repo("compose"), strings.SplitN(v, ":", 2)[0]))
+			if src := strings.SplitN(v, ":", 2)[0]; strings.HasPrefix(src, ".") {
+				require.FileExists(t, filepath.Join(repo("compose"), src))
+			}
 		}
+		require.Contains(t, svc.Command, "/auth/node.nk", "%s must connect as its NATS identity", name)
 		out, code := run(t, append(svc.Command, "--help")...)
 		require.Equal(t, 0, code, "%s: %s", name, out)
 	}
@@ -85,7 +96,22 @@ func TestNomadJobs(t *testing.T) {
 		})
 		require.Contains(t, paths, "/health", f)
 		require.Contains(t, args, `"serve"`, f)
+		// Each job connects as its own NATS identity (jetmail nats-auth).
+		src := string(readFile(t, f))
+		require.Contains(t, src, `nkey = "/secrets/nats.nk"`, f)
+		require.Contains(t, src, ".jetmail_nats_"+identityOf(args), f)
 	}
+}
+
+// identityOf is the NATS identity (jetmail nats-auth) of a node that runs
+// the services named in its serve arguments: the one service's, or
+// "node" for all of them.
+func identityOf(args string) string {
+	m := regexp.MustCompile(`"serve",\s*"([a-z]+)"`).FindStringSubmatch(args)
+	if m == nil {
+		return "node"
+	}
+	return m[1]
 }
 
 func walk(b *hclsyntax.Body, f func(*hclsyntax.Block)) {
@@ -118,6 +144,7 @@ func TestMarathonApps(t *testing.T) {
 		require.NotEmpty(t, app.ID)
 		require.Equal(t, "serve", app.Args[0])
 		require.Equal(t, "/health", app.HealthChecks[0].Path)
+		require.Contains(t, strings.Join(app.Args, " "), "--nats-nkey /etc/jetmail/nats/"+identityOf(`"`+strings.Join(app.Args, `", "`)+`"`)+".nk", f)
 		out, code := run(t, append(app.Args, "--help")...)
 		require.Equal(t, 0, code, "%s: %s", f, out)
 	}

@@ -52,12 +52,23 @@ job "jetmail-delivery" {
         data        = "{{ with nomadVar \"nomad/jobs\" }}{{ .jetmail_http_key }}{{ end }}"
       }
 
+      # This job's NATS identity (jetmail nats-auth): an NKey seed that the
+      # servers' auth.conf lets use only what the delivery service needs. Store it once:
+      # nomad var put nomad/jobs jetmail_nats_delivery=@auth/delivery.nk
+      template {
+        destination = "secrets/nats.nk"
+        change_mode = "restart"
+        perms       = "0600"
+        data        = "{{ with nomadVar \"nomad/jobs\" }}{{ .jetmail_nats_delivery }}{{ end }}"
+      }
+
       template {
         destination = "local/jetmail.toml"
         data        = <<EOT
 [nats]
 url = "{{ range $i, $s := service "nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}"
 replicas = 3
+nkey = "/secrets/nats.nk"
 [http.tls]
 cert = "/secrets/http-cert.pem"
 key = "/secrets/http-key.pem"

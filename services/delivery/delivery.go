@@ -31,6 +31,9 @@ func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg:
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
 
+// WithoutRoleWork implements node.WithoutRoleWork: it uses no role streams.
+func (*Service) WithoutRoleWork() {}
+
 // Start implements node.Service.
 func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	host := mailqueue.Hostname(s.cfg)

@@ -20,6 +20,7 @@ import (
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 )
 
@@ -266,21 +267,30 @@ func TestTaskManagerMethodsAndPermissions(t *testing.T) {
 	require.Equal(t, 0, e.total(t))
 }
 
-// The same API answers over NATS (nats micro ls lists jetmail-node).
+// The same API answers over NATS, to the API user the subject names (the
+// NATS server's permissions say who may publish there: see natsauth), with
+// no secret; nats micro ls lists jetmail-scheduler.
 func TestAPIOverNATS(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	req := nats.NewMsg(node.APISubject)
-	req.Header.Set("Authorization", "Bearer "+adminSecret)
-	req.Data = []byte(`{"using": ["urn:ietf:params:jmap:core"], "methodCalls": [["x:TaskManager/get", {}, "0"]]}`)
-	resp, err := e.nc.RequestMsg(req, 5*time.Second)
-	require.NoError(t, err)
-	require.Contains(t, string(resp.Data), `"maxAttempts":3`)
+	ctx := context.Background()
+	admin := &jmap.Client{NATS: e.nc, User: "admin"}
+	var got jmap.GetResponse[task.Settings]
+	require.NoError(t, admin.Call(ctx, adminapi.MethodTaskManagerGet, map[string]any{}, &got))
+	require.Len(t, got.List, 1)
+	require.Equal(t, 3, got.List[0].MaxAttempts)
 
-	req.Header.Set("Authorization", "Bearer wrong")
-	resp, err = e.nc.RequestMsg(req, 5*time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "401", resp.Header.Get("Nats-Service-Error-Code"))
+	// The reader's permissions hold over NATS too.
+	reader := &jmap.Client{NATS: e.nc, User: "reader"}
+	err := reader.Call(ctx, adminapi.MethodTaskManagerSet, json.RawMessage(`{"update": {"singleton": {"maxAttempts": 2}}}`), nil)
+	require.ErrorContains(t, err, "forbidden: x:TaskManager/set needs the sysTaskManagerUpdate permission")
+
+	// A user that is not configured is refused.
+	var p *jmap.Problem
+	err = (&jmap.Client{NATS: e.nc, User: "mallory"}).Call(ctx, adminapi.MethodTaskManagerGet, map[string]any{}, nil)
+	require.ErrorAs(t, err, &p)
+	require.Equal(t, 401, p.Status)
+	require.Contains(t, p.Detail, `no API user "mallory"`)
 
 	info, err := e.nc.Request("$SRV.INFO.jetmail-scheduler", nil, 5*time.Second)
 	require.NoError(t, err)

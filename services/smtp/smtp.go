@@ -66,6 +66,9 @@ func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg:
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
 
+// WithoutRoleWork implements node.WithoutRoleWork: it uses no role streams.
+func (*Service) WithoutRoleWork() {}
+
 // Addrs are the addresses the listeners are bound to.
 func (s *Service) Addrs() []string { return s.addrs }
 

@@ -15,7 +15,10 @@
 //     for (layout.<role>) and each node's drain acknowledgements
 //     (drained.<role>.<node>); see package work.
 //   - jetmail-leases: leases with the same TTL as nodes; "leader" is held by
-//     the node that runs cluster-wide duties (re-sharding).
+//     the node that builds the roles' consumers (re-sharding), competed for
+//     by the nodes that use role work; "duty.<name>" by the node that runs
+//     that single-holder duty (the queue rescuer, the task rescuer, ...),
+//     competed for by the nodes that registered it (DutyKey).
 //
 // # Node states
 //

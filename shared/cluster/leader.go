@@ -12,20 +12,40 @@ import (
 // LeaderKey is the lease key of the cluster leader.
 const LeaderKey = "leader"
 
+// DutyKey is the lease key of a single-holder duty: each duty has a lease
+// of its own, so that it runs on one of the nodes that can do it, not only
+// when the cluster leader happens to be one of them.
+func DutyKey(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	return "duty." + string(b)
+}
+
 // RunLeader competes for the leader lease until ctx ends. While this node
 // holds it, lead runs with a context that is cancelled when the lease is
 // lost; lead should return when its context ends.
 func RunLeader(ctx context.Context, b *Buckets, nodeID string, interval time.Duration, log *slog.Logger, lead func(ctx context.Context)) {
+	RunLease(ctx, b, LeaderKey, nodeID, interval, log, lead)
+}
+
+// RunLease competes for the lease key until ctx ends, as RunLeader does
+// for the leader's.
+func RunLease(ctx context.Context, b *Buckets, key, nodeID string, interval time.Duration, log *slog.Logger, lead func(ctx context.Context)) {
+	log = log.With("lease", key)
 	for ctx.Err() == nil {
-		rev, err := b.Leases.Create(ctx, LeaderKey, []byte(nodeID))
+		rev, err := b.Leases.Create(ctx, key, []byte(nodeID))
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
-				log.Warn("leader lease: create failed", "err", err)
+				log.Warn("lease: create failed", "err", err)
 			}
 			sleep(ctx, interval)
 			continue
 		}
-		log.Info("became cluster leader")
+		log.Info("lease taken")
 		leadCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); lead(leadCtx) }()
@@ -39,10 +59,10 @@ func RunLeader(ctx context.Context, b *Buckets, nodeID string, interval time.Dur
 				break renew
 			case <-t.C:
 				uctx, ucancel := context.WithTimeout(ctx, interval*3)
-				rev, err = b.Leases.Update(uctx, LeaderKey, []byte(nodeID), rev)
+				rev, err = b.Leases.Update(uctx, key, []byte(nodeID), rev)
 				ucancel()
 				if err != nil {
-					log.Warn("lost cluster leadership", "err", err)
+					log.Warn("lease lost", "err", err)
 					break renew
 				}
 			}
@@ -53,7 +73,7 @@ func RunLeader(ctx context.Context, b *Buckets, nodeID string, interval time.Dur
 		if ctx.Err() != nil {
 			// Hand the lease over at once on shutdown.
 			dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
-			_ = b.Leases.Delete(dctx, LeaderKey, jetstream.LastRevision(rev))
+			_ = b.Leases.Delete(dctx, key, jetstream.LastRevision(rev))
 			dcancel()
 		}
 	}

@@ -27,9 +27,10 @@ type Options struct {
 	Cluster *ClusterOptions
 	// SyncAlways makes JetStream fsync every write (sync_interval: always).
 	SyncAlways bool
-	// NKeys are the public NKeys of the users allowed in; empty lets
-	// anyone in (tests).
-	NKeys []string
+	// Users are the NKey users allowed in, each with its permissions (nil
+	// for all); empty lets anyone in (tests). natsauth.Layout builds the
+	// users of a cluster.
+	Users []*server.NkeyUser
 }
 
 // ClusterOptions are a clustered server's route settings.
@@ -67,9 +68,7 @@ func Start(o Options) (*Server, error) {
 	if o.SyncAlways {
 		opts.SyncAlways = true
 	}
-	for _, k := range o.NKeys {
-		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
-	}
+	opts.Nkeys = o.Users
 	if o.Listen == "" {
 		opts.DontListen = true
 	} else {

@@ -74,7 +74,7 @@
 // two steps does:
 //
 //   - Create, between record and trigger: the record waits with no trigger;
-//     the leader's rescuer (Rescue) finds items past due by RescueAfter with
+//     the rescuer (Rescue, a duty one node holds) finds items past due by RescueAfter with
 //     no trigger of their gen and token on their own subject or schedule,
 //     however busy the consumers, and publishes their trigger again (same
 //     gen and token, de-duplicated by message id).

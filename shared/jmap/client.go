@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Client calls a jetmail admin API.
@@ -16,6 +19,12 @@ type Client struct {
 	// Authorization is the header value ("Bearer <secret>").
 	Authorization string
 	HTTP          *http.Client
+	// NATS, when set, carries the calls instead of HTTP: each goes to
+	// NATSSubject(its object type, User), and the caller is who its NATS
+	// connection authenticated as. URL and Authorization are not used.
+	NATS *nats.Conn
+	// User is the API user the NATS connection calls as.
+	User string
 }
 
 // Call runs one method and decodes its result into out (may be nil). A
@@ -32,33 +41,14 @@ func (c *Client) Call(ctx context.Context, name string, args any, out any) error
 	if err != nil {
 		return fmt.Errorf("encode the request for %s: %w", name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	var data []byte
+	if c.NATS != nil {
+		data, err = c.overNATS(ctx, name, body)
+	} else {
+		data, err = c.overHTTP(ctx, name, body)
+	}
 	if err != nil {
-		return fmt.Errorf("call %s: %w", name, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.Authorization != "" {
-		req.Header.Set("Authorization", c.Authorization)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("call %s: %w", c.URL, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("read response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var p Problem
-		if json.Unmarshal(data, &p) == nil && p.Type != "" {
-			return &p
-		}
-		return fmt.Errorf("%s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(data))
+		return err
 	}
 	var r Response
 	if err := json.Unmarshal(data, &r); err != nil || len(r.MethodResponses) != 1 {
@@ -78,4 +68,61 @@ func (c *Client) Call(ctx context.Context, name string, args any, out any) error
 		}
 	}
 	return nil
+}
+
+// overNATS sends a request body as API user c.User and returns the
+// response body, or the request-level problem.
+func (c *Client) overNATS(ctx context.Context, name string, body []byte) ([]byte, error) {
+	subject := NATSSubject(ObjectType(name), c.User)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	msg, err := c.NATS.RequestWithContext(ctx, subject, body)
+	if err != nil {
+		return nil, fmt.Errorf("call %s over NATS on %s: %w", name, subject, err)
+	}
+	if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
+		var p Problem
+		if json.Unmarshal(msg.Data, &p) == nil && p.Type != "" {
+			return nil, &p
+		}
+		return nil, fmt.Errorf("%s: error %s: %s", subject, code, msg.Header.Get("Nats-Service-Error"))
+	}
+	return msg.Data, nil
+}
+
+// overHTTP posts a request body to c.URL and returns the response body,
+// or the request-level problem.
+func (c *Client) overHTTP(ctx context.Context, name string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Authorization != "" {
+		req.Header.Set("Authorization", c.Authorization)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var p Problem
+		if json.Unmarshal(data, &p) == nil && p.Type != "" {
+			return nil, &p
+		}
+		return nil, fmt.Errorf("%s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return data, nil
 }

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -112,6 +113,8 @@ type Server struct {
 	log     *slog.Logger
 	mu      sync.RWMutex
 	methods map[string]method
+	types   map[string]bool
+	onType  func(string)
 	users   []User
 }
 
@@ -124,8 +127,36 @@ func NewServer(users []User, log *slog.Logger) *Server {
 // none beyond authentication).
 func (s *Server) Handle(name, perm string, h Handler) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	t := ObjectType(name)
+	isNew := !s.types[t]
+	if s.types == nil {
+		s.types = map[string]bool{}
+	}
+	s.types[t] = true
 	s.methods[name] = method{perm, h}
+	onType := s.onType
+	s.mu.Unlock()
+	if isNew && onType != nil {
+		onType(t)
+	}
+}
+
+// OnType calls f with each object type that has methods (ObjectType of
+// their names): at once for those registered so far, then as each new
+// type's first method is registered. The node serves each type over NATS
+// so.
+func (s *Server) OnType(f func(objectType string)) {
+	s.mu.Lock()
+	s.onType = f
+	types := make([]string, 0, len(s.types))
+	for t := range s.types {
+		types = append(types, t)
+	}
+	s.mu.Unlock()
+	sort.Strings(types)
+	for _, t := range types {
+		f(t)
+	}
 }
 
 // Methods lists the registered method names, sorted.
@@ -190,6 +221,18 @@ func (s *Server) Authenticate(header string) (*Principal, *Problem) {
 		return nil, problem(http.StatusUnauthorized, "unauthorized", "invalid credentials")
 	}
 	return &Principal{Name: found.Name, Permissions: found.Permissions}, nil
+}
+
+// Principal returns the configured user name as a principal, for a
+// caller whose identity something else has established (the NATS server,
+// over NATS): no secret is checked.
+func (s *Server) Principal(name string) (*Principal, *Problem) {
+	for _, u := range s.users {
+		if u.Name == name {
+			return &Principal{Name: u.Name, Permissions: u.Permissions}, nil
+		}
+	}
+	return nil, problem(http.StatusUnauthorized, "unauthorized", "no API user %q (api.users.<name>)", name)
 }
 
 // Invocation is one method call or response: on the wire the array

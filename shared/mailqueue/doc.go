@@ -67,7 +67,7 @@
 // entry is removed with retries until it is gone (engine.Complete), and a
 // body is deleted only when the bucket shows no entry of its message. A node
 // that dies between writing an entry (a deferral, a release) and publishing
-// its trigger leaves the entry waiting: the leader's rescuer (engine.Rescue)
+// its trigger leaves the entry waiting: the rescuer (engine.Rescue, a duty one node holds)
 // finds entries over a minute past due with no trigger of theirs waiting
 // (each has its own subject), however busy the queue, and triggers them.
 package mailqueue

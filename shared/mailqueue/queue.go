@@ -148,6 +148,9 @@ func New(p Params) *Queue {
 // Name implements node.Service.
 func (q *Queue) Name() string { return Name }
 
+// WithoutRoleWork implements node.WithoutRoleWork: it uses no role streams.
+func (*Queue) WithoutRoleWork() {}
+
 // Start creates the queue's assets on node n and follows its controls; a
 // node that only accepts mail needs no more. Calling it again does
 // nothing; a failed Start leaves nothing running.
@@ -253,6 +256,9 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 		Name: Stream, Description: "jetmail outbound queue triggers: jetmail.queue.due.<virtual queue>, schedules on jetmail.queue.sched.<virtual queue>",
 		Subjects: []string{"jetmail.queue.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Replicas: cfg.NATS.Replicas, AllowMsgSchedules: true,
+		// Direct gets name the subject they read in their own subject, so
+		// that an intake node's NATS identity may read the anchor alone.
+		AllowDirect: true,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", Stream, err)
@@ -261,6 +267,16 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 	if err := work.EnsureAnchor(ctx, q.js, s, AnchorSubject); err != nil {
 		return err
 	}
+	bgCtx, cancel := context.WithCancel(context.Background())
+	undo.Add(func(context.Context) error { cancel(); q.bg.Wait(); return nil })
+	return kvwatch.Follow(ctx, bgCtx, q.control, "", &q.bg, q.applyControl)
+}
+
+// ensureConsumers creates each virtual queue's consumer and its counting
+// consumer. Only delivery nodes do: an intake-only node's NATS identity
+// may not make consumers of the queue stream (natsauth).
+func (q *Queue) ensureConsumers(ctx context.Context) error {
+	cfg := q.d.Config
 	for name, vq := range cfg.Queue.Virtual {
 		// MaxAckPending is threads-per-node times the nodes delivering the
 		// queue, kept so by the leader (work.Limits): a consumer that
@@ -285,14 +301,13 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 			return fmt.Errorf("create counting consumer for virtual queue %s: %w", name, err)
 		}
 	}
-	bgCtx, cancel := context.WithCancel(context.Background())
-	undo.Add(func(context.Context) error { cancel(); q.bg.Wait(); return nil })
-	return kvwatch.Follow(ctx, bgCtx, q.control, "", &q.bg, q.applyControl)
+	return nil
 }
 
 // StartDelivery starts a delivery pool per virtual queue on this node,
 // threads-per-node slots each (paused queues wait for resume), delivering
-// with d, and the leader's rescuer and body sweeper. The queue must be
+// with d, and the duties of the delivery nodes: the rescuer, the body
+// sweeper and the virtual queues' consumer limits. The queue must be
 // started. Calling it again does nothing.
 func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	if !q.life.Started() {
@@ -300,12 +315,20 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 	}
 	return q.delivery.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
 		q.deliverer = d
+		if err := q.ensureConsumers(ctx); err != nil {
+			return err
+		}
 		q.d.Leader.LeaderEvery("queue rescuer", q.p.RescueInterval, func(ctx context.Context) {
 			if _, err := q.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
 				q.log.Warn("queue rescue pass", "err", err)
 			}
 		})
 		q.d.Leader.LeaderEvery("message body sweeper", q.p.SweepInterval, q.sweepOnce)
+		limits := work.NewLimits(work.LimitsParams{
+			JS: q.js, Buckets: q.d.Buckets, View: q.d.View, Logger: q.log,
+			Interval: q.d.Config.Cluster.HeartbeatInterval, Stream: Stream,
+		})
+		q.d.Leader.LeaderDuty("queue consumer limits", limits.Run)
 		undo.Add(func(ctx context.Context) error { q.stopRunners(ctx); return nil })
 		cfg := q.d.Config
 		names := make([]string, 0, len(cfg.Queue.Virtual))

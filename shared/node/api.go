@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/jetmail/jetmail/shared/jmap"
 )
-
-// APISubject is where the admin API answers over NATS (any node answers;
-// send the same Authorization header as over HTTP).
-const APISubject = "jetmail.api.jmap"
 
 func newAPI(n *Node) *jmap.Server {
 	var users []jmap.User
@@ -69,29 +66,43 @@ func (n *Node) AddMicro(name, description string, status func() any) (micro.Serv
 	return svc, nil
 }
 
-// startMicro registers the node itself, with the admin API over NATS.
+// startMicro registers the node itself ("nats micro ls" lists it).
 func (n *Node) startMicro() error {
 	svc, err := n.AddMicro("jetmail-node", "a jetmail node: membership, roles, leader duties, admin API", func() any {
 		return map[string]any{"node": n.id, "leader": n.IsLeader(), "ready": n.ready.Load()}
 	})
-	if err != nil {
-		return err
-	}
-	return svc.AddEndpoint("jmap", micro.HandlerFunc(func(r micro.Request) {
-		p, prob := n.api.Authenticate(r.Headers().Get("Authorization"))
-		if prob != nil {
+	n.micro = svc
+	return err
+}
+
+// serveAPIOverNATS answers the admin API over NATS for the object types
+// the node's services registered methods of: a call on
+// jetmail.api.<type>.<user> (jmap.NATSSubject) runs as API user
+// <user>. The caller is authenticated by its NATS identity: the server's
+// permissions (natsauth) let only that user's identity publish there, and
+// only API-serving identities subscribe, so no secret travels over NATS.
+// A call goes to one node serving its first method's type; a node that
+// lacks another method of the same request answers unknownMethod for it.
+// Types registered later are served from then on.
+func (n *Node) serveAPIOverNATS() {
+	n.api.OnType(func(t string) {
+		prefix := jmap.NATSSubjectPrefix + jmap.NATSToken(t) + "."
+		err := n.micro.AddEndpoint("api-"+jmap.NATSToken(t), micro.HandlerFunc(func(r micro.Request) {
+			p, prob := n.api.Principal(strings.TrimPrefix(r.Subject(), prefix))
+			if prob == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				var out []byte
+				if out, prob = n.api.Process(ctx, p, r.Data()); prob == nil {
+					_ = r.Respond(out)
+					return
+				}
+			}
 			b, _ := json.Marshal(prob)
 			_ = r.Error(fmt.Sprint(prob.Status), prob.Detail, b)
-			return
+		}), micro.WithEndpointSubject(prefix+"*"))
+		if err != nil {
+			n.log.Error("cannot serve the admin API over NATS", "type", t, "err", err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, prob := n.api.Process(ctx, p, r.Data())
-		if prob != nil {
-			b, _ := json.Marshal(prob)
-			_ = r.Error(fmt.Sprint(prob.Status), prob.Detail, b)
-			return
-		}
-		_ = r.Respond(out)
-	}), micro.WithEndpointSubject(APISubject))
+	})
 }

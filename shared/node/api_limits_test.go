@@ -82,9 +82,8 @@ func TestAPIRequestLimits(t *testing.T) {
 	require.Equal(t, []any{"error", map[string]any{"type": "requestTooLarge", "description": "1001 ids; at most 1000 per x:Thing/get (maxObjectsInGet)"}, "get"}, responses[3])
 	require.EqualValues(t, 17, calls.Load(), "only the call within the limits ran")
 
-	// The same limits over NATS.
-	msg := nats.NewMsg(node.APISubject)
-	msg.Header.Set("Authorization", "Bearer "+secret)
+	// The same limits over NATS, as API user admin.
+	msg := nats.NewMsg(jmap.NATSSubject("x:Thing", "admin"))
 	msg.Data = []byte(request(strings.Split(strings.Repeat(call+"|", 17), "|")[:17]...))
 	resp, err := n.nc.RequestMsg(msg, 10*time.Second)
 	require.NoError(t, err)

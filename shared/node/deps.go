@@ -36,7 +36,7 @@ type Deps struct {
 	JetStreams []jetstream.JetStream
 	// Metrics registers metrics on the node's /metrics.
 	Metrics prometheus.Registerer
-	// Leader runs duties while this node leads the cluster.
+	// Leader runs single-holder duties: each on one node at a time.
 	Leader Leader
 	// Workers consumes a role's work on this node.
 	Workers Workers
@@ -55,12 +55,12 @@ type Deps struct {
 	Micro Micro
 }
 
-// Leader runs duties while this node is the cluster leader.
+// Leader runs duties that one node of the cluster does at a time.
 type Leader interface {
-	// LeaderDuty runs fn for each term of leadership; its context ends
-	// with the term.
+	// LeaderDuty runs fn on one of the nodes that registered the duty
+	// name, for each term of its lease; its context ends with the term.
 	LeaderDuty(name string, fn func(ctx context.Context))
-	// LeaderEvery runs fn every interval while leader.
+	// LeaderEvery runs fn every interval while this node holds the duty.
 	LeaderEvery(name string, interval time.Duration, fn func(ctx context.Context))
 }
 

@@ -4,18 +4,24 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/jetmail/jetmail/shared/cluster"
 )
 
-// LeaderDuty runs fn while this node is the cluster leader: it starts when
-// the node becomes leader (at once if it already is) and its context ends
-// when leadership is lost or the node stops. A duty must be idempotent: a
-// new leader may redo what the old one left half done.
+// LeaderDuty runs fn on one node of the cluster at a time: of the nodes
+// that registered a duty of this name, the one that holds its lease (see
+// cluster.DutyKey). fn starts when the node takes the lease (at once if the
+// node is started and the lease is free) and its context ends when the
+// lease is lost or the node stops. Each duty has its own lease, so that a
+// duty a service registers runs on a node of that service, whatever node
+// leads the cluster. A duty must be idempotent: a new holder may redo what
+// the old one left half done.
 func (n *Node) LeaderDuty(name string, fn func(ctx context.Context)) {
-	n.duties.add(name, fn)
+	n.duties.add(duty{name, fn})
 }
 
-// LeaderEvery runs fn every interval while this node is the cluster
-// leader (see LeaderDuty).
+// LeaderEvery runs fn every interval while this node holds the duty's
+// lease (see LeaderDuty).
 func (n *Node) LeaderEvery(name string, interval time.Duration, fn func(ctx context.Context)) {
 	n.LeaderDuty(name, func(ctx context.Context) {
 		t := n.clock.NewTicker(interval)
@@ -36,45 +42,40 @@ type duty struct {
 	fn   func(ctx context.Context)
 }
 
-// duties runs the registered duties during each term of leadership.
+// duties competes for the lease of each registered duty, from the node's
+// start to its stop.
 type duties struct {
 	mu      sync.Mutex
-	list    []duty
-	ctx     context.Context // the current term; nil when not leader
-	running sync.WaitGroup
+	pending []duty
+	run     func(duty) // set by begin; nil before the node starts
 }
 
-func (d *duties) add(name string, fn func(context.Context)) {
+func (d *duties) add(du duty) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.list = append(d.list, duty{name, fn})
-	if d.ctx != nil {
-		d.start(duty{name, fn})
+	if d.run == nil {
+		d.pending = append(d.pending, du)
+		return
 	}
+	d.run(du)
 }
 
-// lead starts every duty for the term that ctx spans.
-func (d *duties) lead(ctx context.Context) {
+// begin runs the duties registered so far and those registered later
+// with run.
+func (d *duties) begin(run func(duty)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.ctx = ctx
-	for _, du := range d.list {
-		d.start(du)
+	d.run = run
+	for _, du := range d.pending {
+		run(du)
 	}
+	d.pending = nil
 }
 
-func (d *duties) start(du duty) {
-	d.running.Add(1)
-	go func() {
-		defer d.running.Done()
-		du.fn(d.ctx)
-	}()
-}
-
-// stop waits for the term's duties to return (their context is done).
-func (d *duties) stop() {
-	d.mu.Lock()
-	d.ctx = nil
-	d.mu.Unlock()
-	d.running.Wait()
+// runDuty competes for du's lease until the node stops.
+func (n *Node) runDuty(ctx context.Context, du duty) {
+	n.goBackground(func() {
+		cluster.RunLease(ctx, n.buckets, cluster.DutyKey(du.name), n.id, n.cfg.Cluster.HeartbeatInterval,
+			n.log.With("duty", du.name), du.fn)
+	})
 }

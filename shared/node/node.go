@@ -1,7 +1,8 @@
 // Package node runs one jetmail node: it creates the cluster's JetStream
 // assets, joins the membership, follows the role maps, competes for the
-// leader lease (the leader builds partition layouts), serves /health,
-// /ready and /metrics, and starts the node's services.
+// leader lease (the leader builds partition layouts) and for the lease of
+// each duty its services register, serves /health, /ready and /metrics
+// and the admin API over HTTP and NATS, and starts the node's services.
 //
 // Lifecycle: New, then Start; Shutdown stops services first (they drain
 // in-flight work), then workers, then leaves the cluster.
@@ -39,6 +40,26 @@ type Service interface {
 	Start(ctx context.Context, d Deps) error
 	// Shutdown stops taking new work and waits for in-flight work until ctx ends.
 	Shutdown(ctx context.Context) error
+}
+
+// WithoutRoleWork is implemented by a service that neither submits nor
+// consumes role work (the jetmail.work.<role> streams). A node whose
+// services all implement it leaves the role streams alone: it does not
+// create them or compete to lead the cluster (the leader builds the role
+// consumers), so its NATS identity needs no access to them (natsauth).
+type WithoutRoleWork interface {
+	WithoutRoleWork()
+}
+
+// usesRoleWork reports whether any of the node's services may use role
+// work; a node with no services does (tests run workers on it directly).
+func (n *Node) usesRoleWork() bool {
+	for _, s := range n.p.Services {
+		if _, ok := s.(WithoutRoleWork); !ok {
+			return true
+		}
+	}
+	return len(n.p.Services) == 0
 }
 
 // Params configures a Node.
@@ -95,6 +116,7 @@ type Node struct {
 	started     []Service
 	http        *http.Server
 	micros      []micro.Service
+	micro       micro.Service // the node's own
 	httpAddr    string
 	ready       atomic.Bool
 	leader      atomic.Bool
@@ -170,7 +192,11 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.buckets, err = cluster.EnsureBuckets(ctx, n.js, cfg.NATS.Replicas, cfg.Cluster.NodeTimeout); err != nil {
 		return err
 	}
+	roleWork := n.usesRoleWork()
 	for _, r := range roles.All {
+		if !roleWork {
+			break
+		}
 		if _, err := work.EnsureStream(ctx, n.js, r, n.workParams.Partitions, n.workParams.Replicas); err != nil {
 			return err
 		}
@@ -211,28 +237,30 @@ func (n *Node) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	coordinator := work.NewCoordinator(work.CoordinatorParams{
-		JS: n.js, Buckets: n.buckets, View: n.view, Params: n.workParams, Metrics: n.workMetrics, Logger: n.log,
-	})
-	limits := work.NewLimits(work.LimitsParams{
-		JS: n.js, Buckets: n.buckets, View: n.view, Logger: n.log, Interval: cfg.Cluster.HeartbeatInterval,
-	})
-	n.LeaderDuty("consumer limits", limits.Run)
-	n.goBackground(func() {
-		cluster.RunLeader(bgCtx, n.buckets, n.id, cfg.Cluster.HeartbeatInterval, n.log, func(ctx context.Context) {
-			n.leader.Store(true)
-			defer n.leader.Store(false)
-			n.duties.lead(ctx)
-			defer n.duties.stop()
-			coordinator.Run(ctx)
+	if roleWork {
+		coordinator := work.NewCoordinator(work.CoordinatorParams{
+			JS: n.js, Buckets: n.buckets, View: n.view, Params: n.workParams, Metrics: n.workMetrics, Logger: n.log,
 		})
-	})
+		limits := work.NewLimits(work.LimitsParams{
+			JS: n.js, Buckets: n.buckets, View: n.view, Logger: n.log, Interval: cfg.Cluster.HeartbeatInterval,
+		})
+		n.LeaderDuty("consumer limits", limits.Run)
+		n.goBackground(func() {
+			cluster.RunLeader(bgCtx, n.buckets, n.id, cfg.Cluster.HeartbeatInterval, n.log, func(ctx context.Context) {
+				n.leader.Store(true)
+				defer n.leader.Store(false)
+				coordinator.Run(ctx)
+			})
+		})
+	}
+	n.duties.begin(func(du duty) { n.runDuty(bgCtx, du) })
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
 	if err := n.startMicro(); err != nil {
 		return err
 	}
+	n.serveAPIOverNATS()
 	for _, s := range n.p.Services {
 		if err := s.Start(ctx, n.Deps()); err != nil {
 			return fmt.Errorf("start service %s: %w", s.Name(), err)
@@ -265,7 +293,9 @@ func (n *Node) nextJetStream() jetstream.JetStream {
 	return n.pool[n.next.Add(1)%uint64(len(n.pool))]
 }
 
-// IsLeader reports whether this node holds the leader lease now.
+// IsLeader reports whether this node holds the leader lease now: the
+// leader builds the roles' consumers and partition layouts. Only nodes
+// that use role work compete for it (see WithoutRoleWork).
 func (n *Node) IsLeader() bool { return n.leader.Load() }
 
 // RunWorker starts consuming role r's work on this node with handler and a

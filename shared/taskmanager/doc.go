@@ -56,7 +56,7 @@
 //   - During the handler: the trigger is not acknowledged; after the lease
 //     (AckWait) another node of the shard runs the task again.
 //   - Between writing a task (create, reschedule, retry) and publishing its
-//     trigger: the task waits with no trigger. The leader's rescuer finds
+//     trigger: the task waits with no trigger. The rescuer (a duty one node holds) finds
 //     tasks due over a minute ago with no trigger of theirs on their own
 //     subject (jetmail.work.<role>.p.<n>.<id>) or schedule, however busy
 //     the shard, and publishes their trigger again.

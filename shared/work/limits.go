@@ -22,6 +22,11 @@ type LimitsParams struct {
 	Logger  *slog.Logger
 	// Interval is how often the limits are brought up to date. Default 1s.
 	Interval time.Duration
+	// Stream, when set, limits the consumers of that stream that nodes
+	// announce (ConsumerSlots), such as the virtual queues' of the queue
+	// stream; when empty, the roles' shard consumers. The two are separate
+	// duties, each run by a node that may manage those consumers.
+	Stream string
 }
 
 // Limits keeps each shared consumer's MaxAckPending equal to the slots of
@@ -30,7 +35,7 @@ type LimitsParams struct {
 // as a virtual queue's, the slots its nodes announce (ConsumerSlots). The
 // nodes' own pools already take no more than their slots; this is the
 // server's backstop, so that no client, however broken, can hold more.
-// Only the cluster leader runs it.
+// One node runs it at a time, as a leader duty.
 type Limits struct {
 	p   LimitsParams
 	log *slog.Logger
@@ -71,7 +76,7 @@ func (l *Limits) pass(ctx context.Context) error {
 		return err
 	}
 	var errs []error
-	for c, n := range wantLimits(members, l.p.View) {
+	for c, n := range wantLimits(members, l.p.View, l.p.Stream) {
 		if l.set[c] == n {
 			continue
 		}
@@ -105,14 +110,18 @@ func (l *Limits) apply(ctx context.Context, c consumerRef, n int) error {
 	return nil
 }
 
-// wantLimits sums the live nodes' slots per consumer.
-func wantLimits(members []cluster.Member, view *cluster.View) map[consumerRef]int {
+// wantLimits sums the live nodes' slots per consumer: of the announced
+// consumers of stream, or of the roles' shard consumers when stream is "".
+func wantLimits(members []cluster.Member, view *cluster.View, stream string) map[consumerRef]int {
 	out := map[consumerRef]int{}
 	for _, m := range members {
-		for key, n := range m.ConsumerSlots {
-			if stream, name, ok := strings.Cut(key, "/"); ok && n > 0 {
-				out[consumerRef{stream, name}] += n
+		if stream != "" {
+			for key, n := range m.ConsumerSlots {
+				if s, name, ok := strings.Cut(key, "/"); ok && s == stream && n > 0 {
+					out[consumerRef{s, name}] += n
+				}
 			}
+			continue
 		}
 		for r, n := range m.WorkerSlots {
 			if !m.Consumes(r) || n <= 0 {

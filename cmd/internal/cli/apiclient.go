@@ -12,9 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jmap"
+	"github.com/jetmail/jetmail/shared/natsconn"
 )
 
 // devSecretFile is where `jetmail dev` keeps its admin API secret.
@@ -22,16 +25,37 @@ const devSecretFile = "admin.secret"
 
 // apiFlags are the flags of the commands that call the admin API.
 func apiFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "api", Value: "http://127.0.0.1:8080/jmap", Usage: "admin API `URL`", EnvVars: []string{"JETMAIL_API"}},
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "api", Value: "http://127.0.0.1:8080/jmap", Usage: "admin API `URL`, or \"nats\" to call it over NATS (--nats-url, --nats-nkey, ...) as API user --user, authenticated by the NATS identity alone", EnvVars: []string{"JETMAIL_API"}},
 		&cli.StringFlag{Name: "token", Usage: "API secret, sent as a bearer token (default: the secret `jetmail dev` wrote to ./data/admin.secret)", EnvVars: []string{"JETMAIL_TOKEN"}},
-		&cli.StringFlag{Name: "user", Usage: "API user for basic authentication (with --token as its secret)", EnvVars: []string{"JETMAIL_USER"}},
+		&cli.StringFlag{Name: "user", Usage: "API user: for basic authentication (with --token as its secret), or the user to call as over NATS (default admin)", EnvVars: []string{"JETMAIL_USER"}},
 		&cli.StringFlag{Name: "ca", Usage: "PEM `FILE` of the CA that signed the node's http.tls certificate, for an https:// --api (default: the system's CAs)", EnvVars: []string{"JETMAIL_API_CA"}},
 		outputFlag(),
-	}
+	}, natsFlags(defaultAdminURL)...)
 }
 
 func apiClient(c *cli.Context) (*jmap.Client, error) {
+	if c.String("api") == "nats" {
+		var n config.NATS
+		applyNATSFlags(c, &n)
+		user := c.String("user")
+		if user == "" {
+			user = "admin"
+		}
+		errw := c.App.ErrWriter
+		nc, err := natsconn.Connect(n, "jetmail cli", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// A refused publish has no reply: say so now rather than at
+			// the request's timeout.
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				fmt.Fprintf(errw, "jetmail: NATS refused this identity: %v (may it call the API as user %s? see jetmail nats-auth)\n", err, user)
+				os.Exit(ExitFailure)
+			}
+		}))
+		if err != nil {
+			return nil, cli.Exit(err.Error(), ExitFailure)
+		}
+		return &jmap.Client{NATS: nc, User: user}, nil
+	}
 	secret := c.String("token")
 	if secret == "" {
 		dir := os.Getenv("JETMAIL_DATA_DIR")

@@ -54,6 +54,7 @@ Start here:
 			taskManagerCommand(),
 			queueCommand(),
 			healthCommand(),
+			natsAuthCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/urfave/cli/v2"
@@ -66,14 +67,14 @@ again with the same --data-dir keeps all state.`,
 				return err
 			}
 			seedPath := filepath.Join(dataDir, devNKeyFile)
-			user, err := devNKey(seedPath)
+			user, _, err := nkeySeed(seedPath)
 			if err != nil {
 				return err
 			}
 			listen := c.String("nats-listen")
 			srv, err := embedded.Start(embedded.Options{
 				DataDir: dataDir, Listen: listen, ServerName: "jetmail-" + cfg.Cluster.NodeID, SyncAlways: c.Bool("sync-always"),
-				NKeys: []string{user},
+				Users: []*server.NkeyUser{{Nkey: user}},
 			})
 			if err != nil {
 				return err
@@ -131,32 +132,34 @@ func devSecret(path string) (string, error) {
 // its embedded NATS server lets in.
 const devNKeyFile = "nats-user.nk"
 
-// devNKey returns the public key of the dev NATS user, creating its seed
-// file (readable by the owner only) on first start.
-func devNKey(path string) (string, error) {
+// nkeySeed returns the public key of the NKey user seed in path,
+// creating the seed file (readable by the owner only) when there is none.
+func nkeySeed(path string) (pub string, created bool, err error) {
 	seed, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if seed, err = kp.Seed(); err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
-			return "", fmt.Errorf("write the NATS user's seed: %w", err)
+			return "", false, fmt.Errorf("write the NATS user's seed: %w", err)
 		}
+		created = true
 	} else if err != nil {
-		return "", fmt.Errorf("read the NATS user's seed: %w", err)
+		return "", false, fmt.Errorf("read the NATS user's seed: %w", err)
 	}
 	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", false, fmt.Errorf("%s holds no NKey seed: %w", path, err)
 	}
-	return kp.PublicKey()
+	pub, err = kp.PublicKey()
+	return pub, created, err
 }
 
 func isLoopback(host string) bool {

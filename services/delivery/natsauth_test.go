@@ -1,0 +1,233 @@
+package delivery_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/services/delivery"
+	"github.com/jetmail/jetmail/services/scheduler"
+	"github.com/jetmail/jetmail/services/smtp"
+	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/embedded"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/jmap"
+	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/natsauth"
+	"github.com/jetmail/jetmail/shared/natsconn"
+	"github.com/jetmail/jetmail/shared/taskmanager"
+)
+
+// identities is a NATS server that only the identities of the layout may
+// use, each with its seed file, and the permission errors their
+// connections were sent.
+type identities struct {
+	url    string
+	seeds  map[string]string // identity -> seed file
+	mu     sync.Mutex
+	denied map[string][]string // identity -> permission errors
+}
+
+func startWithIdentities(t *testing.T) *identities {
+	t.Helper()
+	dir := t.TempDir()
+	ids := &identities{seeds: map[string]string{}, denied: map[string][]string{}}
+	var users []natsauth.User
+	for _, id := range natsauth.Identities([]string{"admin"}) {
+		kp, err := nkeys.CreateUser()
+		require.NoError(t, err)
+		seed, err := kp.Seed()
+		require.NoError(t, err)
+		pub, err := kp.PublicKey()
+		require.NoError(t, err)
+		file := filepath.Join(dir, id.Name+".nk")
+		require.NoError(t, os.WriteFile(file, seed, 0o600))
+		ids.seeds[id.Name] = file
+		users = append(users, natsauth.User{Identity: id, PublicKey: pub})
+	}
+	nk, err := natsauth.NkeyUsers(users)
+	require.NoError(t, err)
+	listen := jetmailtest.FreePort(t)
+	srv, err := embedded.Start(embedded.Options{DataDir: t.TempDir(), Listen: listen, Users: nk})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	ids.url = "nats://" + listen
+	return ids
+}
+
+// conn connects as identity, as jetmail serve does (natsconn), recording
+// the permission errors the server sends.
+func (ids *identities) conn(t *testing.T, identity string) *nats.Conn {
+	t.Helper()
+	nc, err := natsconn.Connect(config.NATS{URL: ids.url, NKey: ids.seeds[identity]}, "test "+identity,
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			ids.mu.Lock()
+			defer ids.mu.Unlock()
+			ids.denied[identity] = append(ids.denied[identity], err.Error())
+		}))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func (ids *identities) deniedTo(identity string) []string {
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	return append([]string(nil), ids.denied[identity]...)
+}
+
+// Each service runs under its own NATS identity (natsauth's layout) and
+// the whole path works: mail in through the smtp node, out through the
+// delivery node, tasks and queue read over the admin API on NATS by the
+// API caller's identity. No connection is refused anything it needs.
+func TestServicesUnderTheirNATSIdentities(t *testing.T) {
+	t.Parallel()
+	ids := startWithIdentities(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for id, d := range ids.denied {
+				t.Logf("%s was refused: %v", id, d)
+			}
+		}
+	})
+	sk := newSink(t)
+	apiUsers := func(c *config.Config) {
+		c.API.Users = map[string]config.APIUser{"admin": {Secret: "admin-secret-123", Permissions: []string{"admin"}}}
+	}
+
+	// The smtp node starts first, on an empty server: it creates what
+	// intake needs and nothing else.
+	inCfg := mailNodeConfig(t, "in", "mx.example.org", sk, 2)
+	inQueue := mailqueue.New(mailqueue.Params{})
+	in := smtp.New(inCfg, inQueue)
+	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inQueue, in)
+
+	outCfg := mailNodeConfig(t, "out", "mx.example.org", sk, 2)
+	apiUsers(outCfg)
+	outQueue := mailqueue.New(mailqueue.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Delivery), outCfg, outQueue, delivery.New(outCfg, outQueue))
+
+	schedCfg := jetmailtest.Config(t, "sched", apiUsers, func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} })
+	sched := jetmailtest.Node(t, ids.conn(t, natsauth.Scheduler), schedCfg, scheduler.New(schedCfg, taskmanager.Params{}))
+	require.True(t, sched.IsLeader(), "only the scheduler node uses role work, so it leads")
+
+	// One recipient: the body travels in its entry; two: in the object
+	// store, which smtp writes and delivery reads.
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"bob@remote.test"}, msg))
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"carol@remote.test", "dave@other.test"}, msg))
+	rcpts := func() int {
+		n := 0
+		for _, m := range sk.messages() {
+			n += len(m.to)
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return rcpts() == 3 }, 15*time.Second, 20*time.Millisecond)
+
+	api := &jmap.Client{NATS: ids.conn(t, "api-admin"), User: "admin"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var settings map[string]any
+	require.NoError(t, api.Call(ctx, adminapi.MethodTaskManagerGet, map[string]any{}, &settings))
+	require.Contains(t, settings, "list")
+	var queued struct{ Total int }
+	require.NoError(t, api.Call(ctx, adminapi.MethodQueueQuery, map[string]any{"calculateTotal": true}, &queued))
+	require.Equal(t, 0, queued.Total, "the message was delivered")
+
+	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, "api-admin"} {
+		require.Empty(t, ids.deniedTo(id), "identity %s was refused something it needs", id)
+	}
+}
+
+// What a stolen service credential cannot do: the smtp identity cannot
+// read the tasks, a queued entry or a message body, take the admin API's
+// requests or snoop replies; the delivery identity cannot read the tasks;
+// an API caller can only call the API; no credential, no connection.
+func TestNATSIdentitiesAreConfined(t *testing.T) {
+	t.Parallel()
+	ids := startWithIdentities(t)
+	ctx := context.Background()
+
+	// The assets exist, made by the admin, so that a refusal below is a
+	// permission's and not a missing stream's.
+	js, err := jetstream.New(ids.conn(t, "admin"))
+	require.NoError(t, err)
+	tasks, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: taskmanager.BucketTasks})
+	require.NoError(t, err)
+	_, err = tasks.Put(ctx, "t1", []byte(`{"secret": "task data"}`))
+	require.NoError(t, err)
+	bodies, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: mailqueue.BucketMessages})
+	require.NoError(t, err)
+	_, err = bodies.PutBytes(ctx, "m1", []byte("Subject: private\r\n\r\nbody"))
+	require.NoError(t, err)
+	entries, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: mailqueue.BucketQueue})
+	require.NoError(t, err)
+	_, err = entries.Put(ctx, "e1", []byte(`{"rcpt": "bob@remote.test"}`))
+	require.NoError(t, err)
+
+	// denied runs try as identity and checks that the server refused it
+	// with a permission violation naming what.
+	denied := func(identity, what string, try func(nc *nats.Conn, js jetstream.JetStream) error) {
+		t.Helper()
+		nc := ids.conn(t, identity)
+		njs, err := jetstream.New(nc)
+		require.NoError(t, err)
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		err = try(nc, njs)
+		_ = nc.FlushWithContext(tctx)
+		require.Eventually(t, func() bool {
+			for _, d := range ids.deniedTo(identity) {
+				if strings.Contains(d, "Permissions Violation") && strings.Contains(d, what) {
+					return true
+				}
+			}
+			return false
+		}, 5*time.Second, 10*time.Millisecond, "%s: no permission violation for %s (err %v, got %v)", identity, what, err, ids.deniedTo(identity))
+	}
+	get := func(stream, subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.Request("$JS.API.DIRECT.GET."+stream+"."+subject, nil, 300*time.Millisecond)
+			return err
+		}
+	}
+	subscribe := func(subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.SubscribeSync(subject)
+			return err
+		}
+	}
+
+	denied(natsauth.SMTP, "KV_jetmail-tasks", get("KV_jetmail-tasks", "$KV.jetmail-tasks.t1"))
+	denied(natsauth.SMTP, "KV_jetmail-queue", get("KV_jetmail-queue", "$KV.jetmail-queue.e1"))
+	denied(natsauth.SMTP, "OBJ_jetmail-messages", func(_ *nats.Conn, js jetstream.JetStream) error {
+		obs, err := js.ObjectStore(ctx, mailqueue.BucketMessages)
+		if err != nil {
+			return err
+		}
+		_, err = obs.GetBytes(ctx, "m1")
+		return err
+	})
+	denied(natsauth.SMTP, "jetmail.api.>", subscribe("jetmail.api.>"))
+	denied(natsauth.SMTP, "_INBOX.>", subscribe("_INBOX.>"))
+	denied(natsauth.Delivery, "KV_jetmail-tasks", get("KV_jetmail-tasks", "$KV.jetmail-tasks.t1"))
+	denied(natsauth.Delivery, "jetmail.api.x-task.*", subscribe("jetmail.api.x-task.*"))
+	denied(natsauth.Scheduler, "KV_jetmail-queue", get("KV_jetmail-queue", "$KV.jetmail-queue.e1"))
+	denied("api-admin", "KV_jetmail-tasks", get("KV_jetmail-tasks", "$KV.jetmail-tasks.t1"))
+	denied("api-admin", "jetmail.api.x-task.other", func(nc *nats.Conn, _ jetstream.JetStream) error {
+		return nc.Publish("jetmail.api.x-task.other", []byte("{}"))
+	})
+
+	_, err = nats.Connect(ids.url)
+	require.ErrorContains(t, err, "Authorization Violation")
+}

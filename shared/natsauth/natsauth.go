@@ -1,0 +1,307 @@
+// Package natsauth is the NATS permission layout of a jetmail cluster: one
+// NATS identity per service, allowed only the subjects, streams and buckets
+// that service uses, so that a leaked smtp credential cannot read the
+// tasks, a delivery credential cannot take the admin API's requests, and
+// no credential at all gets in.
+//
+// What each identity may do:
+//
+//	every node     the cluster buckets (nodes, roles, shards, leases), the
+//	               micro discovery subjects ($SRV), replies to what it is
+//	               asked, and its own reply inbox, _INBOX.<identity>.>
+//	smtp           write queue entries, triggers and message bodies: it may
+//	               create those streams and read their metadata, not a
+//	               queued entry or body (only a body's own metadata, which
+//	               the object store reads before a write)
+//	delivery       the queue, its bodies, controls and the mailboxes, in
+//	               full; answers x:Queue and x:VirtualQueue API calls
+//	scheduler      the task and settings buckets and the role streams
+//	               (jetmail.work.<role>), in full; answers x:Task and
+//	               x:TaskManager API calls
+//	api-<user>     calls the admin API as API user <user>, and nothing else
+//	admin          everything (the operator: nats CLI, jetmail CLI)
+//
+// The admin API over NATS authenticates callers by their NATS identity: a
+// call published on jetmail.api.<type>.<user> runs as API user <user>, and
+// only identity api-<user> (or admin) may publish there, so no bearer
+// token travels over NATS. Replies go to the caller's own inbox, which no
+// other identity may subscribe to.
+//
+// A node that runs several services takes the union of their identities'
+// permissions (Layout with a user per combination: "node" runs them all).
+package natsauth
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/jmap"
+	"github.com/jetmail/jetmail/shared/mailbox"
+	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/natsconn"
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/taskmanager"
+	"github.com/jetmail/jetmail/shared/work"
+)
+
+// Service names, as `jetmail serve` takes them.
+const (
+	SMTP      = "smtp"
+	Delivery  = "delivery"
+	Scheduler = "scheduler"
+)
+
+// Services lists the services that have an identity of their own.
+var Services = []string{Delivery, Scheduler, SMTP}
+
+// apiTypes are the object types each service answers over NATS.
+var apiTypes = map[string][]string{
+	Delivery:  {jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)},
+	Scheduler: {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
+}
+
+// grant is a set of allowed subjects.
+type grant struct{ pub, sub []string }
+
+func (g *grant) add(o grant) {
+	g.pub = append(g.pub, o.pub...)
+	g.sub = append(g.sub, o.sub...)
+}
+
+// streamMeta lets an identity create a stream, update it to its config and
+// read its info, but not read its messages or make consumers (a push
+// consumer would deliver them to it).
+func streamMeta(stream string) grant {
+	return grant{pub: []string{
+		"$JS.API.STREAM.CREATE." + stream,
+		"$JS.API.STREAM.UPDATE." + stream,
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.CONSUMER.INFO." + stream + ".*",
+	}}
+}
+
+// streamFull lets an identity do anything with a stream and its
+// consumers.
+func streamFull(stream string) grant {
+	return grant{pub: []string{
+		"$JS.API.STREAM.*." + stream,
+		"$JS.API.STREAM.MSG.*." + stream,
+		"$JS.API.DIRECT.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream + ".>",
+		"$JS.API.CONSUMER.*." + stream,
+		"$JS.API.CONSUMER.*." + stream + ".>",
+		"$JS.API.CONSUMER.DURABLE.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+		"$JS.ACK." + stream + ".>",
+		"$JS.FC." + stream + ".>",
+	}}
+}
+
+func kvFull(bucket string) grant {
+	g := streamFull("KV_" + bucket)
+	g.pub = append(g.pub, "$KV."+bucket+".>")
+	return g
+}
+
+func objFull(bucket string) grant {
+	g := streamFull("OBJ_" + bucket)
+	g.pub = append(g.pub, "$O."+bucket+".>")
+	return g
+}
+
+// base is what every node needs, whatever its services.
+func base(identity string) grant {
+	g := grant{
+		pub: []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES"},
+		sub: []string{natsconn.InboxPrefix(identity) + ".>", "$SRV.>", "jetmail.*.*.status"},
+	}
+	for _, b := range []string{cluster.BucketNodes, cluster.BucketRoles, cluster.BucketShards, cluster.BucketLeases} {
+		g.add(kvFull(b))
+	}
+	return g
+}
+
+// service is what one service needs beyond base.
+func service(name string) (grant, error) {
+	var g grant
+	switch name {
+	case SMTP:
+		g.add(streamMeta("KV_" + mailqueue.BucketQueue))
+		g.add(streamMeta("OBJ_" + mailqueue.BucketMessages))
+		g.add(streamMeta(mailqueue.Stream))
+		g.add(kvFull(mailqueue.BucketControl)) // paused queues: read by intake too
+		g.pub = append(g.pub,
+			"$KV."+mailqueue.BucketQueue+".>", "$O."+mailqueue.BucketMessages+".>", "jetmail.queue.>",
+			// The object store reads a name's metadata before writing it.
+			"$JS.API.DIRECT.GET.OBJ_"+mailqueue.BucketMessages+".$O."+mailqueue.BucketMessages+".M.>",
+			// work.EnsureAnchor reads the stream's anchor.
+			"$JS.API.DIRECT.GET."+mailqueue.Stream+"."+mailqueue.AnchorSubject,
+		)
+	case Delivery:
+		g.add(kvFull(mailqueue.BucketQueue))
+		g.add(objFull(mailqueue.BucketMessages))
+		g.add(kvFull(mailqueue.BucketControl))
+		g.add(streamFull(mailqueue.Stream))
+		g.add(streamFull(mailbox.StreamName))
+		g.pub = append(g.pub, "jetmail.queue.>", "jetmail.mailbox.>")
+	case Scheduler:
+		g.add(kvFull(taskmanager.BucketTasks))
+		g.add(kvFull(taskmanager.BucketSettings))
+		for _, r := range roles.All {
+			g.add(streamFull(work.StreamName(r)))
+		}
+		g.pub = append(g.pub, "jetmail.work.>")
+	default:
+		return grant{}, fmt.Errorf("no NATS identity for service %q (services: %s)", name, strings.Join(Services, ", "))
+	}
+	for _, t := range apiTypes[name] {
+		g.sub = append(g.sub, jmap.NATSSubject(t, "*"))
+	}
+	return g, nil
+}
+
+// responses lets an identity answer the requests it receives (API calls,
+// micro status) without a publish permission for every caller's inbox.
+var responses = &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
+
+func (g grant) permissions(answers bool) *server.Permissions {
+	p := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: dedupe(g.pub)},
+		Subscribe: &server.SubjectPermission{Allow: dedupe(g.sub)},
+	}
+	if answers {
+		p.Response = responses
+	}
+	return p
+}
+
+func dedupe(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return slices.Compact(s)
+}
+
+// ForServices is the permission set of a node identity that runs the named
+// services (every service when none is named), connecting as identity
+// (the public NKey its connections take their inbox under).
+func ForServices(identity string, services []string) (*server.Permissions, error) {
+	if len(services) == 0 {
+		services = Services
+	}
+	g := base(identity)
+	for _, s := range services {
+		sg, err := service(s)
+		if err != nil {
+			return nil, err
+		}
+		g.add(sg)
+	}
+	return g.permissions(true), nil
+}
+
+// ForAPIUser is the permission set of an identity that calls the admin
+// API as API user user, and does nothing else.
+func ForAPIUser(identity, user string) *server.Permissions {
+	g := grant{pub: []string{jmap.NATSSubject("*", user)}, sub: []string{natsconn.InboxPrefix(identity) + ".>"}}
+	return g.permissions(false)
+}
+
+// Identity is one NATS user of a layout.
+type Identity struct {
+	// Name names the identity: its seed file is <Name>.nk.
+	Name string
+	// Services are what a node identity runs (all of them for "node").
+	Services []string
+	// APIUser, when set, makes an API caller identity for that API user.
+	APIUser string
+	// Admin may do everything.
+	Admin bool
+}
+
+// Identities is the default layout: one identity per service, "node" for
+// nodes that run every service, "api-<user>" per API user, and "admin".
+func Identities(apiUsers []string) []Identity {
+	var out []Identity
+	for _, s := range Services {
+		out = append(out, Identity{Name: s, Services: []string{s}})
+	}
+	out = append(out, Identity{Name: "node", Services: Services})
+	for _, u := range apiUsers {
+		out = append(out, Identity{Name: "api-" + u, APIUser: u})
+	}
+	return append(out, Identity{Name: "admin", Admin: true})
+}
+
+// Permissions is the permission set of id connecting with public NKey
+// pub (nil for the admin: everything).
+func (id Identity) Permissions(pub string) (*server.Permissions, error) {
+	switch {
+	case id.Admin:
+		return nil, nil
+	case id.APIUser != "":
+		return ForAPIUser(pub, id.APIUser), nil
+	}
+	return ForServices(pub, id.Services)
+}
+
+// User is an identity with its public NKey.
+type User struct {
+	Identity
+	PublicKey string
+}
+
+// NkeyUsers are the users as an embedded server takes them.
+func NkeyUsers(users []User) ([]*server.NkeyUser, error) {
+	out := make([]*server.NkeyUser, 0, len(users))
+	for _, u := range users {
+		p, err := u.Permissions(u.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("identity %s: %w", u.Name, err)
+		}
+		out = append(out, &server.NkeyUser{Nkey: u.PublicKey, Permissions: p})
+	}
+	return out, nil
+}
+
+// ServerConfig is the users as a nats-server configuration block, to
+// include from each server's configuration ("include auth.conf").
+func ServerConfig(users []User) (string, error) {
+	var b strings.Builder
+	b.WriteString("# jetmail's NATS identities and their permissions (jetmail nats-auth).\n")
+	b.WriteString("# Include it in every server of the cluster: include \"auth.conf\"\n")
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range users {
+		p, err := u.Permissions(u.PublicKey)
+		if err != nil {
+			return "", fmt.Errorf("identity %s: %w", u.Name, err)
+		}
+		fmt.Fprintf(&b, "    # %s\n    {\n      nkey: %q\n", u.Name, u.PublicKey)
+		if p != nil {
+			b.WriteString("      permissions: {\n")
+			writeList(&b, "publish", p.Publish.Allow)
+			writeList(&b, "subscribe", p.Subscribe.Allow)
+			if r := p.Response; r != nil {
+				fmt.Fprintf(&b, "        allow_responses: { max: %d, expires: %q }\n", r.MaxMsgs, r.Expires.String())
+			}
+			b.WriteString("      }\n")
+		}
+		b.WriteString("    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String(), nil
+}
+
+func writeList(b *strings.Builder, name string, subjects []string) {
+	fmt.Fprintf(b, "        %s: { allow: [\n", name)
+	for _, s := range subjects {
+		fmt.Fprintf(b, "          %q\n", s)
+	}
+	b.WriteString("        ] }\n")
+}
