@@ -74,10 +74,12 @@
 // two steps does:
 //
 //   - Create, between record and trigger: the record waits with no trigger;
-//     the rescuer (Rescue, a duty one node holds) finds items past due by RescueAfter with
-//     no trigger of their gen and token on their own subject or schedule,
-//     however busy the consumers, and publishes their trigger again (same
-//     gen and token, de-duplicated by message id).
+//     the rescuer (Rescue, a duty one node holds) finds items past due by
+//     RescueAfter with no trigger of their gen and token on their own
+//     subject or schedule, however busy the consumers, and publishes their
+//     trigger again (same gen and token, de-duplicated by message id). Each
+//     pass checks at most RescueChecks items and the next goes on from
+//     there, so every record is checked within a bounded number of passes.
 //   - Save or Update, between record and trigger: the same.
 //   - During the handler: the trigger is not acknowledged; after the lease
 //     (AckWait) another node runs the item again. Items run at least once.

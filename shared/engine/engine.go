@@ -104,6 +104,10 @@ type Params[T any] struct {
 	// RescueAfter is how long past due an item must be, with no trigger
 	// waiting, before the rescuer triggers it again. Default 1m.
 	RescueAfter time.Duration
+	// RescueChecks bounds the trigger lookups of one rescue pass, so that
+	// a pass over a large backlog stays short; the next pass goes on from
+	// where it stopped. Default 10,000.
+	RescueChecks int
 	// Stale and Rescued count dropped stale triggers and rescued items; may
 	// be nil.
 	Stale, Rescued prometheus.Counter
@@ -149,6 +153,9 @@ type Engine[T any] struct {
 	kvs     []jetstream.KeyValue
 	next    atomic.Uint64
 	streams sync.Map // name -> jetstream.Stream
+	// rescueFrom is the bucket revision the next rescue pass starts at: 0,
+	// or where the last pass stopped at its RescueChecks.
+	rescueFrom atomic.Uint64
 }
 
 // New checks p and returns an Engine; Open creates its bucket.
@@ -188,6 +195,9 @@ func New[T any](p Params[T]) (*Engine[T], error) {
 	}
 	if p.RescueAfter == 0 {
 		p.RescueAfter = time.Minute
+	}
+	if p.RescueChecks == 0 {
+		p.RescueChecks = 10_000
 	}
 	return &Engine[T]{p: p, log: p.Logger.With("bucket", p.Bucket)}, nil
 }

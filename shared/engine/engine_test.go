@@ -400,6 +400,45 @@ func TestRescueUnderLoad(t *testing.T) {
 	require.EqualValues(t, 200, info.NumPending, "199 waiting and the rescued one")
 }
 
+// A rescue pass checks RescueChecks items at most, and the next goes on
+// from there: with more items waiting with their triggers than one pass
+// checks, the one without is still found, within a bounded number of
+// passes, and the passes then start over.
+func TestRescueGoesOnWhereThePassStopped(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	r := newRig(t, func(p *engine.Params[job]) { p.Clock, p.RescueAfter, p.RescueChecks = clk, time.Minute, 5 })
+	ctx := context.Background()
+	var inserts []engine.Insert[job]
+	for i := range 20 {
+		inserts = append(inserts, engine.Insert[job]{Key: fmt.Sprintf("busy%03d", i), Value: &job{Due: time.Now()}})
+	}
+	_, err := r.e.Create(ctx, inserts...)
+	require.NoError(t, err)
+	// The lost one is written last: a pass that always started from the
+	// beginning would never reach it.
+	_, err = r.e.Create(ctx, engine.Insert[job]{Key: "lost", Value: &job{Due: time.Now()}, NoTrigger: true})
+	require.NoError(t, err)
+	clk.Advance(2 * time.Minute)
+	passes, rescued := 0, 0
+	for rescued == 0 {
+		require.Less(t, passes, 5, "21 items at 5 a pass: found by the fifth pass")
+		n, err := r.e.Rescue(ctx)
+		require.NoError(t, err)
+		passes++
+		rescued += n
+	}
+	require.Equal(t, 1, rescued)
+	require.Equal(t, 5, passes)
+	// Having reached the end, the next pass starts over and finds nothing
+	// more to do.
+	for range 5 {
+		n, err := r.e.Rescue(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	}
+}
+
 // A work handler made by the engine refuses messages that are not
 // triggers, for good.
 func TestWorkHandlerRejectsNonTriggers(t *testing.T) {

@@ -415,9 +415,19 @@ func (e *Engine[T]) Match(ctx context.Context, pattern string) ([]*Item[T], erro
 
 // scanRecords calls fn for every item with a record, in no promised order.
 func (e *Engine[T]) scanRecords(ctx context.Context, fn func(it *Item[T]) bool) error {
+	return e.scanRecordsFrom(ctx, 0, fn)
+}
+
+// scanRecordsFrom is scanRecords from bucket revision from (0: the start):
+// the records last written at or after it, in revision order.
+func (e *Engine[T]) scanRecordsFrom(ctx context.Context, from uint64, fn func(it *Item[T]) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := e.kv().WatchAll(ctx, jetstream.IgnoreDeletes())
+	opts := []jetstream.WatchOpt{jetstream.IgnoreDeletes()}
+	if from > 0 {
+		opts = append(opts, jetstream.ResumeFromRevision(from))
+	}
+	w, err := e.kv().WatchAll(ctx, opts...)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", e.p.Bucket, err)
 	}

@@ -8,10 +8,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// maxRescueChecks bounds the trigger lookups of one rescue pass, so that a
-// pass over a large backlog stays short; what it leaves, the next pass sees.
-const maxRescueChecks = 10_000
-
 // Rescue runs on the leader: it publishes again the trigger of items over
 // RescueAfter past due, not parked and not busy, that have no trigger
 // waiting or in flight: neither their own subject nor their schedule holds
@@ -21,12 +17,19 @@ const maxRescueChecks = 10_000
 // consumers are. The trigger is the item's current one, de-duplicated by
 // message id, so an item whose trigger was not lost after all still runs
 // once. It returns how many items it triggered.
+//
+// A pass looks up at most RescueChecks triggers and the next goes on from
+// there, in bucket order (each record once, at its latest revision), then
+// from the start: however many items wait with their triggers, every one
+// is checked within a bounded number of passes.
 func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 	now := e.p.Clock.Now()
 	cutoff := now.Add(-e.p.RescueAfter)
 	rescued, checks := 0, 0
 	var lookupErr error
-	err := e.scanRecords(ctx, func(it *Item[T]) bool { // an inline item is its own trigger
+	from := e.rescueFrom.Load()
+	var stopped uint64 // the revision the pass stopped at, 0 at the end
+	err := e.scanRecordsFrom(ctx, from, func(it *Item[T]) bool { // an inline item is its own trigger
 		due, ok := e.p.Due(it.Value)
 		if !ok || due.After(cutoff) || e.p.Busy(it.Value, now) {
 			return true
@@ -35,12 +38,14 @@ func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 		if r.Consumer == "" {
 			return true
 		}
-		if checks++; checks > maxRescueChecks {
+		if checks++; checks > e.p.RescueChecks {
+			stopped = it.Rev
 			return false
 		}
 		live, err := e.liveTrigger(ctx, it, r)
 		if err != nil {
 			lookupErr = err
+			stopped = it.Rev
 			return false
 		}
 		if live {
@@ -61,6 +66,9 @@ func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 	})
 	if err == nil {
 		err = lookupErr
+	}
+	if err == nil || stopped != 0 {
+		e.rescueFrom.Store(stopped)
 	}
 	return rescued, err
 }
