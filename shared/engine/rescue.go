@@ -28,8 +28,10 @@ func (e *Engine[T]) Rescue(ctx context.Context) (int, error) {
 	rescued, checks := 0, 0
 	var lookupErr error
 	from := e.rescueFrom.Load()
-	var stopped uint64                                           // the revision the pass stopped at, 0 at the end
-	err := e.scanRecordsFrom(ctx, from, func(it *Item[T]) bool { // an inline item is its own trigger
+	// stopped is the revision the pass stopped at, 0 at the end. An inline
+	// item is its own trigger: only records are scanned.
+	var stopped uint64
+	err := e.scanRecordsFrom(ctx, from, func(it *Item[T]) bool {
 		due, ok := e.p.Due(it.Value)
 		if !ok || due.After(cutoff) || e.p.Busy(it.Value, now) {
 			return true
