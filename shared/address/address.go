@@ -49,3 +49,24 @@ func DomainOf(s string) string {
 	}
 	return ""
 }
+
+// ValidDomain reports whether s is a domain name a mailbox may be at:
+// dot-separated labels of letters, digits and hyphens (or an IDNA A-label),
+// each 1 to 63 bytes, not starting or ending with a hyphen, 253 bytes at
+// most, with at least one dot or a single label such as "localhost".
+func ValidDomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package address_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,4 +27,15 @@ func TestParse(t *testing.T) {
 		require.ErrorIs(t, err, address.ErrSyntax, "%q", bad)
 	}
 	require.Equal(t, "", address.DomainOf(""), "the null sender")
+}
+
+func TestValidDomain(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"example.org": true, "localhost": true, "xn--bcher-kva.example": true, "a-b.c": true,
+		"": false, "-a.org": false, "a-.org": false, "a..org": false, "a.org.": false, "a_b.org": false,
+		"exa mple.org": false, strings.Repeat("a", 64) + ".org": false,
+	} {
+		require.Equal(t, want, address.ValidDomain(s), s)
+	}
 }

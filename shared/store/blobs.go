@@ -1,0 +1,96 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// blobInMemory is how much of a blob PutBlob reads before it knows the
+// blob's name: a smaller one is named first and written once, a larger one
+// is written under a temporary name while it is hashed, then renamed.
+const blobInMemory = 1 << 20
+
+// BlobRef names a stored blob.
+type BlobRef struct {
+	// ID is "sha256-<hex of the content's SHA-256>".
+	ID   string `json:"blobId"`
+	Size int64  `json:"size"`
+}
+
+// PutBlob stores r's bytes under their hash and returns their name: the
+// same bytes are stored once, however often they are put.
+func (s *Store) PutBlob(ctx context.Context, r io.Reader) (BlobRef, error) {
+	head := make([]byte, 0, 4096)
+	buf := bytes.NewBuffer(head)
+	n, err := io.CopyN(buf, r, blobInMemory+1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return BlobRef{}, fmt.Errorf("read a blob: %w", err)
+	}
+	if n <= blobInMemory {
+		sum := sha256.Sum256(buf.Bytes())
+		ref := BlobRef{ID: "sha256-" + hex.EncodeToString(sum[:]), Size: n}
+		if _, err := s.blobs.GetInfo(ctx, ref.ID); err == nil {
+			return ref, nil
+		} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return BlobRef{}, fmt.Errorf("look for blob %s: %w", ref.ID, err)
+		}
+		if _, err := s.blobs.PutBytes(ctx, ref.ID, buf.Bytes()); err != nil {
+			return BlobRef{}, fmt.Errorf("store blob %s: %w", ref.ID, err)
+		}
+		return ref, nil
+	}
+	// Too large to hold: write it under a temporary name while hashing,
+	// then give it its name (or drop it, when those bytes are stored).
+	h := sha256.New()
+	tmp := "tmp-" + NewID()
+	info, err := s.blobs.Put(ctx, jetstream.ObjectMeta{Name: tmp}, io.TeeReader(io.MultiReader(buf, r), h))
+	if err != nil {
+		_ = s.blobs.Delete(context.WithoutCancel(ctx), tmp)
+		return BlobRef{}, fmt.Errorf("store a blob: %w", err)
+	}
+	ref := BlobRef{ID: "sha256-" + hex.EncodeToString(h.Sum(nil)), Size: int64(info.Size)}
+	err = s.blobs.UpdateMeta(ctx, tmp, jetstream.ObjectMeta{Name: ref.ID})
+	if errors.Is(err, jetstream.ErrObjectAlreadyExists) {
+		err = nil
+	}
+	if err != nil {
+		_ = s.blobs.Delete(context.WithoutCancel(ctx), tmp)
+		return BlobRef{}, fmt.Errorf("name blob %s: %w", ref.ID, err)
+	}
+	if info, _ := s.blobs.GetInfo(ctx, tmp); info != nil {
+		_ = s.blobs.Delete(ctx, tmp) // the same bytes were stored before
+	}
+	return ref, nil
+}
+
+// Blob opens a stored blob for reading; the caller closes it.
+func (s *Store) Blob(ctx context.Context, id string) (io.ReadCloser, error) {
+	if !strings.HasPrefix(id, "sha256-") {
+		return nil, fmt.Errorf("blob %q: %w", id, ErrNotFound)
+	}
+	r, err := s.blobs.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("blob %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// BlobExists reports whether a blob is stored.
+func (s *Store) BlobExists(ctx context.Context, id string) (bool, error) {
+	_, err := s.blobs.GetInfo(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

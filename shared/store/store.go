@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/shard"
+)
+
+// The store's JetStream assets.
+const (
+	BucketDirectory = "jetmail-directory"
+	BucketDocuments = "jetmail-documents"
+	BucketBlobs     = "jetmail-blobs"
+	StreamChanges   = "jetmail-changes"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no such account, domain, tenant, document or blob.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: the name, address, domain or id is taken.
+	ErrExists = errors.New("already exists")
+	// ErrConflict: the record changed since it was read; read it again.
+	ErrConflict = errors.New("changed meanwhile; try again")
+	// ErrOverQuota: the account or its tenant has no room for the size.
+	ErrOverQuota = errors.New("over quota")
+	// ErrInvalid: a value the store refuses (the error says which).
+	ErrInvalid = errors.New("invalid")
+)
+
+// Params configures a Store. Zero fields take the defaults.
+type Params struct {
+	// JS is the JetStream context the store works through. Required.
+	JS jetstream.JetStream
+	// Replicas of every asset. Default 1.
+	Replicas int
+	// Partitions is cluster.partitions: the change log's partitions, the
+	// same as the roles'. Default shard.DefaultPartitions.
+	Partitions int
+	// ChangelogRetention is how long changes are kept. Default 30 days.
+	ChangelogRetention time.Duration
+	// ArchiveRetention is how long a destroyed document or account is kept
+	// for a restore. Default 30 days.
+	ArchiveRetention time.Duration
+	// Clock tells the time. Default the system clock.
+	Clock clock.Clock
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is an open store.
+type Store struct {
+	p       Params
+	js      jetstream.JetStream
+	dir     jetstream.KeyValue
+	docs    jetstream.KeyValue
+	blobs   jetstream.ObjectStore
+	changes jetstream.Stream
+	log     *slog.Logger
+}
+
+// Open creates the store's assets if needed and opens them.
+func Open(ctx context.Context, p Params) (*Store, error) {
+	if p.JS == nil {
+		return nil, errors.New("store: JS is required")
+	}
+	if p.Replicas == 0 {
+		p.Replicas = 1
+	}
+	if p.Partitions == 0 {
+		p.Partitions = shard.DefaultPartitions
+	}
+	if p.ChangelogRetention == 0 {
+		p.ChangelogRetention = 30 * 24 * time.Hour
+	}
+	if p.ArchiveRetention == 0 {
+		p.ArchiveRetention = 30 * 24 * time.Hour
+	}
+	if p.Clock == nil {
+		p.Clock = clock.Real
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	s := &Store{p: p, js: p.JS, log: p.Logger.With("component", "store")}
+	var err error
+	if s.dir, err = p.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketDirectory, Description: "jetmail directory: tenants, domains, accounts and their logins and addresses",
+		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("create KV bucket %s: %w", BucketDirectory, err)
+	}
+	if s.docs, err = p.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketDocuments, Description: "jetmail documents: <account>.<type>.<id>",
+		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("create KV bucket %s: %w", BucketDocuments, err)
+	}
+	if s.blobs, err = p.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: BucketBlobs, Description: "jetmail blobs, content-addressed (sha256-<hex>)",
+		Storage: jetstream.FileStorage, Replicas: p.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("create object store %s: %w", BucketBlobs, err)
+	}
+	if s.changes, err = p.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: StreamChanges, Description: "jetmail change log: jetmail.changes.<partition>.<account>.<type>",
+		Subjects: []string{changesPrefix + ">"}, Storage: jetstream.FileStorage, Replicas: p.Replicas,
+		MaxAge: p.ChangelogRetention, AllowDirect: true, Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", StreamChanges, err)
+	}
+	return s, nil
+}
+
+// kvErr maps the KV errors callers branch on to the store's.
+func kvErr(err error) error {
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return fmt.Errorf("%w (%v)", ErrNotFound, err)
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return fmt.Errorf("%w (%v)", ErrExists, err)
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+		return fmt.Errorf("%w (%v)", ErrConflict, err)
+	}
+	return err
+}
+
+// casRetries bounds the compare-and-set retries of a counter update.
+const casRetries = 50
