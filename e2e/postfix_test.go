@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
-	"github.com/jetmail/jetmail/shared/mailbox"
 )
 
 // smtpSink runs Postfix's smtp-sink on addr with extra options; it dumps
@@ -116,17 +114,14 @@ func lastMailboxMessage(natsURL, seedFile, address string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, mailbox.StreamName)
+	msgs, err := jetmailtest.Mail(js, address)
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.GetLastMsgForSubject(ctx, mailbox.Subject(address))
-	if err != nil {
-		return nil, err
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("no mail for %s", address)
 	}
-	return m.Data, nil
+	return msgs[len(msgs)-1], nil
 }
 
 const parseDSNScript = `

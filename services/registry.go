@@ -14,6 +14,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 )
@@ -22,7 +23,16 @@ import (
 // Build) and handed to the services that need it.
 type Components struct {
 	queue    *mailqueue.Queue
+	store    *store.Component
 	handlers *task.Handlers
+}
+
+// Store is the node's mail store, made the first time a service asks.
+func (c *Components) Store() *store.Component {
+	if c.store == nil {
+		c.store = store.NewComponent(store.Params{})
+	}
+	return c.store
 }
 
 // TaskHandlers is the node's registry of task handlers: the scheduler runs
@@ -51,7 +61,7 @@ type Factory func(cfg *config.Config, c *Components) (node.Service, error)
 var registry = map[string]Factory{
 	smtp.Name: func(cfg *config.Config, c *Components) (node.Service, error) { return smtp.New(cfg, c.Queue()), nil },
 	delivery.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
-		return delivery.New(cfg, c.Queue()), nil
+		return delivery.New(cfg, c.Queue()).WithStore(c.Store()), nil
 	},
 	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
 		return scheduler.New(cfg, taskmanager.Params{}), nil
@@ -69,8 +79,8 @@ func Names() []string {
 }
 
 // Build returns the named services, no names meaning every service, in
-// the order a node starts them: the shared components first (the queue, if
-// a service uses it), so that they stop last.
+// the order a node starts them: the shared components first (the store
+// and the queue, if a service uses them), so that they stop last.
 func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 	if len(names) == 0 {
 		names = Names()
@@ -94,6 +104,9 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 	}
 	if c.queue != nil {
 		out = append([]node.Service{c.queue}, out...)
+	}
+	if c.store != nil {
+		out = append([]node.Service{c.store}, out...)
 	}
 	return out, nil
 }

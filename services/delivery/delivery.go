@@ -1,6 +1,6 @@
 // Package delivery is the delivery service: it works the virtual queues on
 // its node, threads-per-node deliveries each, to MX hosts, relays and the
-// local mailbox store.
+// accounts of the store (the local route).
 package delivery
 
 import (
@@ -9,9 +9,9 @@ import (
 
 	"github.com/jetmail/jetmail/shared/config"
 	sdelivery "github.com/jetmail/jetmail/shared/delivery"
-	"github.com/jetmail/jetmail/shared/mailbox"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/store"
 )
 
 // Name is the service's name for `jetmail serve`.
@@ -22,11 +22,17 @@ type Service struct {
 	cfg *config.Config
 	// Queue is the queue it delivers from (started before it).
 	Queue *mailqueue.Queue
+	// Store is where local mail goes (started before it); when nil, Start
+	// opens one of its own.
+	Store *store.Component
 	d     *sdelivery.Deliverer
 }
 
 // New returns the service, delivering from q.
 func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, Queue: q} }
+
+// WithStore makes local mail go to the node's store component.
+func (s *Service) WithStore(c *store.Component) *Service { s.Store = c; return s }
 
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
@@ -37,11 +43,14 @@ func (*Service) WithoutRoleWork() {}
 // Start implements node.Service.
 func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	host := mailqueue.Hostname(s.cfg)
-	mb, err := mailbox.Open(ctx, d.JS(), s.cfg.NATS.Replicas)
-	if err != nil {
-		return err
+	if s.Store == nil {
+		s.Store = store.NewComponent(store.Params{})
+		if err := s.Store.Start(ctx, d); err != nil {
+			return err
+		}
 	}
-	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Mailbox: mb, Logger: d.Logger.With("service", Name), Hostname: host}); err != nil {
+	var err error
+	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host}); err != nil {
 		return err
 	}
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {

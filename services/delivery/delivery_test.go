@@ -23,7 +23,6 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
-	"github.com/jetmail/jetmail/shared/mailbox"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/work"
@@ -299,27 +298,19 @@ func TestDelayedDSNThenTTLExpiry(t *testing.T) {
 	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 5*time.Second, 50*time.Millisecond)
 }
 
-// mailboxContains reports whether a message in address's mailbox
-// contains substr.
+// mailboxContains reports whether a message stored for address contains
+// substr.
 func mailboxContains(js jetstream.JetStream, address, substr string) bool {
-	ctx := context.Background()
-	s, err := js.Stream(ctx, mailbox.StreamName)
+	msgs, err := jetmailtest.Mail(js, address)
 	if err != nil {
 		return false
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{mailbox.Subject(address)}})
-	if err != nil {
-		return false
+	for _, m := range msgs {
+		if strings.Contains(string(m), substr) {
+			return true
+		}
 	}
-	batch, err := c.FetchNoWait(100)
-	if err != nil {
-		return false
-	}
-	found := false
-	for m := range batch.Messages() {
-		found = found || strings.Contains(string(m.Data()), substr)
-	}
-	return found
+	return false
 }
 
 // NOTIFY is honoured: NEVER suppresses a bounce, SUCCESS asks for a

@@ -323,11 +323,18 @@ type HTTP struct {
 	TLSCert, TLSKey string
 }
 
-// Storage is the storage.* section.
+// Storage is the storage.* section, with the mail store's retentions
+// (store.changelog and store.archive, which are jetmail's, not store ids).
 type Storage struct {
 	// DataDir is storage.data-dir: where the embedded NATS server keeps its
 	// JetStream files. Default "./data".
 	DataDir string
+	// ChangelogRetention is store.changelog.retention: how long the mail
+	// store's change log keeps a change. Default 30d (1h to 365d).
+	ChangelogRetention time.Duration
+	// ArchiveRetention is store.archive.retention: how long a destroyed
+	// document or account is kept for a restore. Default 30d (1h to 365d).
+	ArchiveRetention time.Duration
 }
 
 // Task is the task.* section.
@@ -444,7 +451,7 @@ func defaults() *Config {
 		Stores:  map[string]Store{},
 		NATS:    NATS{Replicas: 1, Connections: 4},
 		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
-		Storage: Storage{DataDir: "./data"},
+		Storage: Storage{DataDir: "./data", ChangelogRetention: 30 * 24 * time.Hour, ArchiveRetention: 30 * 24 * time.Hour},
 		Task:    Task{Concurrency: 128},
 		API:     API{Users: map[string]APIUser{}},
 	}

@@ -193,6 +193,10 @@ queue-name = "remote"
 			[]string{`queue.schedule.other.queue-name: virtual queue "nope" is not defined (define queue.virtual.nope.threads-per-node)`}},
 		"threads-per-node zero": {strings.Replace(queues, "threads-per-node = 4", "threads-per-node = 0", 1),
 			[]string{"queue.virtual.remote.threads-per-node: must be between 1 and 10000, got 0"}},
+		"store retention out of range": {"[store.archive]\nretention = \"400d\"\n",
+			[]string{"store.archive.retention: must be between 1h and 365d, got 400d"}},
+		"store retention not a duration": {"[store.changelog]\nretention = 30\nkeep = true\n",
+			[]string{"store.changelog.keep: unknown key (known: retention)", `store.changelog.retention: must be a duration such as "30d", got an integer`}},
 		"push-notifications one shard": {"[cluster.roles.push-notifications]\npush-notifications = [\"1,2\"]\n",
 			[]string{"cluster.roles.push-notifications.push-notifications: push-notifications must be sharded: it needs at least two shards, got 1"}},
 		"node twice in a shard": {"[cluster.roles.purge]\nstores = [\"1,2\", \"3,3\"]\n",
@@ -242,6 +246,18 @@ max-attempts = 2
 `
 	got := problemsOf(t, doc)
 	require.Len(t, got, 7, strings.Join(got, "\n"))
+}
+
+// The mail store's retentions are store.changelog and store.archive,
+// beside the stores of other ids.
+func TestStoreRetentions(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte("[store.changelog]\nretention = \"2d\"\n[store.lookups]\ntype = \"sqlite\"\npath = \"x.db\"\n"))
+	require.NoError(t, err)
+	require.Equal(t, 48*time.Hour, cfg.Storage.ChangelogRetention)
+	require.Equal(t, 30*24*time.Hour, cfg.Storage.ArchiveRetention)
+	require.NotContains(t, cfg.Stores, "changelog")
+	require.Contains(t, cfg.Stores, "lookups")
 }
 
 func TestIgnoredSections(t *testing.T) {

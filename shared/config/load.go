@@ -539,13 +539,17 @@ func (x *rules) UnmarshalTOML(data any) error {
 
 // storeFile is store.<id>. Only the SQL stores are jetmail's, each with the
 // keys of its type; the stores of other software pass unchecked.
-type storeFile struct{ val[Store] }
+type storeFile struct {
+	val[Store]
+	raw map[string]any
+}
 
 func (x *storeFile) UnmarshalTOML(data any) error {
 	m, ok := as[map[string]any](&x.val, "", data, "a table")
 	if !ok {
 		return nil
 	}
+	x.raw = m
 	t, _ := m["type"].(string)
 	x.v, x.set = Store{Type: t}, true
 	key, dst := "path", &x.v.Path
@@ -820,6 +824,27 @@ func (l *loader) dkim(f *file) {
 func (l *loader) stores(f *file) {
 	for id, fs := range f.Store {
 		key := "store." + id
+		if dst := map[string]*time.Duration{"changelog": &l.cfg.Storage.ChangelogRetention, "archive": &l.cfg.Storage.ArchiveRetention}[id]; dst != nil {
+			// The mail store's own settings, not a store of that id.
+			for _, k := range sortedKeys(fs.raw) {
+				if k != "retention" {
+					l.fail(key+"."+k, "unknown key (known: retention)")
+					continue
+				}
+				v, ok := fs.raw[k].(string)
+				if !ok {
+					l.fail(key+".retention", "must be a duration such as \"30d\", got %s", typeName(fs.raw[k]))
+					continue
+				}
+				d, err := duration.Parse(v)
+				if err != nil {
+					l.fail(key+".retention", "%v", err)
+					continue
+				}
+				*dst = d
+			}
+			continue
+		}
 		switch st := fs.v; {
 		case !fs.set:
 			continue

@@ -60,6 +60,10 @@ var (
 	// TaskConcurrencyRange is task.concurrency (default 128): goroutines
 	// per role on a node.
 	TaskConcurrencyRange = intRange{1, 10000}
+	// ChangelogRetentionRange is store.changelog.retention (default 30d).
+	ChangelogRetentionRange = durationRange{time.Hour, 365 * 24 * time.Hour}
+	// ArchiveRetentionRange is store.archive.retention (default 30d).
+	ArchiveRetentionRange = durationRange{time.Hour, 365 * 24 * time.Hour}
 	// SMTPConnectionsRange is smtp.limits.max-connections (default 1000)
 	// and smtp.limits.max-connections-per-ip (default 50, and at most
 	// max-connections): one file descriptor and one goroutine each.
@@ -155,6 +159,8 @@ func (l *loader) ranges(f *file) {
 		l.fail("smtp.max-message-size", "must be between %d and %d bytes (1 GiB), got %d", MaxMessageSizeRange.Min, MaxMessageSizeRange.Max, m)
 	}
 	TaskConcurrencyRange.check(l, "task.concurrency", c.Task.Concurrency)
+	ChangelogRetentionRange.check(l, "store.changelog.retention", c.Storage.ChangelogRetention)
+	ArchiveRetentionRange.check(l, "store.archive.retention", c.Storage.ArchiveRetention)
 
 	lim := c.SMTP.Limits
 	SMTPConnectionsRange.check(l, "smtp.limits.max-connections", lim.MaxConnections)

@@ -21,15 +21,16 @@ import (
 
 	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/config"
-	"github.com/jetmail/jetmail/shared/mailbox"
 	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/store"
 )
 
 // Params configures a Deliverer.
 type Params struct {
-	Config  *config.Config
-	Mailbox *mailbox.Store
-	Logger  *slog.Logger
+	Config *config.Config
+	// Store receives local mail (the local route).
+	Store  *store.Store
+	Logger *slog.Logger
 	// Hostname is the EHLO name; default smtp.hostname.
 	Hostname string
 	// Resolver looks up MX and address records; default from queue.resolver.
@@ -374,23 +375,35 @@ func hasHighBit(b []byte) bool {
 	return false
 }
 
-// deliverLocal appends the message to each local recipient's mailbox; an
-// unknown address (smtp.users) fails for good.
+// deliverLocal stores the message in each local recipient's account (its
+// Inbox). An address no account has fails for good (550 5.1.1); an account
+// over quota for now (452 4.2.2), so that the message stays queued until
+// there is room. The email's id is made from the queue entry's, so that a
+// delivery repeated after a crash stores it once.
 func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
 	out := make([]mailqueue.Result, len(dl.Recipients))
 	for i, r := range dl.Recipients {
-		if !d.cfg.SMTP.KnownLocal(r.Address) {
-			out[i] = mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
-			continue
-		}
-		msg := append([]byte("Delivered-To: "+r.Address+"\r\n"), dl.Body...)
-		if err := d.p.Mailbox.Append(ctx, r.Address, msg); err != nil {
-			out[i] = mailqueue.Result{Text: err.Error()}
-			continue
-		}
-		out[i] = mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to mailbox", RemoteMTA: d.p.Hostname}
+		out[i] = d.storeLocal(ctx, r, dl.Body)
 	}
 	return out
+}
+
+func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body []byte) mailqueue.Result {
+	a, err := d.p.Store.AccountByAddress(ctx, r.Address)
+	if errors.Is(err, store.ErrNotFound) {
+		return mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
+	}
+	if err != nil {
+		return mailqueue.Result{Text: "look up the account of " + r.Address + ": " + err.Error()}
+	}
+	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: fmt.Sprintf("%s-%d", r.MessageID, r.Index)})
+	switch {
+	case err == nil, errors.Is(err, store.ErrDuplicate):
+		return mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to " + a.Name + "'s Inbox", RemoteMTA: d.p.Hostname}
+	case errors.Is(err, store.ErrOverQuota):
+		return mailqueue.Result{Code: 452, Enhanced: "4.2.2", Text: "mailbox full: " + err.Error(), RemoteMTA: d.p.Hostname}
+	}
+	return mailqueue.Result{Text: "store the message for " + r.Address + ": " + err.Error()}
 }
 
 // hostPool limits connections per remote host and keeps idle ones for reuse.

@@ -52,28 +52,28 @@ func (o Options) withDefaults() Options {
 // Address is one mailbox of an address field.
 type Address struct {
 	// Name is the display name, RFC 2047 decoded; "" when there is none.
-	Name string
+	Name string `json:"name,omitempty"`
 	// Email is the addr-spec as given (not case-folded), trimmed of
 	// surrounding space.
-	Email string
+	Email string `json:"email"`
 }
 
 // Attachment is a leaf MIME part that is not body text.
 type Attachment struct {
 	// Part is the MIME part path as IMAP numbers parts: 1-based, "2", "2.1";
 	// "1" for a message that is not multipart.
-	Part string
+	Part string `json:"part"`
 	// Name is the file name from the Content-Disposition filename parameter or,
 	// failing that, the Content-Type name parameter, with RFC 2231 and RFC 2047
 	// encodings decoded; "" when there is none.
-	Name string
+	Name string `json:"name,omitempty"`
 	// Type is the media type in lower case, such as "application/pdf".
-	Type string
+	Type string `json:"type"`
 	// Size is the size in bytes after the transfer encoding is decoded.
-	Size int64
+	Size int64 `json:"size"`
 	// Inline is set for a part whose Content-Disposition is inline and that
 	// has a Content-ID, as an image shown in an HTML body is.
-	Inline bool
+	Inline bool `json:"inline,omitempty"`
 }
 
 // Message is what Parse read of a message.

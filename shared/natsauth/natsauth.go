@@ -13,8 +13,9 @@
 //	               create those streams and read their metadata, not a
 //	               queued entry or body (only a body's own metadata, which
 //	               the object store reads before a write)
-//	delivery       the queue, its bodies, controls and the mailboxes, in
-//	               full; answers x:Queue and x:VirtualQueue API calls
+//	delivery       the queue, its bodies and controls, and the store (local
+//	               delivery), in full; answers x:Queue and x:VirtualQueue
+//	               API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -43,10 +44,10 @@ import (
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/jmap"
-	"github.com/jetmail/jetmail/shared/mailbox"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/natsconn"
 	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 	"github.com/jetmail/jetmail/shared/work"
 )
@@ -149,8 +150,13 @@ func service(name string) (grant, error) {
 		g.add(objFull(mailqueue.BucketMessages))
 		g.add(kvFull(mailqueue.BucketControl))
 		g.add(streamFull(mailqueue.Stream))
-		g.add(streamFull(mailbox.StreamName))
-		g.pub = append(g.pub, "jetmail.queue.>", "jetmail.mailbox.>")
+		// Local delivery: the store's directory, documents, blobs and
+		// change log.
+		g.add(kvFull(store.BucketDirectory))
+		g.add(kvFull(store.BucketDocuments))
+		g.add(objFull(store.BucketBlobs))
+		g.add(streamFull(store.StreamChanges))
+		g.pub = append(g.pub, "jetmail.queue.>", "jetmail.changes.>")
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))

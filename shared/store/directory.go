@@ -304,6 +304,9 @@ func (s *Store) claim(ctx context.Context, k, id string) error {
 		return fmt.Errorf("%s: %w (account %s)", indexName(k), ErrExists, other.Name)
 	}
 	_, err = s.dir.Update(ctx, k, []byte(id), e.Revision())
+	if errors.Is(casErr(err), ErrConflict) {
+		return fmt.Errorf("%s: %w (claimed meanwhile)", indexName(k), ErrExists)
+	}
 	return kvErr(err)
 }
 
@@ -408,7 +411,7 @@ func (s *Store) putAccount(ctx context.Context, a *Account) (uint64, error) {
 	b, _ := json.Marshal(a)
 	rev, err := s.dir.Update(ctx, accountKey(a.ID), b, a.rev)
 	if err != nil {
-		return 0, fmt.Errorf("write account %s: %w", a.Name, kvErr(err))
+		return 0, fmt.Errorf("write account %s: %w", a.Name, casErr(err))
 	}
 	return rev, nil
 }

@@ -173,10 +173,10 @@ func (s *Store) UpdateDocument(ctx context.Context, account string, t Type, id s
 		rev, err := s.docs.Update(ctx, docKey(account, t, id), b, old.modseq)
 		if err != nil {
 			_ = s.Charge(context.WithoutCancel(ctx), account, old.Size-d.Size)
-			if errors.Is(kvErr(err), ErrConflict) {
+			if errors.Is(casErr(err), ErrConflict) {
 				continue
 			}
-			return nil, fmt.Errorf("update %s %s: %w", t, id, kvErr(err))
+			return nil, fmt.Errorf("update %s %s: %w", t, id, casErr(err))
 		}
 		d.modseq = rev
 		return d, s.logChange(ctx, d, Updated)
@@ -202,7 +202,7 @@ func (s *Store) DestroyDocument(ctx context.Context, account string, t Type, id 
 		return fmt.Errorf("archive %s %s: %w", t, id, kvErr(err))
 	}
 	if err := s.docs.Delete(ctx, docKey(account, t, id), jetstream.LastRevision(d.modseq)); err != nil {
-		if errors.Is(kvErr(err), ErrConflict) {
+		if errors.Is(casErr(err), ErrConflict) {
 			return fmt.Errorf("destroy %s %s: %w", t, id, ErrConflict)
 		}
 		return fmt.Errorf("destroy %s %s: %w", t, id, kvErr(err))

@@ -67,10 +67,10 @@ func (s *Store) chargeTenant(ctx context.Context, id string, delta int64) error 
 		}
 		t.Used = used
 		b, _ := json.Marshal(t)
-		if _, err := s.dir.Update(ctx, tenantKey(id), b, rev); errors.Is(kvErr(err), ErrConflict) {
+		if _, err := s.dir.Update(ctx, tenantKey(id), b, rev); errors.Is(casErr(err), ErrConflict) {
 			continue
 		} else if err != nil {
-			return fmt.Errorf("write tenant %s: %w", t.Name, kvErr(err))
+			return fmt.Errorf("write tenant %s: %w", t.Name, casErr(err))
 		}
 		return nil
 	}

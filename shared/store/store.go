@@ -135,5 +135,15 @@ func kvErr(err error) error {
 	return err
 }
 
+// casErr maps the error of a compare-and-set write (Update, or Delete at a
+// revision): a revision mismatch is a conflict, whatever nats.go calls it.
+func casErr(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return fmt.Errorf("%w (%v)", ErrConflict, err)
+	}
+	return kvErr(err)
+}
+
 // casRetries bounds the compare-and-set retries of a counter update.
 const casRetries = 50

@@ -1,0 +1,56 @@
+package delivery_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/store"
+)
+
+// Local mail goes into the account's Inbox in the store. Over quota, the
+// recipient gets 452 4.2.2 and the message stays queued; once there is
+// room, it is delivered, once.
+func TestLocalDeliveryWaitsForQuota(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	mn := startMailNode(t, srv, "1", "mx.example.org", newSink(t), 2)
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Params{JS: js})
+	require.NoError(t, err)
+	alice, err := st.AccountByAddress(ctx, "alice@example.org")
+	require.NoError(t, err, "smtp.users seeded the store")
+	_, err = st.UpdateAccount(ctx, alice.ID, func(a *store.Account) error { a.Quota = 10; return nil })
+	require.NoError(t, err)
+
+	body := "From: x@outside.test\r\nTo: alice@example.org\r\nSubject: quota\r\n\r\nroom for me?\r\n"
+	require.NoError(t, send(t, mn.smtp.Addrs()[0], "", "x@outside.test", []string{"alice@example.org"}, body))
+	require.Eventually(t, func() bool {
+		keys, _ := list(t, mn.dlv.Queue, mailqueue.Filter{})
+		if len(keys) != 1 {
+			return false
+		}
+		r, err := mn.dlv.Queue.Get(ctx, keys[0])
+		return err == nil && strings.HasPrefix(r.LastStatus, "452 4.2.2")
+	}, 10*time.Second, 50*time.Millisecond, "over quota: 452 4.2.2, still queued")
+	require.False(t, mailboxContains(js, "alice@example.org", "room for me?"))
+
+	_, err = st.UpdateAccount(ctx, alice.ID, func(a *store.Account) error { a.Quota = 0; return nil })
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 10*time.Second, 50*time.Millisecond)
+	msgs, err := jetmailtest.Mail(js, "alice@example.org")
+	require.NoError(t, err)
+	require.Len(t, msgs, 1, "delivered once")
+	require.Contains(t, string(msgs[0]), "room for me?")
+	alice, err = st.Account(ctx, alice.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, len(msgs[0]), alice.Used)
+}

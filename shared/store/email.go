@@ -1,0 +1,138 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetmail/jetmail/shared/mailparse"
+)
+
+// Email is an email document's fields (Document.Data of EmailType); the
+// raw message is its blob.
+type Email struct {
+	// MailboxIDs are the mailboxes it is in, by id.
+	MailboxIDs map[string]bool `json:"mailboxIds"`
+	// Keywords are its flags ("$seen", "$flagged", ...).
+	Keywords map[string]bool `json:"keywords,omitempty"`
+	// ThreadID groups it with its replies and what it replies to.
+	ThreadID   string                 `json:"threadId"`
+	MessageID  string                 `json:"messageId,omitempty"`
+	InReplyTo  []string               `json:"inReplyTo,omitempty"`
+	References []string               `json:"references,omitempty"`
+	Subject    string                 `json:"subject,omitempty"`
+	From       []mailparse.Address    `json:"from,omitempty"`
+	Sender     []mailparse.Address    `json:"sender,omitempty"`
+	ReplyTo    []mailparse.Address    `json:"replyTo,omitempty"`
+	To         []mailparse.Address    `json:"to,omitempty"`
+	Cc         []mailparse.Address    `json:"cc,omitempty"`
+	Bcc        []mailparse.Address    `json:"bcc,omitempty"`
+	SentAt     time.Time              `json:"sentAt,omitzero"`
+	ReceivedAt time.Time              `json:"receivedAt"`
+	Preview    string                 `json:"preview,omitempty"`
+	Attachment []mailparse.Attachment `json:"attachments,omitempty"`
+	// Problems are what could not be read of the message (it is stored
+	// whole all the same).
+	Problems []string `json:"problems,omitempty"`
+}
+
+// NewEmail says where and how a message is stored.
+type NewEmail struct {
+	// ID is the email's id; a delivery gives one made from its queue entry,
+	// so that delivering it again stores it once. Default a new id.
+	ID string
+	// MailboxIDs default to the Inbox.
+	MailboxIDs map[string]bool
+	Keywords   map[string]bool
+	// ReceivedAt defaults to now.
+	ReceivedAt time.Time
+}
+
+// ErrDuplicate is returned when an email of that id is stored already: a
+// delivery that happened before.
+var ErrDuplicate = errors.New("stored already")
+
+// threadKey is where the thread of a Message-ID is kept: by its hash, so
+// that any id (up to 998 bytes) makes a short key.
+func threadKey(account, messageID string) string {
+	sum := sha256.Sum256([]byte(messageID))
+	return account + ".thread." + hex.EncodeToString(sum[:16])
+}
+
+// StoreEmail parses raw and stores it in the account: the message as a
+// content-addressed blob, an email document in its mailboxes with its
+// thread, charged to the quota (ErrOverQuota when it does not fit). An id
+// stored already gives ErrDuplicate and changes nothing.
+func (s *Store) StoreEmail(ctx context.Context, account string, raw []byte, n NewEmail) (*Document, error) {
+	if n.ID == "" {
+		n.ID = NewID()
+	}
+	if d, err := s.Document(ctx, account, EmailType, n.ID); err == nil {
+		return d, fmt.Errorf("email %s: %w", n.ID, ErrDuplicate)
+	}
+	m, err := mailparse.Parse(bytes.NewReader(raw), mailparse.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("parse the message: %w", err)
+	}
+	if n.MailboxIDs == nil {
+		n.MailboxIDs = map[string]bool{"inbox": true}
+	}
+	if n.ReceivedAt.IsZero() {
+		n.ReceivedAt = s.p.Clock.Now().UTC()
+	}
+	blob, err := s.PutBlob(ctx, bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	thread, err := s.thread(ctx, account, m)
+	if err != nil {
+		return nil, err
+	}
+	e := Email{
+		MailboxIDs: n.MailboxIDs, Keywords: n.Keywords, ThreadID: thread,
+		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References, Subject: m.Subject,
+		From: m.From, Sender: m.Sender, ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc,
+		SentAt: m.Date, ReceivedAt: n.ReceivedAt, Preview: m.Preview, Attachment: m.Attachments, Problems: m.Problems,
+	}
+	d := &Document{Account: account, Type: EmailType, ID: n.ID, Size: int64(len(raw)), BlobID: blob.ID}
+	if err := d.Encode(e); err != nil {
+		return nil, err
+	}
+	if err := s.CreateDocument(ctx, d); err != nil {
+		if errors.Is(err, ErrExists) {
+			return d, fmt.Errorf("email %s: %w", n.ID, ErrDuplicate)
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+// thread finds the thread of a message: the thread of the first of its
+// ids (References, In-Reply-To, Message-ID) the account has seen, else a
+// new one; every id then points to it, so that a reply stored before its
+// parent still joins the parent's thread when the parent comes.
+func (s *Store) thread(ctx context.Context, account string, m *mailparse.Message) (string, error) {
+	keys := mailparse.ThreadKeys(m)
+	thread := ""
+	for _, k := range keys {
+		if e, err := s.docs.Get(ctx, threadKey(account, k)); err == nil {
+			thread = string(e.Value())
+			break
+		} else if !errors.Is(kvErr(err), ErrNotFound) {
+			return "", fmt.Errorf("look up the thread of %s: %w", k, err)
+		}
+	}
+	if thread == "" {
+		thread = NewID()
+	}
+	for _, k := range keys {
+		if _, err := s.docs.Create(ctx, threadKey(account, k), []byte(thread)); err != nil && !errors.Is(kvErr(err), ErrExists) {
+			return "", fmt.Errorf("record the thread of %s: %w", k, err)
+		}
+	}
+	return thread, nil
+}
