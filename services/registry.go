@@ -27,10 +27,15 @@ type Components struct {
 	handlers *task.Handlers
 }
 
-// Store is the node's mail store, made the first time a service asks.
-func (c *Components) Store() *store.Component {
+// Store is the node's mail store, made the first time a service asks: its
+// directory only, unless a service that needs all of it (delivery) asks
+// with all.
+func (c *Components) Store(all bool) *store.Component {
 	if c.store == nil {
-		c.store = store.NewComponent(store.Params{})
+		c.store = store.NewComponent(store.Params{DirectoryOnly: true})
+	}
+	if all {
+		c.store.NeedAll()
 	}
 	return c.store
 }
@@ -59,9 +64,11 @@ type Factory func(cfg *config.Config, c *Components) (node.Service, error)
 // registry maps each service name to its factory; a new service adds its
 // line here.
 var registry = map[string]Factory{
-	smtp.Name: func(cfg *config.Config, c *Components) (node.Service, error) { return smtp.New(cfg, c.Queue()), nil },
+	smtp.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return smtp.New(cfg, c.Queue()).WithStore(c.Store(false)), nil
+	},
 	delivery.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
-		return delivery.New(cfg, c.Queue()).WithStore(c.Store()), nil
+		return delivery.New(cfg, c.Queue()).WithStore(c.Store(true)), nil
 	},
 	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
 		return scheduler.New(cfg, taskmanager.Params{}), nil

@@ -31,8 +31,9 @@ type Service struct {
 // New returns the service, delivering from q.
 func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, Queue: q} }
 
-// WithStore makes local mail go to the node's store component.
-func (s *Service) WithStore(c *store.Component) *Service { s.Store = c; return s }
+// WithStore makes local mail go to the node's store component, which it
+// needs whole (NeedAll).
+func (s *Service) WithStore(c *store.Component) *Service { c.NeedAll(); s.Store = c; return s }
 
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }

@@ -32,6 +32,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/store"
 )
 
 // Name is the service's name for `jetmail serve`.
@@ -41,6 +42,7 @@ const Name = "smtp"
 type Service struct {
 	cfg     *config.Config
 	q       *mailqueue.Queue
+	store   *store.Component
 	log     *slog.Logger
 	servers []*gosmtp.Server
 	addrs   []string
@@ -63,6 +65,11 @@ const enqueueTimeout = 5 * time.Second
 // New returns the service, enqueueing into q (started before it).
 func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, q: q} }
 
+// WithStore makes the intake look up accounts (local recipients, AUTH) in
+// the node's store component, started before it; without one, Start opens
+// the store's directory itself.
+func (s *Service) WithStore(c *store.Component) *Service { s.store = c; return s }
+
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
 
@@ -75,6 +82,12 @@ func (s *Service) Addrs() []string { return s.addrs }
 // Start implements node.Service.
 func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	s.log = d.Logger.With("service", Name)
+	if s.store == nil {
+		s.store = store.NewComponent(store.Params{DirectoryOnly: true})
+		if err := s.store.Start(ctx, d); err != nil {
+			return err
+		}
+	}
 	s.local = map[string]bool{}
 	for _, d := range s.cfg.SMTP.LocalDomains {
 		s.local[strings.ToLower(d)] = true
@@ -180,6 +193,7 @@ type session struct {
 }
 
 var (
+	errLookup    = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Cannot look up accounts now: try again later"}
 	errRelay     = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied: authenticate to send to other domains"}
 	errAuth      = &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 	errStoreDown = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message; try again"}
@@ -196,7 +210,7 @@ func (ss *session) authAllowed() bool {
 }
 
 func (ss *session) AuthMechanisms() []string {
-	if !ss.authAllowed() || len(ss.s.cfg.SMTP.Users) == 0 {
+	if !ss.authAllowed() {
 		return nil
 	}
 	return []string{sasl.Plain, sasl.Login}
@@ -211,14 +225,21 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		return nil, errAuthLocked
 	}
 	check := func(username, password string) error {
-		if u, ok := ss.s.cfg.SMTP.Users[username]; ok && subtle.ConstantTimeCompare([]byte(u.Secret), []byte(password)) == 1 {
+		ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+		defer cancel()
+		ok, err := ss.s.checkSecret(ctx, username, password)
+		if err != nil {
+			ss.s.log.Warn("authentication: cannot look up the account", "user", username, "err", err)
+			return errLookup
+		}
+		if ok {
 			ss.user = username
 			ss.s.log.Info("authenticated", "user", username, "remote", ss.ip.String())
 			return nil
 		}
 		ss.authFailures++
 		ss.s.log.Warn("authentication failed", "user", username, "remote", ss.ip.String(), "failures", ss.authFailures)
-		err := ss.s.auth.failed(ss.ip.String(), ss.authFailures)
+		err = ss.s.auth.failed(ss.ip.String(), ss.authFailures)
 		if err == errAuthTooMany && ss.limited != nil {
 			ss.limited.endAfterReply()
 		}
@@ -264,6 +285,65 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	return nil
 }
 
+// checkSecret reports whether secret is the account's: the store's
+// account, or, for an smtp.users account the store has not been seeded
+// with yet (no delivery node has started), the configuration's.
+func (s *Service) checkSecret(ctx context.Context, name, secret string) (bool, error) {
+	st := s.store.Store()
+	a, err := st.AccountByName(ctx, name)
+	if err == nil {
+		return a.CheckSecret(secret), nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	u, ok := s.cfg.SMTP.Users[name]
+	if !ok {
+		return false, nil
+	}
+	seeded, err := st.Seeded(ctx, name)
+	if err != nil || seeded {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare([]byte(u.Secret), []byte(secret)) == 1, nil
+}
+
+// configOwner is the smtp.users account with address addr, if any.
+func (s *Service) configOwner(addr string) (string, bool) {
+	for name, u := range s.cfg.SMTP.Users {
+		for _, a := range u.Addresses {
+			if strings.EqualFold(a, addr) {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// localRecipient checks a recipient at a local domain: an account must
+// receive its mail (550 5.1.1), with room for more (452 4.2.2: the client
+// tries again later); a store that cannot answer now gets 451 4.3.0.
+func (ss *session) localRecipient(to string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+	defer cancel()
+	a, err := ss.s.store.Store().AccountByAddress(ctx, to)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if name, ok := ss.s.configOwner(to); ok {
+			if seeded, err := ss.s.store.Store().Seeded(ctx, name); err == nil && !seeded {
+				return nil // a seed account: the store has it once a delivery node has started
+			}
+		}
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	case err != nil:
+		ss.s.log.Warn("cannot look up a local recipient", "rcpt", to, "err", err)
+		return errLookup
+	case a.Quota > 0 && a.Used >= a.Quota:
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full: try again later"}
+	}
+	return nil
+}
+
 func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !ss.mail {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
@@ -276,8 +356,8 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	}
 	if ss.s.local[rcpt.Domain] {
-		if !ss.s.cfg.SMTP.KnownLocal(to) {
-			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+		if err := ss.localRecipient(to); err != nil {
+			return err
 		}
 	} else if ss.user == "" && !ss.s.trusted(ss.ip) {
 		ss.s.log.Warn("relay refused", "remote", ss.ip.String(), "rcpt", to)

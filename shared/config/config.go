@@ -14,7 +14,6 @@ package config
 import (
 	"encoding/json"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/queueexpr"
@@ -208,23 +207,6 @@ type Store struct {
 	Path string
 	// DSN is a PostgreSQL connection string (postgres://user:pass@host/db).
 	DSN string
-}
-
-// KnownLocal reports whether addr, at a local domain, has a mailbox: when
-// smtp.users lists accounts, one of them must have the address; without
-// accounts every local address is accepted.
-func (s *SMTP) KnownLocal(addr string) bool {
-	if len(s.Users) == 0 {
-		return true
-	}
-	for _, u := range s.Users {
-		for _, a := range u.Addresses {
-			if strings.EqualFold(a, addr) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // SMTPUser is smtp.users.<name>.

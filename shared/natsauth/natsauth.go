@@ -12,7 +12,8 @@
 //	smtp           write queue entries, triggers and message bodies: it may
 //	               create those streams and read their metadata, not a
 //	               queued entry or body (only a body's own metadata, which
-//	               the object store reads before a write)
+//	               the object store reads before a write); read the store's
+//	               directory (local recipients, AUTH)
 //	delivery       the queue, its bodies and controls, and the store (local
 //	               delivery), in full; answers x:Queue and x:VirtualQueue
 //	               API calls
@@ -138,6 +139,9 @@ func service(name string) (grant, error) {
 		g.add(streamMeta("OBJ_" + mailqueue.BucketMessages))
 		g.add(streamMeta(mailqueue.Stream))
 		g.add(kvFull(mailqueue.BucketControl)) // paused queues: read by intake too
+		// Local recipients and AUTH: the store's directory, read only.
+		g.add(streamMeta("KV_" + store.BucketDirectory))
+		g.pub = append(g.pub, "$JS.API.DIRECT.GET.KV_"+store.BucketDirectory+".>")
 		g.pub = append(g.pub,
 			"$KV."+mailqueue.BucketQueue+".>", "$O."+mailqueue.BucketMessages+".>", "jetmail.queue.>",
 			// The object store reads a name's metadata before writing it.

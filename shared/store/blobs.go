@@ -28,6 +28,9 @@ type BlobRef struct {
 // PutBlob stores r's bytes under their hash and returns their name: the
 // same bytes are stored once, however often they are put.
 func (s *Store) PutBlob(ctx context.Context, r io.Reader) (BlobRef, error) {
+	if err := s.full(); err != nil {
+		return BlobRef{}, err
+	}
 	head := make([]byte, 0, 4096)
 	buf := bytes.NewBuffer(head)
 	n, err := io.CopyN(buf, r, blobInMemory+1)
@@ -73,6 +76,9 @@ func (s *Store) PutBlob(ctx context.Context, r io.Reader) (BlobRef, error) {
 
 // Blob opens a stored blob for reading; the caller closes it.
 func (s *Store) Blob(ctx context.Context, id string) (io.ReadCloser, error) {
+	if err := s.full(); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(id, "sha256-") {
 		return nil, fmt.Errorf("blob %q: %w", id, ErrNotFound)
 	}
@@ -88,6 +94,9 @@ func (s *Store) Blob(ctx context.Context, id string) (io.ReadCloser, error) {
 
 // BlobExists reports whether a blob is stored.
 func (s *Store) BlobExists(ctx context.Context, id string) (bool, error) {
+	if err := s.full(); err != nil {
+		return false, err
+	}
 	_, err := s.blobs.GetInfo(ctx, id)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return false, nil

@@ -76,6 +76,9 @@ func (s *Store) logChange(ctx context.Context, d *Document, op Op) error {
 // State is the account's state for documents of type t (JMAP's state
 // string): it changes with every change of one of them.
 func (s *Store) State(ctx context.Context, account string, t Type) (string, error) {
+	if err := s.full(); err != nil {
+		return "", err
+	}
 	m, err := s.changes.GetLastMsgForSubject(ctx, s.ChangeSubject(account, t))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return "0", nil

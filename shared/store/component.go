@@ -11,8 +11,9 @@ import (
 const Name = "store"
 
 // Component opens the store on a node, for the services that use it (local
-// delivery, the intake's recipient check): built once per node, started
-// before them. On start it seeds the store from smtp.users.
+// delivery, the intake's recipient and AUTH checks): built once per node,
+// started before them. A full store (not DirectoryOnly) seeds itself from
+// smtp.users on start; a directory-only one only reads.
 type Component struct {
 	p    Params
 	life lifecycle.Lifecycle
@@ -58,6 +59,10 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 		if err != nil {
 			return err
 		}
+		c.s = s
+		if p.DirectoryOnly {
+			return nil
+		}
 		created, err := s.Seed(ctx, d.Config.SMTP.Users)
 		if err != nil {
 			return err
@@ -65,7 +70,6 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 		if len(created) > 0 {
 			s.log.Info("accounts created from smtp.users", "accounts", created)
 		}
-		c.s = s
 		return nil
 	})
 }
@@ -75,3 +79,8 @@ func (c *Component) Shutdown(ctx context.Context) error { return c.life.Stop(ctx
 
 // Store is the open store; nil before Start.
 func (c *Component) Store() *Store { return c.s }
+
+// NeedAll makes the component open the whole store, not only the
+// directory: a node's services share one component, opened for the
+// service that needs the most. Call it before Start.
+func (c *Component) NeedAll() { c.p.DirectoryOnly = false }

@@ -274,8 +274,10 @@ func (s *Store) CreateAccount(ctx context.Context, a Account, secrets ...string)
 		return nil, fmt.Errorf("create account %s: %w", a.Name, kvErr(err))
 	}
 	a.rev = rev
-	if err := s.createMailboxes(ctx, a.ID); err != nil {
-		return nil, err
+	if s.full() == nil {
+		if err := s.createMailboxes(ctx, a.ID); err != nil {
+			return nil, err
+		}
 	}
 	return &a, nil
 }

@@ -87,6 +87,9 @@ func archivedKey(account string, t Type, id string) string {
 }
 
 func (s *Store) checkDoc(d *Document) error {
+	if err := s.full(); err != nil {
+		return err
+	}
 	if !validID(d.Account) {
 		return fmt.Errorf("%w: account id %q", ErrInvalid, d.Account)
 	}
@@ -135,6 +138,9 @@ func (s *Store) CreateDocument(ctx context.Context, d *Document) error {
 
 // Document reads a document.
 func (s *Store) Document(ctx context.Context, account string, t Type, id string) (*Document, error) {
+	if err := s.full(); err != nil {
+		return nil, err
+	}
 	if !validID(account) || !validID(id) || !t.valid() {
 		return nil, fmt.Errorf("%s %s/%s: %w", t, account, id, ErrNotFound)
 	}
@@ -215,6 +221,9 @@ func (s *Store) DestroyDocument(ctx context.Context, account string, t Type, id 
 
 // Archived reads an archived document.
 func (s *Store) Archived(ctx context.Context, account string, t Type, id string) (*Document, error) {
+	if err := s.full(); err != nil {
+		return nil, err
+	}
 	var d Document
 	if _, err := s.getJSON(ctx, s.docs, archivedKey(account, t, id), &d); err != nil {
 		return nil, fmt.Errorf("archived %s %s/%s: %w", t, account, id, err)
@@ -225,6 +234,9 @@ func (s *Store) Archived(ctx context.Context, account string, t Type, id string)
 // Documents calls fn for each of the account's documents of type t,
 // streaming, until fn returns false.
 func (s *Store) Documents(ctx context.Context, account string, t Type, fn func(*Document) bool) error {
+	if err := s.full(); err != nil {
+		return err
+	}
 	if !validID(account) || !t.valid() {
 		return fmt.Errorf("%s of %q: %w", t, account, ErrNotFound)
 	}

@@ -33,6 +33,8 @@ var (
 	ErrOverQuota = errors.New("over quota")
 	// ErrInvalid: a value the store refuses (the error says which).
 	ErrInvalid = errors.New("invalid")
+	// ErrDirectoryOnly: the store was opened with DirectoryOnly.
+	ErrDirectoryOnly = errors.New("store opened for its directory only")
 )
 
 // Params configures a Store. Zero fields take the defaults.
@@ -53,6 +55,10 @@ type Params struct {
 	Clock clock.Clock
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// DirectoryOnly opens the directory alone, for a node that looks up
+	// accounts (the intake) and may read nothing else (natsauth); the
+	// document, blob and change methods then fail with ErrDirectoryOnly.
+	DirectoryOnly bool
 }
 
 // Store is an open store.
@@ -97,6 +103,9 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("create KV bucket %s: %w", BucketDirectory, err)
 	}
+	if p.DirectoryOnly {
+		return s, nil
+	}
 	if s.docs, err = p.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketDocuments, Description: "jetmail documents: <account>.<type>.<id>",
 		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
@@ -117,6 +126,14 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 		return nil, fmt.Errorf("create stream %s: %w", StreamChanges, err)
 	}
 	return s, nil
+}
+
+// full reports ErrDirectoryOnly for a store opened without its documents.
+func (s *Store) full() error {
+	if s.docs == nil {
+		return ErrDirectoryOnly
+	}
+	return nil
 }
 
 // kvErr maps the KV errors callers branch on to the store's.

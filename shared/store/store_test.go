@@ -311,4 +311,16 @@ func TestSeedFromConfig(t *testing.T) {
 	domains, err := s.Domains(ctx)
 	require.NoError(t, err)
 	require.Len(t, domains, 2)
+
+	// Destroyed in the store, it stays destroyed.
+	require.NoError(t, s.DestroyAccount(ctx, bob.ID))
+	created, err = s.Seed(ctx, users)
+	require.NoError(t, err)
+	require.Empty(t, created)
+	seeded, err := s.Seeded(ctx, "bob")
+	require.NoError(t, err)
+	require.True(t, seeded)
+	seeded, err = s.Seeded(ctx, "carol")
+	require.NoError(t, err)
+	require.False(t, seeded)
 }
