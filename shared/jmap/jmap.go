@@ -63,6 +63,18 @@ const (
 type Principal struct {
 	Name        string
 	Permissions []string
+	// Account is set when the caller is a mail account with its own
+	// credentials (SetAccountAuth): it reaches that account's data only.
+	Account string
+}
+
+// CanAccount reports whether p may reach account id's data: its own
+// account, or any as an API user with permission perm.
+func (p *Principal) CanAccount(id, perm string) bool {
+	if p.Account != "" {
+		return p.Account == id
+	}
+	return p.Can(perm)
 }
 
 // Can reports whether p holds permission perm.
@@ -116,6 +128,16 @@ type Server struct {
 	types   map[string]bool
 	onType  func(string)
 	users   []User
+	account func(name, secret string) *Principal
+}
+
+// SetAccountAuth lets mail accounts call the API with basic credentials
+// (their login name and secret): auth returns the account's principal, or
+// nil when the credentials are not an account's. API users come first.
+func (s *Server) SetAccountAuth(auth func(name, secret string) *Principal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account = auth
 }
 
 // NewServer returns a server that accepts the given users.
@@ -190,7 +212,10 @@ func problem(status int, typ, format string, args ...any) *Problem {
 // Authenticate checks an Authorization header value: "Basic" with a user
 // name and secret, or "Bearer" with a secret.
 func (s *Server) Authenticate(header string) (*Principal, *Problem) {
-	if len(s.users) == 0 {
+	s.mu.RLock()
+	noAccounts := s.account == nil
+	s.mu.RUnlock()
+	if len(s.users) == 0 && noAccounts {
 		return nil, problem(http.StatusUnauthorized, "unauthorized", "no API users are configured (api.users.<name>); every request is refused")
 	}
 	scheme, cred, _ := strings.Cut(header, " ")
@@ -218,6 +243,14 @@ func (s *Server) Authenticate(header string) (*Principal, *Problem) {
 		}
 	}
 	if found == nil {
+		s.mu.RLock()
+		account := s.account
+		s.mu.RUnlock()
+		if account != nil && name != "" {
+			if p := account(name, secret); p != nil {
+				return p, nil
+			}
+		}
 		return nil, problem(http.StatusUnauthorized, "unauthorized", "invalid credentials")
 	}
 	return &Principal{Name: found.Name, Permissions: found.Permissions}, nil

@@ -70,6 +70,7 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 		if len(created) > 0 {
 			s.log.Info("accounts created from smtp.users", "accounts", created)
 		}
+		RegisterAPI(d.API, s)
 		return nil
 	})
 }
