@@ -18,6 +18,7 @@ import (
 
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/store/storetest"
 )
 
 // smtpSink runs Postfix's smtp-sink on addr with extra options; it dumps
@@ -114,7 +115,7 @@ func lastMailboxMessage(natsURL, seedFile, address string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := jetmailtest.Mail(js, address)
+	msgs, err := storetest.Mail(js, address)
 	if err != nil {
 		return nil, err
 	}

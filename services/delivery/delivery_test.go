@@ -25,6 +25,7 @@ import (
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/store/storetest"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -301,7 +302,7 @@ func TestDelayedDSNThenTTLExpiry(t *testing.T) {
 // mailboxContains reports whether a message stored for address contains
 // substr.
 func mailboxContains(js jetstream.JetStream, address, substr string) bool {
-	msgs, err := jetmailtest.Mail(js, address)
+	msgs, err := storetest.Mail(js, address)
 	if err != nil {
 		return false
 	}

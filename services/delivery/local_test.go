@@ -13,6 +13,7 @@ import (
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/store/storetest"
 )
 
 // Local mail goes into the account's Inbox in the store. Over quota, the
@@ -47,7 +48,7 @@ func TestLocalDeliveryWaitsForQuota(t *testing.T) {
 	_, err = st.UpdateAccount(ctx, alice.ID, func(a *store.Account) error { a.Quota = 0; return nil })
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 10*time.Second, 50*time.Millisecond)
-	msgs, err := jetmailtest.Mail(js, "alice@example.org")
+	msgs, err := storetest.Mail(js, "alice@example.org")
 	require.NoError(t, err)
 	require.Len(t, msgs, 1, "delivered once")
 	require.Contains(t, string(msgs[0]), "room for me?")

@@ -143,6 +143,9 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	var queued struct{ Total int }
 	require.NoError(t, api.Call(ctx, adminapi.MethodQueueQuery, map[string]any{"calculateTotal": true}, &queued))
 	require.Equal(t, 0, queued.Total, "the message was delivered")
+	var accounts struct{ Total int }
+	require.NoError(t, api.Call(ctx, adminapi.MethodAccountQuery, map[string]any{}, &accounts))
+	require.Equal(t, 1, accounts.Total, "alice, seeded by the delivery node")
 
 	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, "api-admin"} {
 		require.Empty(t, ids.deniedTo(id), "identity %s was refused something it needs", id)

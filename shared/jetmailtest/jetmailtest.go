@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +25,6 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/node"
-	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -257,38 +255,4 @@ func SendMail(addr, user, secret, from string, to []string, body string) error {
 		return err
 	}
 	return w.Close()
-}
-
-// Mail returns the raw messages stored in the account that receives
-// address's mail, oldest first (an error when there is no such account).
-func Mail(js jetstream.JetStream, address string) ([][]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := store.Open(ctx, store.Params{JS: js, Logger: Logger()})
-	if err != nil {
-		return nil, err
-	}
-	a, err := s.AccountByAddress(ctx, address)
-	if err != nil {
-		return nil, err
-	}
-	var docs []*store.Document
-	if err := s.Documents(ctx, a.ID, store.EmailType, func(d *store.Document) bool { docs = append(docs, d); return true }); err != nil {
-		return nil, err
-	}
-	sort.Slice(docs, func(i, j int) bool { return docs[i].Created.Before(docs[j].Created) })
-	out := make([][]byte, 0, len(docs))
-	for _, d := range docs {
-		r, err := s.Blob(ctx, d.BlobID)
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, nil
 }

@@ -15,8 +15,8 @@
 //	               the object store reads before a write); read the store's
 //	               directory (local recipients, AUTH)
 //	delivery       the queue, its bodies and controls, and the store (local
-//	               delivery), in full; answers x:Queue and x:VirtualQueue
-//	               API calls
+//	               delivery), in full; answers x:Queue, x:VirtualQueue and
+//	               the store's (x:Account, x:Domain, Mailbox, Email) API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -65,7 +65,10 @@ var Services = []string{Delivery, Scheduler, SMTP}
 
 // apiTypes are the object types each service answers over NATS.
 var apiTypes = map[string][]string{
-	Delivery:  {jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)},
+	// Delivery nodes hold the whole store, so they answer its API too.
+	Delivery: {jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet),
+		jmap.ObjectType(adminapi.MethodAccountGet), jmap.ObjectType(adminapi.MethodDomainGet),
+		jmap.ObjectType(adminapi.MethodMailboxGet), jmap.ObjectType(adminapi.MethodEmailGet)},
 	Scheduler: {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 

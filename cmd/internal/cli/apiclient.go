@@ -109,6 +109,8 @@ func apiError(err error) error {
 // parseWhen reads a time as RFC 3339, "now", or "+<duration>" from now.
 func parseWhen(s string) (time.Time, error) {
 	switch {
+	case s == "":
+		return time.Time{}, fmt.Errorf("is required: RFC 3339 (2026-01-02T15:04:05Z), now, or +<duration> such as +10m")
 	case s == "now":
 		return time.Now(), nil
 	case strings.HasPrefix(s, "+"):

@@ -29,7 +29,7 @@ and give each node its seed: jetmail serve smtp --nats-nkey DIR/smtp.nk.
 Seeds already in --out are kept, so running it again after adding an API
 user changes no one's key.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the seeds and auth.conf into (created 0700)"},
+			&cli.StringFlag{Name: "out", Usage: "`DIR` to write the seeds and auth.conf into, created 0700 (required)"},
 			&cli.StringSliceFlag{Name: "api-user", Usage: "API `USER` (api.users.<name>) to make an API caller identity for; repeat for several"},
 		},
 		Action: func(c *cli.Context) error {
@@ -37,6 +37,9 @@ user changes no one's key.`,
 				return err
 			}
 			dir := c.String("out")
+			if dir == "" {
+				return cli.Exit("give --out DIR (see --help)", ExitUsage)
+			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return cli.Exit(fmt.Sprintf("--out: %v", err), ExitFailure)
 			}

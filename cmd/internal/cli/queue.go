@@ -170,7 +170,7 @@ for example every entry for one domain:
 			},
 			queueBulk("retry", "deliver now (releases held entries)", "retried", nil, fixedPatch(adminapi.QueuePatch{RetryNow: true})),
 			queueBulk("reschedule", "move the next attempt to --due", "rescheduled",
-				[]cli.Flag{&cli.StringFlag{Name: "due", Required: true, Usage: "the new `TIME` (RFC 3339, now, +10m)"}},
+				[]cli.Flag{&cli.StringFlag{Name: "due", Usage: "the new `TIME` (RFC 3339, now, +10m; required)"}},
 				func(c *cli.Context) (jmap.PatchObject, func(jmap.SetArgs) any, error) {
 					t, err := parseWhen(c.String("due"))
 					if err != nil {

@@ -204,7 +204,7 @@ Examples:
 				}),
 			{
 				Name: "reschedule", Usage: "move a Pending or Retry task to a new due time", ArgsUsage: "ID...",
-				Flags: append(apiFlags(), &cli.StringFlag{Name: "due", Required: true, Usage: "the new due `TIME` (RFC 3339, now, +10m)"}),
+				Flags: append(apiFlags(), &cli.StringFlag{Name: "due", Usage: "the new due `TIME` (RFC 3339, now, +10m; required)"}),
 				Action: func(c *cli.Context) error {
 					args, err := positional(c)
 					if err != nil {
