@@ -69,11 +69,8 @@ func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (
 }
 
 func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args adminapi.QueueQueryArgs
-	if err := jmap.Args(raw, &args); err != nil {
-		return nil, err
-	}
-	if err := args.Check(); err != nil {
+	args, err := jmap.DecodeQuery[adminapi.QueueFilter](raw)
+	if err != nil {
 		return nil, err
 	}
 	if len(args.Sort) > 0 {

@@ -87,14 +87,11 @@ func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (
 }
 
 func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args adminapi.TaskQueryArgs
-	if err := jmap.Args(raw, &args); err != nil {
+	args, err := jmap.DecodeQuery[adminapi.TaskFilter](raw)
+	if err != nil {
 		return nil, err
 	}
-	if err := args.Check(); err != nil {
-		return nil, err
-	}
-	q, err := buildQuery(args)
+	q, err := buildQuery(*args)
 	if err != nil {
 		return nil, err
 	}

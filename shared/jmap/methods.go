@@ -75,6 +75,18 @@ func (a *QueryArgs[F]) Check() error {
 	return nil
 }
 
+// DecodeQuery reads the arguments of a /query method and checks them.
+func DecodeQuery[F any](raw json.RawMessage) (*QueryArgs[F], error) {
+	var args QueryArgs[F]
+	if err := Args(raw, &args); err != nil {
+		return nil, err
+	}
+	if err := args.Check(); err != nil {
+		return nil, err
+	}
+	return &args, nil
+}
+
 // LimitOr is the limit, or def when there is none.
 func (a *QueryArgs[F]) LimitOr(def int) int {
 	if a.Limit == nil {

@@ -123,11 +123,8 @@ func (a *api) accountGet(ctx context.Context, _ *jmap.Principal, raw json.RawMes
 }
 
 func (a *api) accountQuery(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args adminapi.AccountQueryArgs
-	if err := jmap.Args(raw, &args); err != nil {
-		return nil, err
-	}
-	if err := args.Check(); err != nil {
+	args, err := jmap.DecodeQuery[adminapi.AccountFilter](raw)
+	if err != nil {
 		return nil, err
 	}
 	for _, c := range args.Sort {
@@ -424,11 +421,8 @@ func (a *api) emailGet(ctx context.Context, p *jmap.Principal, raw json.RawMessa
 }
 
 func (a *api) emailQuery(ctx context.Context, p *jmap.Principal, raw json.RawMessage) (any, error) {
-	var args adminapi.EmailQueryArgs
-	if err := jmap.Args(raw, &args); err != nil {
-		return nil, err
-	}
-	if err := args.Check(); err != nil {
+	args, err := jmap.DecodeQuery[adminapi.EmailFilter](raw)
+	if err != nil {
 		return nil, err
 	}
 	id, err := mailAccount(p, args.AccountID)
