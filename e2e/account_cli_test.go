@@ -63,6 +63,16 @@ func TestAccountCLI(t *testing.T) {
 		return code == 0 && strings.Contains(out, "for fred")
 	}, 10*time.Second, 100*time.Millisecond, "%s", out)
 
+	out, code = cli("mail", "ls", "fred", "-o", "json")
+	require.Equal(t, 0, code, out)
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &listed), out)
+	out, code = cli("mail", "show", "fred", listed[0].ID)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "Subject: for fred\r\n\r\nhello fred")
+
 	out, code = cli("account", "update", "fred", "--quota", "4096")
 	require.Equal(t, 0, code, out)
 	out, code = cli("account", "show", "fred", "-o", "json")

@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -77,6 +78,12 @@ func TestStoreAPI(t *testing.T) {
 	require.NoError(t, admin.Call(ctx, adminapi.MethodEmailGet, map[string]any{"accountId": aliceID, "ids": emails.IDs}, &eg))
 	require.Equal(t, "hi", eg.List[0].Subject)
 	require.Equal(t, "alice@example.org", eg.List[0].From[0].Email)
+	rc, err := admin.Download(ctx, aliceID, eg.List[0].BlobID)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(raw), "Subject: hi")
 
 	// Alice with her own credentials: her mail, no accountId needed; not
 	// fred's, not the accounts.
@@ -97,7 +104,14 @@ func TestStoreAPI(t *testing.T) {
 	require.Equal(t, "forbidden", me.Type)
 	require.ErrorAs(t, fredSelf.Call(ctx, adminapi.MethodAccountGet, map[string]any{}, nil), &me)
 	require.Equal(t, "forbidden", me.Type)
+	// Fred may not download alice's message, though he may guess its name.
 	var p *jmap.Problem
+	_, err = fredSelf.Download(ctx, aliceID, eg.List[0].BlobID)
+	require.ErrorAs(t, err, &p)
+	require.Equal(t, 403, p.Status)
+	_, err = fredSelf.Download(ctx, fred, eg.List[0].BlobID)
+	require.ErrorAs(t, err, &p)
+	require.Equal(t, 404, p.Status, "not a blob of his")
 	require.ErrorAs(t, (&jmap.Client{URL: url, Authorization: basicAuth("fred", "wrong-secret-1")}).Call(ctx, adminapi.MethodEmailQuery, map[string]any{}, nil), &p)
 	require.Equal(t, 401, p.Status)
 }

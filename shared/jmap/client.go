@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -125,4 +127,38 @@ func (c *Client) overHTTP(ctx context.Context, name string, body []byte) ([]byte
 		return nil, fmt.Errorf("%s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(data))
 	}
 	return data, nil
+}
+
+// Download fetches a blob of an account over HTTP (RFC 8620 6.2, at
+// <URL>/download/<account>/<blob>); the caller closes it. Over NATS there
+// is no download.
+func (c *Client) Download(ctx context.Context, account, blob string) (io.ReadCloser, error) {
+	if c.NATS != nil {
+		return nil, fmt.Errorf("download %s: blobs are downloaded over HTTP, not NATS (give an http(s) --api)", blob)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.URL, "/")+"/download/"+url.PathEscape(account)+"/"+url.PathEscape(blob), nil)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", blob, err)
+	}
+	if c.Authorization != "" {
+		req.Header.Set("Authorization", c.Authorization)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", blob, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var p Problem
+		if json.Unmarshal(data, &p) == nil && p.Type != "" {
+			return nil, &p
+		}
+		return nil, fmt.Errorf("download %s: HTTP %d: %s", blob, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return resp.Body, nil
 }

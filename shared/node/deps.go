@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,6 +54,14 @@ type Deps struct {
 	API *jmap.Server
 	// Micro registers NATS micro services ("nats micro ls").
 	Micro Micro
+	// HTTP adds handlers to the node's HTTP server (beside /jmap); it does
+	// nothing when http.listen is empty.
+	HTTP HTTP
+}
+
+// HTTP adds handlers to the node's HTTP server.
+type HTTP interface {
+	HandleHTTP(pattern string, h http.Handler)
 }
 
 // Leader runs duties that one node of the cluster does at a time.
@@ -80,7 +89,7 @@ func (n *Node) Deps() Deps {
 	return Deps{
 		NodeID: n.id, Config: n.cfg, Logger: n.log, Clock: n.clock, Conn: n.conn, JetStreams: n.pool,
 		Metrics: n.registry, Leader: n, Workers: n, Buckets: n.buckets, View: n.view, Membership: n.membership,
-		Publisher: n.publisher, Work: n.workParams, API: n.api, Micro: n,
+		Publisher: n.publisher, Work: n.workParams, API: n.api, Micro: n, HTTP: n,
 	}
 }
 

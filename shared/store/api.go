@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -497,4 +500,57 @@ func strictJSON(raw json.RawMessage, v any) error {
 		return err
 	}
 	return nil
+}
+
+// DownloadPath is where a blob is downloaded over HTTP:
+// GET /jmap/download/<accountId>/<blobId>[?type=<media type>&name=<file name>]
+// (RFC 8620 6.2), with the API's credentials: an account's own, for a blob
+// one of its documents refers to, or an API user's with sysMailGet.
+const DownloadPath = "GET /jmap/download/{account}/{blob}"
+
+// DownloadHandler serves DownloadPath from s, authenticating with srv.
+func DownloadHandler(srv *jmap.Server, s *Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := func(code int, typ, detail string) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]any{"type": "urn:ietf:params:jmap:error:" + typ, "status": code, "detail": detail})
+		}
+		p, prob := srv.Authenticate(r.Header.Get("Authorization"))
+		if prob != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="jetmail"`)
+			fail(prob.Status, "unauthorized", prob.Detail)
+			return
+		}
+		account, blob := r.PathValue("account"), r.PathValue("blob")
+		if !p.CanAccount(account, PermMailGet) {
+			fail(http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read account %s", p.Name, account))
+			return
+		}
+		ok, err := s.Refers(r.Context(), account, blob)
+		if err != nil {
+			fail(http.StatusInternalServerError, "serverFail", err.Error())
+			return
+		}
+		if !ok {
+			fail(http.StatusNotFound, "notFound", fmt.Sprintf("account %s has no blob %s", account, blob))
+			return
+		}
+		rc, err := s.Blob(r.Context(), blob)
+		if err != nil {
+			fail(http.StatusNotFound, "notFound", err.Error())
+			return
+		}
+		defer rc.Close()
+		typ := r.URL.Query().Get("type")
+		if typ == "" {
+			typ = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", typ)
+		if name := r.URL.Query().Get("name"); name != "" {
+			w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		}
+		w.Header().Set("Cache-Control", "private, immutable, max-age=31536000") // content-addressed
+		_, _ = io.Copy(w, rc)
+	})
 }

@@ -71,6 +71,9 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 			s.log.Info("accounts created from smtp.users", "accounts", created)
 		}
 		RegisterAPI(d.API, s)
+		if d.HTTP != nil {
+			d.HTTP.HandleHTTP(DownloadPath, DownloadHandler(d.API, s))
+		}
 		return nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -82,6 +83,11 @@ func (d *Document) Encode(v any) error {
 func docKey(account string, t Type, id string) string {
 	return account + "." + string(t) + "." + id
 }
+// blobRefKey records that one of the account's documents refers to a
+// blob: an account may download only the blobs it refers to, though the
+// store keeps each content once for all.
+func blobRefKey(account, blobID string) string { return account + ".blob." + blobID }
+
 func archivedKey(account string, t Type, id string) string {
 	return account + ".archived." + string(t) + "." + id
 }
@@ -133,6 +139,11 @@ func (s *Store) CreateDocument(ctx context.Context, d *Document) error {
 		return fmt.Errorf("create %s %s: %w", d.Type, d.ID, kvErr(err))
 	}
 	d.modseq = rev
+	if d.BlobID != "" {
+		if _, err := s.docs.Put(ctx, blobRefKey(d.Account, d.BlobID), []byte(string(d.Type)+"."+d.ID)); err != nil {
+			return fmt.Errorf("record the blob of %s %s: %w", d.Type, d.ID, kvErr(err))
+		}
+	}
 	return s.logChange(ctx, d, Created)
 }
 
@@ -256,4 +267,20 @@ func (s *Store) Documents(ctx context.Context, account string, t Type, fn func(*
 		return nil
 	}
 	return err
+}
+
+// Refers reports whether one of the account's documents (or archived
+// ones) refers to the blob.
+func (s *Store) Refers(ctx context.Context, account, blobID string) (bool, error) {
+	if err := s.full(); err != nil {
+		return false, err
+	}
+	if !validID(account) || !strings.HasPrefix(blobID, "sha256-") {
+		return false, nil
+	}
+	_, err := s.docs.Get(ctx, blobRefKey(account, blobID))
+	if errors.Is(kvErr(err), ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

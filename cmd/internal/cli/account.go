@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -206,8 +207,43 @@ func domainCommand() *cli.Command {
 func mailCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mail",
-		Usage: "list an account's mail",
+		Usage: "list an account's mail and print a message",
 		Subcommands: []*cli.Command{
+			{
+				Name: "show", Usage: "print an email as it was received (the raw message)", ArgsUsage: "ACCOUNT EMAIL-ID",
+				Flags: apiFlags(),
+				Action: func(c *cli.Context) error {
+					args, err := positional(c)
+					if err != nil {
+						return err
+					}
+					if len(args) != 2 {
+						return cli.Exit("give ACCOUNT and EMAIL-ID (see --help)", ExitUsage)
+					}
+					cl, err := apiClient(c)
+					if err != nil {
+						return err
+					}
+					acc, err := findAccount(c.Context, cl, args[0])
+					if err != nil {
+						return err
+					}
+					var r adminapi.EmailGetResponse
+					if err := cl.Call(c.Context, adminapi.MethodEmailGet, jmap.GetArgs{AccountID: &acc.ID, IDs: &[]string{args[1]}}, &r); err != nil {
+						return apiError(err)
+					}
+					if len(r.List) == 0 {
+						return cli.Exit(fmt.Sprintf("account %s has no email %s", acc.Name, args[1]), ExitFailure)
+					}
+					rc, err := cl.Download(c.Context, acc.ID, r.List[0].BlobID)
+					if err != nil {
+						return apiError(err)
+					}
+					defer rc.Close()
+					_, err = io.Copy(c.App.Writer, rc)
+					return err
+				},
+			},
 			{
 				Name: "ls", Usage: "list an account's emails, newest first", ArgsUsage: "ACCOUNT",
 				Flags: append(apiFlags(),
