@@ -83,6 +83,7 @@ func (d *Document) Encode(v any) error {
 func docKey(account string, t Type, id string) string {
 	return account + "." + string(t) + "." + id
 }
+
 // blobRefKey records that one of the account's documents refers to a
 // blob: an account may download only the blobs it refers to, though the
 // store keeps each content once for all.
