@@ -58,6 +58,18 @@
 // A retry here is a negative acknowledgement with a short delay, so a slot
 // is not held while a replica catches up.
 //
+// # Firing early
+//
+// With Params.FireEarly (the task manager's: 1s), a schedule fires that
+// long before its item is due and the run waits, holding its slot, until
+// the due time: under a burst the server's schedules fire a few hundred
+// milliseconds late, and this keeps that delay out of the item's
+// lateness. Having waited, the run reads the item again; if it changed
+// meanwhile (rescheduled, destroyed, retried), the early trigger is stale
+// and dropped, so nothing runs at a due time it no longer has. A trigger
+// further ahead of its due time than twice FireEarly (a clock ahead of
+// this node's) is handed back until then.
+//
 // An inline trigger is not checked against anything: any change to its item
 // writes the record first and then purges the inline trigger (Destroy just
 // purges it), so an inline trigger that is still there is current. One

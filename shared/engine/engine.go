@@ -104,6 +104,12 @@ type Params[T any] struct {
 	// RescueAfter is how long past due an item must be, with no trigger
 	// waiting, before the rescuer triggers it again. Default 1m.
 	RescueAfter time.Duration
+	// FireEarly makes a schedule fire this long before its item is due,
+	// and the run then wait, holding its slot, until the due time: the
+	// server's schedules fire a few hundred milliseconds late under a
+	// burst, and that delay is then not the item's lateness. Default 0:
+	// schedules fire at the due time.
+	FireEarly time.Duration
 	// RescueChecks bounds the trigger lookups of one rescue pass, so that
 	// a pass over a large backlog stays short; the next pass goes on from
 	// where it stopped. Default 10,000.

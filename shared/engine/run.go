@@ -43,6 +43,9 @@ func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
 		if it.inline.Stream == "" {
 			it.inline.Stream = e.p.Route(it.Key, it.Value).Stream
 		}
+		if current, err := e.untilDue(ctx, ref, it); !current || err != nil {
+			return err
+		}
 		return h(ctx, it)
 	}
 	it, err := e.Get(ctx, ref.Key)
@@ -73,7 +76,47 @@ func (e *Engine[T]) Run(ctx context.Context, ref Ref, h Handler[T]) error {
 		e.stale(ref, "parked")
 		return nil
 	}
+	if current, err := e.untilDue(ctx, ref, it); !current || err != nil {
+		return err
+	}
 	return h(ctx, it)
+}
+
+// untilDue waits, holding the run's slot, for an item whose trigger fired
+// early (Params.FireEarly) to be due; one that is further off than that
+// (a clock ahead of this node's) is handed back until then. Having waited,
+// it reads the item again: a change meanwhile (a reschedule, a destroy)
+// makes this trigger stale, and it reports false.
+func (e *Engine[T]) untilDue(ctx context.Context, ref Ref, it *Item[T]) (bool, error) {
+	if e.p.FireEarly <= 0 {
+		return true, nil
+	}
+	due, ok := e.p.Due(it.Value)
+	if !ok {
+		return true, nil
+	}
+	wait := due.Sub(e.p.Clock.Now())
+	switch {
+	case wait <= 0:
+		return true, nil
+	case wait > 2*e.p.FireEarly:
+		return false, work.RetryIn(wait-e.p.FireEarly, fmt.Errorf("%s: due in %s", it.Key, wait.Round(time.Millisecond)))
+	}
+	if !e.sleep(ctx, wait) {
+		return false, ctx.Err()
+	}
+	cur, err := e.Get(ctx, it.Key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e.stale(ref, "gone")
+		return false, nil
+	case err != nil:
+		return false, err
+	case cur.Gen != it.Gen || cur.Token != it.Token || (it.inline != nil) != (cur.inline != nil):
+		e.stale(ref, "superseded")
+		return false, nil
+	}
+	return true, nil
 }
 
 // young reports a trigger that may still be ahead of its record.

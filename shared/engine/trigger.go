@@ -22,15 +22,18 @@ func (e *Engine[T]) triggerMsg(it *Item[T], at time.Time) *nats.Msg {
 	msg.Header.Set(HeaderItem, it.Key)
 	msg.Header.Set(HeaderGen, strconv.FormatUint(it.Gen, 10))
 	msg.Header.Set(HeaderToken, it.Token)
-	if at.After(e.p.Clock.Now()) {
+	if fire := at.Add(-e.p.FireEarly); fire.After(e.p.Clock.Now()) {
 		msg.Subject = r.Sched
-		// Written with nanoseconds: jetstream.WithScheduleAt rounds to whole
-		// seconds, which would fire up to a second early.
-		msg.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(jetstream.ScheduleHeader, scheduleAt(fire))
 		msg.Header.Set(jetstream.ScheduleTargetHeader, r.Subject)
 	}
 	return msg
 }
+
+// scheduleAt is the schedule header of a message to fire at t, written
+// with nanoseconds: jetstream.WithScheduleAt rounds to whole seconds,
+// which would fire up to a second early.
+func scheduleAt(t time.Time) string { return "@at " + t.UTC().Format(time.RFC3339Nano) }
 
 // inlineMsg builds the trigger of an inline item due at at: on the item's
 // own subject when at has come (de-duplicated by key, so that a retried
@@ -52,12 +55,12 @@ func (e *Engine[T]) inlineMsg(it *Item[T], at, now time.Time) (*nats.Msg, error)
 	msg.Header.Set(HeaderToken, it.Token)
 	msg.Header.Set(HeaderInline, "1")
 	msg.Data = data
-	if at.After(now) {
+	if fire := at.Add(-e.p.FireEarly); fire.After(now) {
 		// No message id here: the message the schedule fires would carry
 		// it and be dropped as a duplicate.
 		target := msg.Subject
 		msg.Subject = r.Sched
-		msg.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(jetstream.ScheduleHeader, scheduleAt(fire))
 		msg.Header.Set(jetstream.ScheduleTargetHeader, target)
 	} else {
 		msg.Header.Set(jetstream.MsgIDHeader, "inline/"+it.Key)
