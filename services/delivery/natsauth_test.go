@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/delivery"
@@ -125,14 +127,27 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	// store, which smtp writes and delivery reads.
 	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"bob@remote.test"}, msg))
 	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"carol@remote.test", "dave@other.test"}, msg))
-	rcpts := func() int {
-		n := 0
+	// Delivery is at least once: a recipient may arrive twice on a busy
+	// machine (a redelivery after the 3 s AckWait); each must arrive.
+	rcpts := func() map[string]bool {
+		got := map[string]bool{}
 		for _, m := range sk.messages() {
-			n += len(m.to)
+			for _, to := range m.to {
+				got[to] = true
+			}
 		}
-		return n
+		return got
 	}
-	require.Eventually(t, func() bool { return rcpts() == 3 }, 15*time.Second, 20*time.Millisecond)
+	want := map[string]bool{"bob@remote.test": true, "carol@remote.test": true, "dave@other.test": true}
+	if !assert.Eventually(t, func() bool { return reflect.DeepEqual(rcpts(), want) }, 30*time.Second, 20*time.Millisecond) {
+		keys, _ := list(t, outQueue, mailqueue.Filter{})
+		for _, k := range keys {
+			if r, err := outQueue.Get(context.Background(), k); err == nil {
+				t.Logf("still queued: %s to %s, %d attempts, last %s %s", k, r.Address, r.Attempts, r.LastStatus, r.LastError)
+			}
+		}
+		t.Fatalf("arrived: %v", rcpts())
+	}
 
 	api := &jmap.Client{NATS: ids.conn(t, "api-admin"), User: "admin"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
