@@ -234,16 +234,43 @@ func (q *Queue) finishIfDone(ctx context.Context, r *Recipient) {
 		if len(left) > 0 {
 			return
 		}
-	}
-	if r.Body == nil { // else it went with the entry
-		if err := q.bodies.Delete(ctx, r.MessageID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			q.log.Warn("remove delivered message body", "message", r.MessageID, "err", err)
+		if age := q.p.Clock.Since(r.ReceivedAt); age < bodyGrace {
+			// A young message's other entries may still be on their way:
+			// Enqueue pipelines them, and one delivered fast can be done
+			// before another is stored. Look again once they must be.
+			q.p.Clock.AfterFunc(bodyGrace-age, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if left, err := q.eng.Match(ctx, r.MessageID+".*"); err == nil && len(left) == 0 {
+					q.deleteBody(ctx, r)
+				}
+			})
+		} else {
+			q.deleteBody(ctx, r)
 		}
+	} else {
+		q.deleteBody(ctx, r)
 	}
 	if !r.NextNotify.IsZero() && (r.Attempts > 1 || r.Recipients > 1) {
 		// Cancel the pending delayed DSN; a one-recipient message delivered
 		// or cancelled before its first deferral never had one.
 		_ = q.scheduleNotify(ctx, r.MessageID, nil)
+	}
+}
+
+// bodyGrace is how long after its intake a message may still have entries
+// being stored: longer than Enqueue's store timeout. A body is not deleted
+// at completion before then; a crash meanwhile leaves it to the sweeper.
+const bodyGrace = 10 * time.Second
+
+// deleteBody removes the body of a message none of whose entries is left
+// (one carried inline went with its entry).
+func (q *Queue) deleteBody(ctx context.Context, r *Recipient) {
+	if r.Body != nil {
+		return
+	}
+	if err := q.bodies.Delete(ctx, r.MessageID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		q.log.Warn("remove delivered message body", "message", r.MessageID, "err", err)
 	}
 }
 
