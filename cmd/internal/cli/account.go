@@ -189,15 +189,11 @@ func domainCommand() *cli.Command {
 					if err := cl.Call(c.Context, adminapi.MethodDomainGet, jmap.GetArgs{}, &r); err != nil {
 						return apiError(err)
 					}
-					if c.String("output") == "json" {
-						return json.NewEncoder(c.App.Writer).Encode(r.List)
-					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "DOMAIN\tTENANT\tCREATED")
-					for _, d := range r.List {
-						fmt.Fprintf(w, "%s\t%s\t%s\n", d.ID, d.Tenant, d.Created.Format(time.RFC3339))
-					}
-					return w.Flush()
+					return printList(c, r.List, "DOMAIN\tTENANT\tCREATED", func(w io.Writer) {
+						for _, d := range r.List {
+							fmt.Fprintf(w, "%s\t%s\t%s\n", d.ID, d.Tenant, d.Created.Format(time.RFC3339))
+						}
+					})
 				},
 			},
 		},
@@ -270,23 +266,22 @@ func mailCommand() *cli.Command {
 							return apiError(err)
 						}
 					}
-					if c.String("output") == "json" {
-						return json.NewEncoder(c.App.Writer).Encode(r.List)
+					if r.List == nil {
+						r.List = []adminapi.Email{}
 					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "RECEIVED\tFROM\tSUBJECT\tSIZE\tID")
-					for _, e := range r.List {
-						from := ""
-						if len(e.From) > 0 {
-							from = e.From[0].Email
+					err = printList(c, r.List, "RECEIVED\tFROM\tSUBJECT\tSIZE\tID", func(w io.Writer) {
+						for _, e := range r.List {
+							from := ""
+							if len(e.From) > 0 {
+								from = e.From[0].Email
+							}
+							fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", e.ReceivedAt.Format(time.RFC3339), from, e.Subject, e.Size, e.ID)
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", e.ReceivedAt.Format(time.RFC3339), from, e.Subject, e.Size, e.ID)
+					})
+					if err == nil && c.String("output") != "json" {
+						fmt.Fprintf(c.App.ErrWriter, "%d of %d email(s)\n", len(r.List), q.Total)
 					}
-					if err := w.Flush(); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.ErrWriter, "%d of %d email(s)\n", len(r.List), q.Total)
-					return nil
+					return err
 				},
 			},
 		},
@@ -368,17 +363,25 @@ func printAccounts(c *cli.Context, list []adminapi.Account) error {
 	if list == nil {
 		list = []adminapi.Account{}
 	}
+	return printList(c, list, "NAME\tDOMAIN\tADDRESSES\tUSED\tQUOTA\tSTATE\tID", func(w io.Writer) {
+		for _, a := range list {
+			quota := "none"
+			if a.Quota > 0 {
+				quota = fmt.Sprint(a.Quota)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, a.Domain, strings.Join(a.Addresses, ","), a.Used, quota, a.State, a.ID)
+		}
+	})
+}
+
+// printList writes list as JSON with -o json, else as a table: the header
+// line, then the rows.
+func printList(c *cli.Context, list any, header string, rows func(w io.Writer)) error {
 	if c.String("output") == "json" {
 		return json.NewEncoder(c.App.Writer).Encode(list)
 	}
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tDOMAIN\tADDRESSES\tUSED\tQUOTA\tSTATE\tID")
-	for _, a := range list {
-		quota := "none"
-		if a.Quota > 0 {
-			quota = fmt.Sprint(a.Quota)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, a.Domain, strings.Join(a.Addresses, ","), a.Used, quota, a.State, a.ID)
-	}
+	fmt.Fprintln(w, header)
+	rows(w)
 	return w.Flush()
 }

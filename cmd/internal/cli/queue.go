@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -199,15 +200,11 @@ for example every entry for one domain:
 					if err := cl.Call(c.Context, adminapi.MethodVirtualQueueGet, jmap.GetArgs{}, &r); err != nil {
 						return apiError(err)
 					}
-					if c.String("output") == "json" {
-						return json.NewEncoder(c.App.Writer).Encode(r.List)
-					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "QUEUE\tTHREADS/NODE\tPAUSED\tQUEUED")
-					for _, q := range r.List {
-						fmt.Fprintf(w, "%s\t%d\t%t\t%d\n", q.ID, q.ThreadsPerNode, q.Paused, q.Queued)
-					}
-					return w.Flush()
+					return printList(c, r.List, "QUEUE\tTHREADS/NODE\tPAUSED\tQUEUED", func(w io.Writer) {
+						for _, q := range r.List {
+							fmt.Fprintf(w, "%s\t%d\t%t\t%d\n", q.ID, q.ThreadsPerNode, q.Paused, q.Queued)
+						}
+					})
 				},
 			},
 			{
