@@ -64,8 +64,8 @@ func accountOut(a *Account) adminapi.Account {
 		Deleted: a.Deleted, ArchivedUntil: a.ArchivedUntil}
 }
 
-// serverFail hides nothing the caller may not see: store errors name keys
-// and accounts the caller asked about.
+// methodErr maps a store error to the method error a client branches on;
+// its text names only what the caller asked about.
 func methodErr(err error) error {
 	switch {
 	case errors.Is(err, ErrInvalid):

@@ -91,15 +91,3 @@ func (s *Store) Blob(ctx context.Context, id string) (io.ReadCloser, error) {
 	}
 	return r, nil
 }
-
-// BlobExists reports whether a blob is stored.
-func (s *Store) BlobExists(ctx context.Context, id string) (bool, error) {
-	if err := s.full(); err != nil {
-		return false, err
-	}
-	_, err := s.blobs.GetInfo(ctx, id)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
