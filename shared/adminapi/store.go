@@ -126,10 +126,24 @@ type Email struct {
 	Attachments   []mailparse.Attachment `json:"attachments,omitempty"`
 }
 
-// EmailFilter filters Email/query: for now by mailbox and time (full-text
-// conditions come with the indexer).
+// EmailFilter filters Email/query (RFC 8621 §4.4.1). InMailbox, Before and
+// After are answered from the store alone; any of the full-text conditions
+// (Text, From, To, Subject, Body) or HasKeyword/NotKeyword sends the query
+// to the indexer node that holds the account's partition.
 type EmailFilter struct {
-	InMailbox string    `json:"inMailbox,omitempty"`
-	Before    time.Time `json:"before,omitzero"`
-	After     time.Time `json:"after,omitzero"`
+	InMailbox  string    `json:"inMailbox,omitempty"`
+	Before     time.Time `json:"before,omitzero"`
+	After      time.Time `json:"after,omitzero"`
+	Text       string    `json:"text,omitempty"`
+	From       string    `json:"from,omitempty"`
+	To         string    `json:"to,omitempty"`
+	Subject    string    `json:"subject,omitempty"`
+	Body       string    `json:"body,omitempty"`
+	HasKeyword string    `json:"hasKeyword,omitempty"`
+	NotKeyword string    `json:"notKeyword,omitempty"`
+}
+
+// FullText reports whether the filter needs the full-text index.
+func (f *EmailFilter) FullText() bool {
+	return f != nil && (f.Text != "" || f.From != "" || f.To != "" || f.Subject != "" || f.Body != "" || f.HasKeyword != "" || f.NotKeyword != "")
 }
