@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"github.com/jetmail/jetmail/services/delivery"
+	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -70,9 +72,29 @@ var registry = map[string]Factory{
 	delivery.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return delivery.New(cfg, c.Queue()).WithStore(c.Store(true)), nil
 	},
-	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
-		return scheduler.New(cfg, taskmanager.Params{}), nil
+	indexer.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return indexer.New(cfg, c.Store(true), indexer.Params{}), nil
 	},
+	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
+		return scheduler.New(cfg, taskmanager.Params{Roles: rolesOfScheduler()}), nil
+	},
+}
+
+// roleServices are the roles whose tasks a service of their own runs,
+// wherever it runs; the scheduler runs the tasks of the other roles.
+var roleServices = map[roles.Role]string{
+	indexer.Role: indexer.Name,
+}
+
+// rolesOfScheduler are the roles no other service runs the tasks of.
+func rolesOfScheduler() []roles.Role {
+	var out []roles.Role
+	for _, r := range roles.All {
+		if _, ok := roleServices[r]; !ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Names lists the known services, sorted.

@@ -14,6 +14,7 @@ package config
 import (
 	"encoding/json"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/queueexpr"
@@ -305,12 +306,25 @@ type HTTP struct {
 	TLSCert, TLSKey string
 }
 
+// IndexPath is the directory of the full-text indexes: IndexDir, or
+// <DataDir>/index when unset.
+func (s Storage) IndexPath() string {
+	if s.IndexDir != "" {
+		return s.IndexDir
+	}
+	return filepath.Join(s.DataDir, "index")
+}
+
 // Storage is the storage.* section, with the mail store's retentions
 // (store.changelog and store.archive, which are jetmail's, not store ids).
 type Storage struct {
 	// DataDir is storage.data-dir: where the embedded NATS server keeps its
 	// JetStream files. Default "./data".
 	DataDir string
+	// IndexDir is storage.index-dir: where the indexer keeps the full-text
+	// index of each partition it holds, on local disk (one directory per
+	// partition). Default "" meaning <data-dir>/index.
+	IndexDir string
 	// ChangelogRetention is store.changelog.retention: how long the mail
 	// store's change log keeps a change. Default 30d (1h to 365d).
 	ChangelogRetention time.Duration

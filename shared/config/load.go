@@ -82,6 +82,7 @@ func Parse(data []byte) (*Config, error) {
 	l.nats(f)
 	l.http(f)
 	f.Storage.DataDir.to(&l.cfg.Storage.DataDir)
+	f.Storage.IndexDir.to(&l.cfg.Storage.IndexDir)
 	l.task(f)
 	l.smtp(f)
 	l.dkim(f)
@@ -192,7 +193,8 @@ type file struct {
 		} `toml:"tls"`
 	} `toml:"http"`
 	Storage struct {
-		DataDir val[string] `toml:"data-dir"`
+		DataDir  val[string] `toml:"data-dir"`
+		IndexDir val[string] `toml:"index-dir"`
 	} `toml:"storage"`
 	Task struct {
 		Concurrency val[int] `toml:"concurrency"`

@@ -23,7 +23,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, nkey, password, replicas, tls, token, url, user)",
 		"[nats.tls]\ncrt = \"x\"\n":                                                                "nats.tls.crt: unknown key (known: ca, cert, key)",
 		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen, tls)",
-		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir)",
+		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir, index-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
 		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: schedule, task)",
 		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",

@@ -104,6 +104,9 @@ type QueryResponse struct {
 	Position            int      `json:"position"`
 	IDs                 []string `json:"ids"`
 	Total               int      `json:"total"`
+	// Partial is set on an answer that may miss items: a full-text search
+	// answered while the index of the account was still being built.
+	Partial bool `json:"x:partial,omitempty"`
 }
 
 // NewQueryResponse returns the response for one page of ids out of total,

@@ -16,7 +16,12 @@
 //	               directory (local recipients, AUTH)
 //	delivery       the queue, its bodies and controls, and the store (local
 //	               delivery), in full; answers x:Queue, x:VirtualQueue and
-//	               the store's (x:Account, x:Domain, Mailbox, Email) API calls
+//	               the store's (x:Account, x:Domain, Mailbox, Email) API calls;
+//	               asks full-text searches (jetmail.fts.search.*)
+//	indexer        the store (documents and blobs to index, the change log
+//	               it feeds from), the task and settings buckets and the
+//	               fts-indexing role stream; the full-text subjects
+//	               (jetmail.fts.>); answers the store's API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -48,6 +53,7 @@ import (
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/natsconn"
 	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 	"github.com/jetmail/jetmail/shared/work"
@@ -58,17 +64,22 @@ const (
 	SMTP      = "smtp"
 	Delivery  = "delivery"
 	Scheduler = "scheduler"
+	Indexer   = "indexer"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Delivery, Scheduler, SMTP}
+var Services = []string{Delivery, Indexer, Scheduler, SMTP}
+
+// storeAPITypes are the object types of the store's API, answered by every
+// node that holds the whole store.
+var storeAPITypes = []string{jmap.ObjectType(adminapi.MethodAccountGet), jmap.ObjectType(adminapi.MethodDomainGet),
+	jmap.ObjectType(adminapi.MethodMailboxGet), jmap.ObjectType(adminapi.MethodEmailGet)}
 
 // apiTypes are the object types each service answers over NATS.
 var apiTypes = map[string][]string{
 	// Delivery nodes hold the whole store, so they answer its API too.
-	Delivery: {jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet),
-		jmap.ObjectType(adminapi.MethodAccountGet), jmap.ObjectType(adminapi.MethodDomainGet),
-		jmap.ObjectType(adminapi.MethodMailboxGet), jmap.ObjectType(adminapi.MethodEmailGet)},
+	Delivery:  append([]string{jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)}, storeAPITypes...),
+	Indexer:   storeAPITypes,
 	Scheduler: {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 
@@ -163,7 +174,17 @@ func service(name string) (grant, error) {
 		g.add(kvFull(store.BucketDocuments))
 		g.add(objFull(store.BucketBlobs))
 		g.add(streamFull(store.StreamChanges))
-		g.pub = append(g.pub, "jetmail.queue.>", "jetmail.changes.>")
+		g.pub = append(g.pub, "jetmail.queue.>", "jetmail.changes.>", search.SearchPrefix+"*")
+	case Indexer:
+		g.add(kvFull(store.BucketDirectory))
+		g.add(kvFull(store.BucketDocuments))
+		g.add(objFull(store.BucketBlobs))
+		g.add(streamFull(store.StreamChanges))
+		g.add(kvFull(taskmanager.BucketTasks))
+		g.add(kvFull(taskmanager.BucketSettings))
+		g.add(streamFull(work.StreamName(roles.FtsIndexing)))
+		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">", "jetmail.fts.>")
+		g.sub = append(g.sub, "jetmail.fts.>")
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))

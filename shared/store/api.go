@@ -439,6 +439,9 @@ func (a *api) emailQuery(ctx context.Context, p *jmap.Principal, raw json.RawMes
 		}
 		ascending = !c.Descending() // RFC 8620: ascending unless said otherwise
 	}
+	if args.Filter.FullText() {
+		return a.emailSearch(ctx, id, args, ascending)
+	}
 	type hit struct {
 		id string
 		at time.Time

@@ -136,3 +136,90 @@ func (s *Store) Changes(ctx context.Context, account string, t Type, since strin
 		}
 	}
 }
+
+// LogBounds returns the first and last sequence the change log holds (a
+// last of 0: it is empty). A change older than first was dropped by
+// store.changelog.retention.
+func (s *Store) LogBounds(ctx context.Context) (first, last uint64, err error) {
+	if err := s.full(); err != nil {
+		return 0, 0, err
+	}
+	info, err := s.changes.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read change log bounds: %w", err)
+	}
+	return info.State.FirstSeq, info.State.LastSeq, nil
+}
+
+// PartitionChanges calls fn, in order, for the changes of partition p
+// from sequence from (0: the start of the log) up to the last change
+// logged when it was called, and returns the sequence of the last change
+// it read (from-1 when there was none). It stops at fn's first error.
+func (s *Store) PartitionChanges(ctx context.Context, p int, from uint64, fn func(Change) error) (uint64, error) {
+	if err := s.full(); err != nil {
+		return 0, err
+	}
+	from = max(from, 1)
+	_, last, err := s.LogBounds(ctx)
+	if err != nil || last < from {
+		return from - 1, err
+	}
+	subject := changesPrefix + strconv.Itoa(p) + ".>"
+	cons, err := s.changes.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
+	if err != nil {
+		return from - 1, fmt.Errorf("read changes of partition %d: %w", p, err)
+	}
+	seen := from - 1
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		return seen, nil
+	}
+	for {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return seen, fmt.Errorf("read changes of partition %d: %w", p, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return seen, err
+			}
+			var c Change
+			if err := json.Unmarshal(m.Data(), &c); err == nil {
+				c.Seq = meta.Sequence.Stream
+				if err := fn(c); err != nil {
+					return seen, err
+				}
+			}
+			seen = meta.Sequence.Stream
+			if seen >= last || meta.NumPending == 0 {
+				return seen, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return seen, fmt.Errorf("read changes of partition %d: %w", p, err)
+		}
+		if n == 0 {
+			return seen, nil // nothing more in the partition up to last
+		}
+	}
+}
+
+// PartitionAccounts lists the accounts of partition p that are not
+// deleted.
+func (s *Store) PartitionAccounts(ctx context.Context, p int) ([]*Account, error) {
+	all, err := s.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Account
+	for _, a := range all {
+		if s.Partition(a.ID) == p && a.State != Deleted {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}

@@ -63,6 +63,15 @@ type Params struct {
 	RescueAfter time.Duration
 	// RescueInterval is how often the rescuer looks. Default 30s.
 	RescueInterval time.Duration
+	// Roles are the roles whose triggers this manager runs on its node.
+	// Default every role. A role that has a service of its own (the
+	// indexer runs fts-indexing) is run by that service's manager, and
+	// left out of the scheduler's.
+	Roles []roles.Role
+	// RunOnly makes the manager a runner of its Roles' triggers only: it
+	// installs no periodic schedules and does not rescue, which the
+	// scheduler service's manager does. Default false.
+	RunOnly bool
 	// FireEarly is how long before its due time a scheduled task's trigger
 	// fires; the run waits, holding its slot, until the due time (see
 	// engine.Params.FireEarly). The server's schedules fire some 400 ms
@@ -109,6 +118,9 @@ func New(p Params) *Manager {
 	if p.Handlers == nil {
 		p.Handlers = task.NewHandlers()
 	}
+	if p.Roles == nil {
+		p.Roles = roles.All
+	}
 	return &Manager{p: p, d: p.Deps, log: p.Deps.Logger.With("service", "scheduler"), js: p.Deps.JS(), settings: task.DefaultSettings}
 }
 
@@ -145,11 +157,13 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.watchSettings(ctx, bgCtx); err != nil {
 		return err
 	}
-	if err := m.installPeriodic(ctx); err != nil {
-		return err
+	if !m.p.RunOnly {
+		if err := m.installPeriodic(ctx); err != nil {
+			return err
+		}
 	}
 	run := m.eng.WorkHandler(m.runTask)
-	for _, r := range roles.All {
+	for _, r := range m.p.Roles {
 		w, err := m.d.Workers.RunWorker(ctx, r, cfg.Task.Concurrency, func(ctx context.Context, job *work.Job) error {
 			if name := job.Header.Get(HeaderPeriodic); name != "" {
 				return m.runPeriodic(ctx, job, name)
@@ -161,11 +175,13 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 		m.workers = append(m.workers, w)
 	}
-	m.d.Leader.LeaderEvery("task rescuer", m.p.RescueInterval, func(ctx context.Context) {
-		if _, err := m.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
-			m.log.Warn("task rescue pass", "err", err)
-		}
-	})
+	if !m.p.RunOnly {
+		m.d.Leader.LeaderEvery("task rescuer", m.p.RescueInterval, func(ctx context.Context) {
+			if _, err := m.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn("task rescue pass", "err", err)
+			}
+		})
+	}
 	return nil
 }
 

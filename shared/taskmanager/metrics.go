@@ -2,12 +2,12 @@ package taskmanager
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jetmail/jetmail/shared/engine"
 	"github.com/jetmail/jetmail/shared/roles"
@@ -48,32 +48,53 @@ func (mt *metrics) of(v task.Variant) *variantMetrics {
 	return vm.(*variantMetrics)
 }
 
+// newMetrics registers the manager's metrics. A node may run two
+// managers (the scheduler's and a role service's runner, such as the
+// indexer's): the second shares the first's series, and only the
+// scheduler's reports jetmail_tasks.
 func newMetrics(m *Manager) *metrics {
-	f := promauto.With(m.d.Metrics)
+	reg := m.d.Metrics
 	mt := &metrics{
-		runs: f.NewCounterVec(prometheus.CounterOpts{
+		runs: shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetmail_task_runs_total", Help: "Task attempts run by this node, by type and result (ok, retry, failed).",
-		}, []string{"type", "result"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"type", "result"})),
+		duration: shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "jetmail_task_duration_seconds", Help: "Time a task attempt took, by type.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}, []string{"type"}),
-		lateness: f.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"type"})),
+		lateness: shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "jetmail_task_lateness_seconds", Help: "How long after its due time a task attempt started, by type.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
-		}, []string{"type"}),
-		createdC: f.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"type"})),
+		createdC: shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetmail_tasks_created_total", Help: "Tasks created through this node, by type.",
-		}, []string{"type"}),
-		stale: f.NewCounter(prometheus.CounterOpts{
+		}, []string{"type"})),
+		stale: shared(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jetmail_task_stale_triggers_total", Help: "Triggers dropped because their task was destroyed, done, rescheduled or retried since.",
-		}),
-		rescued: f.NewCounter(prometheus.CounterOpts{
+		})),
+		rescued: shared(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jetmail_task_rescued_total", Help: "Tasks found past due with no trigger and triggered again by this node as leader.",
-		}),
+		})),
 	}
-	m.d.Metrics.MustRegister(&taskGauge{m: m})
+	if !m.p.RunOnly {
+		reg.MustRegister(&taskGauge{m: m})
+	}
 	return mt
+}
+
+// shared registers c on reg, or returns the collector of the same
+// description registered before it.
+func shared[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if prev, ok := are.ExistingCollector.(C); ok {
+				return prev
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 func (mt *metrics) created(t *task.Task) { mt.of(t.Variant()).created.Inc() }

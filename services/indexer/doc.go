@@ -1,0 +1,57 @@
+// Package indexer is the indexer service (`jetmail serve indexer`), the
+// node side of role fts-indexing: it keeps a full-text index (package fts)
+// of the accounts of each partition the node holds, and answers their
+// searches.
+//
+// # From a change to the index
+//
+//	store write --change--> jetmail-changes (stream)
+//	  --feed (one node: duty "fts-indexing feed", durable consumer
+//	    fts-indexing-feed)--> IndexDocument / UnindexDocument tasks, one per
+//	    document changed in the batch, created together (CreateMany)
+//	  --trigger on the partition's subject--> a node of the shard that owns
+//	    the partition (package work) runs the task: it reads the document from
+//	    the store and builds its index entry (the blob parsed, HTML reduced to
+//	    text), hands it to the partition's batcher, and returns once it is
+//	    indexed
+//	  --batcher: every entry waiting when the last batch ended, in one
+//	    commit--> the holder's index (locally, or over NATS: package search)
+//
+// Both task variants make the index say what the store says now: the
+// document is read and put, or deleted when it is gone. They are
+// therefore idempotent and their order does not matter, as background
+// work that runs at least once must be.
+//
+// # Who holds a partition
+//
+// Each partition p of the role's S shards is owned by shard p mod S
+// (package work). Within the shard, its live nodes that run the indexer
+// (membership, sorted by id) share the shard's partitions: p is held by
+// node (p div S) mod n. Every node works this out each heartbeat interval
+// and when the role map changes, so when a node dies (its membership
+// lapses after cluster.node-timeout) or the shards change, its partitions
+// pass to the others. During a re-shard's drain the holdings stay as they
+// were, and searches go on.
+//
+// # Gaining a partition
+//
+// The holder subscribes to the partition's subjects at once, and its
+// answers say partial until the index is built:
+//
+//  1. The index on local disk (storage.index-dir/p<n>) stores, with its
+//     last batch, a checkpoint: the next change-log sequence to read. If the
+//     change log still holds that sequence, the changes since are replayed.
+//  2. Otherwise (a new or lost index, or one older than
+//     store.changelog.retention) it is emptied and rebuilt from the
+//     documents of the partition's accounts, and the changes logged since
+//     the rebuild began are replayed.
+//
+// Replaying reads each changed document as it is now, so entries that
+// tasks indexed meanwhile, in any order, end as the store says. Tasks are
+// applied while the index is built.
+//
+// # Losing a partition
+//
+// The node unsubscribes and closes the index; it keeps it on disk, so
+// that gaining it back replays from its checkpoint.
+package indexer

@@ -1,0 +1,129 @@
+package indexer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/lifecycle"
+	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/search"
+	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/task"
+	"github.com/jetmail/jetmail/shared/taskmanager"
+)
+
+// Name is the service's name for `jetmail serve`.
+const Name = "indexer"
+
+// Role is the role whose work the indexer does.
+const Role = roles.FtsIndexing
+
+// Params tune the service. Zero fields take the defaults.
+type Params struct {
+	// Dir holds one index directory per partition. Default
+	// storage.index-dir (<data-dir>/index).
+	Dir string
+	// HoldInterval is how often the node works out which partitions it
+	// holds. Default cluster.heartbeat-interval.
+	HoldInterval time.Duration
+	// FeedWait is how long the feed waits for more changes before it
+	// turns what it has into tasks. Default 50ms.
+	FeedWait time.Duration
+	// Tasks tune the service's task runner (Node is filled in by Start).
+	Tasks taskmanager.Params
+}
+
+// Service is the indexer service.
+type Service struct {
+	life   lifecycle.Lifecycle
+	p      Params
+	storeC *store.Component
+
+	d      node.Deps
+	log    *slog.Logger
+	st     *store.Store
+	mgr    *taskmanager.Manager
+	client search.Client
+	m      *metrics
+
+	mu       sync.Mutex
+	held     map[int]*partition
+	batchers map[int]*batcher
+
+	// ctx ends at shutdown, after the task runner has stopped: the
+	// batchers and the holdings loop run in it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+}
+
+// New returns the service; it reads and indexes the documents of sc, the
+// node's store (opened whole).
+func New(_ *config.Config, sc *store.Component, p Params) *Service {
+	return &Service{p: p, storeC: sc, held: map[int]*partition{}, batchers: map[int]*batcher{}}
+}
+
+// Name implements node.Service.
+func (s *Service) Name() string { return Name }
+
+// Start implements node.Service: it starts the task runner of role
+// fts-indexing, the feed duty and the holdings loop.
+func (s *Service) Start(ctx context.Context, d node.Deps) error {
+	return s.life.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
+		s.d, s.log = d, d.Logger.With("service", Name)
+		s.st = s.storeC.Store()
+		if s.st == nil {
+			return fmt.Errorf("indexer: the store is not open")
+		}
+		if s.p.Dir == "" {
+			s.p.Dir = d.Config.Storage.IndexPath()
+		}
+		if s.p.HoldInterval == 0 {
+			s.p.HoldInterval = d.Config.Cluster.HeartbeatInterval
+		}
+		if s.p.FeedWait == 0 {
+			s.p.FeedWait = 50 * time.Millisecond
+		}
+		s.client = search.Client{Conn: d.Conn}
+		s.m = newMetrics(d.Metrics)
+
+		bg, cancel := context.WithCancel(context.Background())
+		s.ctx, s.cancel = bg, cancel
+		undo.Add(func(ctx context.Context) error {
+			cancel()
+			s.bg.Wait()
+			s.releaseAll()
+			return nil
+		})
+
+		tp := s.p.Tasks
+		tp.Deps, tp.Roles, tp.RunOnly = d, []roles.Role{Role}, true
+		if tp.Handlers == nil {
+			tp.Handlers = task.NewHandlers()
+		}
+		tp.Handlers.Handle(task.IndexDocument, s.indexDocument)
+		tp.Handlers.Handle(task.UnindexDocument, s.indexDocument)
+		s.mgr = taskmanager.New(tp)
+		if err := s.mgr.Start(ctx); err != nil {
+			return err
+		}
+		undo.Add(s.mgr.Shutdown)
+
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.holdLoop(bg) }()
+		d.Leader.LeaderDuty("fts-indexing feed", s.feed)
+		return nil
+	})
+}
+
+// Shutdown implements node.Service: in-flight tasks finish, then the
+// indexes are closed.
+func (s *Service) Shutdown(ctx context.Context) error { return s.life.Stop(ctx) }
+
+// Manager is the service's task runner; nil before Start.
+func (s *Service) Manager() *taskmanager.Manager { return s.mgr }

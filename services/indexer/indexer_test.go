@@ -1,0 +1,143 @@
+package indexer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/services/indexer"
+	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/embedded"
+	"github.com/jetmail/jetmail/shared/fts"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/jmap"
+	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/search"
+	"github.com/jetmail/jetmail/shared/store"
+)
+
+// indexerNode is a node running the store and the indexer.
+type indexerNode struct {
+	n   *node.Node
+	idx *indexer.Service
+	sc  *store.Component
+}
+
+func startIndexer(t *testing.T, srv *embedded.Server, id, dir string, changes ...func(*config.Config)) *indexerNode {
+	t.Helper()
+	cfg := jetmailtest.Config(t, id, changes...)
+	sc := store.NewComponent(store.Params{})
+	idx := indexer.New(cfg, sc, indexer.Params{Dir: dir})
+	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, idx)
+	return &indexerNode{n, idx, sc}
+}
+
+// openStore opens the store with domain example.org in it.
+func openStore(t *testing.T, srv *embedded.Server) *store.Store {
+	t.Helper()
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	st, err := store.Open(context.Background(), store.Params{JS: js})
+	require.NoError(t, err)
+	if err := st.CreateDomain(context.Background(), store.Domain{Name: "example.org"}); !errors.Is(err, store.ErrExists) {
+		require.NoError(t, err)
+	}
+	return st
+}
+
+func mail(subject, body string) []byte {
+	return []byte(fmt.Sprintf("From: Bob Smith <bob@remote.test>\r\nTo: alice@example.org\r\nSubject: %s\r\nMessage-ID: <%d@remote.test>\r\n\r\n%s\r\n", subject, time.Now().UnixNano(), body))
+}
+
+func find(t *testing.T, srv *embedded.Server, st *store.Store, account, text string) search.Response {
+	t.Helper()
+	r, err := search.Client{Conn: jetmailtest.Conn(t, srv)}.Search(context.Background(), st.Partition(account), fts.Query{Account: account, Text: text})
+	require.NoError(t, err)
+	return r
+}
+
+// A stored email is found by its words, its sender and its subject; a
+// destroyed one is no longer found; the index is whole (not partial).
+func TestStoredEmailIsSearchable(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	startIndexer(t, srv, "1", t.TempDir())
+	st := openStore(t, srv)
+	ctx := context.Background()
+	alice, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
+	require.NoError(t, err)
+
+	d, err := st.StoreEmail(ctx, alice.ID, mail("Quarterly figures", "the turnover of the bakery grew"), store.NewEmail{})
+	require.NoError(t, err)
+	_, err = st.StoreEmail(ctx, alice.ID, mail("Lunch", "pizza on friday"), store.NewEmail{})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		r, err := search.Client{Conn: jetmailtest.Conn(t, srv)}.Search(ctx, st.Partition(alice.ID), fts.Query{Account: alice.ID, Text: "bakery"})
+		return err == nil && len(r.IDs) == 1 && !r.Partial
+	}, 10*time.Second, 50*time.Millisecond)
+	r := find(t, srv, st, alice.ID, "bakery")
+	require.Equal(t, []string{d.ID}, r.IDs)
+	require.Len(t, find(t, srv, st, alice.ID, "bob@remote.test").IDs, 2)
+	require.Empty(t, find(t, srv, st, alice.ID, "sushi").IDs)
+
+	require.NoError(t, st.DestroyDocument(ctx, alice.ID, store.EmailType, d.ID))
+	require.Eventually(t, func() bool { return len(find(t, srv, st, alice.ID, "bakery").IDs) == 0 }, 10*time.Second, 50*time.Millisecond,
+		"a destroyed email leaves the index")
+	require.Len(t, find(t, srv, st, alice.ID, "pizza").IDs, 1)
+}
+
+// With no indexer running, a full-text Email/query is refused with
+// serverUnavailable, never answered with nothing; with one, it is
+// answered with the page, sorted, and the total.
+func TestEmailQueryFullText(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	// A node with the store alone: its API answers Email/query.
+	cfg := jetmailtest.Config(t, "api", func(c *config.Config) { c.Cluster.Roles[roles.FtsIndexing] = roles.Shards{{"1"}} })
+	cfg.API.Users = map[string]config.APIUser{"admin": {Secret: "admin-secret-123", Permissions: []string{"admin"}}}
+	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, store.NewComponent(store.Params{}))
+	admin := &jmap.Client{URL: n.HTTPURL() + "/jmap", Authorization: "Bearer admin-secret-123"}
+	st := openStore(t, srv)
+	ctx := context.Background()
+	alice, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
+	require.NoError(t, err)
+	var ids []string
+	for i := range 3 {
+		d, err := st.StoreEmail(ctx, alice.ID, mail(fmt.Sprintf("report %d", i), "numbers inside"), store.NewEmail{ReceivedAt: time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC)})
+		require.NoError(t, err)
+		ids = append(ids, d.ID)
+	}
+	query := func(filter map[string]any) (jmap.QueryResponse, error) {
+		var res jmap.QueryResponse
+		err := admin.Call(ctx, adminapi.MethodEmailQuery, map[string]any{"accountId": alice.ID, "filter": filter, "limit": 2,
+			"sort": []map[string]any{{"property": "receivedAt", "isAscending": false}}}, &res)
+		return res, err
+	}
+	_, err = query(map[string]any{"text": "numbers"})
+	var me *jmap.MethodError
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, "serverUnavailable", me.Type)
+	require.Contains(t, me.Description, "jetmail serve indexer")
+
+	startIndexer(t, srv, "1", t.TempDir(), func(c *config.Config) { c.Cluster.Roles[roles.FtsIndexing] = roles.Shards{{"1"}} })
+	var res jmap.QueryResponse
+	require.Eventually(t, func() bool {
+		res, err = query(map[string]any{"text": "numbers"})
+		return err == nil && res.Total == 3 && !res.Partial
+	}, 10*time.Second, 50*time.Millisecond, "%v %+v", err, res)
+	require.Equal(t, []string{ids[2], ids[1]}, res.IDs, "newest first, a page of 2")
+	res, err = query(map[string]any{"subject": "report", "before": "2026-01-02T00:00:00Z"})
+	require.NoError(t, err)
+	require.Equal(t, []string{ids[0]}, res.IDs)
+	_, err = query(map[string]any{"text": "numbers", "colour": "red"})
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, "invalidArguments", me.Type)
+}

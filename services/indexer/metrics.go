@@ -1,0 +1,33 @@
+package indexer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	held                    prometheus.Gauge
+	indexed, fed            prometheus.Counter
+	builds                  *prometheus.CounterVec
+	batchSeconds, batchSize prometheus.Observer
+	searchSeconds           prometheus.Observer
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		held: f.NewGauge(prometheus.GaugeOpts{Name: "jetmail_index_partitions_held", Help: "Partitions whose full-text index this node holds."}),
+		indexed: f.NewCounter(prometheus.CounterOpts{Name: "jetmail_index_entries_applied_total",
+			Help: "Index entries (puts and deletes) committed to the indexes this node holds."}),
+		fed: f.NewCounter(prometheus.CounterOpts{Name: "jetmail_index_tasks_fed_total",
+			Help: "IndexDocument and UnindexDocument tasks created from the change log by this node's feed."}),
+		builds: f.NewCounterVec(prometheus.CounterOpts{Name: "jetmail_index_builds_total",
+			Help: "Partition indexes made whole on gaining them, by kind: replay (from the index's checkpoint) or rebuild (from the documents)."}, []string{"kind"}),
+		batchSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "jetmail_index_commit_seconds",
+			Help: "Time one batch of index entries took to commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10)}),
+		batchSize: f.NewHistogram(prometheus.HistogramOpts{Name: "jetmail_index_commit_entries",
+			Help: "Index entries per commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		searchSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "jetmail_index_search_seconds",
+			Help: "Time a search took on this node's index.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 10)}),
+	}
+}

@@ -1,0 +1,213 @@
+package indexer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/jetmail/jetmail/shared/fts"
+	"github.com/jetmail/jetmail/shared/search"
+	"github.com/jetmail/jetmail/shared/store"
+)
+
+// partition is the index of one partition this node holds.
+type partition struct {
+	n   int
+	dir string
+	log *slog.Logger
+
+	// mu guards ix: searches and batches take it shared, the rebuild's
+	// reset and the release exclusively.
+	mu sync.RWMutex
+	ix *fts.Index
+
+	built  atomic.Bool // the build is done: answers are whole
+	subs   []*nats.Subscription
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the build has ended
+}
+
+// openIndex opens the index in dir, starting afresh when what is there
+// cannot be used (another format version, a damaged index).
+func openIndex(dir string, log *slog.Logger) (*fts.Index, error) {
+	ix, err := fts.Open(dir, fts.Options{})
+	if err == nil {
+		return ix, nil
+	}
+	log.Warn("index unusable, rebuilding it", "dir", dir, "err", err)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("remove index %s: %w", dir, err)
+	}
+	return fts.Open(dir, fts.Options{})
+}
+
+// gain opens partition n's index, subscribes to its subjects and starts
+// its build.
+func (s *Service) gain(n int) error {
+	dir := filepath.Join(s.p.Dir, "p"+strconv.Itoa(n))
+	log := s.log.With("partition", n)
+	if err := os.MkdirAll(s.p.Dir, 0o750); err != nil {
+		return fmt.Errorf("index dir %s: %w", s.p.Dir, err)
+	}
+	ix, err := openIndex(dir, log)
+	if err != nil {
+		return err
+	}
+	pt := &partition{n: n, dir: dir, log: log, ix: ix, done: make(chan struct{})}
+	for subject, h := range map[string]nats.MsgHandler{
+		search.SearchSubject(n): func(m *nats.Msg) { go s.answerSearch(pt, m) },
+		search.ApplySubject(n):  func(m *nats.Msg) { s.answerApply(pt, m) },
+	} {
+		sub, err := s.d.Conn.Subscribe(subject, h)
+		if err != nil {
+			pt.release()
+			return fmt.Errorf("subscribe %s: %w", subject, err)
+		}
+		pt.subs = append(pt.subs, sub)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pt.cancel = cancel
+	s.mu.Lock()
+	s.held[n] = pt
+	s.mu.Unlock()
+	s.m.held.Inc()
+	log.Info("holding partition: building its index")
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer close(pt.done)
+		s.build(ctx, pt)
+	}()
+	return nil
+}
+
+// lose stops holding partition n.
+func (s *Service) lose(n int) {
+	s.mu.Lock()
+	pt := s.held[n]
+	delete(s.held, n)
+	s.mu.Unlock()
+	if pt == nil {
+		return
+	}
+	pt.release()
+	s.m.held.Dec()
+	pt.log.Info("no longer holding partition")
+}
+
+// releaseAll stops holding every partition (at shutdown).
+func (s *Service) releaseAll() {
+	s.mu.Lock()
+	ns := make([]int, 0, len(s.held))
+	for n := range s.held {
+		ns = append(ns, n)
+	}
+	s.mu.Unlock()
+	for _, n := range ns {
+		s.lose(n)
+	}
+}
+
+// release unsubscribes, ends the build and closes the index.
+func (pt *partition) release() {
+	for _, sub := range pt.subs {
+		_ = sub.Unsubscribe()
+	}
+	if pt.cancel != nil {
+		pt.cancel()
+		<-pt.done
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.ix != nil {
+		if err := pt.ix.Close(); err != nil {
+			pt.log.Warn("close index", "err", err)
+		}
+		pt.ix = nil
+	}
+}
+
+// errReleased is returned by a partition no longer held.
+var errReleased = errors.New("partition no longer held here")
+
+// apply indexes one batch.
+func (pt *partition) apply(ctx context.Context, ops []fts.Op) error {
+	pt.mu.RLock()
+	defer pt.mu.RUnlock()
+	if pt.ix == nil {
+		return errReleased
+	}
+	return pt.ix.Apply(ctx, ops)
+}
+
+// search runs one search.
+func (pt *partition) search(ctx context.Context, q fts.Query) (search.Response, error) {
+	pt.mu.RLock()
+	defer pt.mu.RUnlock()
+	if pt.ix == nil {
+		return search.Response{}, errReleased
+	}
+	r, err := pt.ix.Search(ctx, q)
+	if r.IDs == nil {
+		r.IDs = []string{}
+	}
+	return search.Response{IDs: r.IDs, Total: r.Total, Partial: !pt.built.Load()}, err
+}
+
+func respond(m *nats.Msg, v any) {
+	b, _ := json.Marshal(v)
+	_ = m.Respond(b)
+}
+
+func (s *Service) answerSearch(pt *partition, m *nats.Msg) {
+	var req search.Request
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		respond(m, search.Response{Error: "bad request: " + err.Error(), Invalid: true})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), search.Timeout)
+	defer cancel()
+	start := time.Now()
+	r, err := pt.search(ctx, req.Query)
+	s.m.searchSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		r = search.Response{Error: err.Error(), Invalid: errors.Is(err, fts.ErrInvalid)}
+	}
+	respond(m, r)
+}
+
+func (s *Service) answerApply(pt *partition, m *nats.Msg) {
+	var req search.Apply
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		respond(m, search.Applied{Error: "bad request: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), search.Timeout)
+	defer cancel()
+	if err := pt.apply(ctx, req.Ops); err != nil {
+		respond(m, search.Applied{Error: err.Error()})
+		return
+	}
+	s.m.indexed.Add(float64(len(req.Ops)))
+	respond(m, search.Applied{})
+}
+
+// local returns the partition if this node holds it.
+func (s *Service) local(n int) *partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[n]
+}
+
+// indexedTypes are the document types the index holds.
+var indexedTypes = []store.Type{store.EmailType, store.CalendarType, store.ContactsType, store.FileType}

@@ -1,0 +1,161 @@
+// Package search is the wire between the nodes that ask full-text
+// questions (the store's Email/query, `jetmail mail search`) and the
+// indexer node that holds an account's partition (services/indexer).
+//
+// # Subjects
+//
+//	jetmail.fts.search.<partition>   Request -> Response: one page of a search
+//	jetmail.fts.apply.<partition>    Apply -> Applied: index a batch of changes
+//
+// Only the node holding a partition's index subscribes to its subjects,
+// with plain (not queue) subscriptions: while a partition moves, the old
+// and new holders may both listen for a moment, and then both get every
+// change, so neither misses one. No subscriber means no live indexer node
+// holds the partition, and the caller gets ErrUnavailable at once (NATS
+// no-responders), never an empty result.
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/jetmail/jetmail/shared/fts"
+)
+
+// Subject prefixes.
+const (
+	SearchPrefix = "jetmail.fts.search."
+	ApplyPrefix  = "jetmail.fts.apply."
+)
+
+// SearchSubject is where partition p's searches go.
+func SearchSubject(p int) string { return SearchPrefix + strconv.Itoa(p) }
+
+// ApplySubject is where partition p's index changes go.
+func ApplySubject(p int) string { return ApplyPrefix + strconv.Itoa(p) }
+
+// ErrUnavailable means no live node holds the partition's index (JMAP's
+// serverUnavailable).
+var ErrUnavailable = errors.New("no live indexer node holds the account's partition")
+
+// Timeout bounds one request. Default for Client.Timeout.
+const Timeout = 10 * time.Second
+
+// MaxApplyBytes bounds one Apply request's encoding, under the NATS
+// server's default max_payload (1 MB); Client.Apply splits larger batches.
+const MaxApplyBytes = 800 << 10
+
+// Request is one search.
+type Request struct {
+	Query fts.Query `json:"query"`
+}
+
+// Response answers a Request.
+type Response struct {
+	IDs   []string `json:"ids"`
+	Total uint64   `json:"total"`
+	// Partial is set while the holder is still building the partition's
+	// index (it gained it moments ago): the answer may miss documents.
+	Partial bool `json:"partial,omitempty"`
+	// Error is set when the search failed; Invalid when the query itself
+	// is at fault (fts.ErrInvalid).
+	Error   string `json:"error,omitempty"`
+	Invalid bool   `json:"invalid,omitempty"`
+}
+
+// Apply is one batch of index changes.
+type Apply struct {
+	Ops []fts.Op `json:"ops"`
+}
+
+// Applied answers an Apply.
+type Applied struct {
+	Error string `json:"error,omitempty"`
+}
+
+// Client asks the holders.
+type Client struct {
+	// Conn is the NATS connection. Required.
+	Conn *nats.Conn
+	// Timeout bounds each request. Default Timeout.
+	Timeout time.Duration
+}
+
+func (c Client) request(ctx context.Context, subject string, in, out any) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	t := c.Timeout
+	if t == 0 {
+		t = Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	msg, err := c.Conn.RequestWithContext(ctx, subject, data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return ErrUnavailable
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", subject, err)
+	}
+	if err := json.Unmarshal(msg.Data, out); err != nil {
+		return fmt.Errorf("%s: bad answer: %w", subject, err)
+	}
+	return nil
+}
+
+// Search asks the holder of partition p.
+func (c Client) Search(ctx context.Context, p int, q fts.Query) (Response, error) {
+	var r Response
+	if err := c.request(ctx, SearchSubject(p), Request{Query: q}, &r); err != nil {
+		return r, err
+	}
+	if r.Error != "" {
+		if r.Invalid {
+			return r, fmt.Errorf("%w: %s", fts.ErrInvalid, r.Error)
+		}
+		return r, errors.New(r.Error)
+	}
+	return r, nil
+}
+
+// Apply gives ops to the holder of partition p, in as many requests as
+// MaxApplyBytes needs, and returns once it has indexed them.
+func (c Client) Apply(ctx context.Context, p int, ops []fts.Op) error {
+	enc := make([][]byte, len(ops))
+	for i := range ops {
+		b, err := json.Marshal(ops[i])
+		if err != nil {
+			return err
+		}
+		enc[i] = b
+	}
+	for len(enc) > 0 {
+		body := append(make([]byte, 0, MaxApplyBytes), `{"ops":[`...)
+		n := 0
+		for n < len(enc) && (n == 0 || len(body)+len(enc[n]) < MaxApplyBytes) {
+			if n > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, enc[n]...)
+			n++
+		}
+		body = append(body, "]}"...)
+		var r Applied
+		if err := c.request(ctx, ApplySubject(p), json.RawMessage(body), &r); err != nil {
+			return err
+		}
+		if r.Error != "" {
+			return fmt.Errorf("partition %d: %s", p, r.Error)
+		}
+		enc = enc[n:]
+	}
+	return nil
+}
