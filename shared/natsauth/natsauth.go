@@ -155,7 +155,7 @@ func service(name string) (grant, error) {
 		g.add(kvFull(mailqueue.BucketControl)) // paused queues: read by intake too
 		// Local recipients and AUTH: the store's directory, read only.
 		g.add(streamMeta("KV_" + store.BucketDirectory))
-		g.pub = append(g.pub, "$JS.API.DIRECT.GET.KV_"+store.BucketDirectory+".>")
+		g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET.KV_"+store.BucketDirectory) // reads go to the leader (store.consistentKV)
 		g.pub = append(g.pub,
 			"$KV."+mailqueue.BucketQueue+".>", "$O."+mailqueue.BucketMessages+".>", "jetmail.queue.>",
 			// The object store reads a name's metadata before writing it.

@@ -97,26 +97,26 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 	}
 	s := &Store{p: p, js: p.JS, log: p.Logger.With("component", "store")}
 	var err error
-	if s.dir, err = p.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if s.dir, err = consistentKV(ctx, p.JS, jetstream.KeyValueConfig{
 		Bucket: BucketDirectory, Description: "jetmail directory: tenants, domains, accounts and their logins and addresses",
 		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
 	}); err != nil {
-		return nil, fmt.Errorf("create KV bucket %s: %w", BucketDirectory, err)
+		return nil, err
 	}
 	if p.DirectoryOnly {
 		return s, nil
 	}
-	if s.docs, err = p.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if s.docs, err = consistentKV(ctx, p.JS, jetstream.KeyValueConfig{
 		Bucket: BucketDocuments, Description: "jetmail documents: <account>.<type>.<id>",
 		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
 	}); err != nil {
-		return nil, fmt.Errorf("create KV bucket %s: %w", BucketDocuments, err)
+		return nil, err
 	}
-	if s.blobs, err = p.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	if s.blobs, err = consistentObjectStore(ctx, p.JS, jetstream.ObjectStoreConfig{
 		Bucket: BucketBlobs, Description: "jetmail blobs, content-addressed (sha256-<hex>)",
 		Storage: jetstream.FileStorage, Replicas: p.Replicas,
 	}); err != nil {
-		return nil, fmt.Errorf("create object store %s: %w", BucketBlobs, err)
+		return nil, err
 	}
 	if s.changes, err = p.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: StreamChanges, Description: "jetmail change log: jetmail.changes.<partition>.<account>.<type>",
