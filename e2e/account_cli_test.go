@@ -73,6 +73,19 @@ func TestAccountCLI(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "Subject: for fred\r\n\r\nhello fred")
 
+	// Full-text search, answered by the indexer that `jetmail dev` runs.
+	require.Eventually(t, func() bool {
+		out, code = cli("mail", "search", "fred", "hello", "--from", "alice@example.org")
+		return code == 0 && strings.Contains(out, listed[0].ID)
+	}, 10*time.Second, 100*time.Millisecond, "%s", out)
+	out, code = cli("mail", "search", "fred", "goodbye")
+	require.Equal(t, 0, code, out)
+	require.NotContains(t, out, listed[0].ID)
+	require.Contains(t, out, "0 of 0 email(s)")
+	out, code = cli("mail", "search", "fred")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "give words to search for")
+
 	out, code = cli("account", "update", "fred", "--quota", "4096")
 	require.Equal(t, 0, code, out)
 	out, code = cli("account", "show", "fred", "-o", "json")

@@ -260,32 +260,43 @@ func mailCommand() *cli.Command {
 						Filter: &adminapi.EmailFilter{InMailbox: c.String("mailbox")}, Limit: &limit}, &q); err != nil {
 						return apiError(err)
 					}
-					var r adminapi.EmailGetResponse
-					if len(q.IDs) > 0 {
-						if err := cl.Call(c.Context, adminapi.MethodEmailGet, jmap.GetArgs{AccountID: &acc.ID, IDs: &q.IDs}, &r); err != nil {
-							return apiError(err)
-						}
-					}
-					if r.List == nil {
-						r.List = []adminapi.Email{}
-					}
-					err = printList(c, r.List, "RECEIVED\tFROM\tSUBJECT\tSIZE\tID", func(w io.Writer) {
-						for _, e := range r.List {
-							from := ""
-							if len(e.From) > 0 {
-								from = e.From[0].Email
-							}
-							fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", e.ReceivedAt.Format(time.RFC3339), from, e.Subject, e.Size, e.ID)
-						}
-					})
-					if err == nil && c.String("output") != "json" {
-						fmt.Fprintf(c.App.ErrWriter, "%d of %d email(s)\n", len(r.List), q.Total)
-					}
-					return err
+					return printEmails(c, cl, acc, q)
 				},
 			},
+			mailSearchCommand(),
 		},
 	}
+}
+
+// printEmails prints the emails of a query's page, with the count on
+// stderr.
+func printEmails(c *cli.Context, cl *jmap.Client, acc *adminapi.Account, q jmap.QueryResponse) error {
+	var r adminapi.EmailGetResponse
+	if len(q.IDs) > 0 {
+		if err := cl.Call(c.Context, adminapi.MethodEmailGet, jmap.GetArgs{AccountID: &acc.ID, IDs: &q.IDs}, &r); err != nil {
+			return apiError(err)
+		}
+	}
+	if r.List == nil {
+		r.List = []adminapi.Email{}
+	}
+	err := printList(c, r.List, "RECEIVED\tFROM\tSUBJECT\tSIZE\tID", func(w io.Writer) {
+		for _, e := range r.List {
+			from := ""
+			if len(e.From) > 0 {
+				from = e.From[0].Email
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", e.ReceivedAt.Format(time.RFC3339), from, e.Subject, e.Size, e.ID)
+		}
+	})
+	if err == nil && c.String("output") != "json" {
+		partial := ""
+		if q.Partial {
+			partial = " (partial: the account's index is still being built)"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "%d of %d email(s)%s\n", len(r.List), q.Total, partial)
+	}
+	return err
 }
 
 // oneArg reads a command's one argument and makes its API client.
