@@ -38,7 +38,7 @@ func (a *api) mailboxSet(ctx context.Context, p *jmap.Principal, raw json.RawMes
 		}
 		return "", invalidProps("parentId", "no mailbox was created as %s in this call", ref)
 	}
-	for _, cid := range sortedKeys(args.Create) {
+	for _, cid := range createOrder(args.Create) {
 		var c adminapi.MailboxCreate
 		if se := decodeProps(args.Create[cid], &c); se != nil {
 			res.NotCreated[cid] = se
@@ -121,4 +121,39 @@ func mailboxSetErr(err error) *jmap.SetError {
 		return se
 	}
 	return setErr(err)
+}
+
+// createOrder orders Mailbox/set creates so that one whose parentId is
+// "#<creation id>" comes after that creation, whatever their ids.
+func createOrder(creates map[string]json.RawMessage) []string {
+	refs := map[string]string{}
+	for cid, raw := range creates {
+		var c struct {
+			ParentID any `json:"parentId"`
+		}
+		if json.Unmarshal(raw, &c) == nil {
+			if p, ok := c.ParentID.(string); ok && strings.HasPrefix(p, "#") {
+				refs[cid] = p[1:]
+			}
+		}
+	}
+	var out []string
+	done := map[string]bool{}
+	var visit func(cid string, depth int)
+	visit = func(cid string, depth int) {
+		if done[cid] || depth > len(creates) {
+			return
+		}
+		if p, ok := refs[cid]; ok && creates[p] != nil {
+			visit(p, depth+1)
+		}
+		if !done[cid] {
+			done[cid] = true
+			out = append(out, cid)
+		}
+	}
+	for _, cid := range sortedKeys(creates) {
+		visit(cid, 0)
+	}
+	return out
 }
