@@ -162,3 +162,56 @@ func (c *Client) Download(ctx context.Context, account, blob string) (io.ReadClo
 	}
 	return resp.Body, nil
 }
+
+// UploadResponse is what an upload answers (RFC 8620 6.1).
+type UploadResponse struct {
+	AccountID string `json:"accountId"`
+	BlobID    string `json:"blobId"`
+	// Type is the media type the blob was uploaded with.
+	Type string `json:"type"`
+	Size int64  `json:"size"`
+}
+
+// Upload sends a blob to an account over HTTP (RFC 8620 6.1, at
+// <URL>/upload/<account>) with media type typ. Over NATS there is no
+// upload.
+func (c *Client) Upload(ctx context.Context, account, typ string, body io.Reader) (*UploadResponse, error) {
+	if c.NATS != nil {
+		return nil, fmt.Errorf("upload: blobs are uploaded over HTTP, not NATS (give an http(s) --api)")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+"/upload/"+url.PathEscape(account), body)
+	if err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
+	if typ != "" {
+		req.Header.Set("Content-Type", typ)
+	}
+	if c.Authorization != "" {
+		req.Header.Set("Authorization", c.Authorization)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("upload: read the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		var p Problem
+		if json.Unmarshal(data, &p) == nil && p.Type != "" {
+			return nil, &p
+		}
+		return nil, fmt.Errorf("upload: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+	}
+	var out UploadResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("upload: unexpected answer %s: %w", data, err)
+	}
+	return &out, nil
+}

@@ -107,6 +107,9 @@ type SetError struct {
 	Type        string   `json:"type"`
 	Description string   `json:"description,omitempty"`
 	Properties  []string `json:"properties,omitempty"`
+	// ExistingID is the id of the object that an alreadyExists error is
+	// about (RFC 8620 5.3, as Email/import gives it).
+	ExistingID string `json:"existingId,omitempty"`
 }
 
 func (e *SetError) Error() string { return e.Type + ": " + e.Description }

@@ -73,7 +73,8 @@ var Services = []string{Delivery, Indexer, Scheduler, SMTP}
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
 var storeAPITypes = []string{jmap.ObjectType(adminapi.MethodAccountGet), jmap.ObjectType(adminapi.MethodDomainGet),
-	jmap.ObjectType(adminapi.MethodMailboxGet), jmap.ObjectType(adminapi.MethodEmailGet)}
+	jmap.ObjectType(adminapi.MethodMailboxGet), jmap.ObjectType(adminapi.MethodEmailGet), jmap.ObjectType(adminapi.MethodTenantGet),
+	jmap.ObjectType(adminapi.MethodCalendarEventGet), jmap.ObjectType(adminapi.MethodContactCardGet), jmap.ObjectType(adminapi.MethodFileNodeGet)}
 
 // apiTypes are the object types each service answers over NATS.
 var apiTypes = map[string][]string{

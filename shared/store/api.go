@@ -26,8 +26,29 @@ const (
 	PermAccountDestroy = "sysAccountDestroy"
 	PermDomainGet      = "sysDomainGet"
 	PermDomainCreate   = "sysDomainCreate"
+	PermDomainQuery    = "sysDomainQuery"
+	PermTenantGet      = "sysTenantGet"
+	PermTenantQuery    = "sysTenantQuery"
+	PermTenantCreate   = "sysTenantCreate"
+	PermTenantUpdate   = "sysTenantUpdate"
+	PermTenantDestroy  = "sysTenantDestroy"
 	// PermMailGet lets an API user read any account's mail.
 	PermMailGet = "sysMailGet"
+	// PermMailSet lets an API user change any account's mailboxes and
+	// emails (Mailbox/set, Email/set, Email/import).
+	PermMailSet = "sysMailSet"
+	// PermBlobUpload lets an API user upload blobs to any account.
+	PermBlobUpload = "sysBlobUpload"
+	// PermCalendarGet and PermCalendarSet let an API user read and change
+	// any account's calendar events.
+	PermCalendarGet = "sysCalendarGet"
+	PermCalendarSet = "sysCalendarSet"
+	// PermContactsGet and PermContactsSet: any account's contact cards.
+	PermContactsGet = "sysContactsGet"
+	PermContactsSet = "sysContactsSet"
+	// PermFilesGet and PermFilesSet: any account's file nodes.
+	PermFilesGet = "sysFilesGet"
+	PermFilesSet = "sysFilesSet"
 )
 
 // maxObjects bounds the objects of one call, as the admin API's limits do.
@@ -47,6 +68,14 @@ func RegisterAPI(srv *jmap.Server, s *Store) {
 	srv.Handle(adminapi.MethodMailboxGet, "", a.mailboxGet) // by account: CanAccount
 	srv.Handle(adminapi.MethodEmailGet, "", a.emailGet)
 	srv.Handle(adminapi.MethodEmailQuery, "", a.emailQuery)
+	srv.Handle(adminapi.MethodMailboxSet, "", a.mailboxSet)
+	srv.Handle(adminapi.MethodEmailSet, "", a.emailSet)
+	srv.Handle(adminapi.MethodEmailImport, "", a.emailImport)
+	srv.Handle(adminapi.MethodTenantGet, PermTenantGet, a.tenantGet)
+	srv.Handle(adminapi.MethodTenantQuery, PermTenantQuery, a.tenantQuery)
+	srv.Handle(adminapi.MethodTenantSet, "", a.tenantSet) // each operation checks its own permission
+	srv.Handle(adminapi.MethodDomainQuery, PermDomainQuery, a.domainQuery)
+	registerDocuments(srv, a)
 	srv.SetAccountAuth(func(name, secret string) *jmap.Principal {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -77,7 +106,17 @@ func methodErr(err error) error {
 }
 
 func setErr(err error) *jmap.SetError {
+	var pe *PropertyError
+	var se *jmap.SetError
 	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.As(err, &pe):
+		return &jmap.SetError{Type: "invalidProperties", Properties: []string{pe.Property}, Description: err.Error()}
+	case errors.Is(err, ErrMailboxHasEmail):
+		return &jmap.SetError{Type: "mailboxHasEmail", Description: err.Error() + "; destroy it with onDestroyRemoveEmails: true, or move them first"}
+	case errors.Is(err, ErrSystemMailbox), errors.Is(err, ErrInUse):
+		return &jmap.SetError{Type: "forbidden", Description: err.Error()}
 	case errors.Is(err, ErrInvalid):
 		return &jmap.SetError{Type: "invalidProperties", Description: err.Error()}
 	case errors.Is(err, ErrExists):
@@ -514,34 +553,27 @@ const DownloadPath = "GET /jmap/download/{account}/{blob}"
 // DownloadHandler serves DownloadPath from s, authenticating with srv.
 func DownloadHandler(srv *jmap.Server, s *Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fail := func(code int, typ, detail string) {
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]any{"type": "urn:ietf:params:jmap:error:" + typ, "status": code, "detail": detail})
-		}
-		p, prob := srv.Authenticate(r.Header.Get("Authorization"))
-		if prob != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="jetmail"`)
-			fail(prob.Status, "unauthorized", prob.Detail)
+		p := httpPrincipal(srv, w, r)
+		if p == nil {
 			return
 		}
 		account, blob := r.PathValue("account"), r.PathValue("blob")
 		if !p.CanAccount(account, PermMailGet) {
-			fail(http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read account %s", p.Name, account))
+			httpFail(w, http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read account %s", p.Name, account))
 			return
 		}
 		ok, err := s.Refers(r.Context(), account, blob)
 		if err != nil {
-			fail(http.StatusInternalServerError, "serverFail", err.Error())
+			httpFail(w, http.StatusInternalServerError, "serverFail", err.Error())
 			return
 		}
 		if !ok {
-			fail(http.StatusNotFound, "notFound", fmt.Sprintf("account %s has no blob %s", account, blob))
+			httpFail(w, http.StatusNotFound, "notFound", fmt.Sprintf("account %s has no blob %s", account, blob))
 			return
 		}
 		rc, err := s.Blob(r.Context(), blob)
 		if err != nil {
-			fail(http.StatusNotFound, "notFound", err.Error())
+			httpFail(w, http.StatusNotFound, "notFound", err.Error())
 			return
 		}
 		defer rc.Close()

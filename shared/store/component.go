@@ -73,6 +73,7 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 		RegisterAPI(d.API, s)
 		if d.HTTP != nil {
 			d.HTTP.HandleHTTP(DownloadPath, DownloadHandler(d.API, s))
+			d.HTTP.HandleHTTP(UploadPath, UploadHandler(d.API, s))
 		}
 		return nil
 	})

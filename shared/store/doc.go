@@ -10,7 +10,10 @@
 //	                         calendar, contacts, file), its modseq the KV revision;
 //	                         <account>.archived.<type>.<id>: a destroyed one, kept
 //	                         until its archivedUntil; <account>.thread.<hex id>: the
-//	                         thread of a Message-ID
+//	                         thread of a Message-ID; <account>.blob.<blob id>: a
+//	                         document of the account refers to the blob;
+//	                         <account>.upload.<blob id>: the account uploaded it
+//	                         (its media type), so it may refer to it
 //	jetmail-blobs (object)   sha256-<hex>: content-addressed, so the same bytes
 //	                         (a message delivered to many local recipients, a file)
 //	                         are stored once
@@ -39,6 +42,25 @@
 //
 // Every write is compare-and-set on the KV revision, so two writers of one
 // document never both win: the loser gets ErrConflict and reads again.
+//
+// # A mailbox
+//
+// The five standard mailboxes (Inbox, Junk, Sent, Trash, Archive; their
+// role is their id) are created with the account and are never renamed,
+// moved or destroyed. A user's mailbox has a name unique among its
+// siblings and a parent that exists and is not below it. Destroying one
+// with child mailboxes is refused (ErrInUse), and one that holds emails
+// (ErrMailboxHasEmail) unless its emails are removed too: those in another
+// mailbox leave it (Update), the others are destroyed (Destroy).
+//
+// # An upload
+//
+//	Upload --PutBlob, Put(<account>.upload.<blob>)--> the account may refer to it
+//	Email/import --StoreEmail(blob's bytes), id from the blob--> an email; the same
+//	                blob imported again is ErrDuplicate (alreadyExists), not a copy
+//
+// A crash between the blob and its upload record leaves a blob no one
+// refers to, which the blob purge removes.
 //
 // # Durable when
 //

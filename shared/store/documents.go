@@ -197,6 +197,11 @@ func (s *Store) UpdateDocument(ctx context.Context, account string, t Type, id s
 			return nil, fmt.Errorf("update %s %s: %w", t, id, casErr(err))
 		}
 		d.modseq = rev
+		if d.BlobID != "" && d.BlobID != old.BlobID {
+			if _, err := s.docs.Put(ctx, blobRefKey(account, d.BlobID), []byte(string(t)+"."+id)); err != nil {
+				return nil, fmt.Errorf("record the blob of %s %s: %w", t, id, kvErr(err))
+			}
+		}
 		return d, s.logChange(ctx, d, Updated)
 	}
 	return nil, fmt.Errorf("update %s %s: %w", t, id, ErrConflict)
@@ -271,7 +276,7 @@ func (s *Store) Documents(ctx context.Context, account string, t Type, fn func(*
 }
 
 // Refers reports whether one of the account's documents (or archived
-// ones) refers to the blob.
+// ones) refers to the blob, or the account uploaded it (Upload).
 func (s *Store) Refers(ctx context.Context, account, blobID string) (bool, error) {
 	if err := s.full(); err != nil {
 		return false, err
@@ -279,9 +284,14 @@ func (s *Store) Refers(ctx context.Context, account, blobID string) (bool, error
 	if !validID(account) || !strings.HasPrefix(blobID, "sha256-") {
 		return false, nil
 	}
-	_, err := s.docs.Get(ctx, blobRefKey(account, blobID))
-	if errors.Is(kvErr(err), ErrNotFound) {
-		return false, nil
+	for _, k := range []string{blobRefKey(account, blobID), uploadKey(account, blobID)} {
+		_, err := s.docs.Get(ctx, k)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(kvErr(err), ErrNotFound) {
+			return false, err
+		}
 	}
-	return err == nil, err
+	return false, nil
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"strings"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/mailparse"
@@ -135,4 +137,81 @@ func (s *Store) thread(ctx context.Context, account string, m *mailparse.Message
 		}
 	}
 	return thread, nil
+}
+
+// CheckKeyword reports whether kw may be an email's keyword (RFC 8621
+// 4.1.1: 1 to 255 of the printable ASCII characters but ( ) { ] % * " \),
+// and returns it in lower case, as keywords are compared.
+func CheckKeyword(kw string) (string, error) {
+	if kw == "" || len(kw) > 255 {
+		return "", fmt.Errorf("keyword %q: 1 to 255 characters", kw)
+	}
+	for _, c := range kw {
+		if c < 0x21 || c > 0x7e || strings.ContainsRune(`(){]%*"\`, c) {
+			return "", fmt.Errorf("keyword %q: %q may not be in a keyword", kw, c)
+		}
+	}
+	return strings.ToLower(kw), nil
+}
+
+// checkEmailPlace checks that an email is in one mailbox at least, each
+// of the account's, and that its keywords are keywords (made lower case).
+func (s *Store) checkEmailPlace(ctx context.Context, account string, e *Email) error {
+	if len(e.MailboxIDs) == 0 {
+		return invalidf("mailboxIds", "an email must be in one mailbox at least")
+	}
+	for id, in := range e.MailboxIDs {
+		if !in {
+			return invalidf("mailboxIds/"+id, "only true: leave a mailbox out to take the email out of it")
+		}
+		if _, err := s.Document(ctx, account, MailboxType, id); errors.Is(err, ErrNotFound) {
+			return invalidf("mailboxIds", "no mailbox %s", id)
+		} else if err != nil {
+			return err
+		}
+	}
+	kws := make(map[string]bool, len(e.Keywords))
+	for kw, set := range e.Keywords {
+		if !set {
+			return invalidf("keywords/"+kw, "only true: leave a keyword out to clear it")
+		}
+		k, err := CheckKeyword(kw)
+		if err != nil {
+			return invalidf("keywords", "%v", err)
+		}
+		kws[k] = true
+	}
+	e.Keywords = kws
+	return nil
+}
+
+// UpdateEmail applies change to an email's mailboxes and keywords (the
+// rest of an email is its message's and stays): it must stay in one
+// mailbox at least, each of the account's.
+func (s *Store) UpdateEmail(ctx context.Context, account, id string, change func(*Email) error) (*Document, error) {
+	return s.UpdateDocument(ctx, account, EmailType, id, func(d *Document) error {
+		var old Email
+		if err := d.Decode(&old); err != nil {
+			return err
+		}
+		e := old
+		e.MailboxIDs, e.Keywords = maps.Clone(old.MailboxIDs), maps.Clone(old.Keywords)
+		if e.MailboxIDs == nil {
+			e.MailboxIDs = map[string]bool{}
+		}
+		if e.Keywords == nil {
+			e.Keywords = map[string]bool{}
+		}
+		if err := change(&e); err != nil {
+			return err
+		}
+		if err := s.checkEmailPlace(ctx, account, &e); err != nil {
+			return err
+		}
+		old.MailboxIDs, old.Keywords = e.MailboxIDs, e.Keywords
+		if len(old.Keywords) == 0 {
+			old.Keywords = nil
+		}
+		return d.Encode(old)
+	})
 }

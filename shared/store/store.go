@@ -35,7 +35,33 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrDirectoryOnly: the store was opened with DirectoryOnly.
 	ErrDirectoryOnly = errors.New("store opened for its directory only")
+	// ErrInUse: the tenant still has domains or accounts, or the mailbox
+	// still has child mailboxes.
+	ErrInUse = errors.New("still in use")
+	// ErrMailboxHasEmail: the mailbox still holds emails (RFC 8621
+	// mailboxHasEmail); destroy it with its emails removed, or move them.
+	ErrMailboxHasEmail = errors.New("the mailbox still holds emails")
+	// ErrSystemMailbox: the standard mailboxes (Inbox, Junk, Sent, Trash,
+	// Archive) cannot be renamed, moved or destroyed.
+	ErrSystemMailbox = errors.New("a system mailbox")
 )
+
+// PropertyError is an ErrInvalid that names the property it is about, so
+// that the API can answer invalidProperties with it.
+type PropertyError struct {
+	// Property is the property's name or path ("mailboxIds", "keywords/$x").
+	Property string
+	Reason   string
+}
+
+func (e *PropertyError) Error() string { return e.Property + ": " + e.Reason }
+
+// Is makes a PropertyError an ErrInvalid.
+func (e *PropertyError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(property, format string, args ...any) error {
+	return &PropertyError{Property: property, Reason: fmt.Sprintf(format, args...)}
+}
 
 // Params configures a Store. Zero fields take the defaults.
 type Params struct {

@@ -203,8 +203,17 @@ func domainCommand() *cli.Command {
 func mailCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mail",
-		Usage: "list an account's mail and print a message",
-		Subcommands: []*cli.Command{
+		Usage: "list, print, move, flag and destroy an account's mail",
+		Description: `ACCOUNT is a login name or an account id; EMAIL-ID is an id mail ls lists.
+To bring mail in, see jetmail import mbox.
+
+Examples:
+   jetmail mail ls fred --mailbox archive
+   jetmail mail show fred Jd2kQ1
+   jetmail mail mv fred Jd2kQ1 --to Trash
+   jetmail mail flag fred Jd2kQ1 --add '$seen'
+   jetmail mail rm fred Jd2kQ1 --yes`,
+		Subcommands: append([]*cli.Command{
 			{
 				Name: "show", Usage: "print an email as it was received (the raw message)", ArgsUsage: "ACCOUNT EMAIL-ID",
 				Flags: apiFlags(),
@@ -264,7 +273,7 @@ func mailCommand() *cli.Command {
 				},
 			},
 			mailSearchCommand(),
-		},
+		}, mailSetCommands()...),
 	}
 }
 

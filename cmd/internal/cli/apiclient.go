@@ -134,6 +134,7 @@ type progress struct {
 	total int
 	tty   bool
 	last  time.Time
+	start time.Time
 }
 
 func newProgress(w io.Writer, verb string, total int) *progress {
@@ -143,7 +144,35 @@ func newProgress(w io.Writer, verb string, total int) *progress {
 			tty = true
 		}
 	}
-	return &progress{w: w, verb: verb, total: total, tty: tty}
+	return &progress{w: w, verb: verb, total: total, tty: tty, start: time.Now()}
+}
+
+// counts reports bulk work whose total is not known beforehand (a
+// stream): how much is done, at what rate, and how much was skipped and
+// failed; final ends the line.
+func (p *progress) counts(done, skipped, failed int, final bool) {
+	if !final && !p.tty && time.Since(p.last) < time.Second {
+		return
+	}
+	p.last = time.Now()
+	line := fmt.Sprintf("%s %d (%s), %d skipped, %d failed", p.verb, done, p.rate(done+skipped+failed), skipped, failed)
+	switch {
+	case p.tty && final:
+		fmt.Fprintf(p.w, "\r%s\n", line)
+	case p.tty:
+		fmt.Fprintf(p.w, "\r%s", line)
+	default:
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+// rate is n over the time since the start, per second.
+func (p *progress) rate(n int) string {
+	secs := time.Since(p.start).Seconds()
+	if secs <= 0 {
+		return "- /s"
+	}
+	return fmt.Sprintf("%.1f/s", float64(n)/secs)
 }
 
 func (p *progress) update(done int) {

@@ -56,6 +56,7 @@ Start here:
 			accountCommand(),
 			domainCommand(),
 			mailCommand(),
+			importCommand(),
 			healthCommand(),
 			natsAuthCommand(),
 		},
