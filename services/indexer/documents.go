@@ -27,6 +27,30 @@ func (s *Service) ftsDoc(ctx context.Context, d *store.Document) (*fts.Doc, erro
 	switch d.Type {
 	case store.EmailType:
 		return doc, s.emailDoc(ctx, d, doc)
+	case store.CalendarType:
+		var e store.CalendarEvent
+		if err := d.Decode(&e); err != nil {
+			return nil, unindexableError{err}
+		}
+		doc.Summary, doc.Description, doc.Location, doc.Date = e.Summary, e.Description, e.Location, e.Start
+		return doc, nil
+	case store.ContactsType:
+		var c store.ContactCard
+		if err := d.Decode(&c); err != nil {
+			return nil, unindexableError{err}
+		}
+		doc.Names = c.Names
+		if c.Organization != "" {
+			doc.Names = append(doc.Names, c.Organization)
+		}
+		return doc, nil
+	case store.FileType:
+		var f store.FileNode
+		if err := d.Decode(&f); err != nil {
+			return nil, unindexableError{err}
+		}
+		doc.Names, doc.Date = []string{f.Name}, d.Updated
+		return doc, nil
 	default:
 		return nil, unindexableError{fmt.Errorf("documents of type %s are not indexed yet", d.Type)}
 	}

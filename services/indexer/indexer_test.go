@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -140,4 +141,39 @@ func TestEmailQueryFullText(t *testing.T) {
 	_, err = query(map[string]any{"text": "numbers", "colour": "red"})
 	require.ErrorAs(t, err, &me)
 	require.Equal(t, "invalidArguments", me.Type)
+}
+
+// Calendar events are found by summary, description and location;
+// contacts by their names and addresses.
+func TestEventsAndContactsAreSearchable(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	startIndexer(t, srv, "1", t.TempDir())
+	st := openStore(t, srv)
+	ctx := context.Background()
+	alice, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org"})
+	require.NoError(t, err)
+
+	ev, err := store.ParseCalendarEvent("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:e1\r\nDTSTAMP:20261201T090000Z\r\n" +
+		"DTSTART:20261203T090000Z\r\nSUMMARY:Rowing club meeting\r\nLOCATION:Boathouse\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	require.NoError(t, err)
+	evDoc := &store.Document{Account: alice.ID, Type: store.CalendarType, ID: "ev1"}
+	require.NoError(t, evDoc.Encode(ev))
+	require.NoError(t, st.CreateDocument(ctx, evDoc))
+	card, err := store.ParseContactCard("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Zoë Martin\r\nN:Martin;Zoë;;;\r\nEMAIL:zoe.martin@mail.example.org\r\nEND:VCARD\r\n")
+	require.NoError(t, err)
+	cardDoc := &store.Document{Account: alice.ID, Type: store.ContactsType, ID: "c1"}
+	require.NoError(t, cardDoc.Encode(card))
+	require.NoError(t, st.CreateDocument(ctx, cardDoc))
+
+	c := search.Client{Conn: jetmailtest.Conn(t, srv)}
+	p := st.Partition(alice.ID)
+	require.Eventually(t, func() bool {
+		r1, err1 := c.Search(ctx, p, fts.Query{Account: alice.ID, Type: fts.TypeCalendar, Text: "boathouse rowing"})
+		r2, err2 := c.Search(ctx, p, fts.Query{Account: alice.ID, Type: fts.TypeContacts, Text: "zoe.martin@mail.example.org"})
+		return err1 == nil && err2 == nil && slices.Equal(r1.IDs, []string{"ev1"}) && slices.Equal(r2.IDs, []string{"c1"})
+	}, 10*time.Second, 50*time.Millisecond)
+	r, err := c.Search(ctx, p, fts.Query{Account: alice.ID, Type: fts.TypeEmail, Text: "boathouse"})
+	require.NoError(t, err)
+	require.Empty(t, r.IDs, "an event is not an email")
 }
