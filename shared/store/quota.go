@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sync"
 )
 
 // Charge adds delta bytes to the used bytes of the account and of its
@@ -33,7 +35,22 @@ func (s *Store) Charge(ctx context.Context, accountID string, delta int64) error
 	return nil
 }
 
+// chargeLocks serialise a process's charges of one account (or tenant):
+// the compare-and-set stays what keeps the count exact across nodes, but
+// many deliveries to one account at once on one node would otherwise
+// spend their retries on each other's writes.
+type chargeLocks [64]sync.Mutex
+
+func (l *chargeLocks) of(id string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return &l[h.Sum32()%uint32(len(l))]
+}
+
 func (s *Store) chargeAccount(ctx context.Context, id string, delta int64) (*Account, error) {
+	mu := s.accountCharges.of(id)
+	mu.Lock()
+	defer mu.Unlock()
 	for range casRetries {
 		a, err := s.Account(ctx, id)
 		if err != nil {
@@ -55,6 +72,9 @@ func (s *Store) chargeAccount(ctx context.Context, id string, delta int64) (*Acc
 }
 
 func (s *Store) chargeTenant(ctx context.Context, id string, delta int64) error {
+	mu := s.tenantCharges.of(id)
+	mu.Lock()
+	defer mu.Unlock()
 	for range casRetries {
 		var t Tenant
 		rev, err := s.getJSON(ctx, s.dir, tenantKey(id), &t)

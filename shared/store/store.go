@@ -89,13 +89,17 @@ type Params struct {
 
 // Store is an open store.
 type Store struct {
-	p       Params
-	js      jetstream.JetStream
-	dir     jetstream.KeyValue
-	docs    jetstream.KeyValue
-	blobs   jetstream.ObjectStore
-	changes jetstream.Stream
-	log     *slog.Logger
+	p     Params
+	js    jetstream.JetStream
+	dir   jetstream.KeyValue
+	docs  jetstream.KeyValue
+	blobs jetstream.ObjectStore
+	// blobStream is the object store's stream, for one-get reads.
+	blobStream jetstream.Stream
+	changes    jetstream.Stream
+	log        *slog.Logger
+
+	accountCharges, tenantCharges chargeLocks
 }
 
 // Open creates the store's assets if needed and opens them.
@@ -143,6 +147,9 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 		Storage: jetstream.FileStorage, Replicas: p.Replicas,
 	}); err != nil {
 		return nil, err
+	}
+	if s.blobStream, err = p.JS.Stream(ctx, "OBJ_"+BucketBlobs); err != nil {
+		return nil, fmt.Errorf("open stream OBJ_%s: %w", BucketBlobs, err)
 	}
 	if s.changes, err = p.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: StreamChanges, Description: "jetmail change log: jetmail.changes.<partition>.<account>.<type>",

@@ -249,7 +249,7 @@ func TestDocumentLifecycle(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrInvalid)
 }
 
-// Blobs are named by their content: the same bytes, small or large, are
+// Blobs are named by their content: the same bytes, empty, small or large, are
 // stored once, and no temporary object is left.
 func TestBlobsAreContentAddressed(t *testing.T) {
 	t.Parallel()
@@ -259,7 +259,7 @@ func TestBlobsAreContentAddressed(t *testing.T) {
 	large := make([]byte, 3<<20)
 	_, err := rand.Read(large)
 	require.NoError(t, err)
-	for _, content := range [][]byte{small, large} {
+	for _, content := range [][]byte{{}, small, large} {
 		r1, err := s.PutBlob(ctx, bytes.NewReader(content))
 		require.NoError(t, err)
 		r2, err := s.PutBlob(ctx, bytes.NewReader(content))
@@ -277,7 +277,7 @@ func TestBlobsAreContentAddressed(t *testing.T) {
 	require.NoError(t, err)
 	list, err := obs.List(ctx)
 	require.NoError(t, err)
-	require.Len(t, list, 2)
+	require.Len(t, list, 3)
 	for _, o := range list {
 		require.True(t, strings.HasPrefix(o.Name, "sha256-"), o.Name)
 	}
