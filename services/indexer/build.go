@@ -132,12 +132,16 @@ func (s *Service) rebuild(ctx context.Context, pt *partition, next uint64) (int,
 	return n, err
 }
 
-// reset empties the index on disk.
+// reset empties the index on disk (an empty one is left as it is:
+// opening an index builds its analyzers, which takes a while).
 func (pt *partition) reset() error {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	if pt.ix == nil {
 		return errReleased
+	}
+	if n, err := pt.ix.Count(); err == nil && n == 0 {
+		return nil
 	}
 	if err := pt.ix.Close(); err != nil {
 		pt.log.Warn("close index before rebuild", "err", err)
@@ -146,7 +150,7 @@ func (pt *partition) reset() error {
 	if err := os.RemoveAll(pt.dir); err != nil {
 		return fmt.Errorf("empty index %s: %w", pt.dir, err)
 	}
-	ix, err := fts.Open(pt.dir, fts.Options{})
+	ix, err := fts.Open(pt.dir, indexOptions)
 	if err != nil {
 		return err
 	}

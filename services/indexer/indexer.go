@@ -31,6 +31,9 @@ type Params struct {
 	// HoldInterval is how often the node works out which partitions it
 	// holds. Default cluster.heartbeat-interval.
 	HoldInterval time.Duration
+	// BatchWait is how long a partition's batch waits for more entries
+	// after its first. Default 250ms.
+	BatchWait time.Duration
 	// FeedWait is how long the feed waits for more changes before it
 	// turns what it has into tasks. Default 50ms.
 	FeedWait time.Duration
@@ -85,6 +88,9 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		}
 		if s.p.HoldInterval == 0 {
 			s.p.HoldInterval = d.Config.Cluster.HeartbeatInterval
+		}
+		if s.p.BatchWait == 0 {
+			s.p.BatchWait = 250 * time.Millisecond
 		}
 		if s.p.FeedWait == 0 {
 			s.p.FeedWait = 50 * time.Millisecond

@@ -40,7 +40,7 @@ type partition struct {
 // openIndex opens the index in dir, starting afresh when what is there
 // cannot be used (another format version, a damaged index).
 func openIndex(dir string, log *slog.Logger) (*fts.Index, error) {
-	ix, err := fts.Open(dir, fts.Options{})
+	ix, err := fts.Open(dir, indexOptions)
 	if err == nil {
 		return ix, nil
 	}
@@ -48,7 +48,7 @@ func openIndex(dir string, log *slog.Logger) (*fts.Index, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("remove index %s: %w", dir, err)
 	}
-	return fts.Open(dir, fts.Options{})
+	return fts.Open(dir, indexOptions)
 }
 
 // gain opens partition n's index, subscribes to its subjects and starts
@@ -211,3 +211,13 @@ func (s *Service) local(n int) *partition {
 
 // indexedTypes are the document types the index holds.
 var indexedTypes = []store.Type{store.EmailType, store.CalendarType, store.ContactsType, store.FileType}
+
+// indexOptions open every partition index. A batch returns once it is
+// searchable, before it is on disk: the index is derived data, and after a
+// crash the node replays the change log from the index's checkpoint, which
+// is never later than what the disk holds (scorch persists snapshots in
+// order), so a batch lost with the process is applied again. Waiting for
+// the disk on every batch would make each a segment of its own to merge;
+// the persister instead writes every second what the batches of that
+// second made, merged in memory.
+var indexOptions = fts.Options{UnsafeBatch: true, PersistNap: time.Second}

@@ -39,9 +39,10 @@ type pendingOp struct {
 	done chan error
 }
 
-// batcher commits a partition's entries: each batch holds every entry
-// that arrived while the last one was being committed, so a burst makes
-// few commits and a lone entry waits for none.
+// batcher commits a partition's entries: a batch holds the entries that
+// arrive within BatchWait of its first (or maxBatch of them), so that the
+// index gets few, larger segments: each segment costs its share of the
+// index's merges, whatever its size.
 type batcher struct {
 	n  int
 	in chan pendingOp
@@ -82,15 +83,19 @@ func (s *Service) runBatcher(b *batcher) {
 			return
 		}
 		batch := []pendingOp{first}
+		linger := time.NewTimer(s.p.BatchWait)
 	more:
 		for len(batch) < maxBatch {
 			select {
 			case p := <-b.in:
 				batch = append(batch, p)
-			default:
+			case <-linger.C:
+				break more
+			case <-bg.Done():
 				break more
 			}
 		}
+		linger.Stop()
 		ops := make([]fts.Op, len(batch))
 		for i, p := range batch {
 			ops[i] = p.op

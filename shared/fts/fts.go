@@ -91,6 +91,12 @@ type Options struct {
 	// on disk. Default false: Apply returns when the batch is persisted, so a
 	// checkpoint stored with it survives a crash.
 	UnsafeBatch bool
+
+	// PersistNap, with UnsafeBatch, is how long the index's persister
+	// waits before writing what batches gave it, so that small batches are
+	// merged in memory into one segment rather than written as many
+	// segments to merge on disk. Default 0: at once.
+	PersistNap time.Duration
 }
 
 // Index is a full-text index in one directory. It is safe for concurrent use.
@@ -119,6 +125,9 @@ func Open(dir string, o Options) (*Index, error) {
 		o.DeleteBatch = 1000
 	}
 	config := map[string]any{"unsafe_batch": o.UnsafeBatch}
+	if o.PersistNap > 0 {
+		config["scorchPersisterOptions"] = map[string]any{"PersisterNapTimeMSec": int(o.PersistNap.Milliseconds())}
+	}
 	var bi bleve.Index
 	_, err := os.Stat(filepath.Join(dir, "index_meta.json"))
 	switch {
