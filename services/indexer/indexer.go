@@ -37,6 +37,11 @@ type Params struct {
 	// FeedWait is how long the feed waits for more changes before it
 	// turns what it has into tasks. Default 50ms.
 	FeedWait time.Duration
+	// Concurrency is how many index tasks the node runs at once. A task
+	// mostly waits for its batch's commit, so this bounds how many
+	// entries a batch can gather: with C slots over the P partitions a
+	// node holds, a batch holds at most about C/P. Default 1024.
+	Concurrency int
 	// Tasks tune the service's task runner (Node is filled in by Start).
 	Tasks taskmanager.Params
 }
@@ -108,7 +113,10 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		})
 
 		tp := s.p.Tasks
-		tp.Deps, tp.Roles, tp.RunOnly = d, []roles.Role{Role}, true
+		if s.p.Concurrency == 0 {
+			s.p.Concurrency = 1024
+		}
+		tp.Deps, tp.Roles, tp.RunOnly, tp.Concurrency = d, []roles.Role{Role}, true, s.p.Concurrency
 		if tp.Handlers == nil {
 			tp.Handlers = task.NewHandlers()
 		}

@@ -72,6 +72,9 @@ type Params struct {
 	// installs no periodic schedules and does not rescue, which the
 	// scheduler service's manager does. Default false.
 	RunOnly bool
+	// Concurrency is how many tasks of each of its roles the manager runs
+	// at once on its node. Default task.concurrency.
+	Concurrency int
 	// FireEarly is how long before its due time a scheduled task's trigger
 	// fires; the run waits, holding its slot, until the due time (see
 	// engine.Params.FireEarly). The server's schedules fire some 400 ms
@@ -164,7 +167,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	run := m.eng.WorkHandler(m.runTask)
 	for _, r := range m.p.Roles {
-		w, err := m.d.Workers.RunWorker(ctx, r, cfg.Task.Concurrency, func(ctx context.Context, job *work.Job) error {
+		slots := m.p.Concurrency
+		if slots == 0 {
+			slots = cfg.Task.Concurrency
+		}
+		w, err := m.d.Workers.RunWorker(ctx, r, slots, func(ctx context.Context, job *work.Job) error {
 			if name := job.Header.Get(HeaderPeriodic); name != "" {
 				return m.runPeriodic(ctx, job, name)
 			}
