@@ -189,7 +189,8 @@ func BenchmarkIndexer(b *testing.B) {
 	rebuild := figure{rate: float64(rebuildDocs) / time.Since(start).Seconds(), took: time.Since(start)}
 	diskB := dirSize(filepath.Join(dir, "b"))
 
-	b.Logf("\n"+
+	// Printed, not logged: go test cuts a benchmark's long log.
+	fmt.Printf("\n"+
 		"indexer, %d emails over %d accounts (docs/s)\n"+
 		"  raw bleve, batches of %d     %s\n"+
 		"  delivered (store + index)    %s   = %.2f of raw bleve  (storing alone: %s)\n"+
@@ -210,6 +211,7 @@ func BenchmarkIndexer(b *testing.B) {
 		lagN, lagRate, lagAccounts, lagP50.Round(time.Millisecond), lagP99.Round(time.Millisecond),
 		float64(diskA)/float64(n), float64(diskB)/float64(rebuildDocs), float64(raw.disk)/float64(n), float64(totalBytes)/float64(n),
 		float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(n))
+	fmt.Println()
 }
 
 func joinWords(ws []string) string {
