@@ -215,3 +215,28 @@ func TestTraceOfDeferredMessage(t *testing.T) {
 	require.Equal(t, "held by an operator", ev[3].Reply)
 	require.Equal(t, "tempfail-99@remote.test", ev[4].Recipient)
 }
+
+// With every body in the store (InlineBodyMax negative), the Message-ID
+// is still read from the header on its way there.
+func TestTraceMessageIDOfStoredBody(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	in, _ := startWithQueueParams(t, srv, sk, mailqueue.Params{InlineBodyMax: -1})
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"bob@remote.test", "carol@remote.test"}, tracedMsg("<m5@example.org>")))
+	id := traceOf(t, js, "<m5@example.org>")
+	delivered := map[string]bool{}
+	require.Eventually(t, func() bool {
+		ev, err := trace.Read(context.Background(), js, 16, id)
+		require.NoError(t, err)
+		require.Equal(t, []string{"bob@remote.test", "carol@remote.test"}, ev[0].Recipients)
+		for _, e := range ev {
+			if e.Kind == trace.KindDelivered {
+				delivered[e.Recipient] = true
+			}
+		}
+		return len(delivered) == 2
+	}, 15*time.Second, 50*time.Millisecond)
+}
