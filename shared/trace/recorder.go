@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,11 +28,17 @@ type RecorderOptions struct {
 	// Metrics registers jetmail_trace_events_dropped_total. Default: the
 	// counter is kept (Dropped) but not exported.
 	Metrics prometheus.Registerer
-	// MaxPending is how many events may await the stream's
-	// acknowledgement; past it new events are dropped. Default 4096.
+	// Linger is how long an event waits in memory for more of its trace
+	// before it is published: a message's received, attempt and delivered
+	// events, recorded milliseconds apart on one node, then take one
+	// write of the stream instead of three. Default 100ms.
+	Linger time.Duration
+	// MaxPending is how many events may be lingering, and how many
+	// published ones may await the stream's acknowledgement; past either,
+	// new events are dropped. Default 4096.
 	MaxPending int
-	// AckTimeout is how long an event may await its acknowledgement
-	// before it counts as dropped. Default 30s.
+	// AckTimeout is how long a publish may await its acknowledgement
+	// before its events count as dropped. Default 30s.
 	AckTimeout time.Duration
 	// LogInterval is the least time between two logs of dropped events.
 	// Default 10s.
@@ -39,6 +47,7 @@ type RecorderOptions struct {
 
 // Defaults of RecorderOptions.
 const (
+	DefaultLinger      = 100 * time.Millisecond
 	DefaultMaxPending  = 4096
 	DefaultAckTimeout  = 30 * time.Second
 	DefaultLogInterval = 10 * time.Second
@@ -61,9 +70,16 @@ type Recorder struct {
 	drops      atomic.Int64
 	unlogged   atomic.Int64
 	lastLog    atomic.Int64 // unix nanoseconds
+
+	mu      sync.Mutex
+	pending []Event     // lingering events, in the order recorded
+	timer   *time.Timer // armed while events linger
+
+	publish sync.Mutex // one batch at a time, so that a trace's events keep their order
+	spare   []Event    // the last batch's buffer, for the next (under publish)
 }
 
-var errFull = errors.New("too many events await the stream's acknowledgement")
+var errFull = errors.New("too many events linger or await the stream's acknowledgement")
 
 // NewRecorder returns a Recorder publishing on js's connection, trace
 // subjects spread over partitions partitions (cluster.partitions). It
@@ -73,6 +89,9 @@ var errFull = errors.New("too many events await the stream's acknowledgement")
 func NewRecorder(js jetstream.JetStream, partitions int, o RecorderOptions) (*Recorder, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Linger <= 0 {
+		o.Linger = DefaultLinger
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
@@ -94,14 +113,18 @@ func NewRecorder(js jetstream.JetStream, partitions int, o RecorderOptions) (*Re
 		jetstream.WithPublishAsyncMaxPending(o.MaxPending+1),
 		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			r.drop(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], "", err)
+			var events []json.RawMessage
+			_ = json.Unmarshal(m.Data, &events)
+			for range max(len(events), 1) {
+				r.drop(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], "", err)
+			}
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("trace recorder: %w", err)
 	}
 	r.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "jetmail_trace_events_dropped_total",
-		Help: "Trace events this node did not record: the stream refused or did not acknowledge them, or too many awaited acknowledgement. Deliveries are not affected.",
+		Help: "Trace events this node did not record: the stream refused or did not acknowledge them, or too many waited. Deliveries are not affected.",
 	})
 	if o.Metrics != nil {
 		if err := o.Metrics.Register(r.dropped); err != nil {
@@ -115,20 +138,17 @@ func NewRecorder(js jetstream.JetStream, partitions int, o RecorderOptions) (*Re
 	return r, nil
 }
 
-// Record publishes e without waiting for the stream: a failure is
-// counted and logged, never returned. It sets e.At to now when zero and
-// e.Node to the recorder's node when empty. It does nothing on a nil
-// Recorder. ctx is not waited on.
+// Record queues e for publishing, after Linger, with the other events of
+// its trace recorded meanwhile; it never waits for the stream, and a
+// failure is counted and logged, never returned. It sets e.At to now
+// when zero and e.Node to the recorder's node when empty. It does nothing
+// on a nil Recorder. ctx is not waited on.
 func (r *Recorder) Record(_ context.Context, e Event) {
 	if r == nil {
 		return
 	}
 	if !validID(e.TraceID) {
 		r.drop(e.TraceID, e.Kind, fmt.Errorf("trace id %q cannot be a subject token", e.TraceID))
-		return
-	}
-	if r.js.PublishAsyncPending() >= r.o.MaxPending {
-		r.drop(e.TraceID, e.Kind, errFull)
 		return
 	}
 	if e.At.IsZero() {
@@ -140,25 +160,100 @@ func (r *Recorder) Record(_ context.Context, e Event) {
 	if len(e.Reply) > MaxReply {
 		e.Reply = e.Reply[:MaxReply-3] + "..."
 	}
-	subject := Subject(e.TraceID, r.partitions)
-	for _, data := range r.encode(e) {
-		// The window is checked above; a race past it waits a millisecond
-		// at most, then drops.
-		if _, err := r.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithStallWait(time.Millisecond)); err != nil {
-			r.drop(e.TraceID, e.Kind, err)
+	r.mu.Lock()
+	if len(r.pending) >= r.o.MaxPending {
+		r.mu.Unlock()
+		r.drop(e.TraceID, e.Kind, errFull)
+		return
+	}
+	// One append to a buffer that is reused: nothing allocated in the
+	// steady state.
+	r.pending = append(r.pending, e)
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.o.Linger, r.publishPending)
+	}
+	r.mu.Unlock()
+}
+
+// publishPending publishes the lingering events, one message per trace.
+func (r *Recorder) publishPending() {
+	r.publish.Lock()
+	defer r.publish.Unlock()
+	r.mu.Lock()
+	batch := r.pending
+	r.pending, r.spare = r.spare[:0], nil
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+	r.mu.Unlock()
+	defer func() { clear(batch); r.spare = batch[:0] }()
+	if len(batch) == 0 {
+		return
+	}
+	// By trace, each trace's events in the order recorded, the traces in
+	// the order of their first event.
+	byTrace := make(map[string][]Event, len(batch))
+	var order []string
+	for _, e := range batch {
+		if _, ok := byTrace[e.TraceID]; !ok {
+			order = append(order, e.TraceID)
+		}
+		byTrace[e.TraceID] = append(byTrace[e.TraceID], e)
+	}
+	for _, id := range order {
+		events := byTrace[id]
+		// Recorded by several goroutines (the intake records received
+		// after the message is queued, when its delivery may have begun).
+		slices.SortStableFunc(events, func(a, b Event) int { return a.At.Compare(b.At) })
+		if r.js.PublishAsyncPending() >= r.o.MaxPending {
+			for _, e := range events {
+				r.drop(id, e.Kind, errFull)
+			}
+			continue
+		}
+		subject := Subject(id, r.partitions)
+		for _, data := range r.encode(id, events) {
+			// The window is checked above; a race past it waits a
+			// millisecond at most, then drops.
+			if _, err := r.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithStallWait(time.Millisecond)); err != nil {
+				r.drop(id, "", err)
+			}
 		}
 	}
 }
 
-// encode marshals e; one too large to publish is split into events that
-// each list some of its recipients.
-func (r *Recorder) encode(e Event) [][]byte {
+// encode marshals events as one message, a JSON array, or as several
+// when that is too large to publish: an event too large itself is split
+// into events that each list some of its recipients.
+func (r *Recorder) encode(id string, events []Event) [][]byte {
+	limit := r.maxPayload - 1024 // room for the subject and headers
+	data, err := json.Marshal(events)
+	if err != nil {
+		r.drop(id, events[0].Kind, err)
+		return nil
+	}
+	if len(data) <= limit {
+		return [][]byte{data}
+	}
+	var out [][]byte
+	for _, e := range events {
+		for _, part := range r.split(e, limit) {
+			out = append(out, append(append([]byte{'['}, part...), ']'))
+		}
+	}
+	return out
+}
+
+// split marshals e, into several events when it is larger than limit and
+// lists recipients.
+func (r *Recorder) split(e Event, limit int) [][]byte {
 	data, err := json.Marshal(e)
 	if err != nil {
 		r.drop(e.TraceID, e.Kind, err)
 		return nil
 	}
-	limit := r.maxPayload - 1024 // room for the subject and headers
+	limit -= 2 // the brackets of the array
 	if len(data) <= limit || len(e.Recipients) < 2 {
 		return [][]byte{data}
 	}
@@ -212,12 +307,14 @@ func (r *Recorder) Dropped() int64 {
 	return r.drops.Load()
 }
 
-// Flush waits until every event recorded so far is acknowledged or
-// dropped, or ctx ends. A nil Recorder has nothing to flush.
+// Flush publishes the lingering events and waits until every event
+// recorded so far is acknowledged or dropped, or ctx ends. A nil
+// Recorder has nothing to flush.
 func (r *Recorder) Flush(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
+	r.publishPending()
 	select {
 	case <-r.js.PublishAsyncComplete():
 		return nil

@@ -181,3 +181,41 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// Events of one trace recorded within Linger take one message of the
+// stream; later ones another. Read gives them all, in order, and reads a
+// message holding one event as an object too.
+func TestLingeringEventsShareAMessage(t *testing.T) {
+	t.Parallel()
+	js, c := stream(t), ctx(t)
+	require.NoError(t, trace.EnsureStream(c, js, time.Hour, 1))
+	rec, err := trace.NewRecorder(js, 16, trace.RecorderOptions{Linger: 50 * time.Millisecond})
+	require.NoError(t, err)
+	for _, k := range []trace.Kind{trace.KindReceived, trace.KindAttempt, trace.KindDelivered} {
+		rec.Record(c, trace.Event{TraceID: "L", Kind: k})
+	}
+	rec.Record(c, trace.Event{TraceID: "other", Kind: trace.KindReceived})
+	s, err := js.Stream(c, trace.Stream)
+	require.NoError(t, err)
+	msgs := func() uint64 {
+		info, err := s.Info(c, jetstream.WithSubjectFilter(trace.Subject("L", 16)))
+		require.NoError(t, err)
+		return info.State.Subjects[trace.Subject("L", 16)]
+	}
+	require.Eventually(t, func() bool { return msgs() == 1 }, 5*time.Second, 10*time.Millisecond, "published after Linger without a Flush")
+	rec.Record(c, trace.Event{TraceID: "L", Kind: trace.KindDSNSent})
+	require.NoError(t, rec.Flush(c))
+	require.EqualValues(t, 2, msgs())
+
+	_, err = js.Publish(c, trace.Subject("L", 16), []byte(`{"traceId":"L","kind":"held","at":"`+time.Now().UTC().Add(time.Second).Format(time.RFC3339Nano)+`"}`))
+	require.NoError(t, err)
+	_, err = js.Publish(c, trace.Subject("L", 16), []byte(`not an event`))
+	require.NoError(t, err)
+	got, err := trace.Read(c, js, 16, "L")
+	require.NoError(t, err)
+	var kinds []trace.Kind
+	for _, e := range got {
+		kinds = append(kinds, e.Kind)
+	}
+	require.Equal(t, []trace.Kind{trace.KindReceived, trace.KindAttempt, trace.KindDelivered, trace.KindDSNSent, trace.KindHeld}, kinds)
+}
