@@ -118,6 +118,7 @@ type Queue struct {
 	strategy  *Strategy
 	stores    *sqlstore.Stores
 	metrics   *metrics
+	trace     *trace.Recorder // Params.Trace, or the queue's own
 
 	mu     sync.Mutex
 	paused map[string]bool

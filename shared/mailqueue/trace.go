@@ -27,6 +27,7 @@ func (q *Queue) openTrace(ctx context.Context, undo *lifecycle.Undo) error {
 		return err
 	}
 	if q.p.Trace != nil {
+		q.trace = q.p.Trace
 		return nil
 	}
 	js := q.d.JetStreams[len(q.d.JetStreams)-1]
@@ -34,7 +35,7 @@ func (q *Queue) openTrace(ctx context.Context, undo *lifecycle.Undo) error {
 	if err != nil {
 		return err
 	}
-	q.p.Trace = rec
+	q.trace = rec
 	undo.Add(func(ctx context.Context) error {
 		if err := rec.Flush(ctx); err != nil {
 			q.log.Warn("trace events unrecorded at shutdown", "err", err)
@@ -46,7 +47,7 @@ func (q *Queue) openTrace(ctx context.Context, undo *lifecycle.Undo) error {
 
 // Trace is the queue's trace recorder, for the deliverer to record its
 // attempts with (nil before Start).
-func (q *Queue) Trace() *trace.Recorder { return q.p.Trace }
+func (q *Queue) Trace() *trace.Recorder { return q.trace }
 
 // event is an event of kind about recipient r.
 func event(kind trace.Kind, r *Recipient, at time.Time) trace.Event {
@@ -62,7 +63,7 @@ func outcome(kind trace.Kind, r *Recipient, res Result, at time.Time) trace.Even
 }
 
 // traced records an event.
-func (q *Queue) traced(ctx context.Context, e trace.Event) { q.p.Trace.Record(ctx, e) }
+func (q *Queue) traced(ctx context.Context, e trace.Event) { q.trace.Record(ctx, e) }
 
 // tracedReceived records a message's received event.
 func (q *Queue) tracedReceived(ctx context.Context, env Envelope, rcpts []RcptIn, queue, messageID string) {
