@@ -51,7 +51,8 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		}
 	}
 	var err error
-	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host}); err != nil {
+	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host,
+		Trace: s.Queue.Trace()}); err != nil {
 		return err
 	}
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {

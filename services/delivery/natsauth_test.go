@@ -28,6 +28,7 @@ import (
 	"github.com/jetmail/jetmail/shared/natsauth"
 	"github.com/jetmail/jetmail/shared/natsconn"
 	"github.com/jetmail/jetmail/shared/taskmanager"
+	"github.com/jetmail/jetmail/shared/trace"
 )
 
 // identities is a NATS server that only the identities of the layout may
@@ -149,6 +150,18 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 		t.Fatalf("arrived: %v", rcpts())
 	}
 
+	// Both nodes recorded the messages' traces: received on the smtp
+	// node, attempts and deliveries on the delivery node.
+	adminJS, err := jetstream.New(ids.conn(t, "admin"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		byNode := map[string]int{}
+		for _, e := range allEvents(t, adminJS) {
+			byNode[e.Node+" "+string(e.Kind)]++
+		}
+		return byNode["in received"] == 2 && byNode["out delivered"] >= 3 // at least once
+	}, 10*time.Second, 50*time.Millisecond)
+
 	api := &jmap.Client{NATS: ids.conn(t, "api-admin"), User: "admin"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -191,6 +204,9 @@ func TestNATSIdentitiesAreConfined(t *testing.T) {
 	entries, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: mailqueue.BucketQueue})
 	require.NoError(t, err)
 	_, err = entries.Put(ctx, "e1", []byte(`{"rcpt": "bob@remote.test"}`))
+	require.NoError(t, err)
+
+	_, err = js.CreateStream(ctx, trace.StreamConfig(time.Hour, 1))
 	require.NoError(t, err)
 
 	// denied runs try as identity and checks that the server refused it
@@ -236,6 +252,9 @@ func TestNATSIdentitiesAreConfined(t *testing.T) {
 		_, err = obs.GetBytes(ctx, "m1")
 		return err
 	})
+	denied(natsauth.SMTP, "jetmail-traces", get(trace.Stream, "jetmail.traces.1.x"))
+	denied(natsauth.Delivery, "jetmail-traces", get(trace.Stream, "jetmail.traces.1.x"))
+	denied(natsauth.SMTP, "jetmail.traces.>", subscribe("jetmail.traces.>"))
 	denied(natsauth.SMTP, "jetmail.api.>", subscribe("jetmail.api.>"))
 	denied(natsauth.SMTP, "_INBOX.>", subscribe("_INBOX.>"))
 	denied(natsauth.Delivery, "KV_jetmail-tasks", get("KV_jetmail-tasks", "$KV.jetmail-tasks.t1"))

@@ -90,6 +90,10 @@ type Queue struct {
 	// ConnectTimeout and CommandTimeout bound a delivery's connection and
 	// each SMTP command. Defaults 30s and 5m.
 	ConnectTimeout, CommandTimeout time.Duration
+	// TraceRetention is queue.trace.retention: how long the traces of
+	// messages (stream jetmail-traces, package trace) are kept. Default 7d
+	// (1h to 365d).
+	TraceRetention time.Duration
 }
 
 // RouteType is queue.route.<id>.type: how a route delivers.
@@ -381,6 +385,9 @@ var DefaultPeriodic = map[string]Periodic{
 // DefaultRetry is the retry list of a schedule that sets none.
 var DefaultRetry = []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
 
+// DefaultTraceRetention is queue.trace.retention's default.
+const DefaultTraceRetention = 7 * 24 * time.Hour
+
 // DefaultExpire is the expire of a schedule that sets neither expire nor max-attempts.
 const DefaultExpire = 5 * 24 * time.Hour
 
@@ -440,7 +447,8 @@ func defaults() *Config {
 			RolesSet:          map[roles.Role]bool{},
 		},
 		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
-			StartTLS: TLSOpportunistic, Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute},
+			StartTLS: TLSOpportunistic, Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
+			TraceRetention: DefaultTraceRetention},
 		SMTP: SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
 			Limits: DefaultSMTPLimits},
 		DKIM:    map[string]DKIMKey{},

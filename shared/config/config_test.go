@@ -260,6 +260,23 @@ func TestStoreRetentions(t *testing.T) {
 	require.Contains(t, cfg.Stores, "lookups")
 }
 
+// queue.trace.retention is how long message traces are kept: 7d unless
+// set, within 1h to 365d, a duration like every other.
+func TestTraceRetention(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse(nil)
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, cfg.Queue.TraceRetention)
+	cfg, err = Parse([]byte("[queue.trace]\nretention = \"30d\"\n"))
+	require.NoError(t, err)
+	require.Equal(t, 30*24*time.Hour, cfg.Queue.TraceRetention)
+	require.Len(t, cfg.Queue.Virtual, 4, "the default queues still apply")
+	require.Equal(t, []string{"queue.trace.retention: must be between 1h and 365d, got 400d"},
+		problemsOf(t, "[queue.trace]\nretention = \"400d\"\n"))
+	require.Equal(t, []string{"queue.trace.keep: unknown key (known: retention)"},
+		problemsOf(t, "[queue.trace]\nkeep = \"1d\"\n"))
+}
+
 func TestIgnoredSections(t *testing.T) {
 	t.Parallel()
 	cfg, err := Parse([]byte("[server.listener.smtp]\nbind = [\"[::]:25\"]\n[cluster]\nnode-id = \"mx-1\"\n"))

@@ -169,6 +169,9 @@ type file struct {
 			Connect val[time.Duration] `toml:"connect"`
 			Command val[time.Duration] `toml:"command"`
 		} `toml:"timeout"`
+		Trace struct {
+			Retention val[time.Duration] `toml:"retention"`
+		} `toml:"trace"`
 	} `toml:"queue"`
 	NATS struct {
 		URL         val[string] `toml:"url"`
@@ -692,6 +695,7 @@ func (l *loader) queue(f *file) {
 	fq.Limits.PerHost.to(&q.MaxPerHost)
 	fq.Timeout.Connect.to(&q.ConnectTimeout)
 	fq.Timeout.Command.to(&q.CommandTimeout)
+	fq.Trace.Retention.to(&q.TraceRetention)
 }
 
 func (l *loader) rules(key string, r rules, dst *[]Rule) {

@@ -13,7 +13,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 	for doc, want := range map[string]string{
 		"[cluster]\nnode-idd = 1\n":                      "cluster.node-idd: unknown key (known: heartbeat-interval, node-id, node-timeout, partitions, roles)",
 		"[cluster]\nPartitions = 3\n":                    "cluster.Partitions: unknown key (known: heartbeat-interval, node-id, node-timeout, partitions, roles)",
-		"[queue]\nlimit = 1\n":                           "queue.limit: unknown key (known: limits, resolver, route, schedule, strategy, timeout, tls, virtual)",
+		"[queue]\nlimit = 1\n":                           "queue.limit: unknown key (known: limits, resolver, route, schedule, strategy, timeout, tls, trace, virtual)",
 		"[queue.strategy]\nschedul = []\n":               "queue.strategy.schedul: unknown key (known: route, schedule)",
 		"[queue.route.a]\ntype = \"mx\"\nhost = \"x\"\n": "queue.route.a.host: unknown key (known: address, auth, port, tls, type)",
 		"[queue.route.a]\ntype = \"relay\"\naddress = \"x\"\n[queue.route.a.auth]\nuser = \"x\"\n": "queue.route.a.auth.user: unknown key (known: secret, username)",

@@ -49,6 +49,10 @@ var (
 	// CommandTimeoutRange is queue.timeout.command (default 5m, the
 	// shortest RFC 5321 4.5.3.2 allows for DATA's end).
 	CommandTimeoutRange = durationRange{time.Second, time.Hour}
+	// TraceRetentionRange is queue.trace.retention (default 7d): an hour
+	// is the least an operator needs to look; a year of traces is as much
+	// disk as a busy node should give them.
+	TraceRetentionRange = durationRange{time.Hour, 365 * 24 * time.Hour}
 	// ReplicasRange is nats.replicas (default 1): JetStream allows at most 5.
 	ReplicasRange = intRange{1, 5}
 	// ConnectionsRange is nats.connections (default 4).
@@ -150,6 +154,7 @@ func (l *loader) ranges(f *file) {
 	PerHostRange.check(l, "queue.limits.per-host", c.Queue.MaxPerHost)
 	ConnectTimeoutRange.check(l, "queue.timeout.connect", c.Queue.ConnectTimeout)
 	CommandTimeoutRange.check(l, "queue.timeout.command", c.Queue.CommandTimeout)
+	TraceRetentionRange.check(l, "queue.trace.retention", c.Queue.TraceRetention)
 
 	ReplicasRange.check(l, "nats.replicas", c.NATS.Replicas)
 	ConnectionsRange.check(l, "nats.connections", c.NATS.Connections)

@@ -36,6 +36,7 @@ func TestOutOfRangeValues(t *testing.T) {
 		"queue.schedule.remote.retry[1]: must be between 1s and 30d, got 364d",
 		"queue.timeout.command: must be between 1s and 1h, got 0s",
 		"queue.timeout.connect: must be between 1s and 10m, got 0s",
+		"queue.trace.retention: must be between 1h and 365d, got 30m",
 		"queue.virtual.remote.threads-per-node: must be between 1 and 10000, got 100000000",
 		"smtp.max-message-size: must be between 1024 and 1073741824 bytes (1 GiB), got 9223372036854775807",
 		"task.concurrency: must be between 1 and 10000, got 1000000000",
@@ -65,6 +66,8 @@ per-host = 1000000
 [queue.timeout]
 connect = "0s"
 command = "0s"
+[queue.trace]
+retention = "30m"
 [smtp]
 max-message-size = 9223372036854775807
 [task]
@@ -113,13 +116,15 @@ per-host = %d
 [queue.timeout]
 connect = %q
 command = %q
+[queue.trace]
+retention = %q
 [smtp]
 max-message-size = %d
 [task]
 concurrency = %d
 `, pick(PartitionsRange), pickD(HeartbeatRange), pickD(NodeTimeoutRange), pick(ReplicasRange), pick(ConnectionsRange),
 			pick(ThreadsPerNodeRange), pickD(RetryRange), pick(MaxAttemptsRange), pick(PortRange), pick(PerHostRange),
-			pickD(ConnectTimeoutRange), pickD(CommandTimeoutRange), pick(MaxMessageSizeRange), pick(TaskConcurrencyRange))
+			pickD(ConnectTimeoutRange), pickD(CommandTimeoutRange), pickD(TraceRetentionRange), pick(MaxMessageSizeRange), pick(TaskConcurrencyRange))
 		cfg, err := Parse([]byte(doc))
 		require.NoError(t, err, b)
 		require.Equal(t, pick(ThreadsPerNodeRange), cfg.Queue.Virtual["remote"].ThreadsPerNode)

@@ -23,6 +23,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/trace"
 )
 
 // Params configures a Deliverer.
@@ -35,6 +36,10 @@ type Params struct {
 	Hostname string
 	// Resolver looks up MX and address records; default from queue.resolver.
 	Resolver *net.Resolver
+	// Trace records each attempt, one event per recipient and host tried
+	// (the queue's, mailqueue.Queue.Trace). Default none: nil records
+	// nothing.
+	Trace *trace.Recorder
 }
 
 // Deliverer implements mailqueue.Deliverer.
@@ -82,7 +87,9 @@ func (d *Deliverer) Close() { d.hosts.closeIdle() }
 // Deliver implements mailqueue.Deliverer.
 func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
 	if dl.Route.Type == config.RouteLocal {
-		return d.deliverLocal(ctx, dl)
+		results := d.deliverLocal(ctx, dl)
+		d.attempted(ctx, dl, results)
+		return results
 	}
 	body := dl.Body
 	if s := d.signers[address.DomainOf(dl.Envelope.Sender)]; s != nil {
@@ -94,7 +101,9 @@ func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailq
 	}
 	hosts, res, ok := d.hostsFor(ctx, dl)
 	if !ok {
-		return fill(len(dl.Recipients), res)
+		results := fill(len(dl.Recipients), res)
+		d.attempted(ctx, dl, results)
+		return results
 	}
 	tlsPolicy := dl.Route.TLS
 	if tlsPolicy == "" {
@@ -104,19 +113,36 @@ func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailq
 	for _, h := range hosts {
 		results, err := d.transaction(ctx, h, dl, body, tlsPolicy)
 		if err == nil {
+			d.attempted(ctx, dl, results)
 			return results
 		}
 		last = mailqueue.Result{Text: err.Error(), RemoteMTA: h.name}
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			last = mailqueue.Result{Code: se.Code, Enhanced: enhanced(se), Text: se.Message, RemoteMTA: h.name}
-			if se.Code >= 500 {
-				break // a permanent session-level refusal: no point trying the next MX
-			}
+		}
+		d.attempted(ctx, dl, fill(len(dl.Recipients), last))
+		if se != nil && se.Code >= 500 {
+			break // a permanent session-level refusal: no point trying the next MX
 		}
 		d.p.Logger.Info("host failed, trying the next", "host", h.name, "domain", dl.Domain, "err", err)
 	}
 	return fill(len(dl.Recipients), last)
+}
+
+// attempted records the attempt of each recipient of dl, with its result
+// at one host (or without one).
+func (d *Deliverer) attempted(ctx context.Context, dl *mailqueue.Delivery, results []mailqueue.Result) {
+	if d.p.Trace == nil {
+		return
+	}
+	now := time.Now().UTC()
+	for i, r := range dl.Recipients {
+		res := results[i]
+		d.p.Trace.Record(ctx, trace.Event{TraceID: r.MessageID, Kind: trace.KindAttempt, At: now, Sender: dl.Envelope.Sender,
+			Recipient: r.Address, Size: dl.Envelope.Size, Queue: r.Queue, Attempt: r.Attempts + 1,
+			RemoteHost: res.RemoteMTA, Reply: res.Diagnostic(), Status: res.EnhancedStatus()})
+	}
 }
 
 func fill(n int, r mailqueue.Result) []mailqueue.Result {

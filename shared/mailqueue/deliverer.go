@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/dsn"
 )
 
 // Delivery is one transaction's worth of work: recipients of one message
@@ -59,6 +60,19 @@ func (r Result) Status() string {
 		return fmt.Sprintf("%d %s", r.Code, r.Enhanced)
 	}
 	return fmt.Sprint(r.Code)
+}
+
+// Diagnostic is the reply as DSNs and traces show it, "550 5.1.1 no such
+// user", or the error when there was no reply.
+func (r Result) Diagnostic() string { return diagnostic(r) }
+
+// EnhancedStatus is the reply's enhanced status code (RFC 3463), the
+// class's default when the reply had none; "" when there was no reply.
+func (r Result) EnhancedStatus() string {
+	if r.Code <= 0 {
+		return ""
+	}
+	return dsn.StatusOf(r.Code, r.Enhanced)
 }
 
 // Deliverer carries out deliveries: SMTP to MX hosts or relays, or the

@@ -58,6 +58,18 @@
 // is gone is a bug: it is held, logged and counted
 // (jetmail_queue_body_missing_total), and no DSN goes to the sender.
 //
+// # Traces
+//
+// Each message's life is recorded on its trace (package trace), its
+// trace id the message id: received at Enqueue; after each attempt
+// (which the deliverer records, one per host tried) delivered, bounced,
+// deferred with the next attempt's time, or expired; the DSNs queued
+// about it; held, released, rescheduled and cancelled by an operator, or
+// held for a missing body. One Recorder per node (Params.Trace, made at
+// Start by default) is shared with the deliverer (Queue.Trace).
+// Recording never blocks: an event not recorded is counted and logged,
+// and the queue's state never depends on traces.
+//
 // # Crashes
 //
 // A node that dies mid-delivery leaves its triggers unacknowledged: after

@@ -56,6 +56,14 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r
 	}
 	whole := len(head) <= limit // the body ended within the limit
 	var body []byte             // the body, when it travels in its entry
+	// The Message-ID for the trace, from the header: in head, unless
+	// InlineBodyMax is smaller than the header, when the first bytes of
+	// the rest are kept on their way to the store.
+	var sniff *sniffer
+	if !whole && !headerEnds(head) && len(head) < maxHeaderSniff {
+		sniff = &sniffer{buf: append([]byte(nil), head...), max: maxHeaderSniff}
+		r = io.TeeReader(r, sniff)
+	}
 	if len(rcpts) == 1 && whole && len(head) > 0 {
 		body, env.Size = head, int64(len(head))
 	} else {
@@ -102,6 +110,17 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r
 	// No delayed-DSN schedule yet: a message delivered at its first attempt,
 	// most of them, never needs one (see deferred in runner.go).
 	q.metrics.enqueued.WithLabelValues(string(env.Source)).Inc()
+	if sniff != nil {
+		head = sniff.buf
+	}
+	queue := inserts[0].Value.Queue
+	for _, in := range inserts[1:] {
+		if in.Value.Queue != queue {
+			queue = "" // recipients in several virtual queues
+			break
+		}
+	}
+	q.tracedReceived(ctx, env, rcpts, queue, headerMessageID(head))
 	return env.MessageID, nil
 }
 

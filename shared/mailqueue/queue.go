@@ -19,6 +19,7 @@ import (
 	"github.com/jetmail/jetmail/shared/lifecycle"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/sqlstore"
+	"github.com/jetmail/jetmail/shared/trace"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -92,6 +93,10 @@ type Params struct {
 	// then queued with one write and gone with its trigger's ack. Default
 	// 64 KiB; negative stores every body apart.
 	InlineBodyMax int
+	// Trace records each message's life (package trace). Default: one
+	// the queue makes at Start, on the node's last NATS connection, and
+	// flushes at Shutdown. The queue creates the traces stream either way.
+	Trace *trace.Recorder
 }
 
 // DefaultInlineBodyMax is Params.InlineBodyMax's default.
@@ -113,6 +118,7 @@ type Queue struct {
 	strategy  *Strategy
 	stores    *sqlstore.Stores
 	metrics   *metrics
+	trace     *trace.Recorder // Params.Trace, or the queue's own
 
 	mu     sync.Mutex
 	paused map[string]bool
@@ -238,6 +244,9 @@ func (q *Queue) open(ctx context.Context, undo *lifecycle.Undo) error {
 		return err
 	}
 	if err := q.eng.Open(ctx); err != nil {
+		return err
+	}
+	if err := q.openTrace(ctx, undo); err != nil {
 		return err
 	}
 	if q.bodies, err = q.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{

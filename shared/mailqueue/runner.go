@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetmail/jetmail/shared/dsn"
 	"github.com/jetmail/jetmail/shared/engine"
+	"github.com/jetmail/jetmail/shared/trace"
 )
 
 // deliver runs one attempt of a recipient whose trigger is current
@@ -73,6 +74,9 @@ func (q *Queue) bodyGone(ctx context.Context, group []*entry) {
 		if err := q.eng.Save(ctx, c, true); err != nil {
 			q.log.Error("hold queue entry whose body is gone", "entry", c.Key, "err", err)
 		}
+		e := event(trace.KindHeld, c.Value, q.p.Clock.Now().UTC())
+		e.Reply = c.Value.LastError
+		q.traced(ctx, e)
 	}
 }
 
@@ -126,6 +130,7 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 		switch class {
 		case Delivered:
 			q.metrics.latency.WithLabelValues(r.Queue).Observe(end.Sub(r.ReceivedAt).Seconds())
+			q.traced(ctx, outcome(trace.KindDelivered, r, res, end))
 			left = !q.remove(ctx, c) || left
 			if r.Wants(NotifySuccess) {
 				block.Action = dsn.Delivered
@@ -133,6 +138,7 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 			}
 			continue
 		case Permanent:
+			q.traced(ctx, outcome(trace.KindBounced, r, res, end))
 			left = !q.remove(ctx, c) || left
 			q.log.Info("delivery failed for good", "entry", c.Key, "rcpt", r.Address, "reply", diagnostic(res))
 			if r.Wants(NotifyFailure) {
@@ -148,6 +154,9 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 			}
 			v := afterTempFailure(r, sched, end)
 			if v.Expired {
+				e := outcome(trace.KindExpired, r, res, end)
+				e.Reply = diagnostic(res) + " (" + v.Reason + ")"
+				q.traced(ctx, e)
 				left = !q.remove(ctx, c) || left
 				q.log.Info("recipient expired", "entry", c.Key, "rcpt", r.Address, "reason", v.Reason, "last", diagnostic(res))
 				if r.Wants(NotifyFailure) {
@@ -168,6 +177,9 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 			q.log.Info("recipient changed during delivery; the change stands", "entry", c.Key, "err", err)
 			continue
 		}
+		e := outcome(trace.KindDeferred, r, res, end)
+		e.Due = r.Due
+		q.traced(ctx, e)
 		q.log.Info("delivery deferred", "entry", c.Key, "rcpt", r.Address, "reply", diagnostic(res), "retry_at", r.Due.Format(time.RFC3339), "attempt", r.Attempts)
 	}
 	q.sendDSN(ctx, first, failed, body)
@@ -301,9 +313,11 @@ func (q *Queue) sendDSN(ctx context.Context, r *Recipient, blocks []dsn.Recipien
 	report := dsn.Build(dsn.Report{ReportingMTA: host, From: "MAILER-DAEMON@" + host, To: r.Sender, EnvID: r.EnvID,
 		ArrivalDate: r.ReceivedAt, Recipients: blocks, Original: body, Full: r.Ret == "FULL", Now: q.p.Clock.Now()})
 	env := Envelope{Source: SourceDSN, Priority: r.Priority, Ret: "HDRS"}
-	if _, err := q.Enqueue(ctx, env, []RcptIn{{Address: r.Sender, Notify: []Notify{NotifyNever}}}, report); err != nil {
+	id, err := q.Enqueue(ctx, env, []RcptIn{{Address: r.Sender, Notify: []Notify{NotifyNever}}}, report)
+	if err != nil {
 		q.log.Error("queue DSN", "message", r.MessageID, "to", r.Sender, "err", err)
 		return
 	}
+	q.tracedDSN(ctx, r, blocks, id)
 	q.metrics.dsns.WithLabelValues(string(blocks[0].Action)).Inc()
 }

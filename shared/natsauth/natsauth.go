@@ -13,11 +13,13 @@
 //	               create those streams and read their metadata, not a
 //	               queued entry or body (only a body's own metadata, which
 //	               the object store reads before a write); read the store's
-//	               directory (local recipients, AUTH)
+//	               directory (local recipients, AUTH); record message
+//	               traces (publish, and create the stream, not read it)
 //	delivery       the queue, its bodies and controls, and the store (local
-//	               delivery), in full; answers x:Queue, x:VirtualQueue and
-//	               the store's (x:Account, x:Domain, Mailbox, Email) API calls;
-//	               asks full-text searches (jetmail.fts.search.*)
+//	               delivery), in full; record message traces, as smtp;
+//	               answers x:Queue, x:VirtualQueue and the store's
+//	               (x:Account, x:Domain, Mailbox, Email) API calls; asks
+//	               full-text searches (jetmail.fts.search.*)
 //	indexer        the store (documents and blobs to index, the change log
 //	               it feeds from), the task and settings buckets and the
 //	               fts-indexing role stream; the full-text subjects
@@ -56,6 +58,7 @@ import (
 	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/taskmanager"
+	"github.com/jetmail/jetmail/shared/trace"
 	"github.com/jetmail/jetmail/shared/work"
 )
 
@@ -145,11 +148,20 @@ func base(identity string) grant {
 	return g
 }
 
+// traces lets an identity record message traces: publish them and
+// create the stream, not read them.
+func traces() grant {
+	g := streamMeta(trace.Stream)
+	g.pub = append(g.pub, trace.SubjectPrefix+">")
+	return g
+}
+
 // service is what one service needs beyond base.
 func service(name string) (grant, error) {
 	var g grant
 	switch name {
 	case SMTP:
+		g.add(traces())
 		g.add(streamMeta("KV_" + mailqueue.BucketQueue))
 		g.add(streamMeta("OBJ_" + mailqueue.BucketMessages))
 		g.add(streamMeta(mailqueue.Stream))
@@ -165,6 +177,7 @@ func service(name string) (grant, error) {
 			"$JS.API.DIRECT.GET."+mailqueue.Stream+"."+mailqueue.AnchorSubject,
 		)
 	case Delivery:
+		g.add(traces())
 		g.add(kvFull(mailqueue.BucketQueue))
 		g.add(objFull(mailqueue.BucketMessages))
 		g.add(kvFull(mailqueue.BucketControl))

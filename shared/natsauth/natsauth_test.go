@@ -56,6 +56,19 @@ func TestIdentities(t *testing.T) {
 	require.NotContains(t, smtp.Subscribe.Allow, "jetmail.api.x-task.*")
 	require.NotContains(t, smtp.Publish.Allow, "$JS.API.CONSUMER.MSG.NEXT.KV_jetmail-tasks.>")
 
+	// smtp and delivery record traces, and may not read them.
+	delivery, err := natsauth.ForServices("UPUB", []string{natsauth.Delivery})
+	require.NoError(t, err)
+	for _, p := range []*server.Permissions{smtp, delivery} {
+		require.Contains(t, p.Publish.Allow, "jetmail.traces.>")
+		require.Contains(t, p.Publish.Allow, "$JS.API.STREAM.CREATE.jetmail-traces")
+		require.NotContains(t, p.Publish.Allow, "$JS.API.CONSUMER.CREATE.jetmail-traces")
+		require.NotContains(t, p.Publish.Allow, "$JS.API.DIRECT.GET.jetmail-traces.>")
+	}
+	scheduler, err := natsauth.ForServices("UPUB", []string{natsauth.Scheduler})
+	require.NoError(t, err)
+	require.NotContains(t, scheduler.Publish.Allow, "jetmail.traces.>")
+
 	api := natsauth.ForAPIUser("UAPI", "ops")
 	require.Equal(t, []string{"jetmail.api.*.ops"}, api.Publish.Allow)
 	require.Equal(t, []string{"_INBOX.UAPI.>"}, api.Subscribe.Allow)
