@@ -289,13 +289,13 @@ func (r *Recorder) split(e Event, limit int) [][]byte {
 func (r *Recorder) drop(id string, kind Kind, err error) {
 	r.dropped.Inc()
 	r.drops.Add(1)
-	n := r.unlogged.Add(1)
+	r.unlogged.Add(1)
 	now := time.Now().UnixNano()
 	last := r.lastLog.Load()
 	if now-last < int64(r.o.LogInterval) || !r.lastLog.CompareAndSwap(last, now) {
 		return
 	}
-	n = r.unlogged.Swap(0)
+	n := r.unlogged.Swap(0)
 	r.o.Logger.Warn("trace events dropped (deliveries are not affected)", "trace", id, "kind", kind, "err", err, "dropped_since_last_log", n)
 }
 
