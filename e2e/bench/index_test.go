@@ -132,7 +132,7 @@ func BenchmarkIndexer(b *testing.B) {
 	stored := time.Since(start)
 	waitRuns(b, nd, task.IndexDocument, n)
 	delivered := figure{rate: float64(n) / time.Since(start).Seconds(), took: time.Since(start)}
-	storeOnly := figure{rate: float64(n) / stored.Seconds(), took: stored}
+	storing := figure{rate: float64(n) / stored.Seconds(), took: stored}
 	var after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -193,7 +193,7 @@ func BenchmarkIndexer(b *testing.B) {
 	fmt.Printf("\n"+
 		"indexer, %d emails over %d accounts (docs/s)\n"+
 		"  raw bleve, batches of %d     %s\n"+
-		"  delivered (store + index)    %s   = %.2f of raw bleve  (storing alone: %s)\n"+
+		"  delivered (store + index)    %s   = %.2f of raw bleve  (the stores, beside the indexer: %s)\n"+
 		"  reindex (tasks only)         %s   = %.2f of raw bleve\n"+
 		"  rebuild (fail-over)          %s   = %.2f of raw bleve\n"+
 		"search over NATS, %d queries each\n"+
@@ -204,7 +204,7 @@ func BenchmarkIndexer(b *testing.B) {
 		"bytes per email\n"+
 		"  index on disk %.0f (after delivery), %.0f (rebuilt); raw bleve %.0f; the mail itself %.0f\n"+
 		"  node heap growth %.0f",
-		n, indexAccounts, rawBatch, raw.figure, delivered, delivered.rate/raw.rate, storeOnly,
+		n, indexAccounts, rawBatch, raw.figure, delivered, delivered.rate/raw.rate, storing,
 		reindex, reindex.rate/raw.rate, rebuild, rebuild.rate/raw.rate,
 		searchRounds, s1p50.Round(10*time.Microsecond), s1p99.Round(10*time.Microsecond), s1hits,
 		s3p50.Round(10*time.Microsecond), s3p99.Round(10*time.Microsecond), s3hits,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -199,14 +200,7 @@ func (s *Service) replay(ctx context.Context, pt *partition, from uint64) (int, 
 	return n, flush(max(last+1, from))
 }
 
-func indexed(t store.Type) bool {
-	for _, k := range indexedTypes {
-		if k == t {
-			return true
-		}
-	}
-	return false
-}
+func indexed(t store.Type) bool { return slices.Contains(indexedTypes, t) }
 
 // syncOp is the op that makes the index say what the store says of k
 // now: a put of the document, or its delete when it is gone or cannot be

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -36,7 +37,7 @@ func (s *Service) feed(ctx context.Context) {
 		})
 		if err != nil {
 			log.Warn("open the change log's feed consumer", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !clock.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -45,7 +46,7 @@ func (s *Service) feed(ctx context.Context) {
 		for ctx.Err() == nil {
 			if err := s.feedOnce(ctx, cons); err != nil && ctx.Err() == nil {
 				log.Warn("feed changes", "err", err)
-				if !sleep(ctx, time.Second) {
+				if !clock.Sleep(ctx, time.Second) {
 					return
 				}
 				if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -104,13 +105,4 @@ func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
 	}
 	s.m.fed.Add(float64(len(news)))
 	return last.DoubleAck(ctx)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }

@@ -6,6 +6,7 @@
 package clock
 
 import (
+	"context"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -23,3 +24,17 @@ var Real Clock = clockwork.NewRealClock()
 
 // NewFake returns a Fake set to t.
 func NewFake(t time.Time) *Fake { return clockwork.NewFakeClockAt(t) }
+
+// Sleep waits d of real time, or until ctx ends; it reports whether the
+// whole wait passed. It is for back-offs and polls, which need no test
+// clock.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetmail/jetmail/shared/clock"
 )
 
 // LeaderKey is the lease key of the cluster leader.
@@ -42,7 +44,7 @@ func RunLease(ctx context.Context, b *Buckets, key, nodeID string, interval time
 			if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
 				log.Warn("lease: create failed", "err", err)
 			}
-			sleep(ctx, interval)
+			clock.Sleep(ctx, interval)
 			continue
 		}
 		log.Info("lease taken")
@@ -76,12 +78,5 @@ func RunLease(ctx context.Context, b *Buckets, key, nodeID string, interval time
 			_ = b.Leases.Delete(dctx, key, jetstream.LastRevision(rev))
 			dcancel()
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }

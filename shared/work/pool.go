@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetmail/jetmail/shared/clock"
 )
 
 // PoolParams configures a Pool.
@@ -111,7 +113,7 @@ func (pl *Pool) Consume(ctx context.Context, cons jetstream.Consumer, name strin
 			<-open
 			if ctx.Err() == nil {
 				pl.p.Logger.Warn("fetch", "consumer", name, "err", err)
-				sleepCtx(ctx, 500*time.Millisecond)
+				clock.Sleep(ctx, 500*time.Millisecond)
 			}
 			continue
 		}
@@ -142,7 +144,7 @@ func (pl *Pool) deliver(ctx context.Context, batch jetstream.MessageBatch, n int
 	pl.release(n - got)
 	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 		pl.p.Logger.Warn("fetch ended", "consumer", name, "err", err)
-		sleepCtx(ctx, 500*time.Millisecond)
+		clock.Sleep(ctx, 500*time.Millisecond)
 	}
 }
 

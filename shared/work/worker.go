@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/roles"
 )
@@ -176,7 +177,7 @@ func (w *Worker) run(ctx context.Context) {
 				cancel()
 				if err != nil {
 					w.log.Warn("drain acknowledgement failed, retrying", "err", err)
-					if !sleepCtx(ctx, time.Second) {
+					if !clock.Sleep(ctx, time.Second) {
 						return
 					}
 					continue
@@ -234,7 +235,7 @@ func (w *Worker) consume(ctx context.Context, k shardKey) {
 		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			w.log.Warn("look up consumer", "consumer", name, "err", err)
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !clock.Sleep(ctx, 250*time.Millisecond) {
 			return
 		}
 	}
@@ -244,13 +245,4 @@ func (w *Worker) consume(ctx context.Context, k shardKey) {
 		part, _, _ := strings.Cut(j.Subject[prefix:], ".")
 		j.Partition, _ = strconv.Atoi(part)
 	})
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
