@@ -99,6 +99,15 @@ type Options struct {
 	PersistNap time.Duration
 }
 
+// mergePlan is scorch's tiered merge policy with a smaller first tier.
+// Its default rounds every segment under 2,000 documents up to 2,000, so an
+// index of fewer documents than that is planned as one segment: each new
+// segment (a batch, or a second of them) is merged into all the rest, and
+// indexing a stream of small batches rewrites the index again and again.
+// With a floor of 20 the tiers are 20, 200, 2,000... documents of up to 10
+// segments each, so a document is rewritten about once per tier.
+var mergePlan = map[string]any{"FloorSegmentSize": 20}
+
 // Index is a full-text index in one directory. It is safe for concurrent use.
 type Index struct {
 	bi        bleve.Index
@@ -124,7 +133,7 @@ func Open(dir string, o Options) (*Index, error) {
 	if o.DeleteBatch <= 0 {
 		o.DeleteBatch = 1000
 	}
-	config := map[string]any{"unsafe_batch": o.UnsafeBatch}
+	config := map[string]any{"unsafe_batch": o.UnsafeBatch, "scorchMergePlanOptions": mergePlan}
 	if o.PersistNap > 0 {
 		config["scorchPersisterOptions"] = map[string]any{"PersisterNapTimeMSec": int(o.PersistNap.Milliseconds())}
 	}
