@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/delivery"
+	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/adminapi"
@@ -27,6 +28,8 @@ import (
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/natsauth"
 	"github.com/jetmail/jetmail/shared/natsconn"
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 	"github.com/jetmail/jetmail/shared/trace"
 )
@@ -111,6 +114,7 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	// The smtp node starts first, on an empty server: it creates what
 	// intake needs and nothing else.
 	inCfg := mailNodeConfig(t, "in", "mx.example.org", sk, 2)
+	inCfg.Cluster.Roles[roles.FtsIndexing] = roles.Shards{{"idx"}} // the first node seeds the role map
 	inQueue := mailqueue.New(mailqueue.Params{})
 	in := smtp.New(inCfg, inQueue)
 	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inQueue, in)
@@ -123,6 +127,11 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	schedCfg := jetmailtest.Config(t, "sched", apiUsers, func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} })
 	sched := jetmailtest.Node(t, ids.conn(t, natsauth.Scheduler), schedCfg, scheduler.New(schedCfg, taskmanager.Params{}))
 	require.True(t, sched.IsLeader(), "only the scheduler node uses role work, so it leads")
+
+	// The indexer reads the traces that smtp and delivery record.
+	idxCfg := jetmailtest.Config(t, "idx", apiUsers)
+	idxStore := store.NewComponent(store.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Indexer), idxCfg, idxStore, indexer.New(idxCfg, idxStore, indexer.Params{Dir: t.TempDir()}))
 
 	// One recipient: the body travels in its entry; two: in the object
 	// store, which smtp writes and delivery reads.
@@ -174,8 +183,17 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	var accounts struct{ Total int }
 	require.NoError(t, api.Call(ctx, adminapi.MethodAccountQuery, map[string]any{}, &accounts))
 	require.Equal(t, 1, accounts.Total, "alice, seeded by the delivery node")
+	var traces jmap.QueryResponse
+	require.Eventually(t, func() bool {
+		traces = jmap.QueryResponse{} // x:partial is left out when false
+		err := api.Call(ctx, adminapi.MethodTraceQuery, map[string]any{"filter": map[string]any{"sender": "alice@example.org"}}, &traces)
+		return err == nil && len(traces.IDs) == 2 && !traces.Partial
+	}, 10*time.Second, 50*time.Millisecond, "the indexer found both messages' traces")
+	var got adminapi.TraceGetResponse
+	require.NoError(t, api.Call(ctx, adminapi.MethodTraceGet, map[string]any{"ids": traces.IDs}, &got))
+	require.Len(t, got.List, 2)
 
-	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, "api-admin"} {
+	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, natsauth.Indexer, "api-admin"} {
 		require.Empty(t, ids.deniedTo(id), "identity %s was refused something it needs", id)
 	}
 }

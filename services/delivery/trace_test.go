@@ -121,7 +121,7 @@ func TestTraceOfDeliveredMessage(t *testing.T) {
 	require.False(t, delivered.At.Before(attempt.At))
 
 	// The index, as the indexer will feed it.
-	ix, err := trace.Open(filepath.Join(t.TempDir(), "traces"))
+	ix, err := trace.Open(filepath.Join(t.TempDir(), "traces"), trace.Options{})
 	require.NoError(t, err)
 	defer ix.Close()
 	ctx := context.Background()

@@ -1,7 +1,7 @@
 // Package indexer is the indexer service (`jetmail serve indexer`), the
 // node side of role fts-indexing: it keeps a full-text index (package fts)
 // of the accounts of each partition the node holds, and answers their
-// searches.
+// searches; and the index of the message traces of those partitions.
 //
 // # From a change to the index
 //
@@ -54,4 +54,27 @@
 //
 // The node unsubscribes and closes the index; it keeps it on disk, so
 // that gaining it back replays from its checkpoint.
+//
+// # Message traces
+//
+// The holder of partition p also keeps the trace index of p
+// (storage.index-dir/traces/p<n>, package trace): the message traces the
+// queue records on jetmail.traces.<p>.<trace id>. It reads those subjects
+// itself, with one ordered consumer from the index's checkpoint (the next
+// stream sequence), and folds each batch of events into the traces'
+// documents with the checkpoint, so that after a crash it goes on from
+// what the disk holds; folding an event twice changes nothing. A trace per
+// task would cost a task and a read of the trace per event, where the
+// stream already has them in order per partition. Until the follower has
+// read up to the partition's last message its answers say partial. Once
+// an hour, and on gaining, the traces whose latest event is past
+// queue.trace.retention (gone from the stream) are removed.
+//
+// A trace search (x:Trace/query, `jetmail trace search`) asks every
+// partition's holder at once (package search) and merges the answers,
+// the most recently received first; a partition no live node holds makes
+// the answer partial, and none answering is serverUnavailable.
+// x:Trace/get reads each trace whole from the stream. Task IndexTrace
+// reads one trace whole and folds it in again, or removes it when the
+// stream no longer has it: the repair of one trace, by the operator.
 package indexer

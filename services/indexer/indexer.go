@@ -15,6 +15,7 @@ import (
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
+	"github.com/jetmail/jetmail/shared/trace"
 )
 
 // Name is the service's name for `jetmail serve`.
@@ -102,6 +103,12 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		}
 		s.client = search.Client{Conn: d.Conn}
 		s.m = newMetrics(d.Metrics)
+		// The queue creates the traces stream too; the indexer does so that
+		// trace searches work before a first message.
+		if err := trace.EnsureStream(ctx, d.JS(), s.traceRetention(), d.Config.NATS.Replicas); err != nil {
+			return err
+		}
+		registerTraceAPI(d.API, s)
 
 		bg, cancel := context.WithCancel(context.Background())
 		s.ctx, s.cancel = bg, cancel
@@ -122,6 +129,7 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		}
 		tp.Handlers.Handle(task.IndexDocument, s.indexDocument)
 		tp.Handlers.Handle(task.UnindexDocument, s.indexDocument)
+		tp.Handlers.Handle(task.IndexTrace, s.indexTrace)
 		s.mgr = taskmanager.New(tp)
 		if err := s.mgr.Start(ctx); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 type metrics struct {
 	held                    prometheus.Gauge
 	indexed, fed            prometheus.Counter
+	tracesFolded            prometheus.Counter
 	builds                  *prometheus.CounterVec
 	batchSeconds, batchSize prometheus.Observer
 	searchSeconds           prometheus.Observer
@@ -21,6 +22,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Index entries (puts and deletes) committed to the indexes this node holds."}),
 		fed: f.NewCounter(prometheus.CounterOpts{Name: "jetmail_index_tasks_fed_total",
 			Help: "IndexDocument and UnindexDocument tasks created from the change log by this node's feed."}),
+		tracesFolded: f.NewCounter(prometheus.CounterOpts{Name: "jetmail_index_trace_messages_total",
+			Help: "Messages of the traces stream (each one or more events of a trace) folded into the trace indexes this node holds."}),
 		builds: f.NewCounterVec(prometheus.CounterOpts{Name: "jetmail_index_builds_total",
 			Help: "Partition indexes made whole on gaining them, by kind: replay (from the index's checkpoint) or rebuild (from the documents)."}, []string{"kind"}),
 		batchSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "jetmail_index_commit_seconds",

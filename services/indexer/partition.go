@@ -18,6 +18,7 @@ import (
 	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/trace"
 )
 
 // partition is the index of one partition this node holds.
@@ -26,47 +27,60 @@ type partition struct {
 	dir string
 	log *slog.Logger
 
-	// mu guards ix: searches and batches take it shared, the rebuild's
-	// reset and the release exclusively.
+	// mu guards ix and tx: searches and batches take it shared, the
+	// rebuild's reset and the release exclusively.
 	mu sync.RWMutex
 	ix *fts.Index
+	tx *trace.Index // the message traces of the partition (package trace)
 
-	built  atomic.Bool // the build is done: answers are whole
-	subs   []*nats.Subscription
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the build has ended
+	built       atomic.Bool // the build is done: answers are whole
+	tracesBuilt atomic.Bool // the trace follower has caught up once
+	subs        []*nats.Subscription
+	cancel      context.CancelFunc
+	done        sync.WaitGroup // the build and the trace follower
 }
 
-// openIndex opens the index in dir, starting afresh when what is there
-// cannot be used (another format version, a damaged index).
-func openIndex(dir string, log *slog.Logger) (*fts.Index, error) {
-	ix, err := fts.Open(dir, indexOptions)
+// openIndex opens an index in dir with open, starting afresh when what
+// is there cannot be used (another format version, a damaged index).
+func openIndex[I any](dir string, log *slog.Logger, open func(dir string) (I, error)) (I, error) {
+	ix, err := open(dir)
 	if err == nil {
 		return ix, nil
 	}
 	log.Warn("index unusable, rebuilding it", "dir", dir, "err", err)
 	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("remove index %s: %w", dir, err)
+		return ix, fmt.Errorf("remove index %s: %w", dir, err)
 	}
-	return fts.Open(dir, indexOptions)
+	return open(dir)
 }
 
-// gain opens partition n's index, subscribes to its subjects and starts
-// its build.
+func openFTS(dir string) (*fts.Index, error) { return fts.Open(dir, indexOptions) }
+
+func openTraces(dir string) (*trace.Index, error) { return trace.Open(dir, traceIndexOptions) }
+
+// gain opens partition n's indexes, subscribes to its subjects and
+// starts its build and its trace follower.
 func (s *Service) gain(n int) error {
 	dir := filepath.Join(s.p.Dir, "p"+strconv.Itoa(n))
 	log := s.log.With("partition", n)
-	if err := os.MkdirAll(s.p.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.p.Dir, "traces"), 0o750); err != nil {
 		return fmt.Errorf("index dir %s: %w", s.p.Dir, err)
 	}
-	ix, err := openIndex(dir, log)
+	ix, err := openIndex(dir, log, openFTS)
 	if err != nil {
 		return err
 	}
-	pt := &partition{n: n, dir: dir, log: log, ix: ix, done: make(chan struct{})}
+	tx, err := openIndex(filepath.Join(s.p.Dir, "traces", "p"+strconv.Itoa(n)), log, openTraces)
+	if err != nil {
+		_ = ix.Close()
+		return err
+	}
+	pt := &partition{n: n, dir: dir, log: log, ix: ix, tx: tx}
 	for subject, h := range map[string]nats.MsgHandler{
-		search.SearchSubject(n): func(m *nats.Msg) { go s.answerSearch(pt, m) },
-		search.ApplySubject(n):  func(m *nats.Msg) { s.answerApply(pt, m) },
+		search.SearchSubject(n):      func(m *nats.Msg) { go s.answerSearch(pt, m) },
+		search.ApplySubject(n):       func(m *nats.Msg) { s.answerApply(pt, m) },
+		search.TraceSearchSubject(n): func(m *nats.Msg) { go s.answerTraceSearch(pt, m) },
+		search.TraceIndexSubject(n):  func(m *nats.Msg) { go s.answerTraceIndex(pt, m) },
 	} {
 		sub, err := s.d.Conn.Subscribe(subject, h)
 		if err != nil {
@@ -75,19 +89,22 @@ func (s *Service) gain(n int) error {
 		}
 		pt.subs = append(pt.subs, sub)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.ctx) // ends at shutdown too, before the indexes close
 	pt.cancel = cancel
 	s.mu.Lock()
 	s.held[n] = pt
 	s.mu.Unlock()
 	s.m.held.Inc()
 	log.Info("holding partition: building its index")
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		defer close(pt.done)
-		s.build(ctx, pt)
-	}()
+	for _, run := range []func(context.Context, *partition){s.build, s.followTraces} {
+		s.bg.Add(1)
+		pt.done.Add(1)
+		go func() {
+			defer s.bg.Done()
+			defer pt.done.Done()
+			run(ctx, pt)
+		}()
+	}
 	return nil
 }
 
@@ -118,14 +135,15 @@ func (s *Service) releaseAll() {
 	}
 }
 
-// release unsubscribes, ends the build and closes the index.
+// release unsubscribes, ends the build and the trace follower, and
+// closes the indexes.
 func (pt *partition) release() {
 	for _, sub := range pt.subs {
 		_ = sub.Unsubscribe()
 	}
 	if pt.cancel != nil {
 		pt.cancel()
-		<-pt.done
+		pt.done.Wait()
 	}
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
@@ -134,6 +152,12 @@ func (pt *partition) release() {
 			pt.log.Warn("close index", "err", err)
 		}
 		pt.ix = nil
+	}
+	if pt.tx != nil {
+		if err := pt.tx.Close(); err != nil {
+			pt.log.Warn("close trace index", "err", err)
+		}
+		pt.tx = nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/task"
@@ -118,27 +119,35 @@ func (s *Service) runBatcher(b *batcher) {
 	}
 }
 
-// commit indexes ops in partition n: here if this node holds it, else
-// at its holder, waiting a little for one to appear (a partition changes
-// hands within a heartbeat or two).
+// commit indexes ops in partition n.
 func (s *Service) commit(ctx context.Context, n int, ops []fts.Op) error {
+	return s.atHolder(ctx, n,
+		func(pt *partition) error {
+			err := pt.apply(ctx, ops)
+			if err == nil {
+				s.m.indexed.Add(float64(len(ops))) // the holder counts a remote apply
+			}
+			return err
+		},
+		func() error { return s.client.Apply(ctx, n, ops) })
+}
+
+// atHolder does work on partition n: local when this node holds it, else
+// remote (at its holder, over NATS), waiting a little for a holder to
+// appear (a partition changes hands within a heartbeat or two).
+func (s *Service) atHolder(ctx context.Context, n int, local func(*partition) error, remote func() error) error {
 	for attempt := 0; ; attempt++ {
 		var err error
 		if pt := s.local(n); pt != nil {
-			if err = pt.apply(ctx, ops); err == nil {
-				s.m.indexed.Add(float64(len(ops)))
-				return nil
-			}
+			err = local(pt)
 		} else {
-			err = s.client.Apply(ctx, n, ops)
+			err = remote()
 		}
 		if err == nil || attempt >= 5 || !(errors.Is(err, search.ErrUnavailable) || errors.Is(err, errReleased)) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, s.p.HoldInterval) {
 			return ctx.Err()
-		case <-time.After(s.p.HoldInterval):
 		}
 	}
 }

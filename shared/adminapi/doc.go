@@ -15,6 +15,7 @@
 //	x:Queue/get, /query, /set           QueueEntry, QueueFilter, QueueSetArgs, QueueEntryUpdated
 //	x:Queue/export, /import             QueueExportArgs, QueueMessage, QueueImportResponse
 //	x:VirtualQueue/get, /set            VirtualQueue, VirtualQueuePatch
+//	x:Trace/get, /query                 Trace, TraceFilter
 //
 // The wire format is the reference's (the Task and TaskManager objects of
 // the task manager pages) inside RFC 8620's envelopes. Errors are precise:

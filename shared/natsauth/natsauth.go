@@ -23,7 +23,9 @@
 //	indexer        the store (documents and blobs to index, the change log
 //	               it feeds from), the task and settings buckets and the
 //	               fts-indexing role stream; the full-text subjects
-//	               (jetmail.fts.>); answers the store's API calls
+//	               (jetmail.fts.>); reads message traces (and creates
+//	               their stream), not records them; answers the store's
+//	               and x:Trace API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -83,7 +85,7 @@ var storeAPITypes = []string{jmap.ObjectType(adminapi.MethodAccountGet), jmap.Ob
 var apiTypes = map[string][]string{
 	// Delivery nodes hold the whole store, so they answer its API too.
 	Delivery:  append([]string{jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)}, storeAPITypes...),
-	Indexer:   storeAPITypes,
+	Indexer:   append([]string{jmap.ObjectType(adminapi.MethodTraceGet)}, storeAPITypes...),
 	Scheduler: {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 
@@ -148,6 +150,19 @@ func base(identity string) grant {
 	return g
 }
 
+// traceReads lets an identity read message traces (consumers of their
+// stream, direct gets) and create the stream, not record or remove them.
+func traceReads() grant {
+	g := streamMeta(trace.Stream)
+	s := trace.Stream
+	g.pub = append(g.pub,
+		"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
+		"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+		"$JS.API.CONSUMER.DELETE."+s+".*", "$JS.API.CONSUMER.MSG.NEXT."+s+".>",
+	)
+	return g
+}
+
 // traces lets an identity record message traces: publish them and
 // create the stream, not read them.
 func traces() grant {
@@ -197,6 +212,14 @@ func service(name string) (grant, error) {
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))
 		g.add(streamFull(work.StreamName(roles.FtsIndexing)))
+		g.add(traceReads()) // the trace index, and x:Trace/get
+		for _, r := range roles.All {
+			// A node with role work ensures every role's stream and its
+			// anchor at start (work.EnsureStream), without reading the
+			// work of the other roles.
+			g.add(streamMeta(work.StreamName(r)))
+			g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+work.StreamName(r), work.AnchorSubject(r))
+		}
 		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">", "jetmail.fts.>")
 		g.sub = append(g.sub, "jetmail.fts.>")
 	case Scheduler:

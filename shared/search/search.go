@@ -4,8 +4,16 @@
 //
 // # Subjects
 //
-//	jetmail.fts.search.<partition>   Request -> Response: one page of a search
-//	jetmail.fts.apply.<partition>    Apply -> Applied: index a batch of changes
+//	jetmail.fts.search.<partition>       Request -> Response: one page of a search
+//	jetmail.fts.apply.<partition>        Apply -> Applied: index a batch of changes
+//	jetmail.fts.tracesearch.<partition>  TraceRequest -> TraceResponse: the
+//	                                     partition's traces that match
+//	jetmail.fts.traceindex.<partition>   TraceIndex -> Applied: read traces
+//	                                     whole from the stream and index them
+//
+// A message trace's partition is its trace id's (package trace), not an
+// account's, so a trace search asks every partition at once and merges
+// the answers (Client.SearchTraces).
 //
 // Only the node holding a partition's index subscribes to its subjects,
 // with plain (not queue) subscriptions: while a partition moves, the old

@@ -102,9 +102,9 @@ func Partition(id string, partitions int) int {
 	return shard.Partition(id, partitions)
 }
 
-// validID reports whether id can be a subject token: not empty, no dot,
+// ValidID reports whether id can be a trace id, a subject token: not empty, no dot,
 // wildcard or white space.
-func validID(id string) bool {
+func ValidID(id string) bool {
 	return id != "" && !strings.ContainsAny(id, ".*> \t\r\n")
 }
 

@@ -34,7 +34,7 @@ func message(id, sender, msgID string, minutes int, rcpts ...string) trace.Trace
 func openIndex(t *testing.T) (*trace.Index, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "traces")
-	ix, err := trace.Open(dir)
+	ix, err := trace.Open(dir, trace.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ix.Close() })
 	return ix, dir
@@ -138,7 +138,7 @@ func TestIndexApplyReplacesAndPersists(t *testing.T) {
 	require.NoError(t, ix.Apply(c, []trace.Trace{{ID: "A"}}))
 	require.NoError(t, ix.Close())
 
-	ix, err = trace.Open(dir)
+	ix, err = trace.Open(dir, trace.Options{})
 	require.NoError(t, err)
 	defer ix.Close()
 	got, err = ix.Search(c, trace.Query{})
@@ -209,6 +209,83 @@ func TestIndexOpenRefusesForeignDirectory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"), []byte("x"), 0o600))
-	_, err := trace.Open(dir)
+	_, err := trace.Open(dir, trace.Options{})
 	require.ErrorContains(t, err, "not empty")
+}
+
+// A trace folded in pieces, in any order and some of them twice, ends as
+// the trace applied whole; the checkpoint of the last fold is kept.
+func TestIndexFoldInPieces(t *testing.T) {
+	t.Parallel()
+	whole, _ := openIndex(t)
+	folded, dir := openIndex(t)
+	c := context.Background()
+	tr := message("A", "alice@example.org", "<a@x>", 0, "bob@remote.test", "carol@other.test", "dave@remote.test")
+	tr.Events = append(tr.Events, trace.Event{TraceID: "A", Kind: trace.KindDSNSent, At: t0.Add(time.Minute), Sender: "alice@example.org"})
+	require.NoError(t, whole.Apply(c, []trace.Trace{tr}))
+
+	ev := tr.Events
+	pieces := [][]trace.Event{{ev[3], ev[2]}, {ev[4]}, {ev[0], ev[2]}, {ev[1], ev[4]}}
+	for i, p := range pieces {
+		require.NoError(t, folded.Fold(c, []trace.Trace{{ID: "A", Events: p}}, fmt.Appendf(nil, "%d", i+1)))
+	}
+	want, err := whole.Search(c, trace.Query{})
+	require.NoError(t, err)
+	got, err := folded.Search(c, trace.Query{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.ElementsMatch(t, want[0].Recipients, got[0].Recipients)
+	want[0].Recipients, got[0].Recipients = nil, nil
+	require.Equal(t, want[0], got[0])
+	require.Equal(t, "alice@example.org", got[0].Sender)
+	require.Equal(t, t0, got[0].Received, "from the received event, though it came third")
+	require.Equal(t, trace.KindDSNSent, got[0].LastKind)
+	require.Equal(t, "550 5.1.1 no such user", got[0].LastReply)
+	for _, q := range []trace.Query{{Rcpt: "carol@other.test"}, {Sender: "example.org"}, {MessageID: "a@x"}} {
+		found, err := folded.Search(c, q)
+		require.NoError(t, err)
+		require.Equal(t, []string{"A"}, ids(found), "%+v", q)
+	}
+
+	// Two pieces of one trace in one fold, beside another trace.
+	require.NoError(t, folded.Fold(c, []trace.Trace{message("B", "x@y.test", "", 5, "z@y.test"), {ID: "A", Events: ev[:1]}, {ID: "A", Events: ev[4:]}}, nil))
+	n, err := folded.Count()
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+
+	cp, err := folded.Checkpoint()
+	require.NoError(t, err)
+	require.Equal(t, "4", string(cp), "a fold without a checkpoint leaves the last")
+	require.NoError(t, folded.Close())
+	folded, err = trace.Open(dir, trace.Options{UnsafeBatch: true})
+	require.NoError(t, err)
+	defer folded.Close()
+	cp, err = folded.Checkpoint()
+	require.NoError(t, err)
+	require.Equal(t, "4", string(cp), "the checkpoint persists")
+	got, err = folded.Search(c, trace.Query{MessageID: "a@x"})
+	require.NoError(t, err)
+	require.Equal(t, trace.KindDSNSent, got[0].LastKind)
+}
+
+// Prune removes the traces whose latest event is older than its bound,
+// whenever they were received.
+func TestIndexPrune(t *testing.T) {
+	t.Parallel()
+	ix, _ := openIndex(t)
+	c := context.Background()
+	old := message("old", "a@b.test", "", 0, "c@d.test")   // last event t0+1s
+	late := message("late", "a@b.test", "", 0, "c@d.test") // received at t0, last event a day on
+	late.Events[1].At = t0.Add(24 * time.Hour)
+	recent := message("recent", "a@b.test", "", 60, "c@d.test")
+	require.NoError(t, ix.Apply(c, []trace.Trace{old, late, recent}))
+	n, err := ix.Prune(c, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	got, err := ix.Search(c, trace.Query{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"recent", "late"}, ids(got))
+	n, err = ix.Prune(c, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

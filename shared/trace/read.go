@@ -22,7 +22,7 @@ const readInactive = 30 * time.Second
 // events: an ephemeral consumer filtered on the trace's subject is
 // created (its info says how many messages match), fetched and deleted.
 func Read(ctx context.Context, js jetstream.JetStream, partitions int, id string) ([]Event, error) {
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, fmt.Errorf("read trace %q: not a valid trace id", id)
 	}
 	cons, err := js.CreateConsumer(ctx, Stream, jetstream.ConsumerConfig{

@@ -147,7 +147,7 @@ func (r *Recorder) Record(_ context.Context, e Event) {
 	if r == nil {
 		return
 	}
-	if !validID(e.TraceID) {
+	if !ValidID(e.TraceID) {
 		r.drop(e.TraceID, e.Kind, fmt.Errorf("trace id %q cannot be a subject token", e.TraceID))
 		return
 	}

@@ -24,19 +24,20 @@ type Query struct {
 	// Sender is an address, matched case-insensitively; or a domain,
 	// "@example.org" or "example.org", matching every sender at it; or
 	// "<>", the null sender (bounces and other DSNs).
-	Sender string
+	Sender string `json:"sender,omitempty"`
 	// Rcpt is an address or a domain, as Sender: a trace matches when
 	// any of its recipients does.
-	Rcpt string
+	Rcpt string `json:"rcpt,omitempty"`
 	// MessageID is the Message-ID header, exactly, with or without its
 	// angle brackets.
-	MessageID string
+	MessageID string `json:"messageId,omitempty"`
 	// After (inclusive) and Before (exclusive) bound the time the message
 	// was received; zero: unbounded.
-	After, Before time.Time
+	After  time.Time `json:"after,omitzero"`
+	Before time.Time `json:"before,omitzero"`
 	// Limit is how many traces are returned at most: default
 	// DefaultLimit, at most MaxLimit.
-	Limit int
+	Limit int `json:"limit,omitempty"`
 }
 
 // Search returns the traces matching q, the most recently received first.
