@@ -221,7 +221,7 @@ func TestQueueAPIWireFormat(t *testing.T) {
 		{"x:Queue/query", `{"filter": {"dueBefore": "soon"}}`, "invalidArguments", `filter/dueBefore: bad date-time "soon": use RFC 3339, such as 2026-01-02T15:04:05Z`},
 		{"x:Queue/query", `{"position": -1}`, "invalidArguments", "position must be 0 or more, got -1"},
 		{"x:Queue/query", `{"sort": [{"property": "due"}]}`, "unsupportedSort", "queue entries are listed soonest due first; sort is not supported"},
-		{"x:Queue/query", `{"limit": "ten"}`, "invalidArguments", "argument limit must be a int"},
+		{"x:Queue/query", `{"limit": "ten"}`, "invalidArguments", "argument limit must be a whole number"},
 		{"x:VirtualQueue/set", `{"destroy": ["remote"]}`, "invalidArguments", `virtual queues are defined in the configuration (queue.virtual.<name>); only update {"paused": ...} is accepted`},
 	} {
 		require.Equal(t, map[string]any{"type": tc.typ, "description": tc.description}, e.adminError(tc.method, tc.args), tc.method+" "+tc.args)

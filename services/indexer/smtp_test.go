@@ -44,7 +44,7 @@ func TestMailSentBySMTPIsFoundWithinTwoSeconds(t *testing.T) {
 	in := smtp.New(cfg, q).WithStore(sc)
 	idx := indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()})
 	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, q, in, delivery.New(cfg, q).WithStore(sc), idx,
-		scheduler.New(cfg, taskmanager.Params{}))
+		scheduler.New(cfg, taskmanager.Params{Roles: schedulerRoles()}))
 	st := sc.Store()
 	ctx := context.Background()
 	alice, err := st.AccountByAddress(ctx, "alice@example.org")

@@ -381,8 +381,8 @@ func TestTaskAPIWireFormat(t *testing.T) {
 		{"x:Task/query", `{"filter": {"type": ["Nope"]}}`, "invalidArguments", `filter/type: unknown task type "Nope"`},
 		{"x:Task/query", `{"sort": [{"property": "due"}, {"property": "id"}]}`, "unsupportedSort", "tasks sort by one property, due"},
 		{"x:Task/query", `{"position": -2}`, "invalidArguments", "position must be 0 or more, got -2"},
-		{"x:Task/get", `{"ids": "x"}`, "invalidArguments", "argument ids must be a []string"},
-		{"x:Task/set", `{"create": [1]}`, "invalidArguments", "argument create must be a map[string]json.RawMessage"},
+		{"x:Task/get", `{"ids": "x"}`, "invalidArguments", "argument ids must be an array"},
+		{"x:Task/set", `{"create": [1]}`, "invalidArguments", "argument create must be an object"},
 	} {
 		name, r := e.callRaw(t, tc.method, tc.args)
 		require.Equal(t, "error", name, tc.args)

@@ -62,6 +62,16 @@ type Service struct {
 // bounded by smtp.limits instead.
 const enqueueTimeout = 5 * time.Second
 
+// maxRecipients is how many recipients one transaction takes.
+const maxRecipients = 1000
+
+// storeTimePerByte is what each byte of a body adds to enqueueTimeout: the
+// store's part grows with the message (each chunk is hashed, published and
+// its ack awaited), and with 5 s for any size a 50 MB message got 451 from
+// a store that queues small ones in time, again at every retry. 100 ns a
+// byte is a store that takes 10 MB/s: 5 more seconds for 50 MB.
+const storeTimePerByte = 100 * time.Nanosecond
+
 // New returns the service, enqueueing into q (started before it).
 func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg: cfg, q: q} }
 
@@ -122,7 +132,10 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		srv := gosmtp.NewServer(&backend{s})
 		srv.Domain = host
 		srv.MaxMessageBytes = s.cfg.SMTP.MaxMessageSize
-		srv.MaxRecipients = 1000
+		// RFC 5321 4.5.3.1.8 asks for 100 at least; past the limit go-smtp
+		// answers 452 4.5.3, and the client sends the rest in another
+		// transaction (4.5.3.1.10). EHLO tells it (LIMITS RCPTMAX=1000).
+		srv.MaxRecipients = maxRecipients
 		srv.ReadTimeout, srv.WriteTimeout = lim.IdleTimeout, lim.IdleTimeout
 		ln = door.wrap(ln)
 		srv.AllowInsecureAuth = true // enforced per session: TLS, or loopback when allowed
@@ -418,7 +431,8 @@ func (ss *session) Data(r io.Reader) error {
 
 // storeClock is a body reader that gives the store enqueueTimeout of the
 // time spent outside its reads, that is not waiting for the client, and
-// cancels the enqueue past it.
+// storeTimePerByte more for each byte read, and cancels the enqueue past
+// it.
 type storeClock struct {
 	r     io.Reader
 	left  time.Duration
@@ -436,6 +450,7 @@ func (s *storeClock) Read(p []byte) (int, error) {
 	s.left -= time.Since(s.since)
 	n, err := s.r.Read(p)
 	s.since = time.Now()
+	s.left += time.Duration(n) * storeTimePerByte
 	s.timer.Reset(max(s.left, 0))
 	return n, err
 }

@@ -404,8 +404,10 @@ func hasHighBit(b []byte) bool {
 // deliverLocal stores the message in each local recipient's account (its
 // Inbox). An address no account has fails for good (550 5.1.1); an account
 // over quota for now (452 4.2.2), so that the message stays queued until
-// there is room. The email's id is made from the queue entry's, so that a
-// delivery repeated after a crash stores it once.
+// there is room. The email's id is made from the message's and the
+// account's, so that a delivery repeated after a crash stores it once, and
+// so does a message to several addresses of one account (or to one address
+// twice): the others find it stored and are delivered.
 func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
 	out := make([]mailqueue.Result, len(dl.Recipients))
 	for i, r := range dl.Recipients {
@@ -422,7 +424,7 @@ func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body
 	if err != nil {
 		return mailqueue.Result{Text: "look up the account of " + r.Address + ": " + err.Error()}
 	}
-	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: fmt.Sprintf("%s-%d", r.MessageID, r.Index)})
+	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: r.MessageID + "-" + a.ID})
 	switch {
 	case err == nil, errors.Is(err, store.ErrDuplicate):
 		return mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to " + a.Name + "'s Inbox", RemoteMTA: d.p.Hostname}

@@ -29,10 +29,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Capabilities jetmail serves.
@@ -474,24 +476,134 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 }
 
 // Args decodes method arguments strictly into v: an unknown argument or a
-// wrong type is an invalidArguments error naming it. A *MethodError from a
-// type that decodes itself (a filter) is returned as it is.
+// bad value is an invalidArguments error naming it by its path
+// ("filter/before"). A *MethodError from a type that decodes itself (a
+// filter) is returned as it is.
 func Args(raw json.RawMessage, v any) error {
+	err := strictDecode(raw, v)
+	if err == nil {
+		return nil
+	}
+	var me *MethodError
+	if errors.As(err, &me) {
+		return me
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		path := strings.ReplaceAll(te.Field, ".", "/")
+		// The error of an item names the list: say so.
+		if _, at, _ := argPath(raw, reflect.TypeOf(v)); at != nil && (at.Kind() == reflect.Slice || at.Kind() == reflect.Map) && at.Elem() == te.Type {
+			return Errorf("invalidArguments", "argument %s must be %s, each item %s", path, KindOf(at), KindOf(te.Type))
+		}
+		return Errorf("invalidArguments", "argument %s must be %s", path, KindOf(te.Type))
+	}
+	// Neither an unknown field nor an error from a value's own decoder
+	// (time.Time's "parsing time ...") says where it is: find it.
+	path, at, unknown := argPath(raw, reflect.TypeOf(v))
+	switch {
+	case path == "":
+		return Errorf("invalidArguments", "%v", err)
+	case unknown:
+		return Errorf("invalidArguments", "unknown argument %q", path)
+	case at == timeType:
+		return Errorf("invalidArguments", "argument %s must be an RFC 3339 date-time, such as 2026-01-02T15:04:05Z", path)
+	}
+	return Errorf("invalidArguments", "argument %s: %v", path, err)
+}
+
+func strictDecode(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var me *MethodError
-		if errors.As(err, &me) {
-			return me
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return Errorf("invalidArguments", "argument %s must be a %s", strings.ReplaceAll(te.Field, ".", "/"), te.Type)
-		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return Errorf("invalidArguments", "unknown argument %s", f)
-		}
-		return Errorf("invalidArguments", "%v", err)
+	return dec.Decode(v)
+}
+
+var (
+	timeType        = reflect.TypeFor[time.Time]()
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+)
+
+// argPath finds where decoding raw into a value of type t fails, one
+// property at a time, descending into objects: the path of the property,
+// its type, and whether it is unknown. It returns "" when no property of
+// an object fails alone.
+func argPath(raw json.RawMessage, t reflect.Type) (path string, at reflect.Type, unknown bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	return nil
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return "", nil, false
+	}
+	var props map[string]json.RawMessage
+	if json.Unmarshal(raw, &props) != nil {
+		return "", nil, false
+	}
+	fields := jsonFields(t, map[string]reflect.Type{})
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ft, ok := fields[strings.ToLower(k)] // as encoding/json matches names
+		if !ok {
+			return k, nil, true
+		}
+		if strictDecode(props[k], reflect.New(ft).Interface()) == nil {
+			continue
+		}
+		if sub, at, unknown := argPath(props[k], ft); sub != "" {
+			return k + "/" + sub, at, unknown
+		}
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		return k, ft, false
+	}
+	return "", nil, false
+}
+
+// jsonFields adds the JSON names of t's fields, in lower case, to out.
+func jsonFields(t reflect.Type, out map[string]reflect.Type) map[string]reflect.Type {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			jsonFields(f.Type, out)
+		case name == "":
+			out[strings.ToLower(f.Name)] = f.Type
+		default:
+			out[strings.ToLower(name)] = f.Type
+		}
+	}
+	return out
+}
+
+// KindOf says what a value of Go type t is in JSON's words: "a string",
+// "a whole number", "an object"..., for errors that name what a property
+// must be.
+func KindOf(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		return "an RFC 3339 date-time"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "a " + t.String()
 }

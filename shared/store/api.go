@@ -351,8 +351,10 @@ func (a *api) domainSet(ctx context.Context, _ *jmap.Principal, raw json.RawMess
 }
 
 // mailAccount is the account a mail method works on: its accountId
-// argument, which an account's own credentials may leave out.
-func mailAccount(p *jmap.Principal, accountID *string) (string, error) {
+// argument, which an account's own credentials may leave out. It must be
+// an account (accountNotFound, RFC 8620 3.6.2): Email/query and Email/get
+// answered for an id of none as for an empty account.
+func (a *api) mailAccount(ctx context.Context, p *jmap.Principal, accountID *string) (string, error) {
 	id := p.Account
 	if accountID != nil {
 		id = *accountID
@@ -363,6 +365,11 @@ func mailAccount(p *jmap.Principal, accountID *string) (string, error) {
 	if !p.CanAccount(id, PermMailGet) {
 		return "", jmap.Errorf("forbidden", "%s may not read account %s (needs the %s permission)", p.Name, id, PermMailGet)
 	}
+	if _, err := a.s.Account(ctx, id); errors.Is(err, ErrNotFound) {
+		return "", jmap.Errorf("accountNotFound", "no account %s", id)
+	} else if err != nil {
+		return "", err
+	}
 	return id, nil
 }
 
@@ -371,12 +378,9 @@ func (a *api) mailboxGet(ctx context.Context, p *jmap.Principal, raw json.RawMes
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
-	id, err := mailAccount(p, args.AccountID)
+	id, err := a.mailAccount(ctx, p, args.AccountID)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := a.s.Account(ctx, id); err != nil {
-		return nil, methodErr(err)
 	}
 	boxes, err := a.s.Mailboxes(ctx, id)
 	if err != nil {
@@ -429,7 +433,7 @@ func (a *api) emailGet(ctx context.Context, p *jmap.Principal, raw json.RawMessa
 	if err := jmap.Args(raw, &args); err != nil {
 		return nil, err
 	}
-	id, err := mailAccount(p, args.AccountID)
+	id, err := a.mailAccount(ctx, p, args.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +471,7 @@ func (a *api) emailQuery(ctx context.Context, p *jmap.Principal, raw json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	id, err := mailAccount(p, args.AccountID)
+	id, err := a.mailAccount(ctx, p, args.AccountID)
 	if err != nil {
 		return nil, err
 	}

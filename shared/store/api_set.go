@@ -99,22 +99,10 @@ func jsonKind(field any, err error) string {
 	if !errors.As(err, &te) {
 		return err.Error()
 	}
-	t := te.Type
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	kind := map[reflect.Kind]string{reflect.String: "a string", reflect.Bool: "true or false",
-		reflect.Map: "an object", reflect.Struct: "an object", reflect.Slice: "an array"}[t.Kind()]
-	if kind == "" {
-		kind = "a number"
-		if t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 {
-			kind = "a whole number"
-		}
-	}
 	if te.Field != "" && te.Field != te.Struct {
-		return fmt.Sprintf("%s must be %s, not %s", strings.ReplaceAll(te.Field, ".", "/"), kind, te.Value)
+		return fmt.Sprintf("%s must be %s, not %s", strings.ReplaceAll(te.Field, ".", "/"), jmap.KindOf(te.Type), te.Value)
 	}
-	return fmt.Sprintf("must be %s, not %s", kind, te.Value)
+	return fmt.Sprintf("must be %s, not %s", jmap.KindOf(te.Type), te.Value)
 }
 
 // patchPath splits a patch key into its property and the rest of the

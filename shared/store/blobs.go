@@ -38,17 +38,7 @@ func (s *Store) PutBlob(ctx context.Context, r io.Reader) (BlobRef, error) {
 		return BlobRef{}, fmt.Errorf("read a blob: %w", err)
 	}
 	if n <= blobInMemory {
-		sum := sha256.Sum256(buf.Bytes())
-		ref := BlobRef{ID: "sha256-" + hex.EncodeToString(sum[:]), Size: n}
-		if _, err := s.blobs.GetInfo(ctx, ref.ID); err == nil {
-			return ref, nil
-		} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
-			return BlobRef{}, fmt.Errorf("look for blob %s: %w", ref.ID, err)
-		}
-		if _, err := s.blobs.PutBytes(ctx, ref.ID, buf.Bytes()); err != nil {
-			return BlobRef{}, fmt.Errorf("store blob %s: %w", ref.ID, err)
-		}
-		return ref, nil
+		return s.putBlobBytes(ctx, buf.Bytes())
 	}
 	// Too large to hold: write it under a temporary name while hashing,
 	// then give it its name (or drop it, when those bytes are stored).
@@ -70,6 +60,28 @@ func (s *Store) PutBlob(ctx context.Context, r io.Reader) (BlobRef, error) {
 	}
 	if info, _ := s.blobs.GetInfo(ctx, tmp); info != nil {
 		_ = s.blobs.Delete(ctx, tmp) // the same bytes were stored before
+	}
+	return ref, nil
+}
+
+// putBlobBytes is PutBlob for bytes in memory, of any size: named before
+// anything is written, they are not written again when stored already.
+// (StoreEmail puts a message this way: the streaming PutBlob wrote a large
+// message whole, once for each account it was delivered to, to find each
+// time that the bytes were stored.)
+func (s *Store) putBlobBytes(ctx context.Context, b []byte) (BlobRef, error) {
+	if err := s.full(); err != nil {
+		return BlobRef{}, err
+	}
+	sum := sha256.Sum256(b)
+	ref := BlobRef{ID: "sha256-" + hex.EncodeToString(sum[:]), Size: int64(len(b))}
+	if _, err := s.blobs.GetInfo(ctx, ref.ID); err == nil {
+		return ref, nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return BlobRef{}, fmt.Errorf("look for blob %s: %w", ref.ID, err)
+	}
+	if _, err := s.blobs.PutBytes(ctx, ref.ID, b); err != nil {
+		return BlobRef{}, fmt.Errorf("store blob %s: %w", ref.ID, err)
 	}
 	return ref, nil
 }

@@ -86,7 +86,7 @@ func (s *Store) StoreEmail(ctx context.Context, account string, raw []byte, n Ne
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.p.Clock.Now().UTC()
 	}
-	blob, err := s.PutBlob(ctx, bytes.NewReader(raw))
+	blob, err := s.putBlobBytes(ctx, raw)
 	if err != nil {
 		return nil, err
 	}

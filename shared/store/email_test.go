@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -76,4 +77,34 @@ func TestStoreEmailOnce(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrOverQuota)
 	_, err = s.Document(ctx, a.ID, store.EmailType, "msg2-0")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// A large message stored in a second account is not written again: its
+// blob is named before it is written, and found stored.
+func TestStoreEmailWritesALargeBlobOnce(t *testing.T) {
+	t.Parallel()
+	s, js := open(t)
+	ctx := context.Background()
+	big := []byte(other + strings.Repeat("a line of a long letter\r\n", 200_000)) // 5 MB
+	// written counts the messages ever written to the blob store.
+	written := func() uint64 {
+		st, err := js.Stream(ctx, "OBJ_"+store.BucketBlobs)
+		require.NoError(t, err)
+		info, err := st.Info(ctx)
+		require.NoError(t, err)
+		return info.State.LastSeq
+	}
+	var blob string
+	var once uint64
+	for i, name := range []string{"eve", "fay", "gil"} {
+		a := account(t, s, name, 0, name+"@example.org")
+		d, err := s.StoreEmail(ctx, a.ID, big, store.NewEmail{})
+		require.NoError(t, err)
+		if i == 0 {
+			blob, once = d.BlobID, written()
+			continue
+		}
+		require.Equal(t, blob, d.BlobID)
+	}
+	require.Equal(t, once, written(), "written once (%d chunk and meta messages), not once per account", once)
 }
