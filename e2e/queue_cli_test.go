@@ -201,6 +201,30 @@ func TestQueueCLI(t *testing.T) {
 	out, code = cli("queue", "show", "nosuch.0")
 	require.Equal(t, 0, code, out)
 	require.Equal(t, "[]", strings.TrimSpace(out))
+
+	// Where is my mail: the d2 message's history, from its deferrals to
+	// the cancel with a bounce, the import and its delivery; the bounce
+	// notice has a trace of its own, from the null sender.
+	require.Eventually(t, func() bool {
+		out, code = cli("trace", "search", "--rcpt", "dave@d2.test")
+		return code == 0 && strings.Contains(out, "delivered")
+	}, 10*time.Second, 100*time.Millisecond, "the trace of the imported message is delivered")
+	for _, want := range []string{"received", "attempt", `"451 4.3.0 try again later"`, "deferred", "cancelled", "dsn-sent", "delivered", "from alice@example.org"} {
+		require.Contains(t, out, want)
+	}
+	out, code = cli("trace", "search", "--sender", "<>", "--rcpt", "alice@example.org", "--summary")
+	require.Equal(t, 0, code, out)
+	require.Regexp(t, `TRACE\s+RECEIVED\s+SENDER`, out)
+	require.Contains(t, out, "<>")
+	out, code = cli("trace", "search", "--message-id", "no-such-id@x", "-o", "json")
+	require.Equal(t, 0, code, out)
+	require.Equal(t, "[]", strings.TrimSpace(out))
+	out, code = cli("trace", "search", "--after", "yesterday")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "--after")
+	out, code = cli("trace", "show", "nosuch")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "not found")
 	require.Equal(t, 0, dev.stop(20*time.Second))
 }
 

@@ -24,7 +24,8 @@
 //	               it feeds from), the task and settings buckets and the
 //	               fts-indexing role stream; the full-text subjects
 //	               (jetmail.fts.>); reads message traces (and creates
-//	               their stream), not records them; answers the store's
+//	               their stream), not records them; ensures the other
+//	               role streams and their anchors; answers the store's
 //	               and x:Trace API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
@@ -215,8 +216,9 @@ func service(name string) (grant, error) {
 		g.add(traceReads()) // the trace index, and x:Trace/get
 		for _, r := range roles.All {
 			// A node with role work ensures every role's stream and its
-			// anchor at start (work.EnsureStream), without reading the
-			// work of the other roles.
+			// anchor at start (work.EnsureStream). Reading the anchor takes
+			// the stream's message get, which the server cannot narrow to
+			// one subject; no consumer of those streams is allowed.
 			g.add(streamMeta(work.StreamName(r)))
 			g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+work.StreamName(r), work.AnchorSubject(r))
 		}

@@ -106,15 +106,16 @@ func apiError(err error) error {
 	return cli.Exit(err.Error(), ExitFailure)
 }
 
-// parseWhen reads a time as RFC 3339, "now", or "+<duration>" from now.
+// parseWhen reads a time as RFC 3339, "now", or "+<duration>" from now
+// ("-<duration>" before it).
 func parseWhen(s string) (time.Time, error) {
 	switch {
 	case s == "":
 		return time.Time{}, fmt.Errorf("is required: RFC 3339 (2026-01-02T15:04:05Z), now, or +<duration> such as +10m")
 	case s == "now":
 		return time.Now(), nil
-	case strings.HasPrefix(s, "+"):
-		d, err := time.ParseDuration(s[1:])
+	case strings.HasPrefix(s, "+") || strings.HasPrefix(s, "-"):
+		d, err := time.ParseDuration(s)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%q: use RFC 3339, now, or +<duration> such as +10m", s)
 		}

@@ -53,6 +53,7 @@ Start here:
 			taskCommand(),
 			taskManagerCommand(),
 			queueCommand(),
+			traceCommand(),
 			accountCommand(),
 			domainCommand(),
 			mailCommand(),
