@@ -24,6 +24,7 @@ func (s *Service) build(ctx context.Context, pt *partition) {
 		docs, replayed, full, err := s.buildOnce(ctx, pt)
 		if err == nil {
 			pt.built.Store(true)
+			s.m.replayed.Add(float64(replayed))
 			s.m.builds.WithLabelValues(map[bool]string{true: "rebuild", false: "replay"}[full]).Inc()
 			pt.log.Info("partition index built", "rebuilt", full, "documents", docs, "changes_replayed", replayed, "took", time.Since(start).Round(time.Millisecond))
 			return

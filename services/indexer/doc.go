@@ -50,6 +50,16 @@
 // tasks indexed meanwhile, in any order, end as the store says. Tasks are
 // applied while the index is built.
 //
+// The checkpoint moves on with the tasks too, so that a restart replays
+// only what the index may have missed: the feed remembers, per batch of
+// changes read, the tasks it made, and every CheckpointInterval (default
+// 30s) finds the last batch whose tasks, and all before it, are done (or
+// failed for good, which a replay would do again). Each built partition
+// index then stores the sequence after it, in a batch after the entries
+// it covers, so never ahead of what its disk holds
+// (jetmail_index_checkpoint). A partition still building ignores it: its
+// replay is what makes it whole.
+//
 // # Losing a partition
 //
 // The node unsubscribes and closes the index; it keeps it on disk, so

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,10 @@ const feedBatch = 1000
 // tasks are idempotent.
 func (s *Service) feed(ctx context.Context) {
 	log := s.log.With("duty", "fts-indexing feed")
+	wm := &watermark{}
+	var advancing sync.WaitGroup
+	defer advancing.Wait()
+	advancing.Go(func() { s.advanceLoop(ctx, wm) })
 	for ctx.Err() == nil {
 		cons, err := s.d.JS().CreateOrUpdateConsumer(ctx, store.StreamChanges, jetstream.ConsumerConfig{
 			Durable: FeedConsumer, Description: "changes to index: the indexer's feed turns them into tasks",
@@ -44,7 +49,7 @@ func (s *Service) feed(ctx context.Context) {
 		}
 		log.Info("feeding changes to the indexer")
 		for ctx.Err() == nil {
-			if err := s.feedOnce(ctx, cons); err != nil && ctx.Err() == nil {
+			if err := s.feedOnce(ctx, cons, wm); err != nil && ctx.Err() == nil {
 				log.Warn("feed changes", "err", err)
 				if !clock.Sleep(ctx, time.Second) {
 					return
@@ -58,7 +63,7 @@ func (s *Service) feed(ctx context.Context) {
 }
 
 // feedOnce turns one batch of changes into tasks.
-func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
+func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer, wm *watermark) error {
 	batch, err := cons.Fetch(feedBatch, jetstream.FetchMaxWait(s.p.FeedWait))
 	if err != nil {
 		return err
@@ -89,6 +94,10 @@ func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
 	if last == nil {
 		return nil
 	}
+	md, err := last.Metadata()
+	if err != nil {
+		return err
+	}
 	news := make([]taskmanager.NewTask, 0, len(order))
 	for _, k := range order {
 		var p task.Payload = &task.IndexDocumentTask{AccountID: k.account, DocumentID: k.id, DocumentType: string(k.t)}
@@ -97,12 +106,21 @@ func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		news = append(news, taskmanager.NewTask{Payload: p})
 	}
+	var ids []string
 	if len(news) > 0 {
-		if _, err := s.mgr.CreateMany(ctx, news); err != nil {
+		created, err := s.mgr.CreateMany(ctx, news)
+		if err != nil {
 			_ = last.Nak()
 			return err
 		}
+		for _, t := range created {
+			ids = append(ids, t.ID)
+		}
 	}
 	s.m.fed.Add(float64(len(news)))
-	return last.DoubleAck(ctx)
+	if err := last.DoubleAck(ctx); err != nil {
+		return err
+	}
+	wm.fed(md.Sequence.Stream, ids)
+	return nil
 }

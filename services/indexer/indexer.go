@@ -38,6 +38,10 @@ type Params struct {
 	// FeedWait is how long the feed waits for more changes before it
 	// turns what it has into tasks. Default 50ms.
 	FeedWait time.Duration
+	// CheckpointInterval is how often the feed works out up to which
+	// change every index task is done, and gives the partitions that
+	// checkpoint (see watermark). Default 30s.
+	CheckpointInterval time.Duration
 	// Concurrency is how many index tasks the node runs at once. A task
 	// mostly waits for its batch's commit, so this bounds how many
 	// entries a batch can gather: with C slots over the P partitions a
@@ -100,6 +104,9 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		}
 		if s.p.FeedWait == 0 {
 			s.p.FeedWait = 50 * time.Millisecond
+		}
+		if s.p.CheckpointInterval == 0 {
+			s.p.CheckpointInterval = 30 * time.Second
 		}
 		s.client = search.Client{Conn: d.Conn}
 		s.m = newMetrics(d.Metrics)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/indexer"
@@ -176,4 +178,75 @@ func TestEventsAndContactsAreSearchable(t *testing.T) {
 	r, err := c.Search(ctx, p, fts.Query{Account: alice.ID, Type: fts.TypeEmail, Text: "boathouse"})
 	require.NoError(t, err)
 	require.Empty(t, r.IDs, "an event is not an email")
+}
+
+// The partition indexes' checkpoints follow the tasks: once every task of
+// the changes up to a point is done, the index of each partition stores
+// the next sequence, so that a restart replays from there rather than
+// from when the node gained the partition. A restarted node replays
+// nothing it had indexed, and answers as before.
+func TestCheckpointFollowsTasks(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	dir := t.TempDir()
+	start := func() *node.Node {
+		cfg := jetmailtest.Config(t, "1")
+		sc := store.NewComponent(store.Params{})
+		return jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, indexer.New(cfg, sc, indexer.Params{Dir: dir, CheckpointInterval: 50 * time.Millisecond}))
+	}
+	n := start()
+	st := openStore(t, srv)
+	ctx := context.Background()
+	alice, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
+	require.NoError(t, err)
+	for i := range 20 {
+		_, err := st.StoreEmail(ctx, alice.ID, mail(fmt.Sprintf("note %d", i), "checkpoint words"), store.NewEmail{})
+		require.NoError(t, err)
+	}
+	_, last, err := st.LogBounds(ctx)
+	require.NoError(t, err)
+	p := strconv.Itoa(st.Partition(alice.ID))
+	require.Eventually(t, func() bool {
+		return metric(t, n, "jetmail_index_checkpoint", "partition", p) >= float64(last+1)
+	}, 10*time.Second, 20*time.Millisecond, "the checkpoint of alice's partition passes the last change")
+	require.Len(t, find(t, srv, st, alice.ID, "checkpoint").IDs, 20)
+
+	// Past the persister's nap, the checkpoint is on disk with what it
+	// covers: the restarted node replays nothing and finds all 20.
+	time.Sleep(1500 * time.Millisecond)
+	jetmailtest.StopNode(n)
+	n = start()
+	require.Eventually(t, func() bool {
+		r, err := search.Client{Conn: jetmailtest.Conn(t, srv)}.Search(ctx, st.Partition(alice.ID), fts.Query{Account: alice.ID, Text: "checkpoint"})
+		return err == nil && !r.Partial && len(r.IDs) == 20
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Zero(t, metric(t, n, "jetmail_index_builds_total", "kind", "rebuild"), "replayed from the checkpoint, not rebuilt")
+	require.Zero(t, metric(t, n, "jetmail_index_changes_replayed_total", "", ""), "nothing to replay")
+}
+
+// metric reads a gauge or counter of the node's registry, the one with
+// label=value (any, when label is "").
+func metric(t *testing.T, n *node.Node, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := n.Deps().Metrics.(prometheus.Gatherer).Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetName() == label && l.GetValue() == value
+			}
+			if !match {
+				continue
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -26,6 +26,7 @@ type partition struct {
 	n   int
 	dir string
 	log *slog.Logger
+	m   *metrics
 
 	// mu guards ix and tx: searches and batches take it shared, the
 	// rebuild's reset and the release exclusively.
@@ -75,7 +76,7 @@ func (s *Service) gain(n int) error {
 		_ = ix.Close()
 		return err
 	}
-	pt := &partition{n: n, dir: dir, log: log, ix: ix, tx: tx}
+	pt := &partition{n: n, dir: dir, log: log, m: s.m, ix: ix, tx: tx}
 	for subject, h := range map[string]nats.MsgHandler{
 		search.SearchSubject(n):      func(m *nats.Msg) { go s.answerSearch(pt, m) },
 		search.ApplySubject(n):       func(m *nats.Msg) { s.answerApply(pt, m) },
@@ -119,6 +120,7 @@ func (s *Service) lose(n int) {
 	}
 	pt.release()
 	s.m.held.Dec()
+	s.m.checkpoint.DeleteLabelValues(strconv.Itoa(n))
 	pt.log.Info("no longer holding partition")
 }
 
@@ -171,7 +173,20 @@ func (pt *partition) apply(ctx context.Context, ops []fts.Op) error {
 	if pt.ix == nil {
 		return errReleased
 	}
-	return pt.ix.Apply(ctx, ops)
+	if err := pt.ix.Apply(ctx, ops); err != nil {
+		return err
+	}
+	for _, op := range ops {
+		if n, err := strconv.ParseUint(string(op.Checkpoint), 10, 64); err == nil {
+			pt.checkpointSet(n)
+		}
+	}
+	return nil
+}
+
+// checkpointSet shows the index's checkpoint in the metrics.
+func (pt *partition) checkpointSet(next uint64) {
+	pt.m.checkpoint.WithLabelValues(strconv.Itoa(pt.n)).Set(float64(next))
 }
 
 // search runs one search.
@@ -218,6 +233,14 @@ func (s *Service) answerApply(pt *partition, m *nats.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), search.Timeout)
 	defer cancel()
+	if req.Advance > 0 {
+		if err := pt.advance(ctx, req.Advance); err != nil {
+			respond(m, search.Applied{Error: err.Error()})
+			return
+		}
+		respond(m, search.Applied{})
+		return
+	}
 	if err := pt.apply(ctx, req.Ops); err != nil {
 		respond(m, search.Applied{Error: err.Error()})
 		return

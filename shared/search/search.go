@@ -77,9 +77,13 @@ type Response struct {
 	Invalid bool   `json:"invalid,omitempty"`
 }
 
-// Apply is one batch of index changes.
+// Apply is one batch of index changes; or, with Advance set, a new
+// checkpoint for the index (the next change-log sequence to replay from),
+// which the holder takes once its index is built and when it is later
+// than its own.
 type Apply struct {
-	Ops []fts.Op `json:"ops"`
+	Ops     []fts.Op `json:"ops,omitempty"`
+	Advance uint64   `json:"advance,omitempty"`
 }
 
 // Applied answers an Apply.
@@ -132,6 +136,18 @@ func (c Client) Search(ctx context.Context, p int, q fts.Query) (Response, error
 		return r, errors.New(r.Error)
 	}
 	return r, nil
+}
+
+// Advance gives the holder of partition p a new checkpoint (see Apply).
+func (c Client) Advance(ctx context.Context, p int, next uint64) error {
+	var r Applied
+	if err := c.request(ctx, ApplySubject(p), Apply{Advance: next}, &r); err != nil {
+		return err
+	}
+	if r.Error != "" {
+		return fmt.Errorf("partition %d: %s", p, r.Error)
+	}
+	return nil
 }
 
 // Apply gives ops to the holder of partition p, in as many requests as
