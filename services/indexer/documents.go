@@ -94,6 +94,9 @@ func (s *Service) emailDoc(ctx context.Context, d *store.Document, doc *fts.Doc)
 		return fmt.Errorf("read message %s: %w", d.BlobID, err)
 	}
 	doc.Body = m.Text
+	// Stemmed for its language when the message says it; the subject and
+	// the text share it.
+	doc.Language = m.Language
 	return nil
 }
 

@@ -91,6 +91,14 @@ func TestStoredEmailIsSearchable(t *testing.T) {
 	require.Len(t, find(t, srv, st, alice.ID, "bob@remote.test").IDs, 2)
 	require.Empty(t, find(t, srv, st, alice.ID, "sushi").IDs)
 
+	// A message that says its language (Content-Language) is stemmed for
+	// it: "chevaux" is found by "cheval".
+	fr := []byte("From: bob@remote.test\r\nTo: alice@example.org\r\nSubject: Les chevaux\r\nContent-Language: fr\r\n\r\nLes constructions nouvelles\r\n")
+	frDoc, err := st.StoreEmail(ctx, alice.ID, fr, store.NewEmail{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return slices.Equal(find(t, srv, st, alice.ID, "cheval").IDs, []string{frDoc.ID}) }, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, []string{frDoc.ID}, find(t, srv, st, alice.ID, "construction").IDs)
+
 	require.NoError(t, st.DestroyDocument(ctx, alice.ID, store.EmailType, d.ID))
 	require.Eventually(t, func() bool { return len(find(t, srv, st, alice.ID, "bakery").IDs) == 0 }, 10*time.Second, 50*time.Millisecond,
 		"a destroyed email leaves the index")

@@ -104,6 +104,10 @@ type Message struct {
 	// Preview is the first Options.MaxPreview runes of Text, with runs of
 	// white space collapsed to one space.
 	Preview string
+	// Language is the language of the text (RFC 3282 Content-Language:
+	// the first tag of the top-level header's, else of the first text
+	// part that has one), such as "fr" or "pt-BR"; "" when not said.
+	Language string
 	// Attachments lists the parts that are not body text, in the order met.
 	Attachments []Attachment
 	// Problems says what could not be read, in the order met, such as an
@@ -214,6 +218,7 @@ func (p *parser) envelope(h message.Header) {
 	if v := h.Get("Subject"); v != "" {
 		m.Subject = p.decodeWords(v)
 	}
+	m.Language = contentLanguage(h.Get("Content-Language"))
 	m.From = p.addresses(h, "From")
 	m.Sender = p.addresses(h, "Sender")
 	m.ReplyTo = p.addresses(h, "Reply-To")
@@ -387,6 +392,9 @@ func (p *parser) entity(h message.Header, body io.Reader, path []int, depth int,
 	}
 
 	decoded := p.transferDecoder(h.Get("Content-Transfer-Encoding"), body, where)
+	if isText && p.msg.Language == "" {
+		p.msg.Language = contentLanguage(h.Get("Content-Language"))
+	}
 	if isText {
 		if p.text.truncated {
 			return false
@@ -527,4 +535,40 @@ func excerpt(s string) string {
 		return strconv.Quote(s[:cut]) + "..."
 	}
 	return strconv.Quote(s)
+}
+
+// contentLanguage is the first language tag of a Content-Language field
+// (RFC 3282: tags separated by commas, comments in parentheses), or ""
+// when it holds none that is well formed (RFC 5646: subtags of 1 to 8
+// letters or digits, the first letters only).
+func contentLanguage(v string) string {
+	var b strings.Builder
+	depth := 0
+	for _, c := range v { // comments out
+		switch {
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(c)
+		}
+	}
+	first, _, _ := strings.Cut(b.String(), ",")
+	tag := strings.TrimSpace(first)
+	if tag == "" {
+		return ""
+	}
+	for i, sub := range strings.Split(tag, "-") {
+		if len(sub) < 1 || len(sub) > 8 {
+			return ""
+		}
+		for _, c := range sub {
+			letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+			if !letter && (i == 0 || c < '0' || c > '9') {
+				return ""
+			}
+		}
+	}
+	return tag
 }

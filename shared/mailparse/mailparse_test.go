@@ -761,3 +761,35 @@ func (c *countReads) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// The language is the top-level Content-Language, else the first text
+// part's; its first well-formed tag, comments left out.
+func TestParseLanguage(t *testing.T) {
+	t.Parallel()
+	parse := func(raw string) string {
+		m, err := mailparse.Parse(strings.NewReader(crlf(raw)), mailparse.Options{})
+		require.NoError(t, err)
+		return m.Language
+	}
+	require.Equal(t, "fr", parse("Subject: a\nContent-Language: fr\n\nbonjour\n"))
+	require.Equal(t, "pt-BR", parse("Subject: a\nContent-Language: (Brazil) pt-BR, en\n\nola\n"))
+	require.Equal(t, "", parse("Subject: a\n\nhello\n"))
+	require.Equal(t, "", parse("Subject: a\nContent-Language: 42, en\n\nhello\n"), "the first tag is not one")
+	require.Equal(t, "", parse("Subject: a\nContent-Language: averyverylongsubtag\n\nhello\n"))
+	require.Equal(t, "de", parse(`Subject: a
+Content-Type: multipart/mixed; boundary=b
+
+--b
+Content-Type: image/png
+Content-Language: en
+
+x
+--b
+Content-Type: text/plain
+Content-Language: de
+
+Guten Tag
+--b--
+`), "an attachment's language is not the text's")
+	require.Equal(t, "it", parse("Subject: a\nContent-Language: it\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nContent-Language: de\n\nciao\n--b--\n"))
+}
