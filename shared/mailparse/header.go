@@ -7,9 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/charset"
+	"golang.org/x/text/encoding/charmap"
 )
 
 // wordCharset is the CharsetReader of the RFC 2047 word decoder: an unknown
@@ -54,7 +56,7 @@ func (p *parser) charsetDecoder(label string, r io.Reader, where string) io.Read
 // as it is.
 func (p *parser) decodeWords(v string) string {
 	if !strings.Contains(v, "=?") {
-		return strings.ToValidUTF8(strings.TrimSpace(v), "\uFFFD")
+		return p.rawText(strings.TrimSpace(v))
 	}
 	var b strings.Builder
 	afterWord := false // the text copied last was a decoded word
@@ -84,7 +86,23 @@ func (p *parser) decodeWords(v string) string {
 		i, afterWord = end, true
 	}
 	b.WriteString(v[i:])
-	return strings.ToValidUTF8(strings.TrimSpace(b.String()), "\uFFFD")
+	return p.rawText(strings.TrimSpace(b.String()))
+}
+
+// rawText is header text as UTF-8. Raw 8-bit bytes that are not UTF-8
+// (RFC 5322 allows neither, RFC 6532 only UTF-8) are nearly always a
+// Windows or Latin-1 mailer's: they are read as windows-1252, whose every
+// byte is a character, and noted.
+func (p *parser) rawText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	out, err := charmap.Windows1252.NewDecoder().String(s)
+	if err != nil {
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	p.problem("header text with raw 8-bit bytes that are not UTF-8; read as windows-1252")
+	return out
 }
 
 // encodedWordEnd returns the end of the encoded word "=?charset?e?text?="

@@ -793,3 +793,17 @@ Guten Tag
 `), "an attachment's language is not the text's")
 	require.Equal(t, "it", parse("Subject: a\nContent-Language: it\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nContent-Language: de\n\nciao\n--b--\n"))
 }
+
+// Raw 8-bit header bytes that are not UTF-8 are read as windows-1252, and
+// noted; UTF-8 ones are kept.
+func TestParseRawHeaderBytes(t *testing.T) {
+	t.Parallel()
+	m, err := mailparse.Parse(strings.NewReader("Subject: Caf\xe9 \x93quoted\x94\r\n\r\nx\r\n"), mailparse.Options{})
+	require.NoError(t, err)
+	require.Equal(t, "Café “quoted”", m.Subject)
+	require.Contains(t, strings.Join(m.Problems, "; "), "windows-1252")
+	m, err = mailparse.Parse(strings.NewReader("Subject: Café\r\n\r\nx\r\n"), mailparse.Options{})
+	require.NoError(t, err)
+	require.Equal(t, "Café", m.Subject)
+	require.Empty(t, m.Problems)
+}
