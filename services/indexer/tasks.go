@@ -83,20 +83,7 @@ func (s *Service) runBatcher(b *batcher) {
 		case <-bg.Done():
 			return
 		}
-		batch := []pendingOp{first}
-		linger := time.NewTimer(s.p.BatchWait)
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case p := <-b.in:
-				batch = append(batch, p)
-			case <-linger.C:
-				break more
-			case <-bg.Done():
-				break more
-			}
-		}
-		linger.Stop()
+		batch := gather(bg, first, b.in, maxBatch, s.p.BatchWait)
 		ops := make([]fts.Op, len(batch))
 		for i, p := range batch {
 			ops[i] = p.op
@@ -117,6 +104,25 @@ func (s *Service) runBatcher(b *batcher) {
 			p.done <- err
 		}
 	}
+}
+
+// gather is first and what else comes on in within wait of it, up to max
+// in all (or until ctx ends): one batch.
+func gather[T any](ctx context.Context, first T, in <-chan T, max int, wait time.Duration) []T {
+	batch := []T{first}
+	linger := time.NewTimer(wait)
+	defer linger.Stop()
+	for len(batch) < max {
+		select {
+		case v := <-in:
+			batch = append(batch, v)
+		case <-linger.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit indexes ops in partition n.

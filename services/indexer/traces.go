@@ -141,20 +141,7 @@ func (s *Service) followTracesOnce(ctx context.Context, pt *partition) error {
 		}
 		// The messages that arrive within BatchWait of the first, in one
 		// commit.
-		batch := []jetstream.Msg{first}
-		linger := time.NewTimer(s.p.BatchWait)
-	more:
-		for len(batch) < traceBatch {
-			select {
-			case m := <-msgs:
-				batch = append(batch, m)
-			case <-linger.C:
-				break more
-			case <-ctx.Done():
-				break more
-			}
-		}
-		linger.Stop()
+		batch := gather(ctx, first, msgs, traceBatch, s.p.BatchWait)
 		traces := make([]trace.Trace, 0, len(batch))
 		var last, pending uint64
 		for _, m := range batch {

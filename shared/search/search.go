@@ -140,8 +140,14 @@ func (c Client) Search(ctx context.Context, p int, q fts.Query) (Response, error
 
 // Advance gives the holder of partition p a new checkpoint (see Apply).
 func (c Client) Advance(ctx context.Context, p int, next uint64) error {
+	return c.applied(ctx, p, ApplySubject(p), Apply{Advance: next})
+}
+
+// applied sends in to the holder of partition p on subject, and returns
+// the error its Applied answer says.
+func (c Client) applied(ctx context.Context, p int, subject string, in any) error {
 	var r Applied
-	if err := c.request(ctx, ApplySubject(p), Apply{Advance: next}, &r); err != nil {
+	if err := c.request(ctx, subject, in, &r); err != nil {
 		return err
 	}
 	if r.Error != "" {
@@ -172,12 +178,8 @@ func (c Client) Apply(ctx context.Context, p int, ops []fts.Op) error {
 			n++
 		}
 		body = append(body, "]}"...)
-		var r Applied
-		if err := c.request(ctx, ApplySubject(p), json.RawMessage(body), &r); err != nil {
+		if err := c.applied(ctx, p, ApplySubject(p), json.RawMessage(body)); err != nil {
 			return err
-		}
-		if r.Error != "" {
-			return fmt.Errorf("partition %d: %s", p, r.Error)
 		}
 		enc = enc[n:]
 	}

@@ -127,12 +127,5 @@ func (c Client) SearchTraces(ctx context.Context, partitions int, q trace.Query)
 // IndexTraces asks the holder of partition p to read traces ids whole
 // from the stream and index them, and returns once it has.
 func (c Client) IndexTraces(ctx context.Context, p int, ids []string) error {
-	var r Applied
-	if err := c.request(ctx, TraceIndexSubject(p), TraceIndex{IDs: ids}, &r); err != nil {
-		return err
-	}
-	if r.Error != "" {
-		return fmt.Errorf("partition %d: %s", p, r.Error)
-	}
-	return nil
+	return c.applied(ctx, p, TraceIndexSubject(p), TraceIndex{IDs: ids})
 }

@@ -106,6 +106,22 @@ func apiError(err error) error {
 	return cli.Exit(err.Error(), ExitFailure)
 }
 
+// timeFlags reads the time flags given (parseWhen) into their
+// destinations, in UTC; a flag not given leaves its destination nil.
+func timeFlags(c *cli.Context, flags map[string]**time.Time) error {
+	for flag, dst := range flags {
+		if s := c.String(flag); s != "" {
+			t, err := parseWhen(s)
+			if err != nil {
+				return cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
+			}
+			t = t.UTC()
+			*dst = &t
+		}
+	}
+	return nil
+}
+
 // parseWhen reads a time as RFC 3339, "now", or "+<duration>" from now
 // ("-<duration>" before it).
 func parseWhen(s string) (time.Time, error) {

@@ -30,17 +30,7 @@ func queueFilterFlags() []cli.Flag {
 // queueFilter is the x:Queue/query filter the filter flags ask for.
 func queueFilter(c *cli.Context) (adminapi.QueueFilter, error) {
 	f := adminapi.QueueFilter{Queue: c.String("queue"), Domain: c.String("domain"), Sender: c.String("sender"), Status: adminapi.QueueStatus(c.String("status"))}
-	for flag, dst := range map[string]**time.Time{"due-after": &f.DueAfter, "due-before": &f.DueBefore} {
-		if s := c.String(flag); s != "" {
-			t, err := parseWhen(s)
-			if err != nil {
-				return f, cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
-			}
-			t = t.UTC()
-			*dst = &t
-		}
-	}
-	return f, nil
+	return f, timeFlags(c, map[string]**time.Time{"due-after": &f.DueAfter, "due-before": &f.DueBefore})
 }
 
 // queueIDs returns the entry ids a command works on: its arguments, or with

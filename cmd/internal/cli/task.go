@@ -346,15 +346,8 @@ func queryArgs(c *cli.Context) (adminapi.TaskQueryArgs, error) {
 		f.Type = append(f.Type, task.Variant(s))
 	}
 	f.AccountID = c.String("account")
-	for flag, dst := range map[string]**time.Time{"due-after": &f.DueAfter, "due-before": &f.DueBefore} {
-		if s := c.String(flag); s != "" {
-			t, err := parseWhen(s)
-			if err != nil {
-				return adminapi.TaskQueryArgs{}, cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
-			}
-			t = t.UTC()
-			*dst = &t
-		}
+	if err := timeFlags(c, map[string]**time.Time{"due-after": &f.DueAfter, "due-before": &f.DueBefore}); err != nil {
+		return adminapi.TaskQueryArgs{}, err
 	}
 	return adminapi.TaskQueryArgs{Filter: &f}, nil
 }

@@ -41,15 +41,8 @@ queue.trace.retention (default 7d) and searched on the indexer nodes.
 						return err
 					}
 					f := adminapi.TraceFilter{Sender: c.String("sender"), Rcpt: c.String("rcpt"), MessageID: c.String("message-id")}
-					for flag, dst := range map[string]**time.Time{"after": &f.After, "before": &f.Before} {
-						if s := c.String(flag); s != "" {
-							t, err := parseWhen(s)
-							if err != nil {
-								return cli.Exit("--"+flag+" "+err.Error(), ExitUsage)
-							}
-							t = t.UTC()
-							*dst = &t
-						}
+					if err := timeFlags(c, map[string]**time.Time{"after": &f.After, "before": &f.Before}); err != nil {
+						return err
 					}
 					limit := c.Int("limit")
 					if limit < 1 || limit > trace.MaxLimit {
