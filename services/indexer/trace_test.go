@@ -83,7 +83,8 @@ func TestTraceSearchFindsBouncedMessage(t *testing.T) {
 	q := mailqueue.New(mailqueue.Params{})
 	sc := store.NewComponent(store.Params{})
 	in := smtp.New(cfg, q).WithStore(sc)
-	idx := indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()})
+	indexDir := t.TempDir()
+	idx := indexer.New(cfg, sc, indexer.Params{Dir: indexDir})
 	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, q, in, delivery.New(cfg, q).WithStore(sc), idx,
 		scheduler.New(cfg, taskmanager.Params{Roles: slices.DeleteFunc(slices.Clone(roles.All), func(r roles.Role) bool { return r == indexer.Role })}))
 	admin := &jmap.Client{URL: n.HTTPURL() + "/jmap", Authorization: "Bearer admin-secret-123"}
@@ -194,6 +195,23 @@ func TestTraceSearchFindsBouncedMessage(t *testing.T) {
 	res, err = query(map[string]any{"messageId": "bounce-1@example.org"})
 	require.NoError(t, err)
 	require.Equal(t, []string{id}, res.IDs)
+
+	// Restarted (past the persister's nap), the node goes on from its trace
+	// indexes' checkpoints: it finds the traces at once, folding none again.
+	time.Sleep(1500 * time.Millisecond)
+	jetmailtest.StopNode(n)
+	cfg2 := jetmailtest.Config(t, "1")
+	sc2 := store.NewComponent(store.Params{})
+	n2 := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg2, sc2, indexer.New(cfg2, sc2, indexer.Params{Dir: indexDir}))
+	client := search.Client{Conn: jetmailtest.Conn(t, srv)}
+	var found search.TraceResult
+	require.Eventually(t, func() bool {
+		found, err = client.SearchTraces(ctx, cfg2.Cluster.Partitions, trace.Query{MessageID: "bounce-1@example.org"})
+		return err == nil && !found.Partial
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Len(t, found.Traces, 1)
+	require.Equal(t, id, found.Traces[0].TraceID)
+	require.Zero(t, metric(t, n2, "jetmail_index_trace_messages_total", "", ""), "nothing read again")
 }
 
 // With no indexer holding any partition, a trace search is an error,
