@@ -207,8 +207,8 @@ func TestQueueCLI(t *testing.T) {
 	// notice has a trace of its own, from the null sender.
 	require.Eventually(t, func() bool {
 		out, code = cli("trace", "search", "--rcpt", "dave@d2.test")
-		return code == 0 && strings.Contains(out, "delivered")
-	}, 10*time.Second, 100*time.Millisecond, "the trace of the imported message is delivered")
+		return code == 0 && strings.Contains(out, "delivered") && strings.Contains(out, "cancelled") && !strings.Contains(out, "partial answer")
+	}, 10*time.Second, 100*time.Millisecond, "the traces of the cancelled and of the imported message")
 	for _, want := range []string{"received", "attempt", `"451 4.3.0 try again later"`, "deferred", "cancelled", "dsn-sent", "delivered", "from alice@example.org"} {
 		require.Contains(t, out, want)
 	}

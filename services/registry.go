@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
+	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/config"
@@ -75,6 +76,9 @@ var registry = map[string]Factory{
 	indexer.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return indexer.New(cfg, c.Store(true), indexer.Params{}), nil
 	},
+	maintenance.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return maintenance.New(cfg, c.Store(true), maintenance.Params{}), nil
+	},
 	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
 		return scheduler.New(cfg, taskmanager.Params{Roles: rolesOfScheduler()}), nil
 	},
@@ -83,7 +87,9 @@ var registry = map[string]Factory{
 // roleServices are the roles whose tasks a service of their own runs,
 // wherever it runs; the scheduler runs the tasks of the other roles.
 var roleServices = map[roles.Role]string{
-	indexer.Role: indexer.Name,
+	indexer.Role:        indexer.Name,
+	roles.PurgeStores:   maintenance.Name,
+	roles.PurgeAccounts: maintenance.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.

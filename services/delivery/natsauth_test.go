@@ -18,6 +18,7 @@ import (
 
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
+	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/adminapi"
@@ -115,6 +116,7 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	// intake needs and nothing else.
 	inCfg := mailNodeConfig(t, "in", "mx.example.org", sk, 2)
 	inCfg.Cluster.Roles[roles.FtsIndexing] = roles.Shards{{"idx"}} // the first node seeds the role map
+	inCfg.Cluster.Roles[roles.PurgeAccounts] = roles.Shards{{"maint"}}
 	inQueue := mailqueue.New(mailqueue.Params{})
 	in := smtp.New(inCfg, inQueue)
 	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inQueue, in)
@@ -132,6 +134,10 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	idxCfg := jetmailtest.Config(t, "idx", apiUsers)
 	idxStore := store.NewComponent(store.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Indexer), idxCfg, idxStore, indexer.New(idxCfg, idxStore, indexer.Params{Dir: t.TempDir()}))
+	// The maintenance service repairs quotas in the store.
+	maintCfg := jetmailtest.Config(t, "maint", apiUsers)
+	maintStore := store.NewComponent(store.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Maintenance), maintCfg, maintStore, maintenance.New(maintCfg, maintStore, maintenance.Params{}))
 
 	// One recipient: the body travels in its entry; two: in the object
 	// store, which smtp writes and delivery reads.
@@ -193,7 +199,23 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	require.NoError(t, api.Call(ctx, adminapi.MethodTraceGet, map[string]any{"ids": traces.IDs}, &got))
 	require.Len(t, got.List, 2)
 
-	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, natsauth.Indexer, "api-admin"} {
+	var list struct {
+		IDs []string `json:"ids"`
+	}
+	require.NoError(t, api.Call(ctx, adminapi.MethodAccountQuery, map[string]any{}, &list))
+	var created adminapi.TaskSetResponse
+	require.NoError(t, api.Call(ctx, adminapi.MethodTaskSet, map[string]any{"create": map[string]any{"q": map[string]any{
+		"@type": "AccountMaintenance", "accountId": list.IDs[0], "maintenanceType": "recalculateQuota"}}}, &created))
+	require.Contains(t, created.Created, "q", "%+v", created.NotCreated)
+	require.Eventually(t, func() bool {
+		var got struct {
+			NotFound []string `json:"notFound"`
+		}
+		err := api.Call(ctx, adminapi.MethodTaskGet, map[string]any{"ids": []string{created.Created["q"].ID}}, &got)
+		return err == nil && len(got.NotFound) == 1
+	}, 10*time.Second, 50*time.Millisecond, "the maintenance node ran the task")
+
+	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, natsauth.Indexer, natsauth.Maintenance, "api-admin"} {
 		require.Empty(t, ids.deniedTo(id), "identity %s was refused something it needs", id)
 	}
 }

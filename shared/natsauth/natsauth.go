@@ -27,6 +27,10 @@
 //	               their stream), not records them; ensures the other
 //	               role streams and their anchors; answers the store's
 //	               and x:Trace API calls
+//	maintenance    the store, the task and settings buckets and the
+//	               purge.stores and purge.accounts role streams; ensures
+//	               the other role streams and their anchors; answers the
+//	               store's API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -67,14 +71,15 @@ import (
 
 // Service names, as `jetmail serve` takes them.
 const (
-	SMTP      = "smtp"
-	Delivery  = "delivery"
-	Scheduler = "scheduler"
-	Indexer   = "indexer"
+	SMTP        = "smtp"
+	Delivery    = "delivery"
+	Scheduler   = "scheduler"
+	Indexer     = "indexer"
+	Maintenance = "maintenance"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Delivery, Indexer, Scheduler, SMTP}
+var Services = []string{Delivery, Indexer, Maintenance, Scheduler, SMTP}
 
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
@@ -85,9 +90,10 @@ var storeAPITypes = []string{jmap.ObjectType(adminapi.MethodAccountGet), jmap.Ob
 // apiTypes are the object types each service answers over NATS.
 var apiTypes = map[string][]string{
 	// Delivery nodes hold the whole store, so they answer its API too.
-	Delivery:  append([]string{jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)}, storeAPITypes...),
-	Indexer:   append([]string{jmap.ObjectType(adminapi.MethodTraceGet)}, storeAPITypes...),
-	Scheduler: {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
+	Delivery:    append([]string{jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)}, storeAPITypes...),
+	Indexer:     append([]string{jmap.ObjectType(adminapi.MethodTraceGet)}, storeAPITypes...),
+	Maintenance: storeAPITypes,
+	Scheduler:   {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 
 // grant is a set of allowed subjects.
@@ -164,6 +170,19 @@ func traceReads() grant {
 	return g
 }
 
+// roleStreamsEnsure lets a node with role work ensure every role's stream
+// and its anchor at start (work.EnsureStream) without consuming the
+// other roles' work. Reading the anchor takes the stream's message get,
+// which the server cannot narrow to one subject.
+func roleStreamsEnsure() grant {
+	var g grant
+	for _, r := range roles.All {
+		g.add(streamMeta(work.StreamName(r)))
+		g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+work.StreamName(r), work.AnchorSubject(r))
+	}
+	return g
+}
+
 // traces lets an identity record message traces: publish them and
 // create the stream, not read them.
 func traces() grant {
@@ -214,16 +233,22 @@ func service(name string) (grant, error) {
 		g.add(kvFull(taskmanager.BucketSettings))
 		g.add(streamFull(work.StreamName(roles.FtsIndexing)))
 		g.add(traceReads()) // the trace index, and x:Trace/get
-		for _, r := range roles.All {
-			// A node with role work ensures every role's stream and its
-			// anchor at start (work.EnsureStream). Reading the anchor takes
-			// the stream's message get, which the server cannot narrow to
-			// one subject; no consumer of those streams is allowed.
-			g.add(streamMeta(work.StreamName(r)))
-			g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+work.StreamName(r), work.AnchorSubject(r))
-		}
+		g.add(roleStreamsEnsure())
 		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">", "jetmail.fts.>")
 		g.sub = append(g.sub, "jetmail.fts.>")
+	case Maintenance:
+		g.add(kvFull(store.BucketDirectory))
+		g.add(kvFull(store.BucketDocuments))
+		g.add(objFull(store.BucketBlobs))
+		g.add(streamFull(store.StreamChanges))
+		g.add(kvFull(taskmanager.BucketTasks))
+		g.add(kvFull(taskmanager.BucketSettings))
+		g.add(roleStreamsEnsure())
+		for _, r := range []roles.Role{roles.PurgeStores, roles.PurgeAccounts} {
+			g.add(streamFull(work.StreamName(r)))
+			g.pub = append(g.pub, work.SubjectPrefix(r)+">")
+		}
+		g.pub = append(g.pub, "jetmail.changes.>")
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))

@@ -96,3 +96,128 @@ func (s *Store) chargeTenant(ctx context.Context, id string, delta int64) error 
 	}
 	return fmt.Errorf("charge tenant %s: %w", id, ErrConflict)
 }
+
+// recalcRounds bounds the scans of one quota recalculation.
+const recalcRounds = 5
+
+// RecalculateQuota sets the account's used bytes to the sum of its
+// documents' sizes, repairing a count that drifted (a crash between a
+// charge and its document's write, a charge given back twice). It returns
+// the count before and after. Charges go on meanwhile: a document is
+// charged before it is written, so the documents are summed twice, and
+// the count set (by compare-and-set) only when neither the sum nor the
+// count moved in between; else it scans again, up to recalcRounds times,
+// and says ErrConflict for an account too busy to settle. The tenant's
+// count is the tenant's own recalculation (RecalculateTenantQuota).
+func (s *Store) RecalculateQuota(ctx context.Context, accountID string) (before, after int64, err error) {
+	if err := s.full(); err != nil {
+		return 0, 0, err
+	}
+	mu := s.accountCharges.of(accountID)
+	for range recalcRounds {
+		a, err := s.Account(ctx, accountID)
+		if err != nil {
+			return 0, 0, err
+		}
+		first, err := s.documentBytes(ctx, accountID)
+		if err != nil {
+			return 0, 0, err
+		}
+		second, err := s.documentBytes(ctx, accountID)
+		if err != nil {
+			return 0, 0, err
+		}
+		if first != second {
+			continue // a document came or went while summing
+		}
+		mu.Lock()
+		if a.Used == second {
+			mu.Unlock()
+			return a.Used, a.Used, nil
+		}
+		old := a.Used
+		a.Used = second
+		_, err = s.putAccount(ctx, a) // conflicts with any charge since the account was read
+		mu.Unlock()
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		s.log.Info("account quota recalculated", "account", a.Name, "used_before", old, "used", second)
+		return old, second, nil
+	}
+	return 0, 0, fmt.Errorf("recalculate the quota of account %s: %w: it kept changing; try again when it is quieter", accountID, ErrConflict)
+}
+
+// documentBytes sums the sizes of the account's documents of every type.
+func (s *Store) documentBytes(ctx context.Context, accountID string) (int64, error) {
+	var sum int64
+	for _, t := range Types {
+		if err := s.Documents(ctx, accountID, t, func(d *Document) bool { sum += d.Size; return true }); err != nil {
+			return 0, fmt.Errorf("sum the documents of account %s: %w", accountID, err)
+		}
+	}
+	return sum, nil
+}
+
+// RecalculateTenantQuota sets the tenant's used bytes to the sum of its
+// accounts' (as they count them: recalculate those first to repair both),
+// under the same rule as RecalculateQuota, and returns the count before and
+// after.
+func (s *Store) RecalculateTenantQuota(ctx context.Context, tenantID string) (before, after int64, err error) {
+	if err := s.full(); err != nil {
+		return 0, 0, err
+	}
+	mu := s.tenantCharges.of(tenantID)
+	sum := func() (int64, error) {
+		accounts, err := s.Accounts(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for _, a := range accounts {
+			if a.Tenant == tenantID && a.State == Active {
+				n += a.Used
+			}
+		}
+		return n, nil
+	}
+	for range recalcRounds {
+		var t Tenant
+		rev, err := s.getJSON(ctx, s.dir, tenantKey(tenantID), &t)
+		if err != nil {
+			return 0, 0, fmt.Errorf("tenant %s: %w", tenantID, err)
+		}
+		first, err := sum()
+		if err != nil {
+			return 0, 0, err
+		}
+		second, err := sum()
+		if err != nil {
+			return 0, 0, err
+		}
+		if first != second {
+			continue
+		}
+		if t.Used == second {
+			return t.Used, t.Used, nil
+		}
+		old := t.Used
+		t.Used = second
+		b, _ := json.Marshal(t)
+		mu.Lock()
+		_, err = s.dir.Update(ctx, tenantKey(tenantID), b, rev)
+		mu.Unlock()
+		if errors.Is(casErr(err), ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("write tenant %s: %w", t.Name, casErr(err))
+		}
+		s.log.Info("tenant quota recalculated", "tenant", t.Name, "used_before", old, "used", second)
+		return old, second, nil
+	}
+	return 0, 0, fmt.Errorf("recalculate the quota of tenant %s: %w: it kept changing; try again when it is quieter", tenantID, ErrConflict)
+}

@@ -1,0 +1,21 @@
+// Package maintenance is the maintenance service (`jetmail serve
+// maintenance`), the node side of roles purge.stores and purge.accounts:
+// it runs the store-wide and per-account maintenance tasks on the nodes of
+// the shard that owns each task's partition (package work), as the indexer
+// runs the index tasks.
+//
+// # What it does
+//
+//	AccountMaintenance recalculateQuota   the account's used bytes set to
+//	                                      the sum of its documents' sizes
+//	TenantMaintenance recalculateQuota    the tenant's used bytes set to
+//	                                      the sum of its active accounts'
+//	StoreMaintenance resetUserQuotas      every account recalculated
+//	StoreMaintenance resetTenantQuotas    every tenant recalculated
+//
+// A recalculation repairs a count that drifted; deliveries may go on
+// meanwhile (store.RecalculateQuota says how). The other maintenance
+// types are not done yet: their tasks fail with a reason that says so,
+// and the retry policy keeps them until Failed, where an operator sees
+// them.
+package maintenance

@@ -1,0 +1,95 @@
+package maintenance_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/services/maintenance"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/task"
+	"github.com/jetmail/jetmail/shared/taskmanager"
+)
+
+// Quota recalculation tasks repair deliberately corrupted counts: one
+// account (AccountMaintenance), every account (StoreMaintenance
+// resetUserQuotas) and every tenant (resetTenantQuotas, TenantMaintenance);
+// a type not done yet fails with a reason that says so.
+func TestQuotaRecalculationTasks(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	cfg := jetmailtest.Config(t, "1")
+	sc := store.NewComponent(store.Params{})
+	svc := maintenance.New(cfg, sc, maintenance.Params{})
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc)
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Params{JS: js})
+	require.NoError(t, err)
+	tid, err := st.CreateTenant(ctx, store.Tenant{Name: "acme"})
+	require.NoError(t, err)
+	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "acme.test", Tenant: tid}))
+	sizes := map[string]int64{}
+	var ids []string
+	for _, name := range []string{"wile", "road", "runner"} {
+		a, err := st.CreateAccount(ctx, store.Account{Name: name, Domain: "acme.test", Addresses: []string{name + "@acme.test"}})
+		require.NoError(t, err)
+		for i := range 2 {
+			d, err := st.StoreEmail(ctx, a.ID, fmt.Appendf(nil, "Subject: %s %d\r\n\r\nhello\r\n", name, i), store.NewEmail{})
+			require.NoError(t, err)
+			sizes[a.ID] += d.Size
+		}
+		require.NoError(t, st.Charge(ctx, a.ID, 1000)) // the corruption
+		ids = append(ids, a.ID)
+	}
+	used := func(id string) int64 {
+		a, err := st.Account(ctx, id)
+		require.NoError(t, err)
+		return a.Used
+	}
+	mgr := svc.Manager()
+	run := func(p task.Payload) *task.Task {
+		t.Helper()
+		tk, err := mgr.Create(ctx, p, nil)
+		require.NoError(t, err)
+		var got *task.Task
+		require.Eventually(t, func() bool {
+			got, err = mgr.Get(ctx, tk.ID)
+			return errors.Is(err, taskmanager.ErrNotFound) || err == nil && got.Status.Type != task.Pending
+		}, 10*time.Second, 20*time.Millisecond)
+		return got // nil: done
+	}
+
+	require.Nil(t, run(&task.AccountMaintenanceTask{AccountID: ids[0], MaintenanceType: "recalculateQuota"}))
+	require.Equal(t, sizes[ids[0]], used(ids[0]))
+	require.Equal(t, sizes[ids[1]]+1000, used(ids[1]), "only the account asked for")
+
+	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "resetUserQuotas"}))
+	var total int64
+	for _, id := range ids {
+		require.Equal(t, sizes[id], used(id))
+		total += sizes[id]
+	}
+	tn, err := st.Tenant(ctx, tid)
+	require.NoError(t, err)
+	require.Equal(t, total+3000, tn.Used, "accounts first, the tenant on its own")
+	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "resetTenantQuotas"}))
+	tn, err = st.Tenant(ctx, tid)
+	require.NoError(t, err)
+	require.Equal(t, total, tn.Used)
+	require.Nil(t, run(&task.TenantMaintenanceTask{TenantID: tid, MaintenanceType: "recalculateQuota"}), "nothing to repair is no failure")
+
+	failed := run(&task.StoreMaintenanceTask{MaintenanceType: "removeDavLocks"})
+	require.NotNil(t, failed)
+	require.Contains(t, failed.Status.FailureReason, "not done by this version")
+	failed = run(&task.AccountMaintenanceTask{AccountID: "nosuch", MaintenanceType: "recalculateQuota"})
+	require.NotNil(t, failed)
+	require.Contains(t, failed.Status.FailureReason, "not found")
+}

@@ -1,0 +1,99 @@
+package maintenance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/task"
+)
+
+func (s *Service) accountMaintenance(ctx context.Context, t *task.Task) error {
+	p := t.Payload.(*task.AccountMaintenanceTask)
+	switch p.MaintenanceType {
+	case "recalculateQuota":
+		_, _, err := s.st.RecalculateQuota(ctx, p.AccountID)
+		return err
+	default:
+		return errNotYet(task.AccountMaintenance, p.MaintenanceType)
+	}
+}
+
+func (s *Service) tenantMaintenance(ctx context.Context, t *task.Task) error {
+	p := t.Payload.(*task.TenantMaintenanceTask)
+	switch p.MaintenanceType {
+	case "recalculateQuota":
+		_, _, err := s.st.RecalculateTenantQuota(ctx, p.TenantID)
+		return err
+	default:
+		return errNotYet(task.TenantMaintenance, p.MaintenanceType)
+	}
+}
+
+func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
+	p := t.Payload.(*task.StoreMaintenanceTask)
+	switch p.MaintenanceType {
+	case "resetUserQuotas":
+		return s.recalculateAccounts(ctx)
+	case "resetTenantQuotas":
+		return s.recalculateTenants(ctx)
+	default:
+		return errNotYet(task.StoreMaintenance, p.MaintenanceType)
+	}
+}
+
+// recalculateAccounts recalculates every active account, going on past
+// one that fails, and reports how many did.
+func (s *Service) recalculateAccounts(ctx context.Context) error {
+	accounts, err := s.st.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	fixed, n := 0, 0
+	for _, a := range accounts {
+		if a.State != store.Active {
+			continue
+		}
+		n++
+		before, after, err := s.st.RecalculateQuota(ctx, a.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("account %s: %w", a.Name, err))
+			continue
+		}
+		if before != after {
+			fixed++
+		}
+	}
+	s.log.Info("account quotas recalculated", "accounts", n, "repaired", fixed, "failed", len(errs))
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d accounts not recalculated: %w", len(errs), n, errors.Join(errs...))
+	}
+	return nil
+}
+
+// recalculateTenants recalculates every tenant, as recalculateAccounts.
+func (s *Service) recalculateTenants(ctx context.Context) error {
+	tenants, err := s.st.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	fixed := 0
+	for _, t := range tenants {
+		before, after, err := s.st.RecalculateTenantQuota(ctx, t.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: %w", t.Name, err))
+			continue
+		}
+		if before != after {
+			fixed++
+		}
+	}
+	s.log.Info("tenant quotas recalculated", "tenants", len(tenants), "repaired", fixed, "failed", len(errs))
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d tenants not recalculated: %w", len(errs), len(tenants), errors.Join(errs...))
+	}
+	return nil
+}
