@@ -12,6 +12,11 @@
 //	                                      the sum of its active accounts'
 //	StoreMaintenance resetUserQuotas      every account recalculated
 //	StoreMaintenance resetTenantQuotas    every tenant recalculated
+//	StoreMaintenance purgeData            archived documents past
+//	                                      store.archive.retention removed
+//	                                      (the hourly default periodic
+//	                                      task); queue bodies a crash left
+//	                                      are not looked for yet
 //
 // A recalculation repairs a count that drifted; deliveries may go on
 // meanwhile (store.RecalculateQuota says how). The other maintenance

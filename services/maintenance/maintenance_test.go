@@ -86,6 +86,13 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 	require.Equal(t, total, tn.Used)
 	require.Nil(t, run(&task.TenantMaintenanceTask{TenantID: tid, MaintenanceType: "recalculateQuota"}), "nothing to repair is no failure")
 
+	// purgeData (hourly by default) completes; within retention the
+	// archive keeps what it has.
+	docs, err := st.PurgeArchive(ctx)
+	require.NoError(t, err)
+	require.Zero(t, docs)
+	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "purgeData"}))
+
 	failed := run(&task.StoreMaintenanceTask{MaintenanceType: "removeDavLocks"})
 	require.NotNil(t, failed)
 	require.Contains(t, failed.Status.FailureReason, "not done by this version")

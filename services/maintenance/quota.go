@@ -38,6 +38,8 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		return s.recalculateAccounts(ctx)
 	case "resetTenantQuotas":
 		return s.recalculateTenants(ctx)
+	case "purgeData":
+		return s.purgeData(ctx)
 	default:
 		return errNotYet(task.StoreMaintenance, p.MaintenanceType)
 	}

@@ -295,3 +295,46 @@ func (s *Store) Refers(ctx context.Context, account, blobID string) (bool, error
 	}
 	return false, nil
 }
+
+// PurgeArchive removes the archived documents whose ArchivedUntil has
+// passed (store.archive.retention after their destroy), and says how many
+// it removed. One archived again meanwhile (restored and destroyed anew)
+// has a later ArchivedUntil and a new revision, and stays. The blobs they
+// referred to are the blob purge's (mark and sweep) to remove.
+func (s *Store) PurgeArchive(ctx context.Context) (int, error) {
+	if err := s.full(); err != nil {
+		return 0, err
+	}
+	now := s.p.Clock.Now()
+	type expired struct {
+		key string
+		rev uint64
+	}
+	var gone []expired
+	err := s.scan(ctx, s.docs, "*.archived.>", func(key string, rev uint64, v []byte) error {
+		var d Document
+		if err := json.Unmarshal(v, &d); err != nil {
+			s.log.Warn("unreadable archived document, left as it is", "key", key, "err", err)
+			return nil
+		}
+		if !d.ArchivedUntil.IsZero() && d.ArchivedUntil.Before(now) {
+			gone = append(gone, expired{key, rev})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge the archive: %w", err)
+	}
+	n := 0
+	for _, g := range gone {
+		err := s.docs.Purge(ctx, g.key, jetstream.LastRevision(g.rev))
+		switch {
+		case errors.Is(casErr(err), ErrConflict):
+			continue // archived again meanwhile
+		case err != nil:
+			return n, fmt.Errorf("purge the archive: %s: %w", g.key, kvErr(err))
+		}
+		n++
+	}
+	return n, nil
+}

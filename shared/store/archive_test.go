@@ -1,0 +1,54 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/clock"
+	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/store"
+)
+
+// The archive keeps a destroyed document for its retention: a purge
+// before then keeps it, one after removes it and nothing else.
+func TestPurgeArchive(t *testing.T) {
+	t.Parallel()
+	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
+	require.NoError(t, err)
+	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Params{JS: js, Clock: clk, ArchiveRetention: 24 * time.Hour})
+	require.NoError(t, err)
+	a := account(t, s, "wile", 0)
+	var ids []string
+	for i := range 3 {
+		d, err := s.StoreEmail(ctx, a.ID, fmt.Appendf(nil, "Subject: n %d\r\n\r\nx\r\n", i), store.NewEmail{})
+		require.NoError(t, err)
+		ids = append(ids, d.ID)
+	}
+	require.NoError(t, s.DestroyDocument(ctx, a.ID, store.EmailType, ids[0]))
+	clk.Advance(12 * time.Hour)
+	require.NoError(t, s.DestroyDocument(ctx, a.ID, store.EmailType, ids[1]))
+
+	n, err := s.PurgeArchive(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "within retention")
+	clk.Advance(13 * time.Hour) // the first is 25 h old, the second 13 h
+	n, err = s.PurgeArchive(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = s.Archived(ctx, a.ID, store.EmailType, ids[0])
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.Archived(ctx, a.ID, store.EmailType, ids[1])
+	require.NoError(t, err, "still within its retention")
+	_, err = s.Document(ctx, a.ID, store.EmailType, ids[2])
+	require.NoError(t, err, "a live document is never the archive's")
+	n, err = s.PurgeArchive(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
