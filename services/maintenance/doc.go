@@ -10,6 +10,9 @@
 //	                                      the sum of its documents' sizes
 //	TenantMaintenance recalculateQuota    the tenant's used bytes set to
 //	                                      the sum of its active accounts'
+//	AccountMaintenance reindex            an IndexDocument task for each
+//	                                      of the account's indexed
+//	                                      documents (the indexer runs them)
 //	StoreMaintenance resetUserQuotas      every account recalculated
 //	StoreMaintenance resetTenantQuotas    every tenant recalculated
 //	StoreMaintenance purgeData            archived documents past
@@ -17,6 +20,9 @@
 //	                                      (the hourly default periodic
 //	                                      task); queue bodies a crash left
 //	                                      are not looked for yet
+//	StoreMaintenance removeDavLocks,      nothing: jetmail has no WebDAV or
+//	removeSieveLists                      Sieve service keeping them; the
+//	                                      task completes and logs so
 //
 // A recalculation repairs a count that drifted; deliveries may go on
 // meanwhile (store.RecalculateQuota says how). The other maintenance

@@ -10,8 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
+	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -93,10 +96,56 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 	require.Zero(t, docs)
 	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "purgeData"}))
 
-	failed := run(&task.StoreMaintenanceTask{MaintenanceType: "removeDavLocks"})
+	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "removeDavLocks"}), "no such data is no failure")
+	failed := run(&task.StoreMaintenanceTask{MaintenanceType: "purgeBlob"})
 	require.NotNil(t, failed)
 	require.Contains(t, failed.Status.FailureReason, "not done by this version")
 	failed = run(&task.AccountMaintenanceTask{AccountID: "nosuch", MaintenanceType: "recalculateQuota"})
 	require.NotNil(t, failed)
 	require.Contains(t, failed.Status.FailureReason, "not found")
+}
+
+// AccountMaintenance reindex puts back what the index lost: an entry
+// deleted behind the store's back is found again.
+func TestReindexAccount(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	cfg := jetmailtest.Config(t, "1")
+	sc := store.NewComponent(store.Params{})
+	svc := maintenance.New(cfg, sc, maintenance.Params{})
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
+	ctx := context.Background()
+	st := sc.Store()
+	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
+	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
+	require.NoError(t, err)
+	var ids []string
+	for i := range 3 {
+		d, err := st.StoreEmail(ctx, a.ID, fmt.Appendf(nil, "Subject: walrus %d\r\n\r\ntusks\r\n", i), store.NewEmail{})
+		require.NoError(t, err)
+		ids = append(ids, d.ID)
+	}
+	client := search.Client{Conn: jetmailtest.Conn(t, srv)}
+	p := st.Partition(a.ID)
+	found := func() int {
+		r, err := client.Search(ctx, p, fts.Query{Account: a.ID, Text: "walrus"})
+		if err != nil || r.Partial {
+			return -1
+		}
+		return len(r.IDs)
+	}
+	require.Eventually(t, func() bool { return found() == 3 }, 10*time.Second, 20*time.Millisecond)
+	// The index loses two entries the store still has.
+	for _, id := range ids[:2] {
+		require.NoError(t, client.Apply(ctx, p, []fts.Op{{Delete: &fts.Key{Account: a.ID, Type: string(store.EmailType), ID: id}}}))
+	}
+	require.Equal(t, 1, found())
+
+	tk, err := svc.Manager().Create(ctx, &task.AccountMaintenanceTask{AccountID: a.ID, MaintenanceType: "reindex"}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return found() == 3 }, 10*time.Second, 20*time.Millisecond, "reindexed")
+	require.Eventually(t, func() bool {
+		_, err := svc.Manager().Get(ctx, tk.ID)
+		return errors.Is(err, taskmanager.ErrNotFound)
+	}, 10*time.Second, 20*time.Millisecond, "the task is done")
 }

@@ -15,6 +15,8 @@ func (s *Service) accountMaintenance(ctx context.Context, t *task.Task) error {
 	case "recalculateQuota":
 		_, _, err := s.st.RecalculateQuota(ctx, p.AccountID)
 		return err
+	case "reindex":
+		return s.reindexAccount(ctx, p.AccountID)
 	default:
 		return errNotYet(task.AccountMaintenance, p.MaintenanceType)
 	}
@@ -40,6 +42,10 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		return s.recalculateTenants(ctx)
 	case "purgeData":
 		return s.purgeData(ctx)
+	case "removeDavLocks", "removeSieveLists":
+		// Nothing to remove: no WebDAV or Sieve service keeps them here.
+		s.log.Info("store maintenance: jetmail keeps no such data, nothing to remove", "maintenance_type", p.MaintenanceType)
+		return nil
 	default:
 		return errNotYet(task.StoreMaintenance, p.MaintenanceType)
 	}

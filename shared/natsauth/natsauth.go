@@ -248,7 +248,8 @@ func service(name string) (grant, error) {
 			g.add(streamFull(work.StreamName(r)))
 			g.pub = append(g.pub, work.SubjectPrefix(r)+">")
 		}
-		g.pub = append(g.pub, "jetmail.changes.>")
+		// AccountMaintenance reindex creates index tasks.
+		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">")
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))
