@@ -60,6 +60,11 @@
 // (jetmail_index_checkpoint). A partition still building ignores it: its
 // replay is what makes it whole.
 //
+// StoreMaintenance reindexAccounts and reindexTelemetry (the maintenance
+// service) take this path on purpose: the holder lets the partition go,
+// removes its index (or trace index) directory and gains it again
+// (jetmail.fts.rebuild.<p>).
+//
 // # Losing a partition
 //
 // The node unsubscribes and closes the index; it keeps it on disk, so

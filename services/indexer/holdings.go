@@ -32,6 +32,8 @@ func (s *Service) reconcile(ctx context.Context) {
 	if !ok {
 		return
 	}
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
 	s.mu.Lock()
 	var lost []int
 	for n := range s.held {

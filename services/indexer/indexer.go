@@ -64,6 +64,9 @@ type Service struct {
 	client search.Client
 	m      *metrics
 
+	// holdMu orders the gains and losses of partitions (the holdings
+	// loop, a rebuild).
+	holdMu   sync.Mutex
 	mu       sync.Mutex
 	held     map[int]*partition
 	batchers map[int]*batcher

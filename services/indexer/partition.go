@@ -82,6 +82,7 @@ func (s *Service) gain(n int) error {
 		search.ApplySubject(n):       func(m *nats.Msg) { s.answerApply(pt, m) },
 		search.TraceSearchSubject(n): func(m *nats.Msg) { go s.answerTraceSearch(pt, m) },
 		search.TraceIndexSubject(n):  func(m *nats.Msg) { go s.answerTraceIndex(pt, m) },
+		search.RebuildSubject(n):     func(m *nats.Msg) { go s.answerRebuild(n, m) },
 	} {
 		sub, err := s.d.Conn.Subscribe(subject, h)
 		if err != nil {
@@ -246,6 +247,39 @@ func (s *Service) answerApply(pt *partition, m *nats.Msg) {
 		return
 	}
 	s.m.indexed.Add(float64(len(req.Ops)))
+	respond(m, search.Applied{})
+}
+
+// answerRebuild empties partition n's index (or trace index) and builds
+// it again: the partition is let go, its directory removed, and gained
+// again, so the rebuild is the one a node that gains it does.
+func (s *Service) answerRebuild(n int, m *nats.Msg) {
+	var req search.Rebuild
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		respond(m, search.Applied{Error: "bad request: " + err.Error()})
+		return
+	}
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	if s.ctx.Err() != nil || s.local(n) == nil { // shutting down, or moved
+		respond(m, search.Applied{Error: errReleased.Error()})
+		return
+	}
+	s.lose(n)
+	dir := filepath.Join(s.p.Dir, "p"+strconv.Itoa(n))
+	if req.Traces {
+		dir = filepath.Join(s.p.Dir, "traces", "p"+strconv.Itoa(n))
+	}
+	err := os.RemoveAll(dir)
+	if gerr := s.gain(n); err == nil {
+		err = gerr
+	}
+	if err != nil {
+		s.log.Error("rebuild partition", "partition", n, "traces", req.Traces, "err", err)
+		respond(m, search.Applied{Error: err.Error()})
+		return
+	}
+	s.log.Info("partition index emptied, rebuilding", "partition", n, "traces", req.Traces)
 	respond(m, search.Applied{})
 }
 

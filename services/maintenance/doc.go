@@ -13,6 +13,12 @@
 //	AccountMaintenance reindex            an IndexDocument task for each
 //	                                      of the account's indexed
 //	                                      documents (the indexer runs them)
+//	StoreMaintenance reindexAccounts      each partition's full-text index
+//	                                      (of shard shardIndex, when set)
+//	                                      emptied and built again from the
+//	                                      store by its holder, as on gain
+//	StoreMaintenance reindexTelemetry     the same for the trace indexes,
+//	                                      read again from the traces stream
 //	StoreMaintenance resetUserQuotas      every account recalculated
 //	StoreMaintenance resetTenantQuotas    every tenant recalculated
 //	StoreMaintenance purgeData            archived documents past

@@ -33,6 +33,7 @@ type Service struct {
 	p      Params
 	storeC *store.Component
 
+	d   node.Deps
 	log *slog.Logger
 	st  *store.Store
 	mgr *taskmanager.Manager
@@ -51,7 +52,7 @@ func (s *Service) Name() string { return Name }
 // maintenance roles.
 func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	return s.life.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
-		s.log = d.Logger.With("service", Name)
+		s.d, s.log = d, d.Logger.With("service", Name)
 		s.st = s.storeC.Store()
 		if s.st == nil {
 			return fmt.Errorf("maintenance: the store is not open")

@@ -8,16 +8,19 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
+	"github.com/jetmail/jetmail/shared/trace"
 )
 
 // Quota recalculation tasks repair deliberately corrupted counts: one
@@ -113,7 +116,7 @@ func TestReindexAccount(t *testing.T) {
 	cfg := jetmailtest.Config(t, "1")
 	sc := store.NewComponent(store.Params{})
 	svc := maintenance.New(cfg, sc, maintenance.Params{})
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
+	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
 	ctx := context.Background()
 	st := sc.Store()
 	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
@@ -148,4 +151,51 @@ func TestReindexAccount(t *testing.T) {
 		_, err := svc.Manager().Get(ctx, tk.ID)
 		return errors.Is(err, taskmanager.ErrNotFound)
 	}, 10*time.Second, 20*time.Millisecond, "the task is done")
+
+	// StoreMaintenance reindexAccounts: the partitions' indexes are built
+	// again from the store, so what they lost comes back too.
+	require.NoError(t, client.Apply(ctx, p, []fts.Op{{Delete: &fts.Key{Account: a.ID, Type: string(store.EmailType), ID: ids[0]}}}))
+	require.Equal(t, 2, found())
+	_, err = svc.Manager().Create(ctx, &task.StoreMaintenanceTask{MaintenanceType: "reindexAccounts"}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return found() == 3 }, 20*time.Second, 20*time.Millisecond, "rebuilt")
+
+	// StoreMaintenance reindexTelemetry: the trace indexes are read again
+	// from the traces stream, and still find the message.
+	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	require.NoError(t, err)
+	rec, err := trace.NewRecorder(js, cfg.Cluster.Partitions, trace.RecorderOptions{Node: "test"})
+	require.NoError(t, err)
+	rec.Record(ctx, trace.Event{TraceID: "walrus1", Kind: trace.KindReceived, Sender: "alice@example.org", Recipients: []string{"bob@remote.test"}})
+	require.NoError(t, rec.Flush(ctx))
+	traces := func() int {
+		r, err := client.SearchTraces(ctx, cfg.Cluster.Partitions, trace.Query{Rcpt: "bob@remote.test"})
+		if err != nil || r.Partial {
+			return -1
+		}
+		return len(r.Traces)
+	}
+	require.Eventually(t, func() bool { return traces() == 1 }, 10*time.Second, 20*time.Millisecond)
+	read := metric(t, n, "jetmail_index_trace_messages_total")
+	_, err = svc.Manager().Create(ctx, &task.StoreMaintenanceTask{MaintenanceType: "reindexTelemetry"}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return metric(t, n, "jetmail_index_trace_messages_total") > read && traces() == 1
+	}, 20*time.Second, 20*time.Millisecond, "the traces were read again")
+}
+
+// metric reads a counter of the node's registry, summed over its labels.
+func metric(t *testing.T, n *node.Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.Deps().Metrics.(prometheus.Gatherer).Gather()
+	require.NoError(t, err)
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -42,6 +42,10 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		return s.recalculateTenants(ctx)
 	case "purgeData":
 		return s.purgeData(ctx)
+	case "reindexAccounts":
+		return s.reindexPartitions(ctx, false, p.ShardIndex)
+	case "reindexTelemetry":
+		return s.reindexPartitions(ctx, true, p.ShardIndex)
 	case "removeDavLocks", "removeSieveLists":
 		// Nothing to remove: no WebDAV or Sieve service keeps them here.
 		s.log.Info("store maintenance: jetmail keeps no such data, nothing to remove", "maintenance_type", p.MaintenanceType)

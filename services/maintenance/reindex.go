@@ -2,8 +2,11 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/jetmail/jetmail/shared/roles"
+	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -56,5 +59,38 @@ func (s *Service) reindexAccount(ctx context.Context, accountID string) error {
 		return err
 	}
 	s.log.Info("account reindex: index tasks created", "account", accountID, "documents", n)
+	return nil
+}
+
+// reindexPartitions runs StoreMaintenance reindexAccounts (traces false)
+// and reindexTelemetry (traces true): the holder of each partition of
+// role fts-indexing, or of those of shard shardIndex when set, empties
+// its index (its trace index) and builds it again from the store (the
+// traces stream), the way a node that gains a partition does. A
+// partition no node holds now is built when one gains it.
+func (s *Service) reindexPartitions(ctx context.Context, traces bool, shardIndex *int) error {
+	rm, _, _ := s.d.View.Role(roles.FtsIndexing)
+	shards := len(rm.Shards)
+	if shardIndex != nil && (shards == 0 || *shardIndex >= shards) {
+		return fmt.Errorf("shardIndex %d: role %s has %d shards", *shardIndex, roles.FtsIndexing, shards)
+	}
+	client := search.Client{Conn: s.d.Conn}
+	var unheld []int
+	asked := 0
+	for p := range s.d.Config.Cluster.Partitions {
+		if shardIndex != nil && p%shards != *shardIndex {
+			continue
+		}
+		err := client.Rebuild(ctx, p, traces)
+		switch {
+		case errors.Is(err, search.ErrUnavailable):
+			unheld = append(unheld, p)
+			continue
+		case err != nil:
+			return fmt.Errorf("rebuild partition %d: %w", p, err)
+		}
+		asked++
+	}
+	s.log.Info("partition indexes rebuilding", "traces", traces, "partitions", asked, "unheld", unheld)
 	return nil
 }

@@ -249,7 +249,7 @@ func service(name string) (grant, error) {
 			g.pub = append(g.pub, work.SubjectPrefix(r)+">")
 		}
 		// AccountMaintenance reindex creates index tasks.
-		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">")
+		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))

@@ -10,6 +10,9 @@
 //	                                     partition's traces that match
 //	jetmail.fts.traceindex.<partition>   TraceIndex -> Applied: read traces
 //	                                     whole from the stream and index them
+//	jetmail.fts.rebuild.<partition>      Rebuild -> Applied: empty the
+//	                                     partition's index (or trace index)
+//	                                     and build it again, as on gaining it
 //
 // A message trace's partition is its trace id's (package trace), not an
 // account's, so a trace search asks every partition at once and merges
@@ -136,6 +139,25 @@ func (c Client) Search(ctx context.Context, p int, q fts.Query) (Response, error
 		return r, errors.New(r.Error)
 	}
 	return r, nil
+}
+
+// RebuildPrefix starts the subjects of Rebuild requests.
+const RebuildPrefix = "jetmail.fts.rebuild."
+
+// RebuildSubject is where partition p's rebuilds are asked for.
+func RebuildSubject(p int) string { return RebuildPrefix + strconv.Itoa(p) }
+
+// Rebuild asks the holder of a partition to empty its full-text index
+// (or, with Traces, its trace index) and build it again from the store
+// (the traces stream), as a node that gains the partition does.
+type Rebuild struct {
+	Traces bool `json:"traces,omitempty"`
+}
+
+// Rebuild asks the holder of partition p for a rebuild (see Rebuild); it
+// returns once the rebuild has begun, its answers partial until done.
+func (c Client) Rebuild(ctx context.Context, p int, traces bool) error {
+	return c.applied(ctx, p, RebuildSubject(p), Rebuild{Traces: traces})
 }
 
 // Advance gives the holder of partition p a new checkpoint (see Apply).
