@@ -26,6 +26,10 @@
 //	                                      (the hourly default periodic
 //	                                      task); queue bodies a crash left
 //	                                      are not looked for yet
+//	StoreMaintenance removeQueueLocks,    the cluster leases (leader,
+//	removeTaskLocks                       duties) held by nodes that are
+//	                                      not live members removed, so a
+//	                                      live one takes them at once
 //	StoreMaintenance removeDavLocks,      nothing: jetmail has no WebDAV or
 //	removeSieveLists                      Sieve service keeping them; the
 //	                                      task completes and logs so

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 )
@@ -46,6 +47,16 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		return s.reindexPartitions(ctx, false, p.ShardIndex)
 	case "reindexTelemetry":
 		return s.reindexPartitions(ctx, true, p.ShardIndex)
+	case "removeQueueLocks", "removeTaskLocks":
+		// The queue's and the task manager's single-holder duties are
+		// cluster leases; a message's or a task's own lease is its work
+		// item's, which the server ends on its own.
+		removed, err := cluster.RemoveDeadLeases(ctx, s.d.Buckets)
+		if err != nil {
+			return err
+		}
+		s.log.Info("leases of dead nodes removed", "maintenance_type", p.MaintenanceType, "leases", removed)
+		return nil
 	case "removeDavLocks", "removeSieveLists":
 		// Nothing to remove: no WebDAV or Sieve service keeps them here.
 		s.log.Info("store maintenance: jetmail keeps no such data, nothing to remove", "maintenance_type", p.MaintenanceType)

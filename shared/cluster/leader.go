@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -79,4 +80,40 @@ func RunLease(ctx context.Context, b *Buckets, key, nodeID string, interval time
 			dcancel()
 		}
 	}
+}
+
+// RemoveDeadLeases deletes the leases (the leader's, the duties') whose
+// holder is not a live member, so that a live node takes them at once
+// rather than when they expire (cluster.node-timeout after the holder's
+// last renewal). A holder that is alive after all loses the lease at its
+// next renewal, which compares the revision, and competes again: one
+// holder at a time either way. It returns the keys removed.
+func RemoveDeadLeases(ctx context.Context, b *Buckets) ([]string, error) {
+	members, err := LiveMembers(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, m := range members {
+		live[m.ID] = true
+	}
+	lister, err := b.Leases.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	var removed []string
+	for key := range lister.Keys() {
+		e, err := b.Leases.Get(ctx, key)
+		if err != nil || live[string(e.Value())] {
+			continue // gone meanwhile, or held by a live node
+		}
+		if err := b.Leases.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil {
+			continue // renewed or taken meanwhile
+		}
+		removed = append(removed, key)
+	}
+	return removed, nil
 }
