@@ -34,6 +34,12 @@
 //	removeSieveLists                      Sieve service keeping them; the
 //	                                      task completes and logs so
 //
+//	RestoreArchivedItem                   the archived document with the
+//	                                      blob back in the account with its
+//	                                      id (and indexed again); a
+//	                                      sieveScript has nothing to
+//	                                      restore (jetmail keeps none)
+//
 // A recalculation repairs a count that drifted; deliveries may go on
 // meanwhile (store.RecalculateQuota says how). The other maintenance
 // types are not done yet: their tasks fail with a reason that says so,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -216,4 +217,58 @@ func metric(t *testing.T, n *node.Node, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// RestoreArchivedItem brings a destroyed email back, with its id, and it
+// is found by search again; nothing archived with that blob is a clear
+// failure.
+func TestRestoreArchivedItem(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	cfg := jetmailtest.Config(t, "1")
+	sc := store.NewComponent(store.Params{})
+	svc := maintenance.New(cfg, sc, maintenance.Params{})
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
+	ctx := context.Background()
+	st := sc.Store()
+	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
+	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
+	require.NoError(t, err)
+	d, err := st.StoreEmail(ctx, a.ID, []byte("Subject: narwhal\r\n\r\nunicorn of the sea\r\n"), store.NewEmail{})
+	require.NoError(t, err)
+	client := search.Client{Conn: jetmailtest.Conn(t, srv)}
+	found := func() []string {
+		r, err := client.Search(ctx, st.Partition(a.ID), fts.Query{Account: a.ID, Text: "narwhal"})
+		if err != nil || r.Partial {
+			return nil
+		}
+		return r.IDs
+	}
+	require.Eventually(t, func() bool { return len(found()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, st.DestroyDocument(ctx, a.ID, store.EmailType, d.ID))
+	require.Eventually(t, func() bool { r := found(); return r != nil && len(r) == 0 }, 10*time.Second, 20*time.Millisecond)
+
+	arch, err := st.Archived(ctx, a.ID, store.EmailType, d.ID)
+	require.NoError(t, err)
+	restore := &task.RestoreArchivedItemTask{AccountID: a.ID, BlobID: d.BlobID, ArchivedItemType: "email", CreatedAt: d.Created, ArchivedUntil: arch.ArchivedUntil}
+	mgr := svc.Manager()
+	tk, err := mgr.Create(ctx, restore, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return slices.Equal(found(), []string{d.ID}) }, 10*time.Second, 20*time.Millisecond, "restored, and found again")
+	back, err := st.Document(ctx, a.ID, store.EmailType, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, d.BlobID, back.BlobID)
+	acc, err := st.Account(ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, d.Size, acc.Used, "charged again")
+	require.Eventually(t, func() bool { _, err := mgr.Get(ctx, tk.ID); return errors.Is(err, taskmanager.ErrNotFound) }, 10*time.Second, 20*time.Millisecond)
+
+	tk, err = mgr.Create(ctx, restore, nil)
+	require.NoError(t, err)
+	var failed *task.Task
+	require.Eventually(t, func() bool {
+		failed, err = mgr.Get(ctx, tk.ID)
+		return err == nil && failed.Status.Type != task.Pending
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Contains(t, failed.Status.FailureReason, "nothing archived", "restored once, the archive no longer has it")
 }

@@ -51,4 +51,24 @@ func TestPurgeArchive(t *testing.T) {
 	n, err = s.PurgeArchive(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)
+
+	// Restoring: within retention the document comes back with its id;
+	// past it (before a purge removed it), it is refused as expired.
+	d1, err := s.Archived(ctx, a.ID, store.EmailType, ids[1])
+	require.NoError(t, err)
+	back, err := s.RestoreArchived(ctx, a.ID, store.EmailType, d1.BlobID)
+	require.NoError(t, err)
+	require.Equal(t, ids[1], back.ID)
+	_, err = s.Document(ctx, a.ID, store.EmailType, ids[1])
+	require.NoError(t, err)
+	_, err = s.Archived(ctx, a.ID, store.EmailType, ids[1])
+	require.ErrorIs(t, err, store.ErrNotFound, "it left the archive")
+	require.NoError(t, s.DestroyDocument(ctx, a.ID, store.EmailType, ids[2]))
+	d2, err := s.Archived(ctx, a.ID, store.EmailType, ids[2])
+	require.NoError(t, err)
+	clk.Advance(25 * time.Hour)
+	_, err = s.RestoreArchived(ctx, a.ID, store.EmailType, d2.BlobID)
+	require.ErrorIs(t, err, store.ErrExpired)
+	_, err = s.RestoreArchived(ctx, a.ID, store.EmailType, "no-such-blob")
+	require.ErrorIs(t, err, store.ErrNotFound)
 }

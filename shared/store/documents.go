@@ -338,3 +338,47 @@ func (s *Store) PurgeArchive(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// RestoreArchived brings back the account's archived document of type t
+// whose blob is blobID (the most recently archived, when several): it is
+// created again with its id, blob and properties (charged to the quota,
+// logged, so indexed again), and leaves the archive. It is ErrNotFound
+// when the archive holds no such document, and ErrExpired once its
+// ArchivedUntil has passed (the archive purge may already have removed
+// it).
+func (s *Store) RestoreArchived(ctx context.Context, account string, t Type, blobID string) (*Document, error) {
+	if err := s.full(); err != nil {
+		return nil, err
+	}
+	var found *Document
+	var foundKey string
+	var foundRev uint64
+	err := s.scan(ctx, s.docs, account+".archived."+string(t)+".*", func(key string, rev uint64, v []byte) error {
+		var d Document
+		if err := json.Unmarshal(v, &d); err != nil || d.BlobID != blobID {
+			return nil
+		}
+		if found == nil || d.ArchivedUntil.After(found.ArchivedUntil) {
+			found, foundKey, foundRev = &d, key, rev
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore %s of %s: %w", t, account, err)
+	}
+	if found == nil {
+		return nil, fmt.Errorf("restore %s with blob %s of account %s: %w: nothing archived", t, blobID, account, ErrNotFound)
+	}
+	if !found.ArchivedUntil.After(s.p.Clock.Now()) {
+		return nil, fmt.Errorf("restore %s %s of account %s: %w: archived until %s", t, found.ID, account, ErrExpired, found.ArchivedUntil.Format(time.RFC3339))
+	}
+	d := *found
+	d.ArchivedUntil = time.Time{}
+	if err := s.CreateDocument(ctx, &d); err != nil {
+		return nil, fmt.Errorf("restore %s %s of account %s: %w", t, d.ID, account, err)
+	}
+	if err := s.docs.Purge(ctx, foundKey, jetstream.LastRevision(foundRev)); err != nil && !errors.Is(casErr(err), ErrConflict) {
+		s.log.Warn("restored document left in the archive too", "key", foundKey, "err", err)
+	}
+	return &d, nil
+}

@@ -33,6 +33,8 @@ var (
 	ErrOverQuota = errors.New("over quota")
 	// ErrInvalid: a value the store refuses (the error says which).
 	ErrInvalid = errors.New("invalid")
+	// ErrExpired: an archived item past its ArchivedUntil (RestoreArchived).
+	ErrExpired = errors.New("past its archive retention")
 	// ErrDirectoryOnly: the store was opened with DirectoryOnly.
 	ErrDirectoryOnly = errors.New("store opened for its directory only")
 	// ErrInUse: the tenant still has domains or accounts, or the mailbox

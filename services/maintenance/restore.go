@@ -1,0 +1,34 @@
+package maintenance
+
+import (
+	"context"
+
+	"github.com/jetmail/jetmail/shared/store"
+	"github.com/jetmail/jetmail/shared/task"
+)
+
+// archivedTypes are the store's types of the reference's archived item
+// types.
+var archivedTypes = map[string]store.Type{
+	"email": store.EmailType, "file": store.FileType, "calendarEvent": store.CalendarType, "contactCard": store.ContactsType,
+}
+
+// restoreArchivedItem runs RestoreArchivedItem: the archived document with
+// the task's blob comes back into the account with its id and blob, and is
+// indexed again from the change log. jetmail keeps no Sieve scripts, so a
+// sieveScript has nothing to restore; past its archivedUntil the task
+// fails saying so.
+func (s *Service) restoreArchivedItem(ctx context.Context, t *task.Task) error {
+	p := t.Payload.(*task.RestoreArchivedItemTask)
+	typ, ok := archivedTypes[p.ArchivedItemType]
+	if !ok {
+		s.log.Info("restore: jetmail keeps no such items, nothing to restore", "archived_item_type", p.ArchivedItemType, "account", p.AccountID)
+		return nil
+	}
+	d, err := s.st.RestoreArchived(ctx, p.AccountID, typ, p.BlobID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("archived item restored", "account", p.AccountID, "type", typ, "id", d.ID)
+	return nil
+}
