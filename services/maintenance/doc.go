@@ -34,6 +34,10 @@
 //	removeSieveLists                      Sieve service keeping them; the
 //	                                      task completes and logs so
 //
+//	DestroyAccount                        every document destroyed (into
+//	                                      the archive, out of the index),
+//	                                      the secrets dropped, the account
+//	                                      archived; again: a no-op
 //	RestoreArchivedItem                   the archived document with the
 //	                                      blob back in the account with its
 //	                                      id (and indexed again); a

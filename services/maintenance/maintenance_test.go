@@ -271,4 +271,24 @@ func TestRestoreArchivedItem(t *testing.T) {
 		return err == nil && failed.Status.Type != task.Pending
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Contains(t, failed.Status.FailureReason, "nothing archived", "restored once, the archive no longer has it")
+
+	// DestroyAccount: its mail leaves the index, its name is free, the
+	// account is archived; a second one is a no-op.
+	for range 2 {
+		tk, err = mgr.Create(ctx, &task.DestroyAccountTask{AccountName: "alice", AccountDomainID: "example.org", AccountID: a.ID}, nil)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { _, err := mgr.Get(ctx, tk.ID); return errors.Is(err, taskmanager.ErrNotFound) }, 10*time.Second, 20*time.Millisecond, "done")
+	}
+	gone, err := st.Account(ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.Deleted, gone.State)
+	require.Empty(t, gone.SecretHashes)
+	require.Zero(t, gone.Used, "every document's bytes released")
+	_, err = st.AccountByName(ctx, "alice")
+	require.ErrorIs(t, err, store.ErrNotFound, "the name is free")
+	_, err = st.Document(ctx, a.ID, store.EmailType, d.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = st.Archived(ctx, a.ID, store.EmailType, d.ID)
+	require.NoError(t, err, "kept in the archive")
+	require.Eventually(t, func() bool { r := found(); return r != nil && len(r) == 0 }, 10*time.Second, 20*time.Millisecond, "out of the index")
 }
