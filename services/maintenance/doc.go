@@ -38,6 +38,8 @@
 //	                                      the archive, out of the index),
 //	                                      the secrets dropped, the account
 //	                                      archived; again: a no-op
+//	MergeThreads                          the threads of the messages
+//	                                      folded into the first's
 //	RestoreArchivedItem                   the archived document with the
 //	                                      blob back in the account with its
 //	                                      id (and indexed again); a

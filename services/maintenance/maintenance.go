@@ -67,6 +67,7 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		tp.Handlers.Handle(task.StoreMaintenance, s.storeMaintenance)
 		tp.Handlers.Handle(task.RestoreArchivedItem, s.restoreArchivedItem)
 		tp.Handlers.Handle(task.DestroyAccount, s.destroyAccount)
+		tp.Handlers.Handle(task.MergeThreads, s.mergeThreads)
 		s.mgr = taskmanager.New(tp)
 		if err := s.mgr.Start(ctx); err != nil {
 			return err

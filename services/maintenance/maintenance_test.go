@@ -292,3 +292,36 @@ func TestRestoreArchivedItem(t *testing.T) {
 	require.NoError(t, err, "kept in the archive")
 	require.Eventually(t, func() bool { r := found(); return r != nil && len(r) == 0 }, 10*time.Second, 20*time.Millisecond, "out of the index")
 }
+
+// MergeThreads runs on the maintenance service: two unlinked threads
+// become one.
+func TestMergeThreadsTask(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	cfg := jetmailtest.Config(t, "1")
+	sc := store.NewComponent(store.Params{})
+	svc := maintenance.New(cfg, sc, maintenance.Params{})
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc)
+	ctx := context.Background()
+	st := sc.Store()
+	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
+	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org"})
+	require.NoError(t, err)
+	var docs []*store.Document
+	for _, id := range []string{"a@x", "b@x"} {
+		d, err := st.StoreEmail(ctx, a.ID, []byte("Message-ID: <"+id+">\r\nSubject: s\r\n\r\nx\r\n"), store.NewEmail{})
+		require.NoError(t, err)
+		docs = append(docs, d)
+	}
+	thread := func(d *store.Document) string {
+		got, err := st.Document(ctx, a.ID, store.EmailType, d.ID)
+		require.NoError(t, err)
+		var e store.Email
+		require.NoError(t, got.Decode(&e))
+		return e.ThreadID
+	}
+	require.NotEqual(t, thread(docs[0]), thread(docs[1]))
+	_, err = svc.Manager().Create(ctx, &task.MergeThreadsTask{AccountID: a.ID, ThreadName: "s", MessageIDs: []string{"a@x", "b@x"}}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return thread(docs[0]) == thread(docs[1]) }, 10*time.Second, 20*time.Millisecond)
+}

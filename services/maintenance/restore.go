@@ -32,3 +32,14 @@ func (s *Service) restoreArchivedItem(ctx context.Context, t *task.Task) error {
 	s.log.Info("archived item restored", "account", p.AccountID, "type", typ, "id", d.ID)
 	return nil
 }
+
+// mergeThreads runs MergeThreads: the threads of the task's messages fold
+// into the first's (store.MergeThreads).
+func (s *Service) mergeThreads(ctx context.Context, t *task.Task) error {
+	p := t.Payload.(*task.MergeThreadsTask)
+	if _, err := s.st.Account(ctx, p.AccountID); err != nil {
+		return err
+	}
+	_, _, err := s.st.MergeThreads(ctx, p.AccountID, p.MessageIDs)
+	return err
+}

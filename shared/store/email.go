@@ -215,3 +215,73 @@ func (s *Store) UpdateEmail(ctx context.Context, account, id string, change func
 		return d.Encode(old)
 	})
 }
+
+// MergeThreads folds the threads of the account's emails with the given
+// Message-IDs (without angle brackets) into one: the thread of the first
+// id the account knows. Every email of the other threads moves to it (an
+// update each, logged, so clients and the index see it), and their ids
+// point to it from then on, so later replies join it. It returns the
+// thread merged into ("" when no id is known) and how many emails moved.
+func (s *Store) MergeThreads(ctx context.Context, account string, messageIDs []string) (string, int, error) {
+	if err := s.full(); err != nil {
+		return "", 0, err
+	}
+	target := ""
+	others := map[string]bool{}
+	for _, id := range messageIDs {
+		e, err := s.docs.Get(ctx, threadKey(account, strings.Trim(strings.TrimSpace(id), "<>")))
+		if errors.Is(kvErr(err), ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", 0, fmt.Errorf("merge threads: look up %s: %w", id, err)
+		}
+		switch t := string(e.Value()); {
+		case target == "":
+			target = t
+		case t != target:
+			others[t] = true
+		}
+	}
+	if len(others) == 0 {
+		return target, 0, nil
+	}
+	// The thread keys first, so that a message stored meanwhile joins the
+	// merged thread.
+	err := s.scan(ctx, s.docs, account+".thread.*", func(key string, rev uint64, v []byte) error {
+		if !others[string(v)] {
+			return nil
+		}
+		if _, err := s.docs.Update(ctx, key, []byte(target), rev); err != nil && !errors.Is(casErr(err), ErrConflict) {
+			return fmt.Errorf("point %s to thread %s: %w", key, target, kvErr(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("merge threads: %w", err)
+	}
+	var ids []string
+	if err := s.Documents(ctx, account, EmailType, func(d *Document) bool {
+		var e Email
+		if d.Decode(&e) == nil && others[e.ThreadID] {
+			ids = append(ids, d.ID)
+		}
+		return true
+	}); err != nil {
+		return "", 0, fmt.Errorf("merge threads: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := s.UpdateDocument(ctx, account, EmailType, id, func(d *Document) error {
+			var e Email
+			if err := d.Decode(&e); err != nil {
+				return err
+			}
+			e.ThreadID = target
+			return d.Encode(e)
+		}); err != nil {
+			return "", 0, fmt.Errorf("merge threads: move email %s: %w", id, err)
+		}
+	}
+	s.log.Info("threads merged", "account", account, "thread", target, "threads_merged", len(others), "emails", len(ids))
+	return target, len(ids), nil
+}
