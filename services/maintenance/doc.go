@@ -30,9 +30,10 @@
 //	removeTaskLocks                       duties) held by nodes that are
 //	                                      not live members removed, so a
 //	                                      live one takes them at once
-//	StoreMaintenance removeDavLocks,      nothing: jetmail has no WebDAV or
-//	removeSieveLists                      Sieve service keeping them; the
-//	                                      task completes and logs so
+//	StoreMaintenance removeDavLocks,      nothing: jetmail has no WebDAV,
+//	removeSieveLists, removeAuthTokens    Sieve, OAuth or ACME service
+//	                                      keeping such data yet; the task
+//	                                      completes and logs so
 //
 //	DestroyAccount                        every document destroyed (into
 //	                                      the archive, out of the index),

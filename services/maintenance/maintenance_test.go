@@ -101,7 +101,9 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 	require.Zero(t, docs)
 	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "purgeData"}))
 
-	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "removeDavLocks"}), "no such data is no failure")
+	for _, typ := range []string{"removeDavLocks", "removeSieveLists", "removeAuthTokens"} {
+		require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: typ}), "%s: no such data is no failure", typ)
+	}
 
 	// removeQueueLocks: a lease a dead node left goes; the live node's stay.
 	leases, err := js.KeyValue(ctx, cluster.BucketLeases)

@@ -57,8 +57,10 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		}
 		s.log.Info("leases of dead nodes removed", "maintenance_type", p.MaintenanceType, "leases", removed)
 		return nil
-	case "removeDavLocks", "removeSieveLists":
-		// Nothing to remove: no WebDAV or Sieve service keeps them here.
+	case "removeDavLocks", "removeSieveLists", "removeAuthTokens":
+		// Nothing to remove: no WebDAV, Sieve, OAuth or ACME service keeps
+		// such data here yet (the ACME service will bring tokens of its
+		// own, and this with them).
 		s.log.Info("store maintenance: jetmail keeps no such data, nothing to remove", "maintenance_type", p.MaintenanceType)
 		return nil
 	default:
