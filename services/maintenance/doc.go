@@ -10,6 +10,10 @@
 //	                                      the sum of its documents' sizes
 //	TenantMaintenance recalculateQuota    the tenant's used bytes set to
 //	                                      the sum of its active accounts'
+//	AccountMaintenance purge              the emails in Trash and Junk
+//	                                      past store.trash.retention and
+//	                                      store.junk.retention purged
+//	                                      (store.PurgeMailbox)
 //	AccountMaintenance reindex            an IndexDocument task for each
 //	                                      of the account's indexed
 //	                                      documents (the indexer runs them)

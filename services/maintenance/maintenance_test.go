@@ -75,6 +75,7 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 		return got // nil: done
 	}
 
+	require.Nil(t, run(&task.AccountMaintenanceTask{AccountID: ids[0], MaintenanceType: "purge"}), "nothing past retention: done")
 	require.Nil(t, run(&task.AccountMaintenanceTask{AccountID: ids[0], MaintenanceType: "recalculateQuota"}))
 	require.Equal(t, sizes[ids[0]], used(ids[0]))
 	require.Equal(t, sizes[ids[1]]+1000, used(ids[1]), "only the account asked for")

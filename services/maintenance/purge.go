@@ -2,6 +2,8 @@ package maintenance
 
 import (
 	"context"
+	"fmt"
+	"time"
 )
 
 // purgeData runs StoreMaintenance purgeData: the archive's documents past
@@ -15,5 +17,27 @@ func (s *Service) purgeData(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("data store purged", "archived_documents_removed", n)
+	return nil
+}
+
+// purgeAccount runs AccountMaintenance purge: the emails in the account's
+// Trash and Junk since before store.trash.retention and
+// store.junk.retention leave them (destroyed, into the archive, when
+// there is nowhere else they are).
+func (s *Service) purgeAccount(ctx context.Context, accountID string) error {
+	if _, err := s.st.Account(ctx, accountID); err != nil {
+		return err
+	}
+	now := s.d.Clock.Now()
+	cfg := s.d.Config.Storage
+	total := 0
+	for mailbox, keep := range map[string]time.Duration{"trash": cfg.TrashRetention, "junk": cfg.JunkRetention} {
+		n, err := s.st.PurgeMailbox(ctx, accountID, mailbox, now.Add(-keep))
+		if err != nil {
+			return fmt.Errorf("purge account %s: %w", accountID, err)
+		}
+		total += n
+	}
+	s.log.Info("account purged", "account", accountID, "emails", total)
 	return nil
 }

@@ -18,6 +18,8 @@ func (s *Service) accountMaintenance(ctx context.Context, t *task.Task) error {
 		return err
 	case "reindex":
 		return s.reindexAccount(ctx, p.AccountID)
+	case "purge":
+		return s.purgeAccount(ctx, p.AccountID)
 	default:
 		return errNotYet(task.AccountMaintenance, p.MaintenanceType)
 	}

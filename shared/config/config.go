@@ -335,6 +335,11 @@ type Storage struct {
 	// ArchiveRetention is store.archive.retention: how long a destroyed
 	// document or account is kept for a restore. Default 30d (1h to 365d).
 	ArchiveRetention time.Duration
+	// TrashRetention and JunkRetention are store.trash.retention and
+	// store.junk.retention: how long an email stays in an account's Trash
+	// or Junk (since it was last changed, such as moved there) before
+	// AccountMaintenance purge destroys it. Default 30d each (1h to 365d).
+	TrashRetention, JunkRetention time.Duration
 }
 
 // Task is the task.* section.
@@ -451,12 +456,13 @@ func defaults() *Config {
 			TraceRetention: DefaultTraceRetention},
 		SMTP: SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
 			Limits: DefaultSMTPLimits},
-		DKIM:    map[string]DKIMKey{},
-		Stores:  map[string]Store{},
-		NATS:    NATS{Replicas: 1, Connections: 4},
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
-		Storage: Storage{DataDir: "./data", ChangelogRetention: 30 * 24 * time.Hour, ArchiveRetention: 30 * 24 * time.Hour},
-		Task:    Task{Concurrency: 128},
-		API:     API{Users: map[string]APIUser{}},
+		DKIM:   map[string]DKIMKey{},
+		Stores: map[string]Store{},
+		NATS:   NATS{Replicas: 1, Connections: 4},
+		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
+		Storage: Storage{DataDir: "./data", ChangelogRetention: 30 * 24 * time.Hour, ArchiveRetention: 30 * 24 * time.Hour,
+			TrashRetention: 30 * 24 * time.Hour, JunkRetention: 30 * 24 * time.Hour},
+		Task: Task{Concurrency: 128},
+		API:  API{Users: map[string]APIUser{}},
 	}
 }

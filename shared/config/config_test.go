@@ -195,6 +195,8 @@ queue-name = "remote"
 			[]string{"queue.virtual.remote.threads-per-node: must be between 1 and 10000, got 0"}},
 		"store retention out of range": {"[store.archive]\nretention = \"400d\"\n",
 			[]string{"store.archive.retention: must be between 1h and 365d, got 400d"}},
+		"trash retention out of range": {"[store.trash]\nretention = \"10m\"\n",
+			[]string{"store.trash.retention: must be between 1h and 365d, got 10m"}},
 		"store retention not a duration": {"[store.changelog]\nretention = 30\nkeep = true\n",
 			[]string{"store.changelog.keep: unknown key (known: retention)", `store.changelog.retention: must be a duration such as "30d", got an integer`}},
 		"push-notifications one shard": {"[cluster.roles.push-notifications]\npush-notifications = [\"1,2\"]\n",
@@ -248,14 +250,17 @@ max-attempts = 2
 	require.Len(t, got, 7, strings.Join(got, "\n"))
 }
 
-// The mail store's retentions are store.changelog and store.archive,
-// beside the stores of other ids.
+// The mail store's retentions are store.changelog, store.archive,
+// store.trash and store.junk, beside the stores of other ids.
 func TestStoreRetentions(t *testing.T) {
 	t.Parallel()
-	cfg, err := Parse([]byte("[store.changelog]\nretention = \"2d\"\n[store.lookups]\ntype = \"sqlite\"\npath = \"x.db\"\n"))
+	cfg, err := Parse([]byte("[store.changelog]\nretention = \"2d\"\n[store.junk]\nretention = \"7d\"\n[store.lookups]\ntype = \"sqlite\"\npath = \"x.db\"\n"))
 	require.NoError(t, err)
 	require.Equal(t, 48*time.Hour, cfg.Storage.ChangelogRetention)
 	require.Equal(t, 30*24*time.Hour, cfg.Storage.ArchiveRetention)
+	require.Equal(t, 7*24*time.Hour, cfg.Storage.JunkRetention)
+	require.Equal(t, 30*24*time.Hour, cfg.Storage.TrashRetention)
+	require.NotContains(t, cfg.Stores, "junk")
 	require.NotContains(t, cfg.Stores, "changelog")
 	require.Contains(t, cfg.Stores, "lookups")
 }

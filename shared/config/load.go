@@ -830,7 +830,8 @@ func (l *loader) dkim(f *file) {
 func (l *loader) stores(f *file) {
 	for id, fs := range f.Store {
 		key := "store." + id
-		if dst := map[string]*time.Duration{"changelog": &l.cfg.Storage.ChangelogRetention, "archive": &l.cfg.Storage.ArchiveRetention}[id]; dst != nil {
+		if dst := map[string]*time.Duration{"changelog": &l.cfg.Storage.ChangelogRetention, "archive": &l.cfg.Storage.ArchiveRetention,
+			"trash": &l.cfg.Storage.TrashRetention, "junk": &l.cfg.Storage.JunkRetention}[id]; dst != nil {
 			// The mail store's own settings, not a store of that id.
 			for _, k := range sortedKeys(fs.raw) {
 				if k != "retention" {

@@ -66,7 +66,8 @@ var (
 	TaskConcurrencyRange = intRange{1, 10000}
 	// ChangelogRetentionRange is store.changelog.retention (default 30d).
 	ChangelogRetentionRange = durationRange{time.Hour, 365 * 24 * time.Hour}
-	// ArchiveRetentionRange is store.archive.retention (default 30d).
+	// ArchiveRetentionRange is store.archive.retention (default 30d), and
+	// store.trash.retention and store.junk.retention (default 30d each).
 	ArchiveRetentionRange = durationRange{time.Hour, 365 * 24 * time.Hour}
 	// SMTPConnectionsRange is smtp.limits.max-connections (default 1000)
 	// and smtp.limits.max-connections-per-ip (default 50, and at most
@@ -166,6 +167,8 @@ func (l *loader) ranges(f *file) {
 	TaskConcurrencyRange.check(l, "task.concurrency", c.Task.Concurrency)
 	ChangelogRetentionRange.check(l, "store.changelog.retention", c.Storage.ChangelogRetention)
 	ArchiveRetentionRange.check(l, "store.archive.retention", c.Storage.ArchiveRetention)
+	ArchiveRetentionRange.check(l, "store.trash.retention", c.Storage.TrashRetention)
+	ArchiveRetentionRange.check(l, "store.junk.retention", c.Storage.JunkRetention)
 
 	lim := c.SMTP.Limits
 	SMTPConnectionsRange.check(l, "smtp.limits.max-connections", lim.MaxConnections)

@@ -72,3 +72,45 @@ func TestPurgeArchive(t *testing.T) {
 	_, err = s.RestoreArchived(ctx, a.ID, store.EmailType, "no-such-blob")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// A purge of Trash takes out the emails moved there before its bound: one
+// only there is destroyed (into the archive), one also elsewhere leaves
+// Trash; newer ones and other mailboxes' stay.
+func TestPurgeMailbox(t *testing.T) {
+	t.Parallel()
+	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
+	require.NoError(t, err)
+	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Params{JS: js, Clock: clk})
+	require.NoError(t, err)
+	a := account(t, s, "wile", 0)
+	put := func(mailboxes ...string) string {
+		in := map[string]bool{}
+		for _, m := range mailboxes {
+			in[m] = true
+		}
+		d, err := s.StoreEmail(ctx, a.ID, fmt.Appendf(nil, "Subject: %v\r\n\r\nx\r\n", mailboxes), store.NewEmail{MailboxIDs: in})
+		require.NoError(t, err)
+		return d.ID
+	}
+	oldTrash, oldBoth, oldInbox := put("trash"), put("trash", "archive"), put("inbox")
+	clk.Advance(31 * 24 * time.Hour)
+	newTrash := put("trash")
+	n, err := s.PurgeMailbox(ctx, a.ID, "trash", clk.Now().Add(-30*24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	_, err = s.Document(ctx, a.ID, store.EmailType, oldTrash)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.Archived(ctx, a.ID, store.EmailType, oldTrash)
+	require.NoError(t, err, "destroyed into the archive")
+	both, err := s.Document(ctx, a.ID, store.EmailType, oldBoth)
+	require.NoError(t, err)
+	var e store.Email
+	require.NoError(t, both.Decode(&e))
+	require.Equal(t, map[string]bool{"archive": true}, e.MailboxIDs)
+	for _, id := range []string{oldInbox, newTrash} {
+		_, err := s.Document(ctx, a.ID, store.EmailType, id)
+		require.NoError(t, err)
+	}
+}

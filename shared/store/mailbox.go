@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -234,4 +235,41 @@ func (s *Store) DestroyMailbox(ctx context.Context, account, id string, removeEm
 		}
 	}
 	return s.DestroyDocument(ctx, account, MailboxType, id)
+}
+
+// PurgeMailbox takes out of the account's mailbox (Trash, Junk) the emails
+// last changed (such as moved there) before before: one in that mailbox
+// only is destroyed (into the archive, its bytes released), one also in
+// others leaves this one. It returns how many emails it purged.
+func (s *Store) PurgeMailbox(ctx context.Context, account, mailbox string, before time.Time) (int, error) {
+	if err := s.full(); err != nil {
+		return 0, err
+	}
+	var destroy, leave []string
+	err := s.Documents(ctx, account, EmailType, func(d *Document) bool {
+		var e Email
+		if d.Decode(&e) != nil || !e.MailboxIDs[mailbox] || !d.Updated.Before(before) {
+			return true
+		}
+		if len(e.MailboxIDs) == 1 {
+			destroy = append(destroy, d.ID)
+		} else {
+			leave = append(leave, d.ID)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge mailbox %s of %s: %w", mailbox, account, err)
+	}
+	for _, id := range destroy {
+		if err := s.DestroyDocument(ctx, account, EmailType, id); err != nil {
+			return 0, fmt.Errorf("purge mailbox %s of %s: %w", mailbox, account, err)
+		}
+	}
+	for _, id := range leave {
+		if _, err := s.UpdateEmail(ctx, account, id, func(e *Email) error { delete(e.MailboxIDs, mailbox); return nil }); err != nil {
+			return 0, fmt.Errorf("purge mailbox %s of %s: %w", mailbox, account, err)
+		}
+	}
+	return len(destroy) + len(leave), nil
 }
