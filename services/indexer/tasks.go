@@ -106,13 +106,13 @@ func (s *Service) runBatcher(b *batcher) {
 	}
 }
 
-// gather is first and what else comes on in within wait of it, up to max
-// in all (or until ctx ends): one batch.
-func gather[T any](ctx context.Context, first T, in <-chan T, max int, wait time.Duration) []T {
+// gather is first and what else comes on in within wait of it, up to
+// limit in all (or until ctx ends): one batch.
+func gather[T any](ctx context.Context, first T, in <-chan T, limit int, wait time.Duration) []T {
 	batch := []T{first}
 	linger := time.NewTimer(wait)
 	defer linger.Stop()
-	for len(batch) < max {
+	for len(batch) < limit {
 		select {
 		case v := <-in:
 			batch = append(batch, v)
