@@ -129,19 +129,15 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 			return nil
 		})
 
-		tp := s.p.Tasks
 		if s.p.Concurrency == 0 {
 			s.p.Concurrency = 1024
 		}
-		tp.Deps, tp.Roles, tp.RunOnly, tp.Concurrency = d, []roles.Role{Role}, true, s.p.Concurrency
-		if tp.Handlers == nil {
-			tp.Handlers = task.NewHandlers()
-		}
-		tp.Handlers.Handle(task.IndexDocument, s.indexDocument)
-		tp.Handlers.Handle(task.UnindexDocument, s.indexDocument)
-		tp.Handlers.Handle(task.IndexTrace, s.indexTrace)
-		s.mgr = taskmanager.New(tp)
-		if err := s.mgr.Start(ctx); err != nil {
+		tp := s.p.Tasks
+		tp.Concurrency = s.p.Concurrency
+		var err error
+		if s.mgr, err = taskmanager.StartRunner(ctx, tp, d, []roles.Role{Role}, map[task.Variant]task.Handler{
+			task.IndexDocument: s.indexDocument, task.UnindexDocument: s.indexDocument, task.IndexTrace: s.indexTrace,
+		}); err != nil {
 			return err
 		}
 		undo.Add(s.mgr.Shutdown)

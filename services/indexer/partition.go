@@ -178,6 +178,9 @@ func (pt *partition) apply(ctx context.Context, ops []fts.Op) error {
 		return err
 	}
 	for _, op := range ops {
+		if len(op.Checkpoint) == 0 {
+			continue // an entry, not the checkpoint
+		}
 		if n, err := strconv.ParseUint(string(op.Checkpoint), 10, 64); err == nil {
 			pt.checkpointSet(n)
 		}

@@ -38,24 +38,34 @@ func (w *watermark) fed(seq uint64, ids []string) {
 // advance pops the batches whose tasks are all done, in order, and
 // returns the last one's sequence (0 when none is done). done reports
 // whether a task is done; it is asked about the oldest tasks only, each
-// once it is done.
+// once it is done, and outside the lock, so that the feed goes on adding
+// batches meanwhile (only advance takes from the head).
 func (w *watermark) advance(done func(id string) (bool, error)) (uint64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var seq uint64
-	for len(w.batches) > 0 {
-		b := &w.batches[0]
-		for len(b.ids) > 0 {
-			ok, err := done(b.ids[0])
+	for {
+		w.mu.Lock()
+		if len(w.batches) == 0 {
+			w.mu.Unlock()
+			return seq, nil
+		}
+		head := w.batches[0]
+		w.mu.Unlock()
+		checked := 0
+		for _, id := range head.ids {
+			ok, err := done(id)
 			if err != nil || !ok {
+				w.mu.Lock()
+				w.batches[0].ids = head.ids[checked:]
+				w.mu.Unlock()
 				return seq, err
 			}
-			b.ids = b.ids[1:]
+			checked++
 		}
-		seq = b.seq
+		seq = head.seq
+		w.mu.Lock()
 		w.batches = w.batches[1:]
+		w.mu.Unlock()
 	}
-	return seq, nil
 }
 
 // advanceLoop runs with the feed: every CheckpointInterval it works out

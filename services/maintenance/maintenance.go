@@ -57,19 +57,12 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		if s.st == nil {
 			return fmt.Errorf("maintenance: the store is not open")
 		}
-		tp := s.p.Tasks
-		tp.Deps, tp.Roles, tp.RunOnly = d, Roles, true
-		if tp.Handlers == nil {
-			tp.Handlers = task.NewHandlers()
-		}
-		tp.Handlers.Handle(task.AccountMaintenance, s.accountMaintenance)
-		tp.Handlers.Handle(task.TenantMaintenance, s.tenantMaintenance)
-		tp.Handlers.Handle(task.StoreMaintenance, s.storeMaintenance)
-		tp.Handlers.Handle(task.RestoreArchivedItem, s.restoreArchivedItem)
-		tp.Handlers.Handle(task.DestroyAccount, s.destroyAccount)
-		tp.Handlers.Handle(task.MergeThreads, s.mergeThreads)
-		s.mgr = taskmanager.New(tp)
-		if err := s.mgr.Start(ctx); err != nil {
+		var err error
+		if s.mgr, err = taskmanager.StartRunner(ctx, s.p.Tasks, d, Roles, map[task.Variant]task.Handler{
+			task.AccountMaintenance: s.accountMaintenance, task.TenantMaintenance: s.tenantMaintenance,
+			task.StoreMaintenance: s.storeMaintenance, task.RestoreArchivedItem: s.restoreArchivedItem,
+			task.DestroyAccount: s.destroyAccount, task.MergeThreads: s.mergeThreads,
+		}); err != nil {
 			return err
 		}
 		undo.Add(s.mgr.Shutdown)

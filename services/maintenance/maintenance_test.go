@@ -15,6 +15,8 @@ import (
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/node"
@@ -25,22 +27,51 @@ import (
 	"github.com/jetmail/jetmail/shared/trace"
 )
 
+// maintNode is a node running the store and the maintenance service, and
+// the indexer too when asked.
+type maintNode struct {
+	srv *embedded.Server
+	cfg *config.Config
+	n   *node.Node
+	svc *maintenance.Service
+	st  *store.Store
+}
+
+func startMaintenance(t *testing.T, withIndexer bool) maintNode {
+	t.Helper()
+	srv := jetmailtest.Server(t)
+	cfg := jetmailtest.Config(t, "1")
+	sc := store.NewComponent(store.Params{})
+	svc := maintenance.New(cfg, sc, maintenance.Params{})
+	services := []node.Service{sc, svc}
+	if withIndexer {
+		services = append(services, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
+	}
+	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, services...)
+	return maintNode{srv, cfg, n, svc, sc.Store()}
+}
+
+// alice is account alice@example.org in a new domain example.org.
+func alice(t *testing.T, st *store.Store) *store.Account {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
+	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
+	require.NoError(t, err)
+	return a
+}
+
 // Quota recalculation tasks repair deliberately corrupted counts: one
 // account (AccountMaintenance), every account (StoreMaintenance
 // resetUserQuotas) and every tenant (resetTenantQuotas, TenantMaintenance);
 // a type not done yet fails with a reason that says so.
 func TestQuotaRecalculationTasks(t *testing.T) {
 	t.Parallel()
-	srv := jetmailtest.Server(t)
-	cfg := jetmailtest.Config(t, "1")
-	sc := store.NewComponent(store.Params{})
-	svc := maintenance.New(cfg, sc, maintenance.Params{})
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc)
-	js, err := jetstream.New(jetmailtest.Conn(t, srv))
+	m := startMaintenance(t, false)
+	svc, st := m.svc, m.st
+	js, err := jetstream.New(jetmailtest.Conn(t, m.srv))
 	require.NoError(t, err)
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Params{JS: js})
-	require.NoError(t, err)
 	tid, err := st.CreateTenant(ctx, store.Tenant{Name: "acme"})
 	require.NoError(t, err)
 	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "acme.test", Tenant: tid}))
@@ -132,16 +163,10 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 // deleted behind the store's back is found again.
 func TestReindexAccount(t *testing.T) {
 	t.Parallel()
-	srv := jetmailtest.Server(t)
-	cfg := jetmailtest.Config(t, "1")
-	sc := store.NewComponent(store.Params{})
-	svc := maintenance.New(cfg, sc, maintenance.Params{})
-	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
+	m := startMaintenance(t, true)
+	srv, cfg, n, svc, st := m.srv, m.cfg, m.n, m.svc, m.st
 	ctx := context.Background()
-	st := sc.Store()
-	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
-	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
-	require.NoError(t, err)
+	a := alice(t, st)
 	var ids []string
 	for i := range 3 {
 		d, err := st.StoreEmail(ctx, a.ID, fmt.Appendf(nil, "Subject: walrus %d\r\n\r\ntusks\r\n", i), store.NewEmail{})
@@ -227,16 +252,10 @@ func metric(t *testing.T, n *node.Node, name string) float64 {
 // failure.
 func TestRestoreArchivedItem(t *testing.T) {
 	t.Parallel()
-	srv := jetmailtest.Server(t)
-	cfg := jetmailtest.Config(t, "1")
-	sc := store.NewComponent(store.Params{})
-	svc := maintenance.New(cfg, sc, maintenance.Params{})
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
+	m := startMaintenance(t, true)
+	srv, svc, st := m.srv, m.svc, m.st
 	ctx := context.Background()
-	st := sc.Store()
-	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
-	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org", Addresses: []string{"alice@example.org"}})
-	require.NoError(t, err)
+	a := alice(t, st)
 	d, err := st.StoreEmail(ctx, a.ID, []byte("Subject: narwhal\r\n\r\nunicorn of the sea\r\n"), store.NewEmail{})
 	require.NoError(t, err)
 	client := search.Client{Conn: jetmailtest.Conn(t, srv)}
@@ -300,16 +319,10 @@ func TestRestoreArchivedItem(t *testing.T) {
 // become one.
 func TestMergeThreadsTask(t *testing.T) {
 	t.Parallel()
-	srv := jetmailtest.Server(t)
-	cfg := jetmailtest.Config(t, "1")
-	sc := store.NewComponent(store.Params{})
-	svc := maintenance.New(cfg, sc, maintenance.Params{})
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, svc)
+	m := startMaintenance(t, false)
+	svc, st := m.svc, m.st
 	ctx := context.Background()
-	st := sc.Store()
-	require.NoError(t, st.CreateDomain(ctx, store.Domain{Name: "example.org"}))
-	a, err := st.CreateAccount(ctx, store.Account{Name: "alice", Domain: "example.org"})
-	require.NoError(t, err)
+	a := alice(t, st)
 	var docs []*store.Document
 	for _, id := range []string{"a@x", "b@x"} {
 		d, err := st.StoreEmail(ctx, a.ID, []byte("Message-ID: <"+id+">\r\nSubject: s\r\n\r\nx\r\n"), store.NewEmail{})
@@ -324,7 +337,7 @@ func TestMergeThreadsTask(t *testing.T) {
 		return e.ThreadID
 	}
 	require.NotEqual(t, thread(docs[0]), thread(docs[1]))
-	_, err = svc.Manager().Create(ctx, &task.MergeThreadsTask{AccountID: a.ID, ThreadName: "s", MessageIDs: []string{"a@x", "b@x"}}, nil)
+	_, err := svc.Manager().Create(ctx, &task.MergeThreadsTask{AccountID: a.ID, ThreadName: "s", MessageIDs: []string{"a@x", "b@x"}}, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return thread(docs[0]) == thread(docs[1]) }, 10*time.Second, 20*time.Millisecond)
 }

@@ -183,6 +183,33 @@ func roleStreamsEnsure() grant {
 	return g
 }
 
+// wholeStore lets an identity use the whole mail store: its directory,
+// documents, blobs and change log.
+func wholeStore() grant {
+	var g grant
+	g.add(kvFull(store.BucketDirectory))
+	g.add(kvFull(store.BucketDocuments))
+	g.add(objFull(store.BucketBlobs))
+	g.add(streamFull(store.StreamChanges))
+	g.pub = append(g.pub, "jetmail.changes.>")
+	return g
+}
+
+// roleRunner lets a service run the tasks of its own roles (a
+// taskmanager.Manager with RunOnly): the task and settings buckets, those
+// roles' streams, and the ensuring of the others'.
+func roleRunner(rs ...roles.Role) grant {
+	var g grant
+	g.add(kvFull(taskmanager.BucketTasks))
+	g.add(kvFull(taskmanager.BucketSettings))
+	g.add(roleStreamsEnsure())
+	for _, r := range rs {
+		g.add(streamFull(work.StreamName(r)))
+		g.pub = append(g.pub, work.SubjectPrefix(r)+">")
+	}
+	return g
+}
+
 // traces lets an identity record message traces: publish them and
 // create the stream, not read them.
 func traces() grant {
@@ -217,39 +244,20 @@ func service(name string) (grant, error) {
 		g.add(objFull(mailqueue.BucketMessages))
 		g.add(kvFull(mailqueue.BucketControl))
 		g.add(streamFull(mailqueue.Stream))
-		// Local delivery: the store's directory, documents, blobs and
-		// change log.
-		g.add(kvFull(store.BucketDirectory))
-		g.add(kvFull(store.BucketDocuments))
-		g.add(objFull(store.BucketBlobs))
-		g.add(streamFull(store.StreamChanges))
-		g.pub = append(g.pub, "jetmail.queue.>", "jetmail.changes.>", search.SearchPrefix+"*")
+		g.add(wholeStore()) // local delivery
+		g.pub = append(g.pub, "jetmail.queue.>", search.SearchPrefix+"*")
 	case Indexer:
-		g.add(kvFull(store.BucketDirectory))
-		g.add(kvFull(store.BucketDocuments))
-		g.add(objFull(store.BucketBlobs))
-		g.add(streamFull(store.StreamChanges))
-		g.add(kvFull(taskmanager.BucketTasks))
-		g.add(kvFull(taskmanager.BucketSettings))
-		g.add(streamFull(work.StreamName(roles.FtsIndexing)))
+		g.add(wholeStore())
+		g.add(roleRunner(roles.FtsIndexing))
 		g.add(traceReads()) // the trace index, and x:Trace/get
-		g.add(roleStreamsEnsure())
-		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">", "jetmail.fts.>")
+		g.pub = append(g.pub, "jetmail.fts.>")
 		g.sub = append(g.sub, "jetmail.fts.>")
 	case Maintenance:
-		g.add(kvFull(store.BucketDirectory))
-		g.add(kvFull(store.BucketDocuments))
-		g.add(objFull(store.BucketBlobs))
-		g.add(streamFull(store.StreamChanges))
-		g.add(kvFull(taskmanager.BucketTasks))
-		g.add(kvFull(taskmanager.BucketSettings))
-		g.add(roleStreamsEnsure())
-		for _, r := range []roles.Role{roles.PurgeStores, roles.PurgeAccounts} {
-			g.add(streamFull(work.StreamName(r)))
-			g.pub = append(g.pub, work.SubjectPrefix(r)+">")
-		}
-		// AccountMaintenance reindex creates index tasks.
-		g.pub = append(g.pub, "jetmail.changes.>", work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
+		g.add(wholeStore())
+		g.add(roleRunner(roles.PurgeStores, roles.PurgeAccounts))
+		// AccountMaintenance reindex creates index tasks; StoreMaintenance
+		// reindex asks the holders to rebuild.
+		g.pub = append(g.pub, work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))

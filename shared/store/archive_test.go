@@ -14,16 +14,25 @@ import (
 	"github.com/jetmail/jetmail/shared/store"
 )
 
+// openFake opens a store with p on a server of its own, its clock a fake
+// one.
+func openFake(t *testing.T, p store.Params) (*store.Store, *clock.Fake) {
+	t.Helper()
+	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
+	require.NoError(t, err)
+	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	p.JS, p.Clock = js, clk
+	s, err := store.Open(context.Background(), p)
+	require.NoError(t, err)
+	return s, clk
+}
+
 // The archive keeps a destroyed document for its retention: a purge
 // before then keeps it, one after removes it and nothing else.
 func TestPurgeArchive(t *testing.T) {
 	t.Parallel()
-	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
-	require.NoError(t, err)
-	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	s, clk := openFake(t, store.Params{ArchiveRetention: 24 * time.Hour})
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Params{JS: js, Clock: clk, ArchiveRetention: 24 * time.Hour})
-	require.NoError(t, err)
 	a := account(t, s, "wile", 0)
 	var ids []string
 	for i := range 3 {
@@ -78,12 +87,8 @@ func TestPurgeArchive(t *testing.T) {
 // Trash; newer ones and other mailboxes' stay.
 func TestPurgeMailbox(t *testing.T) {
 	t.Parallel()
-	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
-	require.NoError(t, err)
-	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	s, clk := openFake(t, store.Params{})
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Params{JS: js, Clock: clk})
-	require.NoError(t, err)
 	a := account(t, s, "wile", 0)
 	put := func(mailboxes ...string) string {
 		in := map[string]bool{}

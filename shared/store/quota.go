@@ -163,61 +163,110 @@ func (s *Store) documentBytes(ctx context.Context, accountID string) (int64, err
 }
 
 // RecalculateTenantQuota sets the tenant's used bytes to the sum of its
-// accounts' (as they count them: recalculate those first to repair both),
-// under the same rule as RecalculateQuota, and returns the count before and
-// after.
+// active accounts' (as they count them: recalculate those first to repair
+// both), under the same rule as RecalculateQuota, and returns the count
+// before and after.
 func (s *Store) RecalculateTenantQuota(ctx context.Context, tenantID string) (before, after int64, err error) {
-	if err := s.full(); err != nil {
+	got, err := s.recalculateTenants(ctx, []string{tenantID})
+	if err != nil {
 		return 0, 0, err
 	}
-	mu := s.tenantCharges.of(tenantID)
-	sum := func() (int64, error) {
-		accounts, err := s.Accounts(ctx)
-		if err != nil {
-			return 0, err
-		}
-		var n int64
-		for _, a := range accounts {
-			if a.Tenant == tenantID && a.State == Active {
-				n += a.Used
-			}
-		}
-		return n, nil
+	return got[tenantID][0], got[tenantID][1], nil
+}
+
+// RecalculateTenantQuotas recalculates every tenant as
+// RecalculateTenantQuota does, summing the accounts once per round for
+// all of them, and returns each tenant's count before and after.
+func (s *Store) RecalculateTenantQuotas(ctx context.Context) (map[string][2]int64, error) {
+	tenants, err := s.Tenants(ctx)
+	if err != nil {
+		return nil, err
 	}
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.ID
+	}
+	return s.recalculateTenants(ctx, ids)
+}
+
+// tenantBytes sums the used bytes of the active accounts of each tenant.
+func (s *Store) tenantBytes(ctx context.Context) (map[string]int64, error) {
+	accounts, err := s.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]int64{}
+	for _, a := range accounts {
+		if a.Tenant != "" && a.State == Active {
+			sums[a.Tenant] += a.Used
+		}
+	}
+	return sums, nil
+}
+
+func (s *Store) recalculateTenants(ctx context.Context, ids []string) (map[string][2]int64, error) {
+	if err := s.full(); err != nil {
+		return nil, err
+	}
+	out := map[string][2]int64{}
+	left := ids
 	for range recalcRounds {
-		var t Tenant
-		rev, err := s.getJSON(ctx, s.dir, tenantKey(tenantID), &t)
+		if len(left) == 0 {
+			return out, nil
+		}
+		type read struct {
+			t   Tenant
+			rev uint64
+		}
+		reads := make(map[string]read, len(left))
+		for _, id := range left {
+			var t Tenant
+			rev, err := s.getJSON(ctx, s.dir, tenantKey(id), &t)
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s: %w", id, err)
+			}
+			reads[id] = read{t, rev}
+		}
+		first, err := s.tenantBytes(ctx)
 		if err != nil {
-			return 0, 0, fmt.Errorf("tenant %s: %w", tenantID, err)
+			return nil, err
 		}
-		first, err := sum()
+		second, err := s.tenantBytes(ctx)
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
-		second, err := sum()
-		if err != nil {
-			return 0, 0, err
+		var again []string
+		for _, id := range left {
+			r, sum := reads[id], second[id]
+			if first[id] != sum {
+				again = append(again, id) // an account's count moved while summing
+				continue
+			}
+			if r.t.Used == sum {
+				out[id] = [2]int64{sum, sum}
+				continue
+			}
+			t := r.t
+			t.Used = sum
+			b, _ := json.Marshal(t)
+			mu := s.tenantCharges.of(id)
+			mu.Lock()
+			_, err := s.dir.Update(ctx, tenantKey(id), b, r.rev)
+			mu.Unlock()
+			if errors.Is(casErr(err), ErrConflict) {
+				again = append(again, id)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("write tenant %s: %w", t.Name, casErr(err))
+			}
+			s.log.Info("tenant quota recalculated", "tenant", t.Name, "used_before", r.t.Used, "used", sum)
+			out[id] = [2]int64{r.t.Used, sum}
 		}
-		if first != second {
-			continue
-		}
-		if t.Used == second {
-			return t.Used, t.Used, nil
-		}
-		old := t.Used
-		t.Used = second
-		b, _ := json.Marshal(t)
-		mu.Lock()
-		_, err = s.dir.Update(ctx, tenantKey(tenantID), b, rev)
-		mu.Unlock()
-		if errors.Is(casErr(err), ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("write tenant %s: %w", t.Name, casErr(err))
-		}
-		s.log.Info("tenant quota recalculated", "tenant", t.Name, "used_before", old, "used", second)
-		return old, second, nil
+		left = again
 	}
-	return 0, 0, fmt.Errorf("recalculate the quota of tenant %s: %w: it kept changing; try again when it is quieter", tenantID, ErrConflict)
+	if len(left) > 0 {
+		return out, fmt.Errorf("recalculate the quota of tenants %v: %w: they kept changing; try again when it is quieter", left, ErrConflict)
+	}
+	return out, nil
 }

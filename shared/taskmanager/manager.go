@@ -355,3 +355,22 @@ func (m *Manager) watchSettings(ctx, bgCtx context.Context) error {
 		m.mu.Unlock()
 	})
 }
+
+// StartRunner starts a service's own task runner on node d: a Manager
+// with RunOnly that runs the tasks of roles rs with handlers (added to
+// p.Handlers, a new registry when nil), as the indexer and the maintenance
+// service do for their roles. Shut it down with Shutdown.
+func StartRunner(ctx context.Context, p Params, d node.Deps, rs []roles.Role, handlers map[task.Variant]task.Handler) (*Manager, error) {
+	p.Deps, p.Roles, p.RunOnly = d, rs, true
+	if p.Handlers == nil {
+		p.Handlers = task.NewHandlers()
+	}
+	for v, h := range handlers {
+		p.Handlers.Handle(v, h)
+	}
+	m := New(p)
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
