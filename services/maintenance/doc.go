@@ -14,6 +14,11 @@
 //	                                      past store.trash.retention and
 //	                                      store.junk.retention purged
 //	                                      (store.PurgeMailbox)
+//	AccountMaintenance recalculateImapUid each mailbox's emails given the
+//	                                      UIDs 1 to n in the order they
+//	                                      came, under a new UIDValidity
+//	                                      where one changed
+//	                                      (store.RecalculateUIDs)
 //	AccountMaintenance reindex            an IndexDocument task for each
 //	                                      of the account's indexed
 //	                                      documents (the indexer runs them)
@@ -47,9 +52,13 @@
 //	                                      folded into the first's
 //	RestoreArchivedItem                   the archived document with the
 //	                                      blob back in the account with its
-//	                                      id (and indexed again); a
-//	                                      sieveScript has nothing to
-//	                                      restore (jetmail keeps none)
+//	                                      id (and indexed again); into a
+//	                                      destroyed account, which comes
+//	                                      back first (store.RestoreAccount:
+//	                                      its name and addresses, no
+//	                                      secret); a sieveScript has
+//	                                      nothing to restore (jetmail
+//	                                      keeps none)
 //
 // A recalculation repairs a count that drifted; deliveries may go on
 // meanwhile (store.RecalculateQuota says how). The other maintenance

@@ -111,6 +111,32 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 	require.Equal(t, sizes[ids[0]], used(ids[0]))
 	require.Equal(t, sizes[ids[1]]+1000, used(ids[1]), "only the account asked for")
 
+	// recalculateImapUid: UIDs broken behind the store's back are dense
+	// and in order again.
+	var emails []*store.Document
+	require.NoError(t, st.Documents(ctx, ids[2], store.EmailType, func(d *store.Document) bool { emails = append(emails, d); return true }))
+	require.Len(t, emails, 2)
+	for i, d := range emails {
+		_, err := st.UpdateDocument(ctx, ids[2], store.EmailType, d.ID, func(d *store.Document) error {
+			var e store.Email
+			require.NoError(t, d.Decode(&e))
+			e.UIDs = map[string]store.UID{"inbox": {Validity: 1, UID: uint32(40 - i)}}
+			return d.Encode(e)
+		})
+		require.NoError(t, err)
+	}
+	require.Nil(t, run(&task.AccountMaintenanceTask{AccountID: ids[2], MaintenanceType: "recalculateImapUid"}))
+	got := map[uint32]bool{}
+	for _, d := range emails {
+		d, err := st.Document(ctx, ids[2], store.EmailType, d.ID)
+		require.NoError(t, err)
+		var e store.Email
+		require.NoError(t, d.Decode(&e))
+		require.Greater(t, e.UIDs["inbox"].Validity, uint32(1), "a new UIDValidity")
+		got[e.UIDs["inbox"].UID] = true
+	}
+	require.Equal(t, map[uint32]bool{1: true, 2: true}, got)
+
 	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "resetUserQuotas"}))
 	var total int64
 	for _, id := range ids {
@@ -313,6 +339,22 @@ func TestRestoreArchivedItem(t *testing.T) {
 	_, err = st.Archived(ctx, a.ID, store.EmailType, d.ID)
 	require.NoError(t, err, "kept in the archive")
 	require.Eventually(t, func() bool { r := found(); return r != nil && len(r) == 0 }, 10*time.Second, 20*time.Millisecond, "out of the index")
+
+	// RestoreArchivedItem after DestroyAccount: the account comes back
+	// with its name, and the email with it, searchable again.
+	arch, err = st.Archived(ctx, a.ID, store.EmailType, d.ID)
+	require.NoError(t, err)
+	tk, err = mgr.Create(ctx, &task.RestoreArchivedItemTask{AccountID: a.ID, BlobID: d.BlobID, ArchivedItemType: "email", CreatedAt: d.Created, ArchivedUntil: arch.ArchivedUntil}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return slices.Equal(found(), []string{d.ID}) }, 10*time.Second, 20*time.Millisecond, "restored after the account's destruction, and found again")
+	back, err = st.Document(ctx, a.ID, store.EmailType, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, d.BlobID, back.BlobID)
+	byName, err := st.AccountByName(ctx, "alice")
+	require.NoError(t, err)
+	require.Equal(t, a.ID, byName.ID, "the account is back, with its name")
+	require.Equal(t, store.Active, byName.State)
+	require.Equal(t, d.Size, byName.Used)
 }
 
 // MergeThreads runs on the maintenance service: two unlinked threads

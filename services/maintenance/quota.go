@@ -20,6 +20,8 @@ func (s *Service) accountMaintenance(ctx context.Context, t *task.Task) error {
 		return s.reindexAccount(ctx, p.AccountID)
 	case "purge":
 		return s.purgeAccount(ctx, p.AccountID)
+	case "recalculateImapUid":
+		return s.recalculateUIDs(ctx, p.AccountID)
 	default:
 		return errNotYet(task.AccountMaintenance, p.MaintenanceType)
 	}
@@ -111,4 +113,18 @@ func (s *Service) recalculateTenants(ctx context.Context) error {
 	}
 	s.log.Info("tenant quotas recalculated", "tenants", len(got), "repaired", fixed)
 	return err
+}
+
+// recalculateUIDs runs AccountMaintenance recalculateImapUid: each
+// mailbox's emails numbered 1 to n in the order they came, under a new
+// UIDValidity where anything changed (store.RecalculateUIDs).
+func (s *Service) recalculateUIDs(ctx context.Context, accountID string) error {
+	got, err := s.st.RecalculateUIDs(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("recalculate the IMAP UIDs of %s: %w", accountID, err)
+	}
+	for _, r := range got {
+		s.log.Info("IMAP UIDs recalculated", "account", accountID, "mailbox", r.Mailbox, "uid_validity", r.Validity, "emails", r.Emails, "renumbered", r.Changed)
+	}
+	return nil
 }

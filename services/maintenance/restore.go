@@ -15,7 +15,8 @@ var archivedTypes = map[string]store.Type{
 
 // restoreArchivedItem runs RestoreArchivedItem: the archived document with
 // the task's blob comes back into the account with its id and blob, and is
-// indexed again from the change log. jetmail keeps no Sieve scripts, so a
+// indexed again from the change log; into a destroyed account (before its
+// archivedUntil), which comes back with it. jetmail keeps no Sieve scripts, so a
 // sieveScript has nothing to restore; past its archivedUntil the task
 // fails saying so.
 func (s *Service) restoreArchivedItem(ctx context.Context, t *task.Task) error {
@@ -24,6 +25,18 @@ func (s *Service) restoreArchivedItem(ctx context.Context, t *task.Task) error {
 	if !ok {
 		s.log.Info("restore: jetmail keeps no such items, nothing to restore", "archived_item_type", p.ArchivedItemType, "account", p.AccountID)
 		return nil
+	}
+	a, err := s.st.Account(ctx, p.AccountID)
+	if err != nil {
+		return err
+	}
+	if a.State != store.Active {
+		// A destroyed account's items come back into it: it comes back
+		// first, with no secret (an administrator gives it one).
+		if _, err := s.st.RestoreAccount(ctx, a.ID); err != nil {
+			return err
+		}
+		s.log.Info("destroyed account restored for its archived item", "account", a.Name, "id", a.ID)
 	}
 	d, err := s.st.RestoreArchived(ctx, p.AccountID, typ, p.BlobID)
 	if err != nil {

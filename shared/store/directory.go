@@ -446,6 +446,46 @@ func (s *Store) DestroyAccount(ctx context.Context, id string) error {
 	return fmt.Errorf("destroy account %s: %w", id, ErrConflict)
 }
 
+// RestoreAccount brings a destroyed account back, before its
+// archivedUntil (ErrExpired after): its name and addresses are claimed
+// again (ErrExists when another account has taken one meanwhile), then it
+// is active again. Its secrets stay dropped, so an administrator gives it
+// a new one. An active account is left as it is.
+func (s *Store) RestoreAccount(ctx context.Context, id string) (*Account, error) {
+	a, err := s.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.State == Active {
+		return a, nil
+	}
+	if !a.ArchivedUntil.After(s.p.Clock.Now()) {
+		return nil, fmt.Errorf("restore account %s: %w: archived until %s", a.Name, ErrExpired, a.ArchivedUntil.Format(time.RFC3339))
+	}
+	// The index keys first: a crash after them leaves keys pointing to a
+	// destroyed account, which the next claimant takes over.
+	for _, k := range append([]string{loginKey(a.Name)}, mapKeys(a.Addresses, addressKey)...) {
+		if err := s.claim(ctx, k, a.ID); err != nil {
+			return nil, fmt.Errorf("restore account %s: %w", a.Name, err)
+		}
+	}
+	for range casRetries {
+		a.State, a.Deleted, a.ArchivedUntil = Active, time.Time{}, time.Time{}
+		rev, err := s.putAccount(ctx, a)
+		if errors.Is(err, ErrConflict) {
+			if a, err = s.Account(ctx, id); err != nil {
+				return nil, err
+			}
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("restore account %s: %w", a.Name, err)
+		}
+		a.rev = rev
+		return a, nil
+	}
+	return nil, fmt.Errorf("restore account %s: %w", id, ErrConflict)
+}
+
 // scan calls fn for every key of kv matching filter (a subject filter
 // below the bucket, such as "account.>"), streaming.
 func (s *Store) scan(ctx context.Context, kv jetstream.KeyValue, filter string, fn func(key string, rev uint64, value []byte) error) error {

@@ -13,7 +13,9 @@
 //	                         thread of a Message-ID; <account>.blob.<blob id>: a
 //	                         document of the account refers to the blob;
 //	                         <account>.upload.<blob id>: the account uploaded it
-//	                         (its media type), so it may refer to it
+//	                         (its media type), so it may refer to it;
+//	                         <account>.uidnext.<mailbox>: the mailbox's next
+//	                         IMAP UID and its UIDValidity
 //	jetmail-blobs (object)   sha256-<hex>: content-addressed, so the same bytes
 //	                         (a message delivered to many local recipients, a file)
 //	                         are stored once
@@ -52,6 +54,17 @@
 // with child mailboxes is refused (ErrInUse), and one that holds emails
 // (ErrMailboxHasEmail) unless its emails are removed too: those in another
 // mailbox leave it (Update), the others are destroyed (Destroy).
+//
+// # IMAP UIDs
+//
+// An email has a UID in each mailbox it is in (Email.UIDs), given when it
+// comes into the mailbox from the mailbox's counter, <account>.uidnext.<mailbox>
+// (a key of its own, so a delivery logs no mailbox change), moved by
+// compare-and-set: two nodes never give one UID twice, and UIDs increase
+// in the order they are given. A mailbox's first UID sets its UIDValidity.
+// A UID given to an email whose write then failed is a gap;
+// RecalculateUIDs (AccountMaintenance recalculateImapUid) numbers a
+// mailbox 1 to n again in the order of arrival, under a new UIDValidity.
 //
 // # An upload
 //

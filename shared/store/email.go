@@ -40,6 +40,9 @@ type Email struct {
 	// Problems are what could not be read of the message (it is stored
 	// whole all the same).
 	Problems []string `json:"problems,omitempty"`
+	// UIDs are its IMAP UIDs, one in each mailbox it is in, given when it
+	// arrives there (AccountMaintenance recalculateImapUid renumbers them).
+	UIDs map[string]UID `json:"imapUids,omitempty"`
 }
 
 // NewEmail says where and how a message is stored.
@@ -99,6 +102,9 @@ func (s *Store) StoreEmail(ctx context.Context, account string, raw []byte, n Ne
 		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References, Subject: m.Subject,
 		From: m.From, Sender: m.Sender, ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc,
 		SentAt: m.Date, ReceivedAt: n.ReceivedAt, Preview: m.Preview, Attachment: m.Attachments, Problems: m.Problems,
+	}
+	if err := s.giveUIDs(ctx, account, &e); err != nil {
+		return nil, err
 	}
 	d := &Document{Account: account, Type: EmailType, ID: n.ID, Size: int64(len(raw)), BlobID: blob.ID}
 	if err := d.Encode(e); err != nil {
@@ -187,7 +193,8 @@ func (s *Store) checkEmailPlace(ctx context.Context, account string, e *Email) e
 
 // UpdateEmail applies change to an email's mailboxes and keywords (the
 // rest of an email is its message's and stays): it must stay in one
-// mailbox at least, each of the account's.
+// mailbox at least, each of the account's. A mailbox it comes into gives
+// it a UID.
 func (s *Store) UpdateEmail(ctx context.Context, account, id string, change func(*Email) error) (*Document, error) {
 	return s.UpdateDocument(ctx, account, EmailType, id, func(d *Document) error {
 		var old Email
@@ -208,9 +215,12 @@ func (s *Store) UpdateEmail(ctx context.Context, account, id string, change func
 		if err := s.checkEmailPlace(ctx, account, &e); err != nil {
 			return err
 		}
-		old.MailboxIDs, old.Keywords = e.MailboxIDs, e.Keywords
+		old.MailboxIDs, old.Keywords, old.UIDs = e.MailboxIDs, e.Keywords, maps.Clone(old.UIDs)
 		if len(old.Keywords) == 0 {
 			old.Keywords = nil
+		}
+		if err := s.giveUIDs(ctx, account, &old); err != nil {
+			return err
 		}
 		return d.Encode(old)
 	})

@@ -35,13 +35,14 @@ func (s *Store) Charge(ctx context.Context, accountID string, delta int64) error
 	return nil
 }
 
-// chargeLocks serialise a process's charges of one account (or tenant):
-// the compare-and-set stays what keeps the count exact across nodes, but
-// many deliveries to one account at once on one node would otherwise
-// spend their retries on each other's writes.
-type chargeLocks [64]sync.Mutex
+// keyLocks serialise a process's compare-and-set writes of one key (an
+// account's or tenant's charge, a mailbox's UID counter): the
+// compare-and-set stays what keeps the count exact across nodes, but many
+// deliveries to one account at once on one node would otherwise spend
+// their retries on each other's writes.
+type keyLocks [64]sync.Mutex
 
-func (l *chargeLocks) of(id string) *sync.Mutex {
+func (l *keyLocks) of(id string) *sync.Mutex {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(id))
 	return &l[h.Sum32()%uint32(len(l))]

@@ -101,7 +101,8 @@ type Store struct {
 	changes    jetstream.Stream
 	log        *slog.Logger
 
-	accountCharges, tenantCharges chargeLocks
+	accountCharges, tenantCharges keyLocks
+	uidAllocs                     keyLocks
 }
 
 // Open creates the store's assets if needed and opens them.
