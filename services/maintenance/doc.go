@@ -19,6 +19,13 @@
 //	                                      came, under a new UIDValidity
 //	                                      where one changed
 //	                                      (store.RecalculateUIDs)
+//	AccountMaintenance with accountId "*" the operation on each active
+//	                                      account of x:partition: the
+//	                                      daily purge-accounts periodic
+//	                                      task, one schedule per partition
+//	                                      (task.periodic per-partition), so
+//	                                      each shard of purge.accounts
+//	                                      purges its own accounts once
 //	AccountMaintenance reindex            an IndexDocument task for each
 //	                                      of the account's indexed
 //	                                      documents (the indexer runs them)

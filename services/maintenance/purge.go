@@ -38,6 +38,8 @@ func (s *Service) purgeAccount(ctx context.Context, accountID string) error {
 		}
 		total += n
 	}
-	s.log.Info("account purged", "account", accountID, "emails", total)
+	if total > 0 {
+		s.log.Info("account purged", "account", accountID, "emails", total)
+	}
 	return nil
 }

@@ -12,6 +12,42 @@ import (
 
 func (s *Service) accountMaintenance(ctx context.Context, t *task.Task) error {
 	p := t.Payload.(*task.AccountMaintenanceTask)
+	if p.AccountID == task.EveryAccount {
+		return s.everyAccount(ctx, p)
+	}
+	return s.maintainAccount(ctx, p)
+}
+
+// everyAccount runs an AccountMaintenance with accountId "*" (the
+// per-partition periodic purge): the operation on each active account of
+// the partition, going on past one that fails.
+func (s *Service) everyAccount(ctx context.Context, p *task.AccountMaintenanceTask) error {
+	accounts, err := s.st.PartitionAccounts(ctx, *p.Partition)
+	if err != nil {
+		return fmt.Errorf("accounts of partition %d: %w", *p.Partition, err)
+	}
+	var errs []error
+	n := 0
+	for _, a := range accounts {
+		if a.State != store.Active {
+			continue
+		}
+		n++
+		one := *p
+		one.AccountID, one.Partition = a.ID, nil
+		if err := s.maintainAccount(ctx, &one); err != nil {
+			errs = append(errs, fmt.Errorf("account %s: %w", a.Name, err))
+		}
+	}
+	s.log.Info("partition's accounts maintained", "maintenance_type", p.MaintenanceType, "partition", *p.Partition, "accounts", n, "failed", len(errs))
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: %d of %d accounts of partition %d failed: %w", p.MaintenanceType, len(errs), n, *p.Partition, errors.Join(errs...))
+	}
+	return nil
+}
+
+// maintainAccount runs an AccountMaintenance operation on one account.
+func (s *Service) maintainAccount(ctx context.Context, p *task.AccountMaintenanceTask) error {
 	switch p.MaintenanceType {
 	case "recalculateQuota":
 		_, _, err := s.st.RecalculateQuota(ctx, p.AccountID)

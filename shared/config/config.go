@@ -348,10 +348,12 @@ type Task struct {
 	// runs at once. Default 128 (tasks mostly wait on I/O).
 	Concurrency int
 	// Periodic is task.periodic.<name>: tasks created by a server-side cron
-	// schedule, once per cluster per tick. When the file has no
-	// task.periodic, the defaults are purge-data (StoreMaintenance purgeData,
-	// hourly), purge-blob (StoreMaintenance purgeBlob, daily at 03:30) and
-	// spam-train (SpamFilterMaintenance train, every 6 hours).
+	// schedule, once per cluster per tick (or once per account partition,
+	// per-partition). When the file has no task.periodic, the defaults are
+	// purge-data (StoreMaintenance purgeData, hourly), purge-blob
+	// (StoreMaintenance purgeBlob, daily at 03:30), purge-accounts
+	// (AccountMaintenance purge of every account, per partition, daily at
+	// 04:00) and spam-train (SpamFilterMaintenance train, every 6 hours).
 	Periodic map[string]Periodic
 }
 
@@ -363,6 +365,12 @@ type Periodic struct {
 	// Task is task: the task to create, as for x:Task/set create
 	// ({ "@type" = "StoreMaintenance", maintenanceType = "purgeData" }).
 	Task json.RawMessage
+	// PerPartition is per-partition: one schedule per account partition,
+	// each firing on the shard that owns its partition, for an
+	// AccountMaintenance task with accountId "*" (every account of the
+	// partition: its x:partition is filled in). Default false: one firing
+	// per cluster.
+	PerPartition bool
 }
 
 // API is the api.* section: the admin API on the node's HTTP address.
@@ -384,6 +392,8 @@ type APIUser struct {
 var DefaultPeriodic = map[string]Periodic{
 	"purge-data": {Schedule: "0 0 * * * *", Task: json.RawMessage(`{"@type":"StoreMaintenance","maintenanceType":"purgeData"}`)},
 	"purge-blob": {Schedule: "0 30 3 * * *", Task: json.RawMessage(`{"@type":"StoreMaintenance","maintenanceType":"purgeBlob"}`)},
+	"purge-accounts": {Schedule: "0 0 4 * * *", PerPartition: true,
+		Task: json.RawMessage(`{"@type":"AccountMaintenance","maintenanceType":"purge","accountId":"*"}`)},
 	"spam-train": {Schedule: "0 0 */6 * * *", Task: json.RawMessage(`{"@type":"SpamFilterMaintenance","maintenanceType":"train"}`)},
 }
 

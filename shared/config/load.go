@@ -202,8 +202,9 @@ type file struct {
 	Task struct {
 		Concurrency val[int] `toml:"concurrency"`
 		Periodic    map[string]struct {
-			Schedule val[string] `toml:"schedule"`
-			Task     taskJSON    `toml:"task"`
+			Schedule     val[string] `toml:"schedule"`
+			Task         taskJSON    `toml:"task"`
+			PerPartition val[bool]   `toml:"per-partition"`
 		} `toml:"periodic"`
 	} `toml:"task"`
 	API struct {
@@ -747,7 +748,7 @@ func (l *loader) task(f *file) {
 		if !p.Task.set {
 			l.fail(key+".task", "missing: the task to create")
 		}
-		t.Periodic[name] = Periodic{Schedule: p.Schedule.v, Task: p.Task.v}
+		t.Periodic[name] = Periodic{Schedule: p.Schedule.v, Task: p.Task.v, PerPartition: p.PerPartition.v}
 	}
 }
 

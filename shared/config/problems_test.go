@@ -25,7 +25,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[http]\naddress = \"x\"\n":                                                                "http.address: unknown key (known: listen, tls)",
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir, index-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
-		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: schedule, task)",
+		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: per-partition, schedule, task)",
 		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
 		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
 		"[smtp.users.a]\nsecret = \"0123456789abc\"\npassword = \"y\"\n":               "smtp.users.a.password: unknown key (known: addresses, secret)",

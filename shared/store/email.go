@@ -76,6 +76,7 @@ func (s *Store) StoreEmail(ctx context.Context, account string, raw []byte, n Ne
 	if n.ID == "" {
 		n.ID = NewID()
 	}
+	defer s.storing.lock(account + "." + n.ID)()
 	if d, err := s.Document(ctx, account, EmailType, n.ID); err == nil {
 		return d, fmt.Errorf("email %s: %w", n.ID, ErrDuplicate)
 	}

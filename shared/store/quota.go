@@ -48,6 +48,45 @@ func (l *keyLocks) of(id string) *sync.Mutex {
 	return &l[h.Sum32()%uint32(len(l))]
 }
 
+// idLocks serialise a process's work on one exact id (unlike keyLocks,
+// ids that share a stripe do not wait for each other): the deliveries of
+// one message to several addresses of an account store it once, the
+// others finding it stored, instead of each parsing it and taking a UID
+// only to lose the race to create it.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+type idLock struct {
+	sync.Mutex
+	waiters int
+}
+
+// lock takes id's lock and returns its release.
+func (l *idLocks) lock(id string) func() {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*idLock{}
+	}
+	e := l.m[id]
+	if e == nil {
+		e = &idLock{}
+		l.m[id] = e
+	}
+	e.waiters++
+	l.mu.Unlock()
+	e.Lock()
+	return func() {
+		e.Unlock()
+		l.mu.Lock()
+		if e.waiters--; e.waiters == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
+}
+
 func (s *Store) chargeAccount(ctx context.Context, id string, delta int64) (*Account, error) {
 	mu := s.accountCharges.of(id)
 	mu.Lock()

@@ -103,6 +103,7 @@ type Store struct {
 
 	accountCharges, tenantCharges keyLocks
 	uidAllocs                     keyLocks
+	storing                       idLocks // StoreEmail, by account and email id
 }
 
 // Open creates the store's assets if needed and opens them.

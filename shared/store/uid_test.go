@@ -111,3 +111,27 @@ func TestRecalculateUIDs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.UID{Validity: inbox.Validity, UID: 6}, uidsOf(t, s, a.ID, d.ID)["inbox"])
 }
+
+// One message delivered at once to many addresses of an account is stored
+// once and takes one UID: the next email's is the one after it, no gap.
+func TestConcurrentDuplicatesTakeOneUID(t *testing.T) {
+	t.Parallel()
+	s, _ := open(t)
+	ctx := context.Background()
+	a := account(t, s, "many", 0)
+	raw := []byte("Message-ID: <dup@x>\r\n\r\nonce\r\n")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := s.StoreEmail(ctx, a.ID, raw, store.NewEmail{ID: "q1-" + a.ID})
+			if err != nil {
+				require.ErrorIs(t, err, store.ErrDuplicate)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, uint32(1), uidsOf(t, s, a.ID, "q1-"+a.ID)["inbox"].UID)
+	d, err := s.StoreEmail(ctx, a.ID, []byte("Message-ID: <next@x>\r\n\r\nnext\r\n"), store.NewEmail{})
+	require.NoError(t, err)
+	require.Equal(t, uint32(2), uidsOf(t, s, a.ID, d.ID)["inbox"].UID)
+}

@@ -155,6 +155,9 @@ func TestDecodeCreate(t *testing.T) {
 		`{"@type":"DnsManagement","domainId":"d","updateRecords":{"mx":true,"aaaa":true}}`:                                                                                  {{"updateRecords/aaaa", `"aaaa" is not one of dkim, tlsa, spf, mx, dmarc, srv, mtaSts, tlsRpt, caa, autoconfig, autoconfigLegacy, autodiscover`}},
 		`{"@type":"StoreMaintenance","maintenanceType":"purgeData","shardIndex":"one"}`:                                                                                     {{"shardIndex", "must be a number, got a JSON string"}},
 		`{"@type":"RestoreArchivedItem","accountId":"a","blobId":"b","archivedItemType":"email","createdAt":"2026-01-02T00:00:00Z","archivedUntil":"2026-01-01T00:00:00Z"}`: {{"archivedUntil", "must be after createdAt"}},
+		`{"@type":"AccountMaintenance","accountId":"*","maintenanceType":"purge"}`:                                                                                          {{"x:partition", `is required with accountId "*": the partition whose accounts to work on`}},
+		`{"@type":"AccountMaintenance","accountId":"a","maintenanceType":"purge","x:partition":1}`:                                                                          {{"x:partition", `only with accountId "*" (every account of the partition)`}},
+		`{"@type":"AccountMaintenance","accountId":"*","maintenanceType":"purge","x:partition":-1}`:                                                                         {{"x:partition", "must be 0 or more"}},
 		`[]`: {{"", "a task must be a JSON object"}},
 	} {
 		_, _, errs := DecodeCreate(json.RawMessage(doc))
@@ -175,11 +178,11 @@ func TestEncodeDecodeEveryVariant(t *testing.T) {
 		&MergeThreadsTask{"a", "t", []string{"m1", "m2"}}, &DmarcReportTask{"r"}, &TlsReportTask{"r"},
 		&RestoreArchivedItemTask{"a", "b", "email", now, now.Add(time.Hour)},
 		&DestroyAccountTask{"bob", "example.org", "bob@example.org", "user"},
-		&AccountMaintenanceTask{"a", "purge"}, &TenantMaintenanceTask{"t", "recalculateQuota"},
+		&AccountMaintenanceTask{"a", "purge", nil}, &AccountMaintenanceTask{EveryAccount, "purge", &two}, &TenantMaintenanceTask{"t", "recalculateQuota"},
 		&StoreMaintenanceTask{"purgeBlob", &two}, &SpamFilterMaintenanceTask{"train"},
 		&AcmeRenewalTask{"d"}, &DkimManagementTask{"d"}, &DnsManagementTask{"d", map[string]bool{"mx": true}, true},
 	}
-	require.Len(t, payloads, 18)
+	require.Len(t, payloads, 19)
 	seen := map[Variant]bool{}
 	for _, p := range payloads {
 		require.NoError(t, Check(p), p.Variant())

@@ -398,10 +398,21 @@ func (t *DestroyAccountTask) Resolve() {
 	}
 }
 
-// AccountMaintenanceTask runs a per-account maintenance operation.
+// EveryAccount, as an AccountMaintenance accountId, stands for every
+// account of the task's partition (x:partition): what a per-partition
+// periodic task does, so that each shard of purge.accounts works on the
+// accounts it owns.
+const EveryAccount = "*"
+
+// AccountMaintenanceTask runs a per-account maintenance operation: on one
+// account, or with AccountID EveryAccount on each account of Partition.
 type AccountMaintenanceTask struct {
 	AccountID       string `json:"accountId"`
 	MaintenanceType string `json:"maintenanceType"`
+	// Partition is x:partition: with AccountID EveryAccount, the account
+	// partition whose accounts the task works on (from 0); the task runs
+	// on the shard that owns it.
+	Partition *int `json:"x:partition,omitempty"`
 }
 
 func (*AccountMaintenanceTask) Variant() Variant  { return AccountMaintenance }
@@ -410,6 +421,14 @@ func (t *AccountMaintenanceTask) check() []PropertyError {
 	var c checker
 	c.required("accountId", t.AccountID)
 	c.oneOf("maintenanceType", t.MaintenanceType, AccountMaintenanceTypes)
+	switch {
+	case t.AccountID == EveryAccount && t.Partition == nil:
+		c = append(c, PropertyError{"x:partition", "is required with accountId \"*\": the partition whose accounts to work on"})
+	case t.AccountID != EveryAccount && t.Partition != nil:
+		c = append(c, PropertyError{"x:partition", "only with accountId \"*\" (every account of the partition)"})
+	case t.Partition != nil && *t.Partition < 0:
+		c = append(c, PropertyError{"x:partition", "must be 0 or more"})
+	}
 	return c
 }
 

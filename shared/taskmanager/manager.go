@@ -213,8 +213,15 @@ func (m *Manager) route(id string, t *task.Task) engine.Route {
 // place is a task's role, partition and shard key.
 func (m *Manager) place(id string, t *task.Task) (roles.Role, int, string) {
 	it := work.Item{Key: task.ShardKey(t.Payload, id)}
-	if sm, ok := t.Payload.(*task.StoreMaintenanceTask); ok && sm.ShardIndex != nil {
-		it.Partition = sm.ShardIndex // partition i belongs to shard i
+	switch p := t.Payload.(type) {
+	case *task.StoreMaintenanceTask:
+		if p.ShardIndex != nil {
+			it.Partition = p.ShardIndex // partition i belongs to shard i
+		}
+	case *task.AccountMaintenanceTask:
+		if p.AccountID == task.EveryAccount {
+			it.Partition = p.Partition // with the accounts it works on
+		}
 	}
 	return task.RoleOf(t.Variant()), m.d.Publisher.PartitionOf(it), it.Key
 }

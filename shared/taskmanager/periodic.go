@@ -3,6 +3,7 @@ package taskmanager
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,45 +21,99 @@ import (
 
 func cronSubject(r roles.Role, name string) string { return work.SubjectPrefix(r) + "cron." + name }
 
+// periodicFiring is one server-side schedule of a task.periodic entry: the
+// entry's, or one per partition of a per-partition entry's.
+type periodicFiring struct {
+	name      string // task.periodic.<name>, and ".p<n>" per partition
+	role      roles.Role
+	task      []byte
+	partition *int
+}
+
+// periodicFirings are the schedules task.periodic asks for.
+func (m *Manager) periodicFirings() ([]periodicFiring, error) {
+	var out []periodicFiring
+	for name, p := range m.d.Config.Task.Periodic {
+		if !p.PerPartition {
+			payload, _, errs := task.DecodeCreate(p.Task)
+			if len(errs) > 0 {
+				return nil, fmt.Errorf("task.periodic.%s.task: %v", name, errs)
+			}
+			out = append(out, periodicFiring{name: name, role: task.RoleOf(payload.Variant()), task: p.Task})
+			continue
+		}
+		// Each partition's schedule fills in x:partition.
+		var fields map[string]json.RawMessage
+		_ = json.Unmarshal(p.Task, &fields)
+		if _, set := fields["x:partition"]; set || fields == nil {
+			return nil, fmt.Errorf("task.periodic.%s.task: no x:partition with per-partition: each partition's schedule fills it in", name)
+		}
+		fields["x:partition"] = json.RawMessage("0")
+		b, _ := json.Marshal(fields)
+		payload, _, errs := task.DecodeCreate(b)
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("task.periodic.%s.task: %v", name, errs)
+		}
+		am, ok := payload.(*task.AccountMaintenanceTask)
+		if !ok || am.AccountID != task.EveryAccount {
+			return nil, fmt.Errorf("task.periodic.%s.per-partition: only for an AccountMaintenance task with accountId \"*\" (every account of each partition)", name)
+		}
+		for part := range m.d.Publisher.Partitions() {
+			am.Partition = &part
+			b, err := json.Marshal(struct {
+				Type task.Variant `json:"@type"`
+				*task.AccountMaintenanceTask
+			}{task.AccountMaintenance, am})
+			if err != nil {
+				return nil, fmt.Errorf("task.periodic.%s.task: %w", name, err)
+			}
+			out = append(out, periodicFiring{name: fmt.Sprintf("%s.p%d", name, part), role: roles.PurgeAccounts, task: b, partition: &part})
+		}
+	}
+	return out, nil
+}
+
 // installPeriodic makes the server's cron schedules match task.periodic:
 // each is (re)published only when it differs from the stored one, so that
 // nodes starting do not reset an "@every" phase, and schedules no longer
 // configured are removed.
 func (m *Manager) installPeriodic(ctx context.Context) error {
+	firings, err := m.periodicFirings()
+	if err != nil {
+		return err
+	}
 	want := map[string]bool{}
-	for name, p := range m.d.Config.Task.Periodic {
-		payload, _, errs := task.DecodeCreate(p.Task)
-		if len(errs) > 0 {
-			return fmt.Errorf("task.periodic.%s.task: %v", name, errs)
-		}
-		role := task.RoleOf(payload.Variant())
-		subj := cronSubject(role, name)
+	for _, f := range firings {
+		config := strings.SplitN(f.name, ".", 2)[0]
+		subj := cronSubject(f.role, f.name)
 		want[subj] = true
-		pattern := p.Schedule
+		pattern := m.d.Config.Task.Periodic[config].Schedule
 		if d, ok := strings.CutPrefix(pattern, "@every "); ok {
 			v, _ := duration.Parse(d)
 			pattern = "@every " + v.String()
 		}
 		msg := nats.NewMsg(subj)
-		target := m.d.Publisher.Msg(role, work.Item{Key: "periodic:" + name}).Subject
+		target := m.d.Publisher.Msg(f.role, work.Item{Key: "periodic:" + f.name, Partition: f.partition}).Subject
 		msg.Header.Set(jetstream.ScheduleHeader, pattern)
 		msg.Header.Set(jetstream.ScheduleTargetHeader, target)
-		msg.Header.Set(HeaderPeriodic, name)
-		msg.Data = p.Task
-		s, err := m.js.Stream(ctx, work.StreamName(role))
+		msg.Header.Set(HeaderPeriodic, f.name)
+		msg.Data = f.task
+		s, err := m.js.Stream(ctx, work.StreamName(f.role))
 		if err != nil {
-			return fmt.Errorf("open stream %s: %w", work.StreamName(role), err)
+			return fmt.Errorf("open stream %s: %w", work.StreamName(f.role), err)
 		}
 		if cur, err := s.GetLastMsgForSubject(ctx, subj); err == nil &&
-			cur.Header.Get(jetstream.ScheduleHeader) == pattern && cur.Header.Get(jetstream.ScheduleTargetHeader) == target && bytes.Equal(cur.Data, p.Task) {
+			cur.Header.Get(jetstream.ScheduleHeader) == pattern && cur.Header.Get(jetstream.ScheduleTargetHeader) == target && bytes.Equal(cur.Data, f.task) {
 			continue
 		} else if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return fmt.Errorf("read periodic schedule %s: %w", name, err)
+			return fmt.Errorf("read periodic schedule %s: %w", f.name, err)
 		}
 		if _, err := m.js.PublishMsg(ctx, msg); err != nil {
-			return fmt.Errorf("task.periodic.%s.schedule: the server refused %q: %w", name, p.Schedule, err)
+			return fmt.Errorf("task.periodic.%s.schedule: the server refused %q: %w", config, pattern, err)
 		}
-		m.log.Info("periodic task scheduled", "name", name, "schedule", p.Schedule, "type", payload.Variant(), "role", role)
+		if f.partition == nil || *f.partition == 0 {
+			m.log.Info("periodic task scheduled", "name", config, "schedule", pattern, "role", f.role, "per_partition", f.partition != nil)
+		}
 	}
 	for _, r := range roles.All {
 		s, err := m.js.Stream(ctx, work.StreamName(r))
@@ -92,7 +147,7 @@ func (m *Manager) runPeriodic(ctx context.Context, job *work.Job, name string) e
 	}
 	fired := job.Published.UTC()
 	now := m.p.Clock.Now().UTC()
-	t := &task.Task{ID: fmt.Sprintf("periodic-%s-%d", name, fired.Unix()), Payload: payload, CreatedAt: now, ActiveSince: now,
+	t := &task.Task{ID: fmt.Sprintf("periodic-%s-%d", strings.ReplaceAll(name, ".", "-"), fired.Unix()), Payload: payload, CreatedAt: now, ActiveSince: now,
 		Status: task.Status{Type: task.Pending, Due: fired.Truncate(time.Second)}}
 	var it *engine.Item[task.Task]
 	items, err := m.eng.Create(ctx, engine.Insert[task.Task]{Key: t.ID, Value: t, NoTrigger: true})

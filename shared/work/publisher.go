@@ -31,6 +31,9 @@ type Item struct {
 	Partition *int
 }
 
+// Partitions is how many partitions each role's work is spread over.
+func (p *Publisher) Partitions() int { return p.partitions }
+
 // PartitionOf is the partition item goes to.
 func (p *Publisher) PartitionOf(it Item) int {
 	if it.Partition != nil {
