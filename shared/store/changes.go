@@ -36,6 +36,11 @@ type Change struct {
 	// Modseq is the document's after the change (before it, for a destroy).
 	Modseq uint64    `json:"modseq"`
 	At     time.Time `json:"at"`
+	// Into and OutOf are, for an email's update, the mailboxes it came
+	// into and left (sorted): the spam trainer takes an email moved into
+	// Junk as spam, out of it as ham.
+	Into  []string `json:"into,omitempty"`
+	OutOf []string `json:"outOf,omitempty"`
 	// Seq is the change's place in the log (not stored: the stream's).
 	Seq uint64 `json:"-"`
 }
@@ -52,7 +57,7 @@ func (s *Store) ChangeSubject(account string, t Type) string {
 // logChange appends d's change, de-duplicated by key, modseq and op, so
 // that a retried append is logged once.
 func (s *Store) logChange(ctx context.Context, d *Document, op Op) error {
-	c := Change{Account: d.Account, Type: d.Type, ID: d.ID, Op: op, Modseq: d.modseq, At: s.p.Clock.Now().UTC()}
+	c := Change{Account: d.Account, Type: d.Type, ID: d.ID, Op: op, Modseq: d.modseq, At: s.p.Clock.Now().UTC(), Into: d.into, OutOf: d.outOf}
 	b, _ := json.Marshal(c)
 	msg := nats.NewMsg(s.ChangeSubject(d.Account, d.Type))
 	msg.Data = b

@@ -56,6 +56,9 @@ type Document struct {
 	ArchivedUntil time.Time `json:"archivedUntil,omitzero"`
 
 	modseq uint64
+	// into and outOf are the mailboxes an email update put it in and took
+	// it out of, for its change (UpdateEmail sets them).
+	into, outOf []string
 }
 
 // Modseq is the document's modification sequence: it grows with every

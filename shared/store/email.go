@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,7 +203,7 @@ func (s *Store) UpdateEmail(ctx context.Context, account, id string, change func
 		if err := d.Decode(&old); err != nil {
 			return err
 		}
-		e := old
+		e, was := old, old.MailboxIDs
 		e.MailboxIDs, e.Keywords = maps.Clone(old.MailboxIDs), maps.Clone(old.Keywords)
 		if e.MailboxIDs == nil {
 			e.MailboxIDs = map[string]bool{}
@@ -223,6 +224,19 @@ func (s *Store) UpdateEmail(ctx context.Context, account, id string, change func
 		if err := s.giveUIDs(ctx, account, &old); err != nil {
 			return err
 		}
+		d.into, d.outOf = nil, nil
+		for mb := range e.MailboxIDs {
+			if !was[mb] {
+				d.into = append(d.into, mb)
+			}
+		}
+		for mb := range was {
+			if !e.MailboxIDs[mb] {
+				d.outOf = append(d.outOf, mb)
+			}
+		}
+		slices.Sort(d.into)
+		slices.Sort(d.outOf)
 		return d.Encode(old)
 	})
 }

@@ -135,3 +135,24 @@ func TestConcurrentDuplicatesTakeOneUID(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint32(2), uidsOf(t, s, a.ID, d.ID)["inbox"].UID)
 }
+
+// An email's move is in its change: the mailboxes it came into and left.
+func TestChangeSaysWhereAnEmailMoved(t *testing.T) {
+	t.Parallel()
+	s, _ := open(t)
+	ctx := context.Background()
+	a := account(t, s, "mover", 0)
+	d, err := s.StoreEmail(ctx, a.ID, []byte("Message-ID: <m@x>\r\n\r\nmove me\r\n"), store.NewEmail{})
+	require.NoError(t, err)
+	_, err = s.UpdateEmail(ctx, a.ID, d.ID, func(e *store.Email) error {
+		e.MailboxIDs = map[string]bool{"junk": true}
+		return nil
+	})
+	require.NoError(t, err)
+	changes, _, err := s.Changes(ctx, a.ID, store.EmailType, "", 10)
+	require.NoError(t, err)
+	require.Len(t, changes, 2)
+	require.Empty(t, changes[0].Into, "a new email moved nowhere")
+	require.Equal(t, []string{"junk"}, changes[1].Into)
+	require.Equal(t, []string{"inbox"}, changes[1].OutOf)
+}
