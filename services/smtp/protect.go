@@ -95,7 +95,7 @@ func (p *protections) mailFrom(ip net.IP, trusted bool, user, sender string) err
 	}
 	var checks []rateCheck
 	if user != "" {
-		checks = append(checks, rateCheck{ratelimit.KindAccount, user, p.lim.RateAccount, "for your account"})
+		checks = append(checks, rateCheck{ratelimit.KindAccount, strings.ToLower(user), p.lim.RateAccount, "for your account"})
 	}
 	if sender != "" {
 		checks = append(checks, rateCheck{ratelimit.KindSender, strings.ToLower(sender), p.lim.RateSender, "from this sender"})
