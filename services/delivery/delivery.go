@@ -5,10 +5,12 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/config"
 	sdelivery "github.com/jetmail/jetmail/shared/delivery"
+	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/store"
@@ -50,9 +52,16 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 			return err
 		}
 	}
+	var dups *dupid.List
+	if r := s.cfg.Storage.DuplicateRetention; r > 0 {
+		var err error
+		if dups, err = dupid.Open(ctx, dupid.Params{JS: d.JS(), Replicas: s.cfg.NATS.Replicas, Retention: r, Clock: d.Clock, Metrics: d.Metrics}); err != nil {
+			return fmt.Errorf("store.duplicates: %w", err)
+		}
+	}
 	var err error
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host,
-		Trace: s.Queue.Trace()}); err != nil {
+		Trace: s.Queue.Trace(), Duplicates: dups}); err != nil {
 		return err
 	}
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {

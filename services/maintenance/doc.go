@@ -46,9 +46,20 @@
 //	removeTaskLocks                       duties) held by nodes that are
 //	                                      not live members removed, so a
 //	                                      live one takes them at once
+//	StoreMaintenance resetRateLimiters    every rate-limit counter removed
+//	                                      (bucket jetmail-ratelimits): the
+//	                                      limits start their windows over
+//	StoreMaintenance removeGreylist       every greylist triplet and
+//	                                      auto-whitelisted client removed
+//	                                      (bucket jetmail-greylist)
+//	StoreMaintenance removeSieveLists     the duplicate-ID list of local
+//	                                      delivery removed (bucket
+//	                                      jetmail-delivery-dedup); jetmail
+//	                                      has no Sieve vacation lists, and
+//	                                      the log says so
 //	StoreMaintenance removeDavLocks,      nothing: jetmail has no WebDAV,
-//	removeSieveLists, removeAuthTokens    Sieve, OAuth or ACME service
-//	                                      keeping such data yet; the task
+//	removeAuthTokens                      OAuth or ACME service keeping
+//	                                      such data yet; the task
 //	                                      completes and logs so
 //
 //	DestroyAccount                        every document destroyed (into

@@ -97,10 +97,16 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		}
 		s.log.Info("leases of dead nodes removed", "maintenance_type", p.MaintenanceType, "leases", removed)
 		return nil
-	case "removeDavLocks", "removeSieveLists", "removeAuthTokens":
-		// Nothing to remove: no WebDAV, Sieve, OAuth or ACME service keeps
-		// such data here yet (the ACME service will bring tokens of its
-		// own, and this with them).
+	case "resetRateLimiters":
+		return s.resetRateLimiters(ctx)
+	case "removeGreylist":
+		return s.removeGreylist(ctx)
+	case "removeSieveLists":
+		return s.removeSieveLists(ctx) // the duplicate-ID list; no vacation lists
+	case "removeDavLocks", "removeAuthTokens":
+		// Nothing to remove: no WebDAV, OAuth or ACME service keeps such
+		// data here yet (the ACME service will bring tokens of its own,
+		// and this with them).
 		s.log.Info("store maintenance: jetmail keeps no such data, nothing to remove", "maintenance_type", p.MaintenanceType)
 		return nil
 	default:

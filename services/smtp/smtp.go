@@ -7,7 +7,9 @@
 // smtp.limits bound what clients can take: connections in all and per
 // address (gate.go), the time of each line and of a session (limitedConn),
 // and AUTH failures (authguard.go). A body streams to the queue, so a
-// connection's memory is a buffer, not its message.
+// connection's memory is a buffer, not its message. Across the cluster,
+// rate limits per client address, sender and account (smtp.limits.rate.*)
+// and greylisting (smtp.greylist) keep their state in KV (protect.go).
 package smtp
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jetmail/jetmail/shared/address"
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
@@ -52,6 +55,8 @@ type Service struct {
 
 	ready    func() bool
 	auth     *authGuard
+	protect  *protections
+	clock    clock.Clock
 	accepted *prometheus.CounterVec
 	sessions prometheus.Counter
 }
@@ -79,6 +84,10 @@ func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg:
 // the node's store component, started before it; without one, Start opens
 // the store's directory itself.
 func (s *Service) WithStore(c *store.Component) *Service { s.store = c; return s }
+
+// WithClock makes the rate limits' windows and greylisting's delays
+// follow clk (tests); default the node's clock.
+func (s *Service) WithClock(clk clock.Clock) *Service { s.clock = clk; return s }
 
 // Name implements node.Service.
 func (s *Service) Name() string { return Name }
@@ -121,6 +130,13 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	s.ready = d.Conn.IsConnected
 	lim := s.cfg.SMTP.Limits
 	s.auth = newAuthGuard(lim)
+	if s.clock == nil {
+		s.clock = d.Clock
+	}
+	var err error
+	if s.protect, err = newProtections(ctx, s.cfg, d, s.clock, s.log); err != nil {
+		return err
+	}
 	host := mailqueue.Hostname(s.cfg)
 	door := newGate(lim, host, s.ready, s.log, refused, open)
 	for _, addr := range s.cfg.SMTP.Listen {
@@ -283,6 +299,9 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if _, ok := validAddress(from); from != "" && !ok {
 		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	}
+	if err := ss.s.protect.mailFrom(ss.ip, ss.s.trusted(ss.ip), ss.user, from); err != nil {
+		return err
+	}
 	ss.env = mailqueue.Envelope{Sender: from, ReceivedFromIP: ss.ip.String(), ReceivedViaPort: ss.port, Helo: ss.conn.Hostname(),
 		Source: mailqueue.SourceUnauthenticated}
 	if ss.user != "" {
@@ -368,13 +387,17 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !ok {
 		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	}
+	trusted := ss.s.trusted(ss.ip)
 	if ss.s.local[rcpt.Domain] {
 		if err := ss.localRecipient(to); err != nil {
 			return err
 		}
-	} else if ss.user == "" && !ss.s.trusted(ss.ip) {
+	} else if ss.user == "" && !trusted {
 		ss.s.log.Warn("relay refused", "remote", ss.ip.String(), "rcpt", to)
 		return errRelay
+	}
+	if err := ss.s.protect.rcptTo(ss.ip, trusted, ss.user, ss.env.Sender, to); err != nil {
+		return err
 	}
 	rc := mailqueue.RcptIn{Address: to}
 	if opts != nil {

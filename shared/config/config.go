@@ -13,10 +13,12 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"path/filepath"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/queueexpr"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/shard"
@@ -163,6 +165,9 @@ type SMTP struct {
 	AllowPlainAuthOnLoopback bool
 	// Limits is smtp.limits: what one client, and all of them, may take.
 	Limits SMTPLimits
+	// Greylist is smtp.greylist: greylisting of unknown clients. Default
+	// off.
+	Greylist SMTPGreylist
 }
 
 // SMTPLimits is smtp.limits: bounds on the intake's connections, time and
@@ -196,7 +201,76 @@ type SMTPLimits struct {
 	// AuthFailureDelay is smtp.limits.auth-failure-delay: how long a failed
 	// AUTH waits before its reply. Default 1s (0 to 1m).
 	AuthFailureDelay time.Duration
+	// RateIP is smtp.limits.rate.ip: transactions (MAIL FROM commands
+	// accepted) from one client address, an IPv6 client's /64, per
+	// window, counted across the cluster; past it MAIL FROM gets 451
+	// 4.7.1. Clients in smtp.relay-networks are not limited, as Postfix
+	// exempts mynetworks from its client rate limits. Default none (no
+	// limit).
+	RateIP Rate
+	// RateSender is smtp.limits.rate.sender: transactions per envelope
+	// sender address, whoever the client; the null sender (bounces) is
+	// not counted. Default none.
+	RateSender Rate
+	// RateAccount is smtp.limits.rate.account: transactions per
+	// authenticated account. Default none.
+	RateAccount Rate
 }
+
+// Rate is a limit of Count events per Window, written "count/window" as
+// Stalwart writes its throttles ("100/1h"). The zero Rate is no limit.
+type Rate struct {
+	// Count is how many events a window admits (1 to 10^9).
+	Count int
+	// Window is the length of a window, in whole seconds (1s to 30d).
+	Window time.Duration
+}
+
+// Off reports the zero Rate: no limit.
+func (r Rate) Off() bool { return r.Count == 0 }
+
+// String writes the rate as the configuration does ("100/1h"), or "off".
+func (r Rate) String() string {
+	if r.Off() {
+		return "off"
+	}
+	return fmt.Sprintf("%d/%s", r.Count, duration.Format(r.Window))
+}
+
+// SMTPGreylist is smtp.greylist: greylisting with Postfix postgrey's
+// semantics. A triplet (the client's network, the envelope sender, the
+// recipient) seen for the first time is refused with 451 4.7.1 until
+// Delay has passed since; a retry after it passes, and the triplet then
+// passes at once until it has not been seen for MaxAge. A triplet that is
+// not retried after Delay within RetryWindow of its last attempt is
+// forgotten. A client network whose triplets have passed
+// AutoWhitelistClients times is let through without greylisting until it
+// has not been seen for MaxAge. Only clients that are neither
+// authenticated nor in smtp.relay-networks are greylisted, at RCPT TO.
+type SMTPGreylist struct {
+	// Enable is smtp.greylist.enable. Default false.
+	Enable bool
+	// Delay is smtp.greylist.delay: how long a new triplet is refused
+	// (postgrey's --delay). Default 5m (1s to 1d).
+	Delay time.Duration
+	// MaxAge is smtp.greylist.max-age: how long a triplet that passed,
+	// and an auto-whitelisted client, are kept since last seen
+	// (postgrey's --max-age). Default 35d (1h to 365d), longer than delay.
+	MaxAge time.Duration
+	// RetryWindow is smtp.greylist.retry-window: how long after its last
+	// attempt a triplet that has not passed is kept (postgrey's
+	// --retry-window). Default 2d (1m to 30d), longer than delay.
+	RetryWindow time.Duration
+	// AutoWhitelistClients is smtp.greylist.auto-whitelist-clients: after
+	// how many passed triplets a client network is whitelisted
+	// (postgrey's --auto-whitelist-clients); 0 whitelists none. Default 5
+	// (0 to 1000000).
+	AutoWhitelistClients int
+}
+
+// DefaultSMTPGreylist are smtp.greylist's defaults, postgrey's.
+var DefaultSMTPGreylist = SMTPGreylist{Delay: 5 * time.Minute, MaxAge: 35 * 24 * time.Hour, RetryWindow: 2 * 24 * time.Hour,
+	AutoWhitelistClients: 5}
 
 // DefaultSMTPLimits are smtp.limits' defaults.
 var DefaultSMTPLimits = SMTPLimits{MaxConnections: 1000, MaxConnectionsPerIP: 50, IdleTimeout: 5 * time.Minute,
@@ -340,6 +414,13 @@ type Storage struct {
 	// or Junk (since it was last changed, such as moved there) before
 	// AccountMaintenance purge destroys it. Default 30d each (1h to 365d).
 	TrashRetention, JunkRetention time.Duration
+	// DuplicateRetention is store.duplicates.retention: how long local
+	// delivery remembers a Message-ID it stored in an account (the
+	// account's duplicate-ID list): within it, another message with the
+	// same Message-ID to the same account is not stored again, and its
+	// delivery is reported done. Counted from the first delivery. 0 turns
+	// the suppression off. Default 1d (0, or 1m to 30d).
+	DuplicateRetention time.Duration
 }
 
 // Task is the task.* section.
@@ -399,6 +480,9 @@ var DefaultPeriodic = map[string]Periodic{
 
 // DefaultRetry is the retry list of a schedule that sets none.
 var DefaultRetry = []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
+
+// DefaultDuplicateRetention is store.duplicates.retention's default.
+const DefaultDuplicateRetention = 24 * time.Hour
 
 // DefaultTraceRetention is queue.trace.retention's default.
 const DefaultTraceRetention = 7 * 24 * time.Hour
@@ -465,13 +549,13 @@ func defaults() *Config {
 			StartTLS: TLSOpportunistic, Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
 			TraceRetention: DefaultTraceRetention},
 		SMTP: SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
-			Limits: DefaultSMTPLimits},
+			Limits: DefaultSMTPLimits, Greylist: DefaultSMTPGreylist},
 		DKIM:   map[string]DKIMKey{},
 		Stores: map[string]Store{},
 		NATS:   NATS{Replicas: 1, Connections: 4},
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
 		Storage: Storage{DataDir: "./data", ChangelogRetention: 30 * 24 * time.Hour, ArchiveRetention: 30 * 24 * time.Hour,
-			TrashRetention: 30 * 24 * time.Hour, JunkRetention: 30 * 24 * time.Hour},
+			TrashRetention: 30 * 24 * time.Hour, JunkRetention: 30 * 24 * time.Hour, DuplicateRetention: DefaultDuplicateRetention},
 		Task: Task{Concurrency: 128},
 		API:  API{Users: map[string]APIUser{}},
 	}

@@ -237,7 +237,19 @@ type file struct {
 			AuthFailuresPerIP         val[int]           `toml:"auth-failures-per-ip"`
 			AuthLockout               val[time.Duration] `toml:"auth-lockout"`
 			AuthFailureDelay          val[time.Duration] `toml:"auth-failure-delay"`
+			Rate                      struct {
+				IP      val[string] `toml:"ip"`
+				Sender  val[string] `toml:"sender"`
+				Account val[string] `toml:"account"`
+			} `toml:"rate"`
 		} `toml:"limits"`
+		Greylist struct {
+			Enable               val[bool]          `toml:"enable"`
+			Delay                val[time.Duration] `toml:"delay"`
+			MaxAge               val[time.Duration] `toml:"max-age"`
+			RetryWindow          val[time.Duration] `toml:"retry-window"`
+			AutoWhitelistClients val[int]           `toml:"auto-whitelist-clients"`
+		} `toml:"greylist"`
 	} `toml:"smtp"`
 	DKIM map[string]struct {
 		Selector   val[string] `toml:"selector"`
@@ -813,6 +825,41 @@ func (l *loader) smtp(f *file) {
 	fl.AuthFailuresPerIP.to(&lim.AuthFailuresPerIP)
 	fl.AuthLockout.to(&lim.AuthLockout)
 	fl.AuthFailureDelay.to(&lim.AuthFailureDelay)
+	l.rate("smtp.limits.rate.ip", fl.Rate.IP, &lim.RateIP)
+	l.rate("smtp.limits.rate.sender", fl.Rate.Sender, &lim.RateSender)
+	l.rate("smtp.limits.rate.account", fl.Rate.Account, &lim.RateAccount)
+	fg, g := &fs.Greylist, &s.Greylist
+	fg.Enable.to(&g.Enable)
+	fg.Delay.to(&g.Delay)
+	fg.MaxAge.to(&g.MaxAge)
+	fg.RetryWindow.to(&g.RetryWindow)
+	fg.AutoWhitelistClients.to(&g.AutoWhitelistClients)
+}
+
+// rate reads a rate key ("100/1h") and checks its count and window
+// against their ranges.
+func (l *loader) rate(key string, x val[string], dst *Rate) {
+	if !x.set {
+		return
+	}
+	count, window, ok := strings.Cut(x.v, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	var d time.Duration
+	if ok && err == nil {
+		d, err = duration.Parse(window)
+	}
+	switch {
+	case !ok || err != nil:
+		l.fail(key, "%q is not a rate: write count/window, such as \"100/1h\"", x.v)
+	case n < RateCountRange.Min || n > RateCountRange.Max:
+		l.fail(key, "the count must be between %d and %d, got %d", RateCountRange.Min, RateCountRange.Max, n)
+	case d < RateWindowRange.Min || d > RateWindowRange.Max:
+		l.fail(key, "the window must be between %s and %s, got %s", duration.Format(RateWindowRange.Min), duration.Format(RateWindowRange.Max), duration.Format(d))
+	case d%time.Second != 0:
+		l.fail(key, "the window must be whole seconds, got %s", duration.Format(d))
+	default:
+		*dst = Rate{Count: n, Window: d}
+	}
 }
 
 func (l *loader) dkim(f *file) {
@@ -832,7 +879,8 @@ func (l *loader) stores(f *file) {
 	for id, fs := range f.Store {
 		key := "store." + id
 		if dst := map[string]*time.Duration{"changelog": &l.cfg.Storage.ChangelogRetention, "archive": &l.cfg.Storage.ArchiveRetention,
-			"trash": &l.cfg.Storage.TrashRetention, "junk": &l.cfg.Storage.JunkRetention}[id]; dst != nil {
+			"trash": &l.cfg.Storage.TrashRetention, "junk": &l.cfg.Storage.JunkRetention,
+			"duplicates": &l.cfg.Storage.DuplicateRetention}[id]; dst != nil {
 			// The mail store's own settings, not a store of that id.
 			for _, k := range sortedKeys(fs.raw) {
 				if k != "retention" {

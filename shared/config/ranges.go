@@ -87,6 +87,29 @@ var (
 	AuthLockoutRange = durationRange{time.Second, 24 * time.Hour}
 	// AuthFailureDelayRange is smtp.limits.auth-failure-delay (default 1s).
 	AuthFailureDelayRange = durationRange{0, time.Minute}
+	// RateCountRange is the count of smtp.limits.rate.ip, .sender and
+	// .account (default none): "0/1h" would refuse all mail; leave the
+	// key out for no limit.
+	RateCountRange = intRange{1, 1_000_000_000}
+	// RateWindowRange is the window of those rates: a window is a counter
+	// in the cluster's KV bucket that lives as long, in whole seconds.
+	RateWindowRange = durationRange{time.Second, 30 * 24 * time.Hour}
+	// GreylistDelayRange is smtp.greylist.delay (default 5m): senders
+	// retry after minutes; past a day, mail is lost to their expiry.
+	GreylistDelayRange = durationRange{time.Second, 24 * time.Hour}
+	// GreylistMaxAgeRange is smtp.greylist.max-age (default 35d), longer
+	// than the delay.
+	GreylistMaxAgeRange = durationRange{time.Hour, 365 * 24 * time.Hour}
+	// GreylistRetryWindowRange is smtp.greylist.retry-window (default
+	// 2d), longer than the delay: no retry could pass otherwise.
+	GreylistRetryWindowRange = durationRange{time.Minute, 30 * 24 * time.Hour}
+	// AutoWhitelistClientsRange is smtp.greylist.auto-whitelist-clients
+	// (default 5; 0 whitelists no client).
+	AutoWhitelistClientsRange = intRange{0, 1_000_000}
+	// DuplicateRetentionRange is store.duplicates.retention (default 1d),
+	// which may also be 0 (off): one KV entry per message and account
+	// stored within it.
+	DuplicateRetentionRange = durationRange{time.Minute, 30 * 24 * time.Hour}
 )
 
 // MinSecretLength is the shortest secret accepted for api.users.<name>.secret
@@ -182,6 +205,27 @@ func (l *loader) ranges(f *file) {
 	AuthFailuresPerIPRange.check(l, "smtp.limits.auth-failures-per-ip", lim.AuthFailuresPerIP)
 	AuthLockoutRange.check(l, "smtp.limits.auth-lockout", lim.AuthLockout)
 	AuthFailureDelayRange.check(l, "smtp.limits.auth-failure-delay", lim.AuthFailureDelay)
+	// The rates are checked where they are read (loader.rate).
+
+	g := c.SMTP.Greylist
+	GreylistDelayRange.check(l, "smtp.greylist.delay", g.Delay)
+	GreylistMaxAgeRange.check(l, "smtp.greylist.max-age", g.MaxAge)
+	GreylistRetryWindowRange.check(l, "smtp.greylist.retry-window", g.RetryWindow)
+	AutoWhitelistClientsRange.check(l, "smtp.greylist.auto-whitelist-clients", g.AutoWhitelistClients)
+	// Each is refused once: out of its range, or else not past the delay.
+	for _, k := range []struct {
+		key string
+		d   time.Duration
+		r   durationRange
+	}{{"smtp.greylist.max-age", g.MaxAge, GreylistMaxAgeRange}, {"smtp.greylist.retry-window", g.RetryWindow, GreylistRetryWindowRange}} {
+		if k.d >= k.r.Min && k.d <= k.r.Max && k.d <= g.Delay {
+			l.fail(k.key, "must be longer than smtp.greylist.delay (%s), got %s: a retry must come after the delay and within it",
+				duration.Format(g.Delay), duration.Format(k.d))
+		}
+	}
+	if d := c.Storage.DuplicateRetention; d != 0 {
+		DuplicateRetentionRange.check(l, "store.duplicates.retention", d)
+	}
 
 	// An empty SMTP secret is reported as missing where it is read.
 	for _, name := range sortedKeys(f.SMTP.Users) {

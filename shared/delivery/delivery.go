@@ -21,6 +21,8 @@ import (
 
 	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/dupid"
+	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/trace"
@@ -40,6 +42,11 @@ type Params struct {
 	// (the queue's, mailqueue.Queue.Trace). Default none: nil records
 	// nothing.
 	Trace *trace.Recorder
+	// Duplicates is the duplicate-ID list of local delivery
+	// (store.duplicates.retention): a message whose Message-ID an account
+	// was delivered within it is not stored again. Default none: nil
+	// stores every message.
+	Duplicates *dupid.List
 }
 
 // Deliverer implements mailqueue.Deliverer.
@@ -407,16 +414,23 @@ func hasHighBit(b []byte) bool {
 // there is room. The email's id is made from the message's and the
 // account's, so that a delivery repeated after a crash stores it once, and
 // so does a message to several addresses of one account (or to one address
-// twice): the others find it stored and are delivered.
+// twice): the others find it stored and are delivered. Another message
+// with the same Message-ID, delivered to the account within
+// store.duplicates.retention, is not stored: it is reported delivered, a
+// duplicate (Params.Duplicates).
 func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []mailqueue.Result {
 	out := make([]mailqueue.Result, len(dl.Recipients))
+	messageID := ""
+	if d.p.Duplicates != nil {
+		messageID = dupid.MessageID(dl.Body)
+	}
 	for i, r := range dl.Recipients {
-		out[i] = d.storeLocal(ctx, r, dl.Body)
+		out[i] = d.storeLocal(ctx, r, dl.Body, messageID)
 	}
 	return out
 }
 
-func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body []byte) mailqueue.Result {
+func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body []byte, messageID string) mailqueue.Result {
 	a, err := d.p.Store.AccountByAddress(ctx, r.Address)
 	if errors.Is(err, store.ErrNotFound) {
 		return mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
@@ -424,14 +438,47 @@ func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body
 	if err != nil {
 		return mailqueue.Result{Text: "look up the account of " + r.Address + ": " + err.Error()}
 	}
-	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: r.MessageID + "-" + a.ID})
+	emailID := r.MessageID + "-" + a.ID
+	claim, res, stop := d.claim(ctx, a, messageID, emailID)
+	if stop {
+		return res
+	}
+	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: emailID})
 	switch {
 	case err == nil, errors.Is(err, store.ErrDuplicate):
 		return mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to " + a.Name + "'s Inbox", RemoteMTA: d.p.Hostname}
-	case errors.Is(err, store.ErrOverQuota):
+	}
+	if rerr := claim.Release(ctx); rerr != nil {
+		// The claim expires with the retention; until then another copy
+		// of the message would be taken for a duplicate of this one.
+		d.p.Logger.Warn("local delivery failed and its duplicate-ID claim could not be released", "account", a.Name, "email", emailID, "err", rerr)
+	}
+	if errors.Is(err, store.ErrOverQuota) {
 		return mailqueue.Result{Code: 452, Enhanced: "4.2.2", Text: "mailbox full: " + err.Error(), RemoteMTA: d.p.Hostname}
 	}
 	return mailqueue.Result{Text: "store the message for " + r.Address + ": " + err.Error()}
+}
+
+// claim claims the message's Message-ID in the account's duplicate-ID
+// list before it is stored. A duplicate stops the delivery with 250 (the
+// account has the message); a list that cannot answer lets it go on: a
+// duplicate stored is better than a message lost or held.
+func (d *Deliverer) claim(ctx context.Context, a *store.Account, messageID, emailID string) (*dupid.Claim, mailqueue.Result, bool) {
+	if d.p.Duplicates == nil || messageID == "" {
+		return nil, mailqueue.Result{}, false
+	}
+	claim, err := d.p.Duplicates.Claim(ctx, a.ID, messageID, emailID)
+	var dup *dupid.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		d.p.Logger.Info("duplicate not stored", "account", a.Name, "message_id", messageID, "email", emailID, "first", dup.Delivery, "first_at", dup.At)
+		return nil, mailqueue.Result{Code: 250, Enhanced: "2.0.0", RemoteMTA: d.p.Hostname,
+			Text: fmt.Sprintf("duplicate: %s's Inbox has had Message-ID <%s> since %s (within %s); not stored again",
+				a.Name, messageID, dup.At.UTC().Format(time.RFC3339), duration.Format(d.p.Duplicates.Retention()))}, true
+	case err != nil:
+		d.p.Logger.Warn("duplicate-ID list unavailable; storing without the check", "account", a.Name, "message_id", messageID, "err", err)
+	}
+	return claim, mailqueue.Result{}, false
 }
 
 // hostPool limits connections per remote host and keeps idle ones for reuse.

@@ -14,9 +14,11 @@
 //	               queued entry or body (only a body's own metadata, which
 //	               the object store reads before a write); read the store's
 //	               directory (local recipients, AUTH); record message
-//	               traces (publish, and create the stream, not read it)
-//	delivery       the queue, its bodies and controls, and the store (local
-//	               delivery), in full; record message traces, as smtp;
+//	               traces (publish, and create the stream, not read it);
+//	               the rate-limit and greylist buckets, in full
+//	delivery       the queue, its bodies and controls, the store and the
+//	               duplicate-ID list (local delivery), in full; record
+//	               message traces, as smtp;
 //	               answers x:Queue, x:VirtualQueue and the store's
 //	               (x:Account, x:Domain, Mailbox, Email) API calls; asks
 //	               full-text searches (jetmail.fts.search.*)
@@ -27,8 +29,10 @@
 //	               their stream), not records them; ensures the other
 //	               role streams and their anchors; answers the store's
 //	               and x:Trace API calls
-//	maintenance    the store, the task and settings buckets and the
-//	               purge.stores and purge.accounts role streams; ensures
+//	maintenance    the store, the task and settings buckets, the
+//	               rate-limit, greylist and duplicate-ID buckets (which it
+//	               empties), and the purge.stores and purge.accounts role
+//	               streams; ensures
 //	               the other role streams and their anchors; answers the
 //	               store's API calls
 //	scheduler      the task and settings buckets and the role streams
@@ -58,9 +62,12 @@ import (
 
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/dupid"
+	"github.com/jetmail/jetmail/shared/greylist"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/natsconn"
+	"github.com/jetmail/jetmail/shared/ratelimit"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
@@ -228,6 +235,8 @@ func service(name string) (grant, error) {
 		g.add(streamMeta("OBJ_" + mailqueue.BucketMessages))
 		g.add(streamMeta(mailqueue.Stream))
 		g.add(kvFull(mailqueue.BucketControl)) // paused queues: read by intake too
+		g.add(kvFull(ratelimit.Bucket))
+		g.add(kvFull(greylist.Bucket))
 		// Local recipients and AUTH: the store's directory, read only.
 		g.add(streamMeta("KV_" + store.BucketDirectory))
 		g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET.KV_"+store.BucketDirectory) // reads go to the leader (store.consistentKV)
@@ -245,6 +254,7 @@ func service(name string) (grant, error) {
 		g.add(kvFull(mailqueue.BucketControl))
 		g.add(streamFull(mailqueue.Stream))
 		g.add(wholeStore()) // local delivery
+		g.add(kvFull(dupid.Bucket))
 		g.pub = append(g.pub, "jetmail.queue.>", search.SearchPrefix+"*")
 	case Indexer:
 		g.add(wholeStore())
@@ -255,6 +265,10 @@ func service(name string) (grant, error) {
 	case Maintenance:
 		g.add(wholeStore())
 		g.add(roleRunner(roles.PurgeStores, roles.PurgeAccounts))
+		// resetRateLimiters, removeGreylist, removeSieveLists.
+		for _, b := range []string{ratelimit.Bucket, greylist.Bucket, dupid.Bucket} {
+			g.add(kvFull(b))
+		}
 		// AccountMaintenance reindex creates index tasks; StoreMaintenance
 		// reindex asks the holders to rebuild.
 		g.pub = append(g.pub, work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
