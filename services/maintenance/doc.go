@@ -30,6 +30,17 @@
 //	                                      (the hourly default periodic
 //	                                      task); queue bodies a crash left
 //	                                      are not looked for yet
+//	StoreMaintenance purgeBlob            the blobs past the store's
+//	                                      grace (1 h) that no document,
+//	                                      archived document or upload
+//	                                      refers to removed, by mark and
+//	                                      sweep safe against writers
+//	                                      (store.PurgeBlobs; the daily
+//	                                      default periodic task)
+//	StoreMaintenance resetBlobQuotas      nothing: jetmail counts no
+//	                                      account's uploads (one is
+//	                                      bounded by maxSizeUpload); the
+//	                                      task completes and logs so
 //	StoreMaintenance removeQueueLocks,    the cluster leases (leader,
 //	removeTaskLocks                       duties) held by nodes that are
 //	                                      not live members removed, so a

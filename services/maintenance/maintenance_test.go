@@ -151,7 +151,7 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 	kept, err = leases.Get(ctx, cluster.LeaderKey)
 	require.NoError(t, err, "the live leader's lease stays")
 	require.Equal(t, "1", string(kept.Value()))
-	failed := run(&task.StoreMaintenanceTask{MaintenanceType: "purgeBlob"})
+	failed := run(&task.StoreMaintenanceTask{MaintenanceType: "removeGreylist"})
 	require.NotNil(t, failed)
 	require.Contains(t, failed.Status.FailureReason, "not done by this version")
 	failed = run(&task.AccountMaintenanceTask{AccountID: "nosuch", MaintenanceType: "recalculateQuota"})

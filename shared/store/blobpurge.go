@@ -75,12 +75,14 @@ type BlobPurge struct {
 	// Held are the older unreferenced ones kept all the same: a writer
 	// pinned it, another purge was at it, or it changed since listed.
 	Held int
-	// Removed blobs and the bytes they freed (with Temporary's).
+	// Removed blobs and the bytes they freed.
 	Removed int
 	Freed   int64
 	// Temporary are the temporary objects of large writes (tmp-*) older
-	// than BlobPurgeGrace removed: a crash between write and rename.
-	Temporary int
+	// than BlobPurgeGrace removed (a crash between write and rename), and
+	// TemporaryBytes the bytes they freed.
+	Temporary      int
+	TemporaryBytes int64
 	// StalePins are the pins older than BlobPurgeGrace removed.
 	StalePins int
 }
@@ -296,7 +298,7 @@ func (s *Store) PurgeBlobs(ctx context.Context) (BlobPurge, error) {
 		}
 		r.Temporary++
 		if !named[o.NUID] {
-			r.Freed += int64(o.Size)
+			r.TemporaryBytes += int64(o.Size)
 		}
 	}
 	if r.StalePins, err = s.removeStalePins(ctx, cutoff); err != nil {

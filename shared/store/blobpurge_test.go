@@ -123,13 +123,13 @@ func TestPurgeBlobsRemovesExactlyTheUnreferenced(t *testing.T) {
 
 	r, err := s.PurgeBlobs(ctx)
 	require.NoError(t, err)
-	var freed int64 = int64(len(half))
+	var freed int64
 	for _, size := range gone {
 		freed += size
 	}
 	require.Equal(t, store.BlobPurge{
 		Blobs: len(keep) + len(gone), Bytes: r.Bytes, Young: 1, Referenced: len(keep) - 1,
-		Removed: len(gone), Freed: freed, Temporary: 1,
+		Removed: len(gone), Freed: freed, Temporary: 1, TemporaryBytes: int64(len(half)),
 	}, r)
 	for id := range gone {
 		info, err := obs.GetInfo(ctx, id, jetstream.GetObjectInfoShowDeleted())
