@@ -42,6 +42,17 @@
 //	                                      (the hourly default periodic
 //	                                      task); queue bodies a crash left
 //	                                      are not looked for yet
+//	StoreMaintenance purgeBlob            the blobs past the store's
+//	                                      grace (1 h) that no document,
+//	                                      archived document or upload
+//	                                      refers to removed, by mark and
+//	                                      sweep safe against writers
+//	                                      (store.PurgeBlobs; the daily
+//	                                      default periodic task)
+//	StoreMaintenance resetBlobQuotas      nothing: jetmail counts no
+//	                                      account's uploads (one is
+//	                                      bounded by maxSizeUpload); the
+//	                                      task completes and logs so
 //	StoreMaintenance removeQueueLocks,    the cluster leases (leader,
 //	removeTaskLocks                       duties) held by nodes that are
 //	                                      not live members removed, so a
@@ -79,8 +90,7 @@
 //	                                      keeps none)
 //
 // A recalculation repairs a count that drifted; deliveries may go on
-// meanwhile (store.RecalculateQuota says how). The other maintenance
-// types are not done yet: their tasks fail with a reason that says so,
-// and the retry policy keeps them until Failed, where an operator sees
-// them.
+// meanwhile (store.RecalculateQuota says how). Every maintenance type of
+// the reference is done; a type this version does not know (a newer
+// node's) fails with a reason that says so.
 package maintenance

@@ -83,6 +83,10 @@ func (s *Service) storeMaintenance(ctx context.Context, t *task.Task) error {
 		return s.recalculateTenants(ctx)
 	case "purgeData":
 		return s.purgeData(ctx)
+	case "purgeBlob":
+		return s.purgeBlobs(ctx)
+	case "resetBlobQuotas":
+		return s.resetBlobQuotas(ctx)
 	case "reindexAccounts":
 		return s.reindexPartitions(ctx, false, p.ShardIndex)
 	case "reindexTelemetry":

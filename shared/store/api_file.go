@@ -40,7 +40,8 @@ func fileSpec(s *Store) docSpec[adminapi.FileNode] {
 			} else if !ok {
 				return fileErr(account, f.BlobID)
 			}
-			ref, err := s.BlobInfo(ctx, f.BlobID)
+			// Kept for the file, against a blob purge at it meanwhile.
+			ref, err := s.keepBlob(ctx, f.BlobID)
 			if err != nil {
 				return fileErr(account, f.BlobID)
 			}

@@ -44,43 +44,79 @@ func (s *Store) PutBlob(ctx context.Context, r io.Reader) (BlobRef, error) {
 	// then give it its name (or drop it, when those bytes are stored).
 	h := sha256.New()
 	tmp := "tmp-" + NewID()
-	info, err := s.blobs.Put(ctx, jetstream.ObjectMeta{Name: tmp}, io.TeeReader(io.MultiReader(buf, r), h))
+	info, err := s.blobs.Put(ctx, jetstream.ObjectMeta{Name: tmp, Metadata: s.writtenMeta()}, io.TeeReader(io.MultiReader(buf, r), h))
 	if err != nil {
 		_ = s.blobs.Delete(context.WithoutCancel(ctx), tmp)
 		return BlobRef{}, fmt.Errorf("store a blob: %w", err)
 	}
 	ref := BlobRef{ID: "sha256-" + hex.EncodeToString(h.Sum(nil)), Size: int64(info.Size)}
-	err = s.blobs.UpdateMeta(ctx, tmp, jetstream.ObjectMeta{Name: ref.ID})
-	if errors.Is(err, jetstream.ErrObjectAlreadyExists) {
-		err = nil
+	drop := func() { _ = s.blobs.Delete(context.WithoutCancel(ctx), tmp) }
+	// A purge may remove the stored blob between the rename's refusal and
+	// the look at it: then rename again, a few times.
+	for range 5 {
+		err = s.blobs.UpdateMeta(ctx, tmp, jetstream.ObjectMeta{Name: ref.ID, Metadata: s.writtenMeta()})
+		if err == nil {
+			return ref, nil
+		}
+		if !errors.Is(err, jetstream.ErrObjectAlreadyExists) {
+			if named, _ := s.blobs.GetInfo(ctx, ref.ID); named != nil && named.NUID == info.NUID {
+				// Renamed; only the old name stayed, which the purge
+				// removes (and keeps the chunks).
+				return ref, nil
+			}
+			drop()
+			return BlobRef{}, fmt.Errorf("name blob %s: %w", ref.ID, err)
+		}
+		// Those bytes are stored already: keep them, drop these.
+		stored, err := s.blobs.GetInfo(ctx, ref.ID)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			continue
+		}
+		if err != nil {
+			drop()
+			return BlobRef{}, fmt.Errorf("look for blob %s: %w", ref.ID, err)
+		}
+		kept, err := s.keepStored(ctx, ref.ID, stored)
+		if err != nil {
+			drop()
+			return BlobRef{}, err
+		}
+		if kept {
+			drop()
+			return ref, nil
+		}
 	}
-	if err != nil {
-		_ = s.blobs.Delete(context.WithoutCancel(ctx), tmp)
-		return BlobRef{}, fmt.Errorf("name blob %s: %w", ref.ID, err)
-	}
-	if info, _ := s.blobs.GetInfo(ctx, tmp); info != nil {
-		_ = s.blobs.Delete(ctx, tmp) // the same bytes were stored before
-	}
-	return ref, nil
+	drop()
+	return BlobRef{}, fmt.Errorf("name blob %s: removed and written again by others, time after time", ref.ID)
 }
 
 // putBlobBytes is PutBlob for bytes in memory, of any size: named before
 // anything is written, they are not written again when stored already.
 // (StoreEmail puts a message this way: the streaming PutBlob wrote a large
 // message whole, once for each account it was delivered to, to find each
-// time that the bytes were stored.)
+// time that the bytes were stored.) Found stored, a blob is kept for the
+// caller's document by the handshake with the blob purge (keepStored).
 func (s *Store) putBlobBytes(ctx context.Context, b []byte) (BlobRef, error) {
 	if err := s.full(); err != nil {
 		return BlobRef{}, err
 	}
 	sum := sha256.Sum256(b)
 	ref := BlobRef{ID: "sha256-" + hex.EncodeToString(sum[:]), Size: int64(len(b))}
-	if _, err := s.blobs.GetInfo(ctx, ref.ID); err == nil {
-		return ref, nil
-	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+	info, err := s.blobs.GetInfo(ctx, ref.ID)
+	switch {
+	case err == nil:
+		kept, err := s.keepStored(ctx, ref.ID, info)
+		if err != nil {
+			return BlobRef{}, err
+		}
+		if kept {
+			return ref, nil
+		}
+		// A purge removed it meanwhile: write it again.
+	case !errors.Is(err, jetstream.ErrObjectNotFound):
 		return BlobRef{}, fmt.Errorf("look for blob %s: %w", ref.ID, err)
 	}
-	if _, err := s.blobs.PutBytes(ctx, ref.ID, b); err != nil {
+	if _, err := s.blobs.Put(ctx, jetstream.ObjectMeta{Name: ref.ID, Metadata: s.writtenMeta()}, bytes.NewReader(b)); err != nil {
 		return BlobRef{}, fmt.Errorf("store blob %s: %w", ref.ID, err)
 	}
 	return ref, nil
@@ -127,4 +163,30 @@ func (s *Store) Blob(ctx context.Context, id string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("blob %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// keepBlob is BlobInfo for a writer about to refer to a stored blob
+// without writing it (a file naming a blob its account refers to
+// already): found stored, the blob is kept for the writer's document as
+// putBlobBytes keeps one (keepStored). It is ErrNotFound when the blob is
+// not stored, or a purge removed it meanwhile.
+func (s *Store) keepBlob(ctx context.Context, id string) (BlobRef, error) {
+	if err := s.full(); err != nil {
+		return BlobRef{}, err
+	}
+	info, err := s.blobs.GetInfo(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return BlobRef{}, fmt.Errorf("blob %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return BlobRef{}, fmt.Errorf("blob %s: %w", id, err)
+	}
+	kept, err := s.keepStored(ctx, id, info)
+	if err != nil {
+		return BlobRef{}, err
+	}
+	if !kept {
+		return BlobRef{}, fmt.Errorf("blob %s: %w (removed by the blob purge)", id, ErrNotFound)
+	}
+	return BlobRef{ID: id, Size: int64(info.Size)}, nil
 }

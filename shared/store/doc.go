@@ -15,10 +15,14 @@
 //	                         <account>.upload.<blob id>: the account uploaded it
 //	                         (its media type), so it may refer to it;
 //	                         <account>.uidnext.<mailbox>: the mailbox's next
-//	                         IMAP UID and its UIDValidity
+//	                         IMAP UID and its UIDValidity;
+//	                         =blob.pin.<blob id>, =blob.condemned.<blob id>: the
+//	                         blob purge's handshake with writers (below); "=" is
+//	                         in no account id, so these are no account's keys
 //	jetmail-blobs (object)   sha256-<hex>: content-addressed, so the same bytes
 //	                         (a message delivered to many local recipients, a file)
-//	                         are stored once
+//	                         are stored once; its metadata "written" says when it
+//	                         got its name. tmp-<id>: a large blob being written
 //	jetmail-changes (stream) jetmail.changes.<partition>.<account>.<type>: one
 //	                         message per create, update and destroy, kept for
 //	                         store.changelog.retention; the partition is the
@@ -73,7 +77,8 @@
 //	                blob imported again is ErrDuplicate (alreadyExists), not a copy
 //
 // A crash between the blob and its upload record leaves a blob no one
-// refers to, which the blob purge removes.
+// refers to, which the blob purge removes. An upload record is kept for
+// good, and so is its blob.
 //
 // # Durable when
 //
@@ -82,11 +87,74 @@
 // append is logged once. A crash between the two leaves the document
 // right and its change unlogged: the change log feeds indexes and
 // notifications, which an account reindex (AccountMaintenance) rebuilds
-// from the documents. A blob is durable once its object is; a document
-// refers to a blob only after the blob is stored, so no document points to
-// a missing blob. A blob that no document refers to (a crash before its
-// document, a destroyed and purged one) is removed by the blob purge's mark
-// and sweep (StoreMaintenance).
+// from the documents. A blob is durable once its object is; a
+// document refers to a blob only after the blob is stored (written, or
+// found stored and kept by the handshake below), so no document points to
+// a missing blob. A blob that nothing refers to (a crash before its
+// document, a destroyed and purged one) is removed by the blob purge.
+//
+// # The blob purge
+//
+// PurgeBlobs (StoreMaintenance purgeBlob, daily by default) removes the
+// blobs older than the grace (store Params.BlobPurgeGrace, 1 h) that no
+// document, archived document or upload refers to. The <account>.blob.*
+// keys are not references: they outlive the documents (a destroy leaves
+// them) and say only which account may read a blob. Nothing else refers to
+// this object store: the queue keeps its bodies in its own, and tasks name
+// documents, not blobs (RestoreArchivedItem's blob is an archived
+// document's, kept by that document). Mark and sweep:
+//
+//	T0 = now; list the blobs; candidates: written before T0 - grace
+//	mark: read every document, archived document and upload (after the list)
+//	sweep, each unreferenced candidate b:
+//	  Create(=blob.condemned.b)   taken: another purge is at b; skip
+//	  Get(=blob.pin.b)            pinned since T0 - grace: skip
+//	  GetInfo(b)                  gone, or written again since listed: skip
+//	  more than 5 s since the Create: skip
+//	  Delete(b); Delete(=blob.condemned.b)
+//	then: tmp-* written before T0 - grace (a crashed large write) deleted;
+//	      pins from before T0 - grace deleted (compare-and-set)
+//
+// A writer writes its reference (document or upload) within grace/2 of
+// finding or writing the blob; on that rests the proof. A writer that
+// writes the blob makes it young: not a candidate until T0 > written +
+// grace, by when its reference, written by written + grace/2, is there
+// for the mark. One that finds it stored and younger than grace/2 needs
+// nothing, for the same reason. One that finds it older (putBlobBytes
+// and PutBlob on a blob stored already, FileNode/set on the blob a file
+// names) pins it:
+//
+//	Put(=blob.pin.b, now); Get(=blob.condemned.b), waiting while it is
+//	there; GetInfo(b): gone -> write b again (young); then the reference
+//
+// The keys' operations are on one KV stream, read from its leader
+// (consistent.go), so they fall in one order, and each side reads after
+// its own write. If the pin comes before the condemnation, the purge's Get
+// sees it and keeps b. If the condemnation comes first, the writer's Get
+// sees it and waits until the purge is done with b; its GetInfo then finds
+// b deleted (and writes it again) or kept. If the purge was done with b
+// before the writer's Get (the whole sweep between the writer's first look
+// and its pin), the GetInfo finds b gone. So no reference is written to a
+// deleted blob. A reference the mark missed was written after the mark
+// began (after T0), so its writer found b (listed, so stored) and pinned
+// it after T0 - grace/2, which the purge sees as fresh. Moves need no
+// pin: a destroy writes the archived copy before deleting the document, a
+// restore the document before purging the archived copy, and the mark
+// reads until the server has nothing more pending, so it sees one or the
+// other. Two purges never both delete b (the Create is exclusive), and
+// the NUID check keeps a purge from deleting a b written again after
+// another purge deleted it. (TestPurgeBlobsRacingAWriter puts a writer in
+// each window and shows the blob lost without the writer's side.)
+//
+// A crash: a purge that dies holding a condemnation leaves it; a writer
+// that finds one older than 30 s removes it (compare-and-set) and goes
+// on, so it waits at most that long, and the next purge removes such
+// too. The 5 s bound from condemnation to delete keeps a live purge well
+// inside the 30 s. A writer that dies leaves a pin, which only delays b's
+// removal until it is stale. A crash inside the object store's Put of a
+// large blob leaves chunks no name points to: they are not looked for
+// yet. A removed blob leaves its delete marker, and its pin and
+// condemnation keys theirs, as a destroyed document does.
 //
 // # Quotas
 //

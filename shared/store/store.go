@@ -79,6 +79,11 @@ type Params struct {
 	// ArchiveRetention is how long a destroyed document or account is kept
 	// for a restore. Default 30 days.
 	ArchiveRetention time.Duration
+	// BlobPurgeGrace is how old a blob must be before the blob purge
+	// (PurgeBlobs) may remove it; a writer that finds a blob stored must
+	// write the document that refers to it within half of it (doc.go, "The
+	// blob purge"). Default DefaultBlobPurgeGrace (1 h).
+	BlobPurgeGrace time.Duration
 	// Clock tells the time. Default the system clock.
 	Clock clock.Clock
 	// Logger. Default slog.Default().
@@ -104,6 +109,8 @@ type Store struct {
 	accountCharges, tenantCharges keyLocks
 	uidAllocs                     keyLocks
 	storing                       idLocks // StoreEmail, by account and email id
+	// blobHooks lets a test stop the blob purge's handshake at its steps.
+	blobHooks *blobHooks
 }
 
 // Open creates the store's assets if needed and opens them.
@@ -122,6 +129,9 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 	}
 	if p.ArchiveRetention == 0 {
 		p.ArchiveRetention = 30 * 24 * time.Hour
+	}
+	if p.BlobPurgeGrace == 0 {
+		p.BlobPurgeGrace = DefaultBlobPurgeGrace
 	}
 	if p.Clock == nil {
 		p.Clock = clock.Real
