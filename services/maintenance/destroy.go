@@ -12,7 +12,8 @@ import (
 
 // destroyAccount runs DestroyAccount: every document of the account is
 // destroyed (into the archive, so out of the index through the change
-// log, its bytes released), its secrets are dropped, and the account goes
+// log, its bytes released), its records of blobs and uploads dropped (the
+// blob purge removes what no archived document keeps), its secrets dropped, and the account goes
 // to the archive for store.archive.retention, its name and addresses
 // free. An account already gone or destroyed is a no-op, so a second
 // DestroyAccount succeeds. Queued outbound messages of the account are
@@ -51,12 +52,16 @@ func (s *Service) destroyAccount(ctx context.Context, t *task.Task) error {
 			n++
 		}
 	}
+	refs, err := s.st.DropBlobReferences(ctx, a.ID)
+	if err != nil {
+		return fmt.Errorf("destroy account %s: %w", a.Name, err)
+	}
 	if _, err := s.st.UpdateAccount(ctx, a.ID, func(acc *store.Account) error { acc.SecretHashes = nil; return nil }); err != nil {
 		return fmt.Errorf("destroy account %s: drop its secrets: %w", a.Name, err)
 	}
 	if err := s.st.DestroyAccount(ctx, a.ID); err != nil {
 		return err
 	}
-	s.log.Info("account destroyed", "account", a.Name, "documents", n)
+	s.log.Info("account destroyed", "account", a.Name, "documents", n, "blob_references", refs)
 	return nil
 }

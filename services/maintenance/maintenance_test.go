@@ -336,6 +336,9 @@ func TestRestoreArchivedItem(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = st.Archived(ctx, a.ID, store.EmailType, d.ID)
 	require.NoError(t, err, "kept in the archive")
+	refers, err := st.Refers(ctx, a.ID, d.BlobID)
+	require.NoError(t, err)
+	require.False(t, refers, "the account's blob references are gone")
 	require.Eventually(t, func() bool { r := found(); return r != nil && len(r) == 0 }, 10*time.Second, 20*time.Millisecond, "out of the index")
 
 	// RestoreArchivedItem after DestroyAccount: the account comes back
@@ -353,6 +356,9 @@ func TestRestoreArchivedItem(t *testing.T) {
 	require.Equal(t, a.ID, byName.ID, "the account is back, with its name")
 	require.Equal(t, store.Active, byName.State)
 	require.Equal(t, d.Size, byName.Used)
+	refers, err = st.Refers(ctx, a.ID, d.BlobID)
+	require.NoError(t, err)
+	require.True(t, refers, "the restored email refers to its blob again")
 }
 
 // MergeThreads runs on the maintenance service: two unlinked threads

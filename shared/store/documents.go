@@ -385,3 +385,32 @@ func (s *Store) RestoreArchived(ctx context.Context, account string, t Type, blo
 	}
 	return &d, nil
 }
+
+// DropBlobReferences removes the account's record of the blobs it may
+// download (those its documents referred to, and its uploads), so that a
+// destroyed account keeps no blob but through its archived documents:
+// the blob purge then removes the rest. A document restored later records
+// its blob again. It returns how many records went.
+func (s *Store) DropBlobReferences(ctx context.Context, account string) (int, error) {
+	if err := s.full(); err != nil {
+		return 0, err
+	}
+	if !validID(account) {
+		return 0, fmt.Errorf("account %q: %w", account, ErrNotFound)
+	}
+	var keys []string
+	for _, filter := range []string{blobRefKey(account, "*"), uploadKey(account, "*")} {
+		if err := s.scan(ctx, s.docs, filter, func(key string, _ uint64, _ []byte) error {
+			keys = append(keys, key)
+			return nil
+		}); err != nil {
+			return 0, fmt.Errorf("blob references of %s: %w", account, err)
+		}
+	}
+	for _, k := range keys {
+		if err := s.docs.Purge(ctx, k); err != nil && !errors.Is(kvErr(err), ErrNotFound) {
+			return 0, fmt.Errorf("drop %s: %w", k, kvErr(err))
+		}
+	}
+	return len(keys), nil
+}
