@@ -77,7 +77,7 @@ var registry = map[string]Factory{
 		return indexer.New(cfg, c.Store(true), indexer.Params{}), nil
 	},
 	maintenance.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
-		return maintenance.New(cfg, c.Store(true), maintenance.Params{}), nil
+		return maintenance.New(cfg, c.Store(true), maintenance.Params{Queue: c.Queue()}), nil
 	},
 	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
 		return scheduler.New(cfg, taskmanager.Params{Roles: rolesOfScheduler()}), nil

@@ -137,7 +137,8 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	// The maintenance service repairs quotas in the store.
 	maintCfg := jetmailtest.Config(t, "maint", apiUsers)
 	maintStore := store.NewComponent(store.Params{})
-	jetmailtest.Node(t, ids.conn(t, natsauth.Maintenance), maintCfg, maintStore, maintenance.New(maintCfg, maintStore, maintenance.Params{}))
+	maintQueue := mailqueue.New(mailqueue.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Maintenance), maintCfg, maintStore, maintQueue, maintenance.New(maintCfg, maintStore, maintenance.Params{Queue: maintQueue}))
 
 	// One recipient: the body travels in its entry; two: in the object
 	// store, which smtp writes and delivery reads.

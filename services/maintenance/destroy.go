@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 )
@@ -16,8 +17,8 @@ import (
 // blob purge removes what no archived document keeps), its secrets dropped, and the account goes
 // to the archive for store.archive.retention, its name and addresses
 // free. An account already gone or destroyed is a no-op, so a second
-// DestroyAccount succeeds. Queued outbound messages of the account are
-// left to the queue (not looked for yet).
+// DestroyAccount succeeds. The account's queued outbound messages (those
+// from its addresses) are cancelled, with no bounce: their sender is gone.
 func (s *Service) destroyAccount(ctx context.Context, t *task.Task) error {
 	p := t.Payload.(*task.DestroyAccountTask)
 	var a *store.Account
@@ -62,6 +63,37 @@ func (s *Service) destroyAccount(ctx context.Context, t *task.Task) error {
 	if err := s.st.DestroyAccount(ctx, a.ID); err != nil {
 		return err
 	}
-	s.log.Info("account destroyed", "account", a.Name, "documents", n, "blob_references", refs)
+	cancelled, err := s.cancelQueued(ctx, a)
+	if err != nil {
+		return fmt.Errorf("destroy account %s: %w", a.Name, err)
+	}
+	s.log.Info("account destroyed", "account", a.Name, "documents", n, "blob_references", refs, "queued_messages_cancelled", cancelled)
 	return nil
+}
+
+// cancelQueued cancels the queued recipients of the mail the account
+// sent (its addresses as the envelope sender), with no bounce. Mail to
+// the account still queued finds no account at its next attempt and
+// fails 550 5.1.1 to its sender, as for any unknown address.
+func (s *Service) cancelQueued(ctx context.Context, a *store.Account) (int, error) {
+	if s.p.Queue == nil {
+		if len(a.Addresses) > 0 {
+			s.log.Warn("destroy account: no queue on this node, the account's queued messages are left to it", "account", a.Name)
+		}
+		return 0, nil
+	}
+	n := 0
+	for _, addr := range a.Addresses {
+		keys, _, err := s.p.Queue.List(ctx, mailqueue.Filter{Sender: addr})
+		if err != nil {
+			return n, fmt.Errorf("list the queued mail from %s: %w", addr, err)
+		}
+		for _, k := range keys {
+			if err := s.p.Queue.Cancel(ctx, k, false); err != nil && !errors.Is(err, mailqueue.ErrNotFound) {
+				return n, fmt.Errorf("cancel queued %s: %w", k, err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }

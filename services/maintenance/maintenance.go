@@ -7,6 +7,7 @@ import (
 
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/lifecycle"
+	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/store"
@@ -25,6 +26,11 @@ type Params struct {
 	// Tasks tune the service's task runner (Node is filled in by Start;
 	// Concurrency defaults to task.concurrency).
 	Tasks taskmanager.Params
+	// Queue is the node's outbound queue (started before the service):
+	// DestroyAccount cancels the messages the account sent that are still
+	// queued. Default none: they are left to the queue, and the task's log
+	// says so.
+	Queue *mailqueue.Queue
 }
 
 // Service is the maintenance service.

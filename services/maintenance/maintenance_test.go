@@ -19,6 +19,7 @@ import (
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
+	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/search"
 	"github.com/jetmail/jetmail/shared/store"
@@ -35,6 +36,7 @@ type maintNode struct {
 	n   *node.Node
 	svc *maintenance.Service
 	st  *store.Store
+	q   *mailqueue.Queue
 }
 
 func startMaintenance(t *testing.T, withIndexer bool) maintNode {
@@ -42,13 +44,14 @@ func startMaintenance(t *testing.T, withIndexer bool) maintNode {
 	srv := jetmailtest.Server(t)
 	cfg := jetmailtest.Config(t, "1")
 	sc := store.NewComponent(store.Params{})
-	svc := maintenance.New(cfg, sc, maintenance.Params{})
-	services := []node.Service{sc, svc}
+	q := mailqueue.New(mailqueue.Params{})
+	svc := maintenance.New(cfg, sc, maintenance.Params{Queue: q})
+	services := []node.Service{sc, q, svc}
 	if withIndexer {
 		services = append(services, indexer.New(cfg, sc, indexer.Params{Dir: t.TempDir()}))
 	}
 	n := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, services...)
-	return maintNode{srv, cfg, n, svc, sc.Store()}
+	return maintNode{srv, cfg, n, svc, sc.Store(), q}
 }
 
 // alice is account alice@example.org in a new domain example.org.
@@ -318,8 +321,21 @@ func TestRestoreArchivedItem(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Contains(t, failed.Status.FailureReason, "nothing archived", "restored once, the archive no longer has it")
 
+	// Mail alice sent, still queued, and mail someone else sent.
+	from := func(sender string) []string {
+		keys, _, err := m.q.List(ctx, mailqueue.Filter{Sender: sender})
+		require.NoError(t, err)
+		return keys
+	}
+	for _, sender := range []string{"alice@example.org", "carol@other.test"} {
+		_, err := m.q.Enqueue(ctx, mailqueue.Envelope{Sender: sender}, []mailqueue.RcptIn{{Address: "bob@remote.test"}}, []byte("Subject: hi\r\n\r\nhi\r\n"))
+		require.NoError(t, err)
+		require.Len(t, from(sender), 1)
+	}
+
 	// DestroyAccount: its mail leaves the index, its name is free, the
-	// account is archived; a second one is a no-op.
+	// account is archived, its queued mail is cancelled; a second one is
+	// a no-op.
 	for range 2 {
 		tk, err = mgr.Create(ctx, &task.DestroyAccountTask{AccountName: "alice", AccountDomainID: "example.org", AccountID: a.ID}, nil)
 		require.NoError(t, err)
@@ -339,6 +355,8 @@ func TestRestoreArchivedItem(t *testing.T) {
 	refers, err := st.Refers(ctx, a.ID, d.BlobID)
 	require.NoError(t, err)
 	require.False(t, refers, "the account's blob references are gone")
+	require.Empty(t, from("alice@example.org"), "the account's queued mail is cancelled")
+	require.Len(t, from("carol@other.test"), 1, "no one else's")
 	require.Eventually(t, func() bool { r := found(); return r != nil && len(r) == 0 }, 10*time.Second, 20*time.Millisecond, "out of the index")
 
 	// RestoreArchivedItem after DestroyAccount: the account comes back

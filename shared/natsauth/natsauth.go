@@ -31,10 +31,10 @@
 //	               and x:Trace API calls
 //	maintenance    the store, the task and settings buckets, the
 //	               rate-limit, greylist and duplicate-ID buckets (which it
-//	               empties), and the purge.stores and purge.accounts role
-//	               streams; ensures
-//	               the other role streams and their anchors; answers the
-//	               store's API calls
+//	               empties), the purge.stores and purge.accounts role
+//	               streams, and the outbound queue (DestroyAccount cancels
+//	               the account's mail); ensures the other role streams and
+//	               their anchors; answers the store's API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -217,6 +217,18 @@ func roleRunner(rs ...roles.Role) grant {
 	return g
 }
 
+// queueAll lets an identity work the outbound queue: its entries, bodies,
+// controls and triggers, recording what it does in the traces.
+func queueAll() grant {
+	g := traces()
+	g.add(kvFull(mailqueue.BucketQueue))
+	g.add(objFull(mailqueue.BucketMessages))
+	g.add(kvFull(mailqueue.BucketControl))
+	g.add(streamFull(mailqueue.Stream))
+	g.pub = append(g.pub, "jetmail.queue.>")
+	return g
+}
+
 // traces lets an identity record message traces: publish them and
 // create the stream, not read them.
 func traces() grant {
@@ -248,14 +260,10 @@ func service(name string) (grant, error) {
 			"$JS.API.DIRECT.GET."+mailqueue.Stream+"."+mailqueue.AnchorSubject,
 		)
 	case Delivery:
-		g.add(traces())
-		g.add(kvFull(mailqueue.BucketQueue))
-		g.add(objFull(mailqueue.BucketMessages))
-		g.add(kvFull(mailqueue.BucketControl))
-		g.add(streamFull(mailqueue.Stream))
+		g.add(queueAll())
 		g.add(wholeStore()) // local delivery
 		g.add(kvFull(dupid.Bucket))
-		g.pub = append(g.pub, "jetmail.queue.>", search.SearchPrefix+"*")
+		g.pub = append(g.pub, search.SearchPrefix+"*")
 	case Indexer:
 		g.add(wholeStore())
 		g.add(roleRunner(roles.FtsIndexing))
@@ -269,6 +277,9 @@ func service(name string) (grant, error) {
 		for _, b := range []string{ratelimit.Bucket, greylist.Bucket, dupid.Bucket} {
 			g.add(kvFull(b))
 		}
+		// DestroyAccount cancels the account's queued mail (and records it
+		// in the message's trace).
+		g.add(queueAll())
 		// AccountMaintenance reindex creates index tasks; StoreMaintenance
 		// reindex asks the holders to rebuild.
 		g.pub = append(g.pub, work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
