@@ -13,6 +13,7 @@ import (
 	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
+	"github.com/jetmail/jetmail/services/spamtrainer"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
@@ -79,6 +80,9 @@ var registry = map[string]Factory{
 	maintenance.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return maintenance.New(cfg, c.Store(true), maintenance.Params{Queue: c.Queue()}), nil
 	},
+	spamtrainer.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return spamtrainer.New(cfg, c.Store(true), spamtrainer.Params{}), nil
+	},
 	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
 		return scheduler.New(cfg, taskmanager.Params{Roles: rolesOfScheduler()}), nil
 	},
@@ -90,6 +94,7 @@ var roleServices = map[roles.Role]string{
 	indexer.Role:        indexer.Name,
 	roles.PurgeStores:   maintenance.Name,
 	roles.PurgeAccounts: maintenance.Name,
+	spamtrainer.Role:    spamtrainer.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.

@@ -13,6 +13,8 @@ import (
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/spam"
+	"github.com/jetmail/jetmail/shared/spamstore"
 	"github.com/jetmail/jetmail/shared/store"
 )
 
@@ -28,6 +30,8 @@ type Service struct {
 	// opens one of its own.
 	Store *store.Component
 	d     *sdelivery.Deliverer
+	// stopSpam ends the spam filter's watch of the trained models.
+	stopSpam context.CancelFunc
 }
 
 // New returns the service, delivering from q.
@@ -59,9 +63,12 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 			return fmt.Errorf("store.duplicates: %w", err)
 		}
 	}
-	var err error
+	filter, err := s.spamFilter(ctx, d)
+	if err != nil {
+		return err
+	}
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host,
-		Trace: s.Queue.Trace(), Duplicates: dups}); err != nil {
+		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter}); err != nil {
 		return err
 	}
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {
@@ -83,8 +90,34 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 // Shutdown implements node.Service.
 func (s *Service) Shutdown(ctx context.Context) error {
 	err := s.Queue.StopDelivery(ctx)
+	if s.stopSpam != nil {
+		s.stopSpam()
+	}
 	if s.d != nil {
 		s.d.Close()
 	}
 	return err
+}
+
+// spamFilter opens the spam filter local delivery scores with
+// (spam.enable), following the trainer's models until Shutdown.
+func (s *Service) spamFilter(ctx context.Context, d node.Deps) (*spamstore.Filter, error) {
+	if !s.cfg.Spam.Enable {
+		return nil, nil
+	}
+	st, err := spamstore.OpenModels(ctx, d.JS(), s.cfg.NATS.Replicas)
+	if err != nil {
+		return nil, fmt.Errorf("spam filter: %w", err)
+	}
+	f, err := spamstore.NewFilter(st, spam.Params{}, d.Logger.With("service", Name))
+	if err != nil {
+		return nil, fmt.Errorf("spam filter: %w", err)
+	}
+	watch, stop := context.WithCancel(context.WithoutCancel(ctx))
+	if err := f.Start(watch); err != nil {
+		stop()
+		return nil, fmt.Errorf("spam filter: %w", err)
+	}
+	s.stopSpam = stop
+	return f, nil
 }

@@ -34,6 +34,7 @@ type Config struct {
 	Task    Task
 	API     API
 	SMTP    SMTP
+	Spam    Spam
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
 	// Stores is store.<id>: the SQL stores sql_query reads.
@@ -276,6 +277,34 @@ var DefaultSMTPGreylist = SMTPGreylist{Delay: 5 * time.Minute, MaxAge: 35 * 24 *
 var DefaultSMTPLimits = SMTPLimits{MaxConnections: 1000, MaxConnectionsPerIP: 50, IdleTimeout: 5 * time.Minute,
 	SessionTimeout: 30 * time.Minute, AuthFailuresPerConnection: 3, AuthFailuresPerIP: 10, AuthLockout: 15 * time.Minute,
 	AuthFailureDelay: time.Second}
+
+// Spam is the spam.* section: the spam filter that scores every message
+// at local delivery, and its trainer (role bayes-training).
+type Spam struct {
+	// Enable is spam.enable: score every message delivered locally,
+	// stamping X-Spam-Status and X-Spam-Score. Default true.
+	Enable bool
+	// JunkThreshold is spam.threshold.junk: from this score (0 to 1) a
+	// message goes into the recipient's Junk. Default 0.9.
+	JunkThreshold float64
+	// RejectThreshold is spam.threshold.reject: from this score a message
+	// is refused at DATA (550 5.7.1), scored with the global model. Default
+	// 0: off.
+	RejectThreshold float64
+	// RulesURL is spam.rules.url: where SpamFilterMaintenance updateRules
+	// downloads the rule file (JSON, data only). Default none.
+	RulesURL string
+	// RulesSHA256 is spam.rules.sha256: the file's hex SHA-256; when
+	// empty, it is read from RulesURL + ".sha256". Default empty.
+	RulesSHA256 string
+	// MaxSamplesPerAccount is spam.samples.max-per-account: the samples
+	// kept for each account, the oldest dropped past it. Default 1000
+	// (1 to 100000).
+	MaxSamplesPerAccount int
+}
+
+// DefaultSpam are spam.*'s defaults.
+var DefaultSpam = Spam{Enable: true, JunkThreshold: 0.9, MaxSamplesPerAccount: 1000}
 
 // Store is store.<id>. Types other than sqlite and postgresql are other
 // software's stores: they are kept but not opened.
@@ -558,5 +587,6 @@ func defaults() *Config {
 			TrashRetention: 30 * 24 * time.Hour, JunkRetention: 30 * 24 * time.Hour, DuplicateRetention: DefaultDuplicateRetention},
 		Task: Task{Concurrency: 128},
 		API:  API{Users: map[string]APIUser{}},
+		Spam: DefaultSpam,
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +89,7 @@ func Parse(data []byte) (*Config, error) {
 	l.dkim(f)
 	l.stores(f)
 	l.api(f)
+	l.spam(f)
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
@@ -195,6 +197,20 @@ type file struct {
 			Key  val[string] `toml:"key"`
 		} `toml:"tls"`
 	} `toml:"http"`
+	Spam struct {
+		Enable    val[bool] `toml:"enable"`
+		Threshold struct {
+			Junk   val[float64] `toml:"junk"`
+			Reject val[float64] `toml:"reject"`
+		} `toml:"threshold"`
+		Rules struct {
+			URL    val[string] `toml:"url"`
+			SHA256 val[string] `toml:"sha256"`
+		} `toml:"rules"`
+		Samples struct {
+			MaxPerAccount val[int] `toml:"max-per-account"`
+		} `toml:"samples"`
+	} `toml:"spam"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`
 		IndexDir val[string] `toml:"index-dir"`
@@ -416,6 +432,13 @@ func (x *val[T]) UnmarshalTOML(data any) error {
 		v = int(n)
 	case bool:
 		v, ok = as[bool](x, "", data, "true or false")
+	case float64:
+		// A number: 0.9, or 1 written as an integer.
+		if n, isInt := data.(int64); isInt {
+			v, ok = float64(n), true
+		} else {
+			v, ok = as[float64](x, "", data, "a number")
+		}
 	case []string:
 		v, ok = x.strs(data)
 	case time.Duration:
@@ -859,6 +882,30 @@ func (l *loader) rate(key string, x val[string], dst *Rate) {
 		l.fail(key, "the window must be whole seconds, got %s", duration.Format(d))
 	default:
 		*dst = Rate{Count: n, Window: d}
+	}
+}
+
+func (l *loader) spam(f *file) {
+	sp, fs := &l.cfg.Spam, &f.Spam
+	fs.Enable.to(&sp.Enable)
+	fs.Threshold.Junk.to(&sp.JunkThreshold)
+	fs.Threshold.Reject.to(&sp.RejectThreshold)
+	fs.Rules.URL.to(&sp.RulesURL)
+	fs.Rules.SHA256.to(&sp.RulesSHA256)
+	fs.Samples.MaxPerAccount.to(&sp.MaxSamplesPerAccount)
+	if sp.JunkThreshold <= 0 || sp.JunkThreshold > 1 {
+		l.fail("spam.threshold.junk", "must be above 0 and at most 1 (a spam score), got %g", sp.JunkThreshold)
+	}
+	if r := sp.RejectThreshold; r != 0 && (r < 0 || r > 1 || r < sp.JunkThreshold) {
+		l.fail("spam.threshold.reject", "must be 0 (off) or from spam.threshold.junk (%g) to 1, got %g", sp.JunkThreshold, r)
+	}
+	if u := sp.RulesURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		l.fail("spam.rules.url", "must be an http:// or https:// URL, got %q", u)
+	}
+	if h := sp.RulesSHA256; h != "" {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			l.fail("spam.rules.sha256", "must be 64 hex digits (a SHA-256), got %q", h)
+		}
 	}
 }
 

@@ -83,6 +83,15 @@ func TestWrongTypes(t *testing.T) {
 			"smtp.limits.max-connections: must be between 1 and 100000, got 0",
 			"smtp.limits.session-timeout: must be between 1m and 1d, got 2d",
 		},
+		"[spam]\nenable = \"yes\"\nlimit = 3\n[spam.threshold]\njunk = 1.5\nreject = 0.5\n[spam.rules]\nurl = \"ftp://x\"\nsha256 = \"abc\"\n[spam.samples]\nmax-per-account = 0\n": {
+			"spam.enable: must be true or false, got a string",
+			"spam.limit: unknown key (known: enable, rules, samples, threshold)",
+			`spam.rules.sha256: must be 64 hex digits (a SHA-256), got "abc"`,
+			`spam.rules.url: must be an http:// or https:// URL, got "ftp://x"`,
+			"spam.samples.max-per-account: must be between 1 and 100000, got 0",
+			"spam.threshold.junk: must be above 0 and at most 1 (a spam score), got 1.5",
+			"spam.threshold.reject: must be 0 (off) or from spam.threshold.junk (1.5) to 1, got 0.5",
+		},
 		"[smtp.limits]\nmax-connections = 5\nmax-connections-per-ip = 10\n": {
 			"smtp.limits.max-connections-per-ip: must not exceed smtp.limits.max-connections (5), got 10",
 		},

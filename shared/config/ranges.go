@@ -110,6 +110,8 @@ var (
 	// which may also be 0 (off): one KV entry per message and account
 	// stored within it.
 	DuplicateRetentionRange = durationRange{time.Minute, 30 * 24 * time.Hour}
+	// SpamSamplesRange is spam.samples.max-per-account (default 1000).
+	SpamSamplesRange = intRange{1, 100_000}
 )
 
 // MinSecretLength is the shortest secret accepted for api.users.<name>.secret
@@ -192,6 +194,7 @@ func (l *loader) ranges(f *file) {
 	ArchiveRetentionRange.check(l, "store.archive.retention", c.Storage.ArchiveRetention)
 	ArchiveRetentionRange.check(l, "store.trash.retention", c.Storage.TrashRetention)
 	ArchiveRetentionRange.check(l, "store.junk.retention", c.Storage.JunkRetention)
+	SpamSamplesRange.check(l, "spam.samples.max-per-account", c.Spam.MaxSamplesPerAccount)
 
 	lim := c.SMTP.Limits
 	SMTPConnectionsRange.check(l, "smtp.limits.max-connections", lim.MaxConnections)

@@ -24,6 +24,8 @@ import (
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/spam"
+	"github.com/jetmail/jetmail/shared/spamstore"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/trace"
 )
@@ -47,6 +49,11 @@ type Params struct {
 	// was delivered within it is not stored again. Default none: nil
 	// stores every message.
 	Duplicates *dupid.List
+	// Spam scores each message for its recipient's account
+	// (spam.enable): it is stamped with X-Spam-Status and X-Spam-Score,
+	// and goes into Junk from spam.threshold.junk. Default none: nil
+	// stores every message unscored in the Inbox.
+	Spam *spamstore.Filter
 }
 
 // Deliverer implements mailqueue.Deliverer.
@@ -443,10 +450,15 @@ func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body
 	if stop {
 		return res
 	}
-	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: emailID})
+	body, mailbox := d.score(ctx, a, body)
+	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: emailID, MailboxIDs: map[string]bool{mailbox: true}})
 	switch {
 	case err == nil, errors.Is(err, store.ErrDuplicate):
-		return mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to " + a.Name + "'s Inbox", RemoteMTA: d.p.Hostname}
+		where := "Inbox"
+		if mailbox == "junk" {
+			where = "Junk"
+		}
+		return mailqueue.Result{Code: 250, Enhanced: "2.0.0", Text: "delivered to " + a.Name + "'s " + where, RemoteMTA: d.p.Hostname}
 	}
 	if rerr := claim.Release(ctx); rerr != nil {
 		// The claim expires with the retention; until then another copy
@@ -457,6 +469,26 @@ func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body
 		return mailqueue.Result{Code: 452, Enhanced: "4.2.2", Text: "mailbox full: " + err.Error(), RemoteMTA: d.p.Hostname}
 	}
 	return mailqueue.Result{Text: "store the message for " + r.Address + ": " + err.Error()}
+}
+
+// score scores the message for the account, when a spam filter is set:
+// it returns the message stamped with the verdict, and the mailbox it goes
+// to. A filter that cannot answer lets the message through unscored into
+// the Inbox: mail is never held or lost for it.
+func (d *Deliverer) score(ctx context.Context, a *store.Account, body []byte) ([]byte, string) {
+	if d.p.Spam == nil {
+		return body, "inbox"
+	}
+	v, err := d.p.Spam.Classify(ctx, a.ID, body)
+	if err != nil {
+		d.p.Logger.Warn("spam filter unavailable; delivering unscored", "account", a.Name, "err", err)
+		return body, "inbox"
+	}
+	junk := d.cfg.Spam.JunkThreshold
+	if v.Score >= junk {
+		return spam.Stamp(body, v, junk), "junk"
+	}
+	return spam.Stamp(body, v, junk), "inbox"
 }
 
 // claim claims the message's Message-ID in the account's duplicate-ID

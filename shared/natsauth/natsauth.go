@@ -35,6 +35,10 @@
 //	               streams, and the outbound queue (DestroyAccount cancels
 //	               the account's mail); ensures the other role streams and
 //	               their anchors; answers the store's API calls
+//	spam-trainer   the store (the change log's moves, the emails'
+//	               blobs), the task and settings buckets and the
+//	               bayes-training role stream, the spam models and samples,
+//	               and jetmail.spam.abort; answers the store's API calls
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
@@ -70,6 +74,7 @@ import (
 	"github.com/jetmail/jetmail/shared/ratelimit"
 	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/search"
+	"github.com/jetmail/jetmail/shared/spamstore"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/taskmanager"
 	"github.com/jetmail/jetmail/shared/trace"
@@ -83,10 +88,11 @@ const (
 	Scheduler   = "scheduler"
 	Indexer     = "indexer"
 	Maintenance = "maintenance"
+	SpamTrainer = "spam-trainer"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Delivery, Indexer, Maintenance, Scheduler, SMTP}
+var Services = []string{Delivery, Indexer, Maintenance, Scheduler, SMTP, SpamTrainer}
 
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
@@ -100,6 +106,7 @@ var apiTypes = map[string][]string{
 	Delivery:    append([]string{jmap.ObjectType(adminapi.MethodQueueGet), jmap.ObjectType(adminapi.MethodVirtualQueueGet)}, storeAPITypes...),
 	Indexer:     append([]string{jmap.ObjectType(adminapi.MethodTraceGet)}, storeAPITypes...),
 	Maintenance: storeAPITypes,
+	SpamTrainer: storeAPITypes,
 	Scheduler:   {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 
@@ -263,6 +270,7 @@ func service(name string) (grant, error) {
 		g.add(queueAll())
 		g.add(wholeStore()) // local delivery
 		g.add(kvFull(dupid.Bucket))
+		g.add(objFull(spamstore.BucketModels)) // the spam filter's models and rules
 		g.pub = append(g.pub, search.SearchPrefix+"*")
 	case Indexer:
 		g.add(wholeStore())
@@ -283,6 +291,13 @@ func service(name string) (grant, error) {
 		// AccountMaintenance reindex creates index tasks; StoreMaintenance
 		// reindex asks the holders to rebuild.
 		g.pub = append(g.pub, work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
+	case SpamTrainer:
+		g.add(wholeStore()) // samples: the change log, the emails, their blobs
+		g.add(roleRunner(roles.BayesTraining))
+		g.add(objFull(spamstore.BucketModels))
+		g.add(kvFull(spamstore.BucketSamples))
+		g.pub = append(g.pub, spamstore.AbortSubject)
+		g.sub = append(g.sub, spamstore.AbortSubject)
 	case Scheduler:
 		g.add(kvFull(taskmanager.BucketTasks))
 		g.add(kvFull(taskmanager.BucketSettings))
