@@ -55,9 +55,19 @@ func TestTaskCLI(t *testing.T) {
 	require.Equal(t, 2, code, out)
 	require.Contains(t, out, `duration "-5m" is negative`)
 
-	// No service handles SpamFilterMaintenance yet: the task fails, clearly, and stays.
+	// The spam trainer runs SpamFilterMaintenance: a train with nothing to
+	// learn completes.
+	out, code = cli("task", "create", "SpamFilterMaintenance", "-f", "maintenanceType=train")
+	require.Equal(t, 0, code, out)
+	trainID := strings.TrimSpace(out)
+	require.Eventually(t, func() bool {
+		out, code := cli("task", "get", trainID)
+		return code == 1 && strings.Contains(out, "not found")
+	}, 20*time.Second, 100*time.Millisecond, "the train task is done")
+
+	// No service handles AcmeRenewal yet: the task fails, clearly, and stays.
 	for range 3 {
-		out, code = cli("task", "create", "SpamFilterMaintenance", "-f", "maintenanceType=train")
+		out, code = cli("task", "create", "AcmeRenewal", "-f", "domainId=example.org")
 		require.Equal(t, 0, code, out)
 	}
 	require.Eventually(t, func() bool {
@@ -67,7 +77,7 @@ func TestTaskCLI(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	out, code = cli("task", "query", "--status", "Failed")
 	require.Equal(t, 0, code, out)
-	require.Contains(t, out, "no handler for SpamFilterMaintenance on this node")
+	require.Contains(t, out, "no handler for AcmeRenewal on this node")
 
 	out, code = cli("task", "retry", "--all", "--status", "Failed")
 	require.Equal(t, 0, code, out)
@@ -102,7 +112,7 @@ func TestTaskCLI(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	// Three tasks failed, were retried, and failed again.
-	for _, m := range []string{`jetmail_task_runs_total{result="failed",type="SpamFilterMaintenance"} 6`, "jetmail_task_duration_seconds_bucket", "jetmail_task_lateness_seconds_bucket", `jetmail_tasks{status="Pending",type="IndexDocument"}`} {
+	for _, m := range []string{`jetmail_task_runs_total{result="failed",type="AcmeRenewal"} 6`, `jetmail_task_runs_total{result="ok",type="SpamFilterMaintenance"} 1`, "jetmail_task_duration_seconds_bucket", "jetmail_task_lateness_seconds_bucket", `jetmail_tasks{status="Pending",type="IndexDocument"}`} {
 		require.True(t, strings.Contains(string(body), m), "metric %s missing from /metrics", m)
 	}
 	require.Equal(t, 0, dev.stop(20*time.Second))
