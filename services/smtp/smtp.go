@@ -13,6 +13,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -35,6 +36,8 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
+	"github.com/jetmail/jetmail/shared/spam"
+	"github.com/jetmail/jetmail/shared/spamstore"
 	"github.com/jetmail/jetmail/shared/store"
 )
 
@@ -59,6 +62,10 @@ type Service struct {
 	clock    clock.Clock
 	accepted *prometheus.CounterVec
 	sessions prometheus.Counter
+	// spam scores messages at DATA when spam.threshold.reject is set;
+	// stopSpam ends its watch of the models.
+	spam     *spamstore.Filter
+	stopSpam context.CancelFunc
 }
 
 // enqueueTimeout bounds the store's part in queueing one message, the time
@@ -137,6 +144,11 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	if s.protect, err = newProtections(ctx, s.cfg, d, s.clock, s.log); err != nil {
 		return err
 	}
+	if sp := s.cfg.Spam; sp.Enable && sp.RejectThreshold > 0 {
+		if err := s.startSpam(ctx, d); err != nil {
+			return err
+		}
+	}
 	host := mailqueue.Hostname(s.cfg)
 	door := newGate(lim, host, s.ready, s.log, refused, open)
 	for _, addr := range s.cfg.SMTP.Listen {
@@ -178,7 +190,59 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		_ = srv.Shutdown(ctx)
 	}
 	s.wg.Wait()
+	if s.stopSpam != nil {
+		s.stopSpam()
+	}
 	return nil
+}
+
+// startSpam opens the spam filter that refuses spam at DATA.
+func (s *Service) startSpam(ctx context.Context, d node.Deps) error {
+	st, err := spamstore.OpenModels(ctx, d.JS(), s.cfg.NATS.Replicas)
+	if err != nil {
+		return fmt.Errorf("spam.threshold.reject: %w", err)
+	}
+	if s.spam, err = spamstore.NewFilter(st, spam.Params{}, s.log); err != nil {
+		return fmt.Errorf("spam.threshold.reject: %w", err)
+	}
+	watch, stop := context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.spam.Start(watch); err != nil {
+		stop()
+		return fmt.Errorf("spam.threshold.reject: %w", err)
+	}
+	s.stopSpam = stop
+	return nil
+}
+
+// refuseSpam reads the message whole (up to smtp.max-message-size: a
+// larger one is the queue's to refuse) and scores it with the global
+// model; from spam.threshold.reject it is refused with 550 5.7.1. The
+// message is then read from memory. A filter that cannot answer lets the
+// message in.
+func (ss *session) refuseSpam(r io.Reader) (io.Reader, error) {
+	if ss.s.spam == nil {
+		return r, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r, ss.s.cfg.SMTP.MaxMessageSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf)) > ss.s.cfg.SMTP.MaxMessageSize {
+		return io.MultiReader(bytes.NewReader(buf), r), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := ss.s.spam.Classify(ctx, "", buf)
+	if err != nil {
+		ss.s.log.Warn("spam filter unavailable at DATA; accepting", "err", err)
+		return bytes.NewReader(buf), nil
+	}
+	if v.Score >= ss.s.cfg.Spam.RejectThreshold {
+		ss.s.log.Info("refused as spam", "from", ss.env.Sender, "ip", ss.ip, "score", v.Score)
+		return nil, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message: fmt.Sprintf("Message refused as spam (score %.2f, spam.threshold.reject %.2f)", v.Score, ss.s.cfg.Spam.RejectThreshold)}
+	}
+	return bytes.NewReader(buf), nil
 }
 
 func (s *Service) closeAll() {
@@ -421,6 +485,16 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if !ss.s.ready() {
 		ss.s.accepted.WithLabelValues("failed").Inc()
+		return errStoreDown
+	}
+	r, err := ss.refuseSpam(r)
+	if err != nil {
+		ss.s.accepted.WithLabelValues("rejected").Inc()
+		ss.rcpts, ss.mail = nil, false
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
 		return errStoreDown
 	}
 	received := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",

@@ -254,6 +254,7 @@ func service(name string) (grant, error) {
 		g.add(streamMeta("OBJ_" + mailqueue.BucketMessages))
 		g.add(streamMeta(mailqueue.Stream))
 		g.add(kvFull(mailqueue.BucketControl)) // paused queues: read by intake too
+		g.add(objFull(spamstore.BucketModels)) // spam.threshold.reject scores at DATA
 		g.add(kvFull(ratelimit.Bucket))
 		g.add(kvFull(greylist.Bucket))
 		// Local recipients and AUTH: the store's directory, read only.
