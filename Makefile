@@ -41,7 +41,7 @@ tools:
 	@scripts/install-test-deps
 
 ## bench: the benchmarks, each figure printed beside its peer measured in the same run (raw JetStream,
-## river on PostgreSQL, Postfix, maddy); the peers are installed by scripts/install-bench-peers.
+## river on PostgreSQL, Postfix, maddy, bogofilter); the peers are installed by scripts/install-bench-peers.
 ## The scale benchmarks (memory per item, lateness with items waiting, restart, fail-over) run the NATS
 ## server and the node as processes of their own and hold BENCH_ITEMS items (default 100000; the 1M
 ## rows need `make bench BENCH_ITEMS=1000000`, about half an hour more). BENCH_PROFILE=<dir> writes a

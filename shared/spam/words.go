@@ -235,7 +235,7 @@ func unspace(w string) (string, bool) {
 }
 
 // leet maps the digits and symbols that stand for letters.
-var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's', '!': 'i'}
+var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's'}
 
 // unleet undoes l33t in a word of at least 4 bytes where each substitute
 // sits between letters or starts a word before two letters (v1agra,
