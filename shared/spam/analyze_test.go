@@ -109,6 +109,13 @@ func TestAnalyzeObfuscation(t *testing.T) {
 	m := spam.Analyze(crlf("Subject: hi\n\nthe mp3 and the 2nd b2b deal, U.S.A. and e.g. 4x4 at 3.5 percent\n"))
 	requireTokens(t, m, "mp3", "2nd", "b2b", "4x4", "3.5", "deal")
 	requireNoTokens(t, m, "x:leet", "x:spaced")
+
+	// Long numbers are noise, amounts are not; hosts hide behind user@ and
+	// ports, and words in running text with a known top-level domain are
+	// hosts.
+	m = spam.Analyze(crlf("Subject: hi\n\nwin $1,000,000 now, ref 48213977, see http://paypal.com:login@.Evil-Host.com:8080/Claim/Prize or claim-now.top\n"))
+	requireTokens(t, m, "$1,000,000", "url:userinfo", "url:port", "url:evil-host.com", "url:tld:com", "urlp:claim", "urlp:prize", "url:claim-now.top")
+	requireNoTokens(t, m, "48213977", "url:paypal.com", "paypal", "login", "8080")
 }
 
 // TestAnalyzeHiddenText: words in an element hidden by its style become

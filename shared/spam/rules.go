@@ -77,6 +77,7 @@ type RuleSet struct {
 
 type rule struct {
 	id, target, header, token string
+	lower                     string // header, lower-cased
 	re                        *regexp.Regexp
 	absent                    bool
 	score                     float64
@@ -278,7 +279,7 @@ func compileRule(rj ruleJSON) (rule, *RuleError) {
 		if rj.Header == "" || strings.ContainsAny(rj.Header, ": \t\r\n") {
 			return bad("header", "%q: a header field name is needed", rj.Header)
 		}
-		r.header = rj.Header
+		r.header, r.lower = rj.Header, strings.ToLower(rj.Header)
 		if rj.Absent {
 			if rj.Pattern != "" {
 				return bad("pattern", "not allowed with absent")
@@ -340,12 +341,20 @@ func (rs *RuleSet) match(m *Message) ([]RuleHit, float64) {
 			}
 		}
 	}
+	var byName map[string][]string // the header's values by lower-case name, once
 	for i := range rs.rules {
 		r := &rs.rules[i]
 		switch r.target {
 		case TargetHeader:
-			values := m.Values(r.header)
-			if strings.EqualFold(r.header, "Subject") && len(values) > 0 {
+			if byName == nil {
+				byName = make(map[string][]string, len(m.Header))
+				for _, f := range m.Header {
+					k := strings.ToLower(f.Name)
+					byName[k] = append(byName[k], f.Value)
+				}
+			}
+			values := byName[r.lower]
+			if r.lower == "subject" && len(values) > 0 {
 				values = []string{m.Subject}
 			}
 			if r.absent {
