@@ -65,9 +65,11 @@ soak: tools
 	$(GO) test -count=$(SOAK_COUNT) -timeout 60m -run 'TestKillDeliveryMidBatch' ./e2e/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s): the SMTP session, the JMAP request decoder,
-## the strategy expression compiler and the config loader; their seeds run with `make test` too
+## the strategy expression compiler, the config loader and the spam tokenizer; their seeds run with
+## `make test` too
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzSession:./services/smtp/ FuzzProcess:./shared/jmap/ FuzzCompile:./shared/queueexpr/ FuzzParse:./shared/config/
+FUZZ_TARGETS := FuzzSession:./services/smtp/ FuzzProcess:./shared/jmap/ FuzzCompile:./shared/queueexpr/ FuzzParse:./shared/config/ \
+	FuzzAnalyze:./shared/spam/
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*}"; $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) $${t#*:}; \
