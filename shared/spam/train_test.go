@@ -248,4 +248,9 @@ func TestAccountModel(t *testing.T) {
 	joined := clf.ClassifyRaw(probe, global, account)
 	require.Equal(t, spam.ModelAccount, joined.Model)
 	require.Less(t, joined.Score, spam.DefaultJunkThreshold, "clues %v", joined.Clues)
+
+	// Before the global model is trained enough, the account's is used alone.
+	own := clf.ClassifyRaw(probe, spam.NewModel(), account)
+	require.Equal(t, spam.ModelAccountAlone, own.Model)
+	require.Less(t, own.Score, joined.Score)
 }
