@@ -41,7 +41,7 @@ tools:
 	@scripts/install-test-deps
 
 ## bench: the benchmarks, each figure printed beside its peer measured in the same run (raw JetStream,
-## river on PostgreSQL, Postfix, maddy); the peers are installed by scripts/install-bench-peers.
+## river on PostgreSQL, Postfix, maddy, bogofilter); the peers are installed by scripts/install-bench-peers.
 ## The scale benchmarks (memory per item, lateness with items waiting, restart, fail-over) run the NATS
 ## server and the node as processes of their own and hold BENCH_ITEMS items (default 100000; the 1M
 ## rows need `make bench BENCH_ITEMS=1000000`, about half an hour more). BENCH_PROFILE=<dir> writes a
@@ -65,9 +65,11 @@ soak: tools
 	$(GO) test -count=$(SOAK_COUNT) -timeout 60m -run 'TestKillDeliveryMidBatch' ./e2e/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s): the SMTP session, the JMAP request decoder,
-## the strategy expression compiler and the config loader; their seeds run with `make test` too
+## the strategy expression compiler, the config loader and the spam tokenizer; their seeds run with
+## `make test` too
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzSession:./services/smtp/ FuzzProcess:./shared/jmap/ FuzzCompile:./shared/queueexpr/ FuzzParse:./shared/config/
+FUZZ_TARGETS := FuzzSession:./services/smtp/ FuzzProcess:./shared/jmap/ FuzzCompile:./shared/queueexpr/ FuzzParse:./shared/config/ \
+	FuzzAnalyze:./shared/spam/
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*}"; $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) $${t#*:}; \

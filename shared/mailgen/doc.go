@@ -54,4 +54,11 @@
 //
 // A Generator draws everything from one PCG source seeded by Options.Seed, so
 // a seed gives the same messages in the same order on every platform.
+//
+// # Labelled spam and ham
+//
+// Corpus generates a labelled mix of spam and ham for spam filters, from a
+// seed too: this mail as the personal ham, commercial ham, spam of several
+// kinds, and at a chosen difficulty the ham that looks like spam and the
+// spam that looks like ham. Its doc describes them.
 package mailgen

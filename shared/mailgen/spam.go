@@ -44,26 +44,39 @@ type Labelled struct {
 
 // Corpus generates labelled spam and ham, deterministically from a seed,
 // for training and measuring spam filters where no public corpus can be
-// downloaded. It is not safe for concurrent use.
+// downloaded. It is not safe for concurrent use. Labelled.Kind names what
+// made each message; the hard kinds, a share CorpusOptions.Difficulty
+// (default 25%) of each class, are those that look like the other class.
 //
 // # Ham
 //
-//   - personal (easy): the mail of a Generator (attachments in 5%), with the Received fields, Return-Path and,
-//     for 40%, the User-Agent or X-Mailer of a mail client that a real
-//     delivery adds: each sender domain relays through its own mail host,
-//     whose address is fixed.
+//   - personal (easy): the mail of a Generator (attachments in 5%), with
+//     what its delivery adds: Return-Path, the Received field of the
+//     sender domain's mail host (a fixed address per host), in half of
+//     them the submission hop before it, and for 40% the User-Agent or
+//     X-Mailer of a mail client. One sender in 25 runs a mail server at
+//     home, on a dynamic address with the rDNS of an ISP, as spam does.
 //   - note (easy, a tenth of the easy ham): a short note between the same
-//     people with a link to a shared document or a meeting on their
-//     company's domain.
-//   - newsletter, order, account, billing, health (hard): commercial mail
-//     from 12 fixed companies on fixed domains (shops, a bank, an
-//     airline, software and health services): sales with "% off" and
-//     "free shipping", order and shipping notices with amounts, sign-in
-//     alerts, password resets and address checks, invoices and
-//     statements, prescription and appointment reminders. They are HTML
-//     (often quoted-printable or base64) with tracking links, List-Id,
-//     List-Unsubscribe and the headers of a bulk mailer: the vocabulary,
-//     layout and links of spam, from senders seen again and again.
+//     people with a link to a shared document, a meeting or a merge
+//     request on their company's domain.
+//   - newsletter, order, account, billing, finance-news, travel, health
+//     (hard): commercial mail, 40% from 12 companies seen again and
+//     again, 60% from 300 vendors drawn at the start (names such as
+//     "Copper Pharmacy", domains in .com, .shop, .store, .online...), so
+//     most senders are rare: sales with "% off" and "free shipping",
+//     order and shipping notices with amounts, sign-in alerts and password
+//     resets, invoices and statements, market updates and card offers,
+//     flight deals, prescription and appointment reminders. 30% of their
+//     sentences come from phrases that spam uses too ("Buy now and get
+//     free shipping worldwide", "Click the link below to verify your
+//     account", "Save up to 40% on your prescriptions"). They are HTML
+//     (often quoted-printable or base64) with tracking links and pixels,
+//     in 40% a hidden preheader (display:none), DKIM, List-Id,
+//     List-Unsubscribe, Precedence: bulk, and for half of them the hosts,
+//     bounce addresses and click-tracking domains of 4 bulk mail
+//     providers that some spam is sent through as well.
+//   - forward (hard): a colleague forwarding an offer or a notice: a
+//     line of office text above the quoted commercial mail and its link.
 //
 // # Spam
 //
@@ -72,25 +85,30 @@ type Labelled struct {
 //     well-known brands), lottery (prizes and advance-fee fraud),
 //     marketing (replicas, SEO, diets, casinos; a sixth in Russian, in
 //     KOI8-R or windows-1251) (easy). Each draws its subjects and
-//     sentences from its own templates of some 10 to 20 phrases, with
-//     amounts, percentages and products filled in.
+//     sentences from its own templates of some 10 to 20 phrases, and 30%
+//     of the sentences from the phrases shared with commercial ham, with
+//     amounts, percentages, products and brands filled in.
 //   - bec, salad, fake-invoice, fake-newsletter (hard): CEO fraud in a
 //     few lines of office language under the display name of a real
 //     colleague and a free-mail address; a short pitch drowned in
 //     paragraphs of Generator's office text (Bayesian poisoning); an
-//     invoice with a zip or HTML attachment or a document link; a
-//     marketing newsletter with an unsubscribe footer and List-Unsubscribe.
+//     invoice with a zip, HTML or .pdf.exe attachment or a document link;
+//     a marketing newsletter with an unsubscribe footer and
+//     List-Unsubscribe.
 //
 // Spam is sent as text/plain (30%), HTML only (40%) or both (30%), in
 // 7/8bit, quoted-printable or base64 (a quarter each of the last two),
 // in UTF-8, ISO-8859-1 or windows-1252, with a third of its subjects
-// RFC 2047 encoded. Its headers are those of spam: Received from dynamic
-// or unknown hosts with an address from a random network, a From that
-// names a brand or a person on an unrelated domain (or the recipient's own
-// address), a Reply-To elsewhere, odd or missing Message-ID and Date,
-// bulk mailer names, X-Priority, undisclosed recipients. Its links go to
-// 400 campaign domains drawn at the start (70%) or a fresh one each time,
-// to link shorteners (10%) and to bare IP addresses (10%), with tracking
+// RFC 2047 encoded. 70% of it comes the way spam comes: Received from a
+// dynamic or unknown host on a random network, a From that names a brand
+// or a person on an unrelated domain (or the recipient's own address), a
+// Return-Path elsewhere; 20% through the bulk mail providers of commercial
+// ham, and 10% from a compromised account of one of Generator's people,
+// through that domain's own mail host. Then a Reply-To at a free-mail
+// provider (30%), odd or missing Message-ID and Date, bulk mailer names,
+// X-Priority, undisclosed recipients, DKIM (20%). Its links go to 400
+// campaign domains drawn at the start (70%) or a fresh one each time, to
+// link shorteners (10%) and to bare IP addresses (10%), with tracking
 // paths. A third of the spam hides its keywords: l33t (v1agra, cr3dit),
 // letters spaced out (v.i.a.g.r.a, C I A L I S), Cyrillic look-alikes,
 // zero-width characters, and in HTML comments or tags inside words and

@@ -317,10 +317,7 @@ func (a *analyzer) received(v string) {
 	for f := range strings.FieldsFuncSeq(v, func(r rune) bool {
 		return r == ' ' || r == '\t' || strings.ContainsRune("()[]<>=,", r)
 	}) {
-		f = strings.ToLower(strings.Trim(f, ".:"))
-		if strings.HasPrefix(f, "ipv6:") {
-			f = f[5:]
-		}
+		f = strings.TrimPrefix(strings.ToLower(strings.Trim(f, ".:")), "ipv6:")
 		switch {
 		case f == "" || receivedSkip[f] || len(f) > 60:
 		case strings.ContainsRune(f, '@'):

@@ -117,6 +117,9 @@ const (
 	ModelGlobal ModelUsed = "global"
 	// ModelAccount: the account's model joined with the global one.
 	ModelAccount ModelUsed = "account+global"
+	// ModelAccountAlone: the account's model alone, the global one not
+	// being trained enough yet.
+	ModelAccountAlone ModelUsed = "account"
 )
 
 // choose picks the models to score with.
@@ -130,8 +133,8 @@ func (p Params) choose(global, account *Model) (evidence, ModelUsed) {
 		return evidence{global: global, account: account, weight: p.AccountWeight}, ModelAccount
 	case usable(global, p.MinMessages):
 		return evidence{global: global}, ModelGlobal
-	case accountOK: // an account trained well before the global model is
-		return evidence{global: account}, ModelAccount
+	case accountOK:
+		return evidence{global: account}, ModelAccountAlone
 	}
 	return evidence{}, ModelNone
 }

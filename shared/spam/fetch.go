@@ -90,7 +90,7 @@ func get(ctx context.Context, client *http.Client, url string, limit int64) ([]b
 		return nil, fmt.Errorf("spam rules: GET %s: %s", url, resp.Status)
 	}
 	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("spam rules: GET %s: %d bytes, more than the %d allowed", url, resp.ContentLength, limit)
+		return nil, fmt.Errorf("spam rules: GET %s: %d bytes, more than the %d bytes allowed", url, resp.ContentLength, limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {

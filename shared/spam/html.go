@@ -60,10 +60,29 @@ func hidingStyle(style string) string {
 	switch {
 	case strings.Contains(s, "display:none"), strings.Contains(s, "visibility:hidden"):
 		return "x:html-hidden"
-	case strings.Contains(s, "font-size:0"), strings.Contains(s, "font-size:1px"), strings.Contains(s, "font-size:2px"):
+	case tinyFont(s):
 		return "x:html-tiny"
 	}
 	return ""
+}
+
+// tinyFont reports a font size of 0 to 2 (px, pt or none) in a style
+// without spaces: font-size:0 and font-size:1px, not font-size:0.9em.
+func tinyFont(s string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], "font-size:")
+		if j < 0 {
+			return false
+		}
+		v := s[i+j+len("font-size:"):]
+		if len(v) > 0 && '0' <= v[0] && v[0] <= '2' {
+			rest := v[1:]
+			if rest == "" || rest[0] == ';' || rest[0] == '!' || strings.HasPrefix(rest, "px") || strings.HasPrefix(rest, "pt") {
+				return true
+			}
+		}
+		i += j + len("font-size:")
+	}
 }
 
 // html reads one HTML part: link tokens, flags, and the runs of hidden

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
 )
@@ -47,9 +48,9 @@ const (
 
 // ruleFile is the JSON form of a rule file.
 type ruleFile struct {
-	Format string     `json:"format"`
-	Name   string     `json:"name"`
-	Rules  []ruleJSON `json:"rules"`
+	Format string            `json:"format"`
+	Name   string            `json:"name"`
+	Rules  []json.RawMessage `json:"rules"`
 }
 
 type ruleJSON struct {
@@ -76,6 +77,7 @@ type RuleSet struct {
 
 type rule struct {
 	id, target, header, token string
+	lower                     string // header, lower-cased
 	re                        *regexp.Regexp
 	absent                    bool
 	score                     float64
@@ -160,10 +162,22 @@ func ParseRules(data []byte) (*RuleSet, error) {
 	sum := sha256.Sum256(data)
 	rs := &RuleSet{name: f.Name, sum: hex.EncodeToString(sum[:]), tokens: map[string][]int{}}
 	ids := map[string]int{}
-	for i, rj := range f.Rules {
+	for i, raw := range f.Rules {
+		// Each rule apart, so that an unknown key or a wrong type names it.
+		var rj ruleJSON
+		rd := json.NewDecoder(bytes.NewReader(raw))
+		rd.DisallowUnknownFields()
+		if err := rd.Decode(&rj); err != nil {
+			re := jsonError(nil, err)
+			re.Rule, re.ID = i, ruleIDOf(raw)
+			return nil, re
+		}
 		r, err := compileRule(rj)
 		if err != nil {
-			err.Rule, err.ID = i, rj.ID
+			err.Rule = i
+			if ruleID.MatchString(rj.ID) {
+				err.ID = rj.ID
+			}
 			return nil, err
 		}
 		if j, dup := ids[r.id]; dup {
@@ -178,23 +192,57 @@ func ParseRules(data []byte) (*RuleSet, error) {
 	return rs, nil
 }
 
-// jsonError turns a decoding error into a RuleError that says where.
-func jsonError(data []byte, err error) error {
+// ruleIDOf reads the id of a rule that did not decode, for its error.
+func ruleIDOf(raw json.RawMessage) string {
+	var v struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(raw, &v) == nil {
+		if id, ok := v.ID.(string); ok && ruleID.MatchString(id) {
+			return id
+		}
+	}
+	return ""
+}
+
+// jsonError turns a decoding error into a RuleError that says where:
+// the line and column in data (nil for a rule, which is named instead).
+func jsonError(data []byte, err error) *RuleError {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return &RuleError{Rule: -1, Field: position(data, syn.Offset), Reason: "invalid JSON: " + syn.Error()}
+		return &RuleError{Rule: -1, Field: position(data, syn.Offset-1), Reason: "invalid JSON: " + syn.Error()}
 	case errors.As(err, &typ):
-		return &RuleError{Rule: -1, Field: typ.Field + " at " + position(data, typ.Offset),
-			Reason: fmt.Sprintf("a JSON %s where %s is expected", typ.Value, typ.Type)}
+		reason := fmt.Sprintf("a JSON %s where %s is expected", typ.Value, jsonKind(typ.Type.Kind()))
+		if data != nil {
+			reason += " (" + position(data, typ.Offset-1) + ")"
+		}
+		return &RuleError{Rule: -1, Field: typ.Field, Reason: reason}
 	case errors.Is(err, io.EOF):
 		return &RuleError{Rule: -1, Reason: "empty file"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &RuleError{Rule: -1, Reason: "the JSON ends early (file truncated?)"}
 	}
 	// Unknown fields: "json: unknown field \"x\"".
-	return &RuleError{Rule: -1, Reason: strings.TrimPrefix(err.Error(), "json: ")}
+	return &RuleError{Rule: -1, Reason: strings.Replace(strings.TrimPrefix(err.Error(), "json: "), "field", "key", 1)}
+}
+
+// jsonKind names a Go kind as JSON does.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float64, reflect.Float32, reflect.Int, reflect.Int64, reflect.Uint32:
+		return "a number"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return k.String()
 }
 
 // position renders a byte offset as a line and column, from 1.
@@ -231,7 +279,7 @@ func compileRule(rj ruleJSON) (rule, *RuleError) {
 		if rj.Header == "" || strings.ContainsAny(rj.Header, ": \t\r\n") {
 			return bad("header", "%q: a header field name is needed", rj.Header)
 		}
-		r.header = rj.Header
+		r.header, r.lower = rj.Header, strings.ToLower(rj.Header)
 		if rj.Absent {
 			if rj.Pattern != "" {
 				return bad("pattern", "not allowed with absent")
@@ -293,12 +341,20 @@ func (rs *RuleSet) match(m *Message) ([]RuleHit, float64) {
 			}
 		}
 	}
+	var byName map[string][]string // the header's values by lower-case name, once
 	for i := range rs.rules {
 		r := &rs.rules[i]
 		switch r.target {
 		case TargetHeader:
-			values := m.Values(r.header)
-			if strings.EqualFold(r.header, "Subject") && len(values) > 0 {
+			if byName == nil {
+				byName = make(map[string][]string, len(m.Header))
+				for _, f := range m.Header {
+					k := strings.ToLower(f.Name)
+					byName[k] = append(byName[k], f.Value)
+				}
+			}
+			values := byName[r.lower]
+			if r.lower == "subject" && len(values) > 0 {
 				values = []string{m.Subject}
 			}
 			if r.absent {

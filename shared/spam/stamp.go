@@ -94,18 +94,25 @@ func Stamp(raw []byte, v Verdict, required float64) []byte {
 	return b.Bytes()
 }
 
-// writeFolded writes a field folded at spaces before lines grow past 78.
+// writeFolded writes a field folded before lines grow past 78: at spaces,
+// or after a comma inside a long list (tests=A,B,C), which unfolds to a
+// comma and a space.
 func writeFolded(b *bytes.Buffer, name, value, eol string) {
 	line := len(name) + 1
 	b.WriteString(name + ":")
-	for i, w := range strings.Fields(value) {
-		if i > 0 && line+1+len(w) > 78 {
-			b.WriteString(eol + "\t" + w)
-			line = 1 + len(w)
-			continue
+	for _, w := range strings.Fields(value) {
+		for j, part := range strings.SplitAfter(w, ",") {
+			sep := ""
+			if j == 0 {
+				sep = " "
+			}
+			if line+len(sep)+len(part) > 78 && line > 1 {
+				b.WriteString(eol + "\t")
+				line, sep = 1, ""
+			}
+			b.WriteString(sep + part)
+			line += len(sep) + len(part)
 		}
-		b.WriteString(" " + w)
-		line += 1 + len(w)
 	}
 	b.WriteString(eol)
 }

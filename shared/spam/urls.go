@@ -48,6 +48,12 @@ func looksLikeHost(w string) bool {
 // hostOf returns the lower-case host at the start of s, up to the first
 // character that cannot be in a host name; "" when there is none.
 func hostOf(s string) string {
+	h, _ := hostAt(s)
+	return h
+}
+
+// hostAt is hostOf, with the length of s the host took.
+func hostAt(s string) (string, int) {
 	end := 0
 	for end < len(s) {
 		c := s[end]
@@ -59,9 +65,9 @@ func hostOf(s string) string {
 	}
 	h := strings.Trim(strings.ToLower(s[:end]), ".-")
 	if len(h) < 3 || len(h) > 253 || !strings.Contains(h, ".") {
-		return ""
+		return "", 0
 	}
-	return h
+	return h, end
 }
 
 // host adds the tokens of a host name: the host, its registered domain
@@ -181,19 +187,19 @@ func (a *analyzer) url(full, rest string, withPath bool) bool {
 		a.flag("url:userinfo")
 		rest = rest[at+1:]
 	}
-	h := hostOf(rest)
+	h, end := hostAt(rest)
 	if h == "" {
 		return false
 	}
 	a.addURL(strings.TrimRight(full, ".,;:!?)]"))
 	a.host(h, "url:")
-	if p := rest[len(h):]; len(p) > 0 && p[0] == ':' {
+	path := rest[end:]
+	if len(path) > 0 && path[0] == ':' {
 		a.flag("url:port")
 	}
 	if !withPath {
 		return true
 	}
-	path := rest[min(len(h), len(rest)):]
 	n := 0
 	for f := range strings.FieldsFuncSeq(path, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')

@@ -104,8 +104,8 @@ func (a *analyzer) words(text, prefix string, st *textStats) {
 		j := i
 		for j < len(text) {
 			r, n := utf8.DecodeRuneInString(text[j:])
-			if !isWordRune(r) {
-				break
+			if !isWordRune(r) && !(r == ',' && j > i && isDigit(text[j-1]) && j+1 < len(text) && isDigit(text[j+1])) {
+				break // a comma between digits stays: 1,000,000
 			}
 			if st != nil && unicode.IsLetter(r) {
 				st.letters++
@@ -189,8 +189,8 @@ func (a *analyzer) plainWord(w, prefix string) {
 	if w == "" {
 		return
 	}
-	if isNumber(w) && len(w) > 5 {
-		return // phone numbers, order and tracking numbers: noise
+	if isNumber(w) && len(w) > 5 && w[0] != '$' {
+		return // phone numbers, order and tracking numbers: noise; amounts stay
 	}
 	if len(w) > maxTokenLen {
 		a.flag("x:longword")
@@ -235,7 +235,7 @@ func unspace(w string) (string, bool) {
 }
 
 // leet maps the digits and symbols that stand for letters.
-var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's', '!': 'i'}
+var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's'}
 
 // unleet undoes l33t in a word of at least 4 bytes where each substitute
 // sits between letters or starts a word before two letters (v1agra,
@@ -302,6 +302,8 @@ func foldMixedScript(w string) (string, bool) {
 		return r
 	}, w), true
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isNumber(w string) bool {
 	digits := 0
