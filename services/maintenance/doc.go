@@ -40,8 +40,9 @@
 //	StoreMaintenance purgeData            archived documents past
 //	                                      store.archive.retention removed
 //	                                      (the hourly default periodic
-//	                                      task); queue bodies a crash left
-//	                                      are not looked for yet
+//	                                      task), and the queue's message
+//	                                      bodies no entry refers to (a
+//	                                      crash left them)
 //	StoreMaintenance purgeBlob            the blobs past the store's
 //	                                      grace (1 h) that no document,
 //	                                      archived document or upload

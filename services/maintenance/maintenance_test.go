@@ -44,7 +44,7 @@ func startMaintenance(t *testing.T, withIndexer bool) maintNode {
 	srv := jetmailtest.Server(t)
 	cfg := jetmailtest.Config(t, "1")
 	sc := store.NewComponent(store.Params{})
-	q := mailqueue.New(mailqueue.Params{})
+	q := mailqueue.New(mailqueue.Params{SweepAge: time.Millisecond})
 	svc := maintenance.New(cfg, sc, maintenance.Params{Queue: q})
 	services := []node.Service{sc, q, svc}
 	if withIndexer {
@@ -156,11 +156,23 @@ func TestQuotaRecalculationTasks(t *testing.T) {
 	require.Nil(t, run(&task.TenantMaintenanceTask{TenantID: tid, MaintenanceType: "recalculateQuota"}), "nothing to repair is no failure")
 
 	// purgeData (hourly by default) completes; within retention the
-	// archive keeps what it has.
+	// archive keeps what it has. A queue body a crash left goes; a queued
+	// message's stays.
 	docs, err := st.PurgeArchive(ctx)
 	require.NoError(t, err)
 	require.Zero(t, docs)
+	bodies, err := js.ObjectStore(ctx, mailqueue.BucketMessages)
+	require.NoError(t, err)
+	_, err = bodies.PutBytes(ctx, "left-by-a-crash", []byte("Subject: orphan\r\n\r\nx\r\n"))
+	require.NoError(t, err)
+	live, err := m.q.Enqueue(ctx, mailqueue.Envelope{Sender: "carol@other.test"}, []mailqueue.RcptIn{{Address: "a@remote.test"}, {Address: "b@remote.test"}}, []byte("Subject: live\r\n\r\nx\r\n"))
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond) // past the queue's SweepAge
 	require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: "purgeData"}))
+	_, err = bodies.GetInfo(ctx, "left-by-a-crash")
+	require.ErrorIs(t, err, jetstream.ErrObjectNotFound, "the orphan body is purged")
+	_, err = m.q.Body(ctx, live)
+	require.NoError(t, err, "the queued message keeps its body")
 
 	for _, typ := range []string{"removeDavLocks", "removeSieveLists", "removeAuthTokens"} {
 		require.Nil(t, run(&task.StoreMaintenanceTask{MaintenanceType: typ}), "%s: no such data is no failure", typ)

@@ -7,16 +7,24 @@ import (
 )
 
 // purgeData runs StoreMaintenance purgeData: the archive's documents past
-// store.archive.retention are removed. The change log needs nothing here
-// (its stream drops what is older than store.changelog.retention), nor do
-// finished tasks (a task's record goes when it is done). Queue bodies left
-// by a crash are not looked for yet.
+// store.archive.retention are removed, and so are the queue's message
+// bodies that no entry refers to any more (a crash between a message's
+// last recipient and its body: mailqueue.Queue.SweepBodies). The change
+// log needs nothing here (its stream drops what is older than
+// store.changelog.retention), nor do finished tasks (a task's record goes
+// when it is done).
 func (s *Service) purgeData(ctx context.Context) error {
 	n, err := s.st.PurgeArchive(ctx)
 	if err != nil {
 		return err
 	}
-	s.log.Info("data store purged", "archived_documents_removed", n)
+	bodies := 0
+	if s.p.Queue != nil {
+		if bodies, err = s.p.Queue.SweepBodies(ctx); err != nil {
+			return fmt.Errorf("purge data: %w", err)
+		}
+	}
+	s.log.Info("data store purged", "archived_documents_removed", n, "queue_bodies_removed", bodies)
 	return nil
 }
 
