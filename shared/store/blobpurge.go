@@ -308,51 +308,24 @@ func (s *Store) PurgeBlobs(ctx context.Context) (BlobPurge, error) {
 }
 
 // referencedBlobs reads the blob of every document, archived document and
-// upload. It reads on until the server has no more to send (the last
-// value it got had none pending), not until it has as many values as
-// were there when it started: a key rewritten meanwhile is sent at its
-// new place in the stream, and a scan that stopped at the count would
-// miss it (a destroyed document's archived copy, written after the scan
-// began, whose live one the scan came to too late).
+// upload (scanFiltered: a document destroyed meanwhile is seen by its
+// archived copy, written after the scan began).
 func (s *Store) referencedBlobs(ctx context.Context) (map[string]struct{}, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	filters := []string{"*.archived.>", "*.upload.*"}
 	for _, t := range Types {
 		filters = append(filters, "*."+string(t)+".*")
 	}
-	w, err := s.docs.WatchFiltered(ctx, filters)
+	refs := map[string]struct{}{}
+	err := s.scanFiltered(ctx, s.docs, filters, func(key string, _ uint64, value []byte) error {
+		if id := referredBlob(key, value); id != "" {
+			refs[id] = struct{}{}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read the blobs' references: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	refs := map[string]struct{}{}
-	got := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("read the blobs' references: the watch ended early")
-			}
-			if e == nil {
-				if got == 0 {
-					return refs, nil // nothing there when it began
-				}
-				continue
-			}
-			got++
-			if e.Operation() == jetstream.KeyValuePut {
-				if id := referredBlob(e.Key(), e.Value()); id != "" {
-					refs[id] = struct{}{}
-				}
-			}
-			if e.Delta() == 0 {
-				return refs, nil
-			}
-		}
-	}
+	return refs, nil
 }
 
 // referredBlob is the blob a document, archived document or upload key
