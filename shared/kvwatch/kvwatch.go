@@ -1,6 +1,7 @@
 // Package kvwatch follows a JetStream KV bucket: it applies every entry to
 // a caller's state as it changes, and says when the values that existed at
-// the start have been applied.
+// the start have been applied (Follow); and it lists a bucket's current
+// values without missing a key rewritten meanwhile (Scan).
 package kvwatch
 
 import (

@@ -31,6 +31,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetmail/jetmail/shared/kvwatch"
 	"github.com/jetmail/jetmail/shared/spam"
 )
 
@@ -255,30 +256,17 @@ func (s *Store) Samples(ctx context.Context, fn func(Sample) error) error {
 }
 
 func (s *Store) scan(ctx context.Context, filter string, fn func(Sample) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := s.samples.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	err := kvwatch.Scan(ctx, s.samples, []string{filter}, func(e jetstream.KeyValueEntry) error {
+		var x Sample
+		if json.Unmarshal(e.Value(), &x) != nil {
+			return nil // not a sample of this version: skipped
+		}
+		return fn(x)
+	})
 	if err != nil {
 		return fmt.Errorf("read the samples: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok || e == nil {
-				return nil
-			}
-			var x Sample
-			if err := json.Unmarshal(e.Value(), &x); err != nil {
-				continue // not a sample of this version: skipped
-			}
-			if err := fn(x); err != nil {
-				return err
-			}
-		}
-	}
+	return nil
 }
 
 // State is the trainer's: where it is in the change log, and its last

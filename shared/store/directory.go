@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/jetmail/jetmail/shared/address"
+	"github.com/jetmail/jetmail/shared/kvwatch"
 )
 
 // AccountType says whether an account is a person's or a group's.
@@ -492,44 +493,9 @@ func (s *Store) scan(ctx context.Context, kv jetstream.KeyValue, filter string, 
 	return s.scanFiltered(ctx, kv, []string{filter}, fn)
 }
 
-// scanFiltered is scan over several filters. It reads on until the
-// server has no more to send (the last value it got had none pending),
-// not until it has as many values as were there when it began: a key
-// rewritten meanwhile is sent again at its new place in the stream, and a
-// scan that stopped at the count would miss it (an account whose quota a
+// scanFiltered is scan over several filters (kvwatch.Scan: a key
+// rewritten during the listing is not missed, such as an account a
 // delivery charged while the accounts were listed).
 func (s *Store) scanFiltered(ctx context.Context, kv jetstream.KeyValue, filters []string, fn func(key string, rev uint64, value []byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := kv.WatchFiltered(ctx, filters)
-	if err != nil {
-		return fmt.Errorf("scan %s: %w", strings.Join(filters, ", "), err)
-	}
-	defer func() { _ = w.Stop() }()
-	got := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("scan %s: the watch ended early", strings.Join(filters, ", "))
-			}
-			if e == nil {
-				if got == 0 {
-					return nil // nothing there when it began
-				}
-				continue
-			}
-			got++
-			if e.Operation() == jetstream.KeyValuePut {
-				if err := fn(e.Key(), e.Revision(), e.Value()); err != nil {
-					return fmt.Errorf("scan %s: %s: %w", strings.Join(filters, ", "), e.Key(), err)
-				}
-			}
-			if e.Delta() == 0 {
-				return nil
-			}
-		}
-	}
+	return kvwatch.Scan(ctx, kv, filters, func(e jetstream.KeyValueEntry) error { return fn(e.Key(), e.Revision(), e.Value()) })
 }
