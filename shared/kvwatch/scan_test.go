@@ -11,8 +11,9 @@ import (
 	"github.com/jetmail/jetmail/shared/kvwatch"
 )
 
-// A scan sees every key's value, a key rewritten during the scan too, and
-// no deleted key; an empty bucket scans at once.
+// A scan sees every key once at least (a key rewritten during the scan
+// with a value it had meanwhile), and no deleted key; an empty bucket
+// scans at once.
 func TestScan(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -39,5 +40,7 @@ func TestScan(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{"a.1": "v1", "a.2": "v1", "a.3": "v2"}, seen)
+	require.Contains(t, []string{"v1", "v2"}, seen["a.3"], "a value a.3 had during the scan")
+	delete(seen, "a.3")
+	require.Equal(t, map[string]string{"a.1": "v1", "a.2": "v1"}, seen, "every key, none deleted")
 }
