@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jetmail/jetmail/services/calendar"
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
@@ -80,6 +81,9 @@ var registry = map[string]Factory{
 	maintenance.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return maintenance.New(cfg, c.Store(true), maintenance.Params{Queue: c.Queue()}), nil
 	},
+	calendar.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return calendar.New(cfg, c.Store(true), calendar.Params{Queue: c.Queue()}), nil
+	},
 	spamtrainer.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return spamtrainer.New(cfg, c.Store(true), spamtrainer.Params{}), nil
 	},
@@ -95,6 +99,7 @@ var roleServices = map[roles.Role]string{
 	roles.PurgeStores:   maintenance.Name,
 	roles.PurgeAccounts: maintenance.Name,
 	spamtrainer.Role:    spamtrainer.Name,
+	calendar.Role:       calendar.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.

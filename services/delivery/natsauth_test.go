@@ -16,10 +16,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetmail/jetmail/services/calendar"
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/services/scheduler"
+	"github.com/jetmail/jetmail/services/spamtrainer"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/config"
@@ -139,6 +141,14 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	maintStore := store.NewComponent(store.Params{})
 	maintQueue := mailqueue.New(mailqueue.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Maintenance), maintCfg, maintStore, maintQueue, maintenance.New(maintCfg, maintStore, maintenance.Params{Queue: maintQueue}))
+	// The calendar service follows the change log and queues alarm mail.
+	calCfg := jetmailtest.Config(t, "cal", apiUsers)
+	calStore, calQueue := store.NewComponent(store.Params{}), mailqueue.New(mailqueue.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Calendar), calCfg, calStore, calQueue, calendar.New(calCfg, calStore, calendar.Params{Queue: calQueue}))
+	// The spam trainer reads the change log and writes the models.
+	spamCfg := jetmailtest.Config(t, "spam", apiUsers)
+	spamStore := store.NewComponent(store.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.SpamTrainer), spamCfg, spamStore, spamtrainer.New(spamCfg, spamStore, spamtrainer.Params{}))
 
 	// One recipient: the body travels in its entry; two: in the object
 	// store, which smtp writes and delivery reads.

@@ -35,6 +35,11 @@
 //	               streams, and the outbound queue (DestroyAccount cancels
 //	               the account's mail); ensures the other role streams and
 //	               their anchors; answers the store's API calls
+//	calendar       the store (the events, the change log's calendar
+//	               changes), the task and settings buckets and the
+//	               calendar-alerts role stream, its alarm bucket, and the
+//	               outbound queue (alarm emails); answers the store's API
+//	               calls
 //	spam-trainer   the store (the change log's moves, the emails'
 //	               blobs), the task and settings buckets and the
 //	               bayes-training role stream, the spam models and samples,
@@ -89,10 +94,11 @@ const (
 	Indexer     = "indexer"
 	Maintenance = "maintenance"
 	SpamTrainer = "spam-trainer"
+	Calendar    = "calendar"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Delivery, Indexer, Maintenance, Scheduler, SMTP, SpamTrainer}
+var Services = []string{Calendar, Delivery, Indexer, Maintenance, Scheduler, SMTP, SpamTrainer}
 
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
@@ -107,6 +113,7 @@ var apiTypes = map[string][]string{
 	Indexer:     append([]string{jmap.ObjectType(adminapi.MethodTraceGet)}, storeAPITypes...),
 	Maintenance: storeAPITypes,
 	SpamTrainer: storeAPITypes,
+	Calendar:    storeAPITypes,
 	Scheduler:   {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 
@@ -224,6 +231,10 @@ func roleRunner(rs ...roles.Role) grant {
 	return g
 }
 
+// calendarAlarms is the calendar service's bucket of pending alarm tasks
+// (services/calendar.BucketAlarms: a service's own name, not imported).
+const calendarAlarms = "jetmail-calendar-alarms"
+
 // queueAll lets an identity work the outbound queue: its entries, bodies,
 // controls and triggers, recording what it does in the traces.
 func queueAll() grant {
@@ -292,6 +303,11 @@ func service(name string) (grant, error) {
 		// AccountMaintenance reindex creates index tasks; StoreMaintenance
 		// reindex asks the holders to rebuild.
 		g.pub = append(g.pub, work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
+	case Calendar:
+		g.add(wholeStore()) // the events, and the change log's calendar consumer
+		g.add(roleRunner(roles.CalendarAlerts))
+		g.add(kvFull(calendarAlarms))
+		g.add(queueAll()) // alarm emails
 	case SpamTrainer:
 		g.add(wholeStore()) // samples: the change log, the emails, their blobs
 		g.add(roleRunner(roles.BayesTraining))
