@@ -318,6 +318,8 @@ func TestParseErrors(t *testing.T) {
 		{"RRULE", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=SOMETIMES"), `VEVENT RRULE "FREQ=SOMETIMES"`},
 		{"RRULE interval", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=DAILY;INTERVAL=-1"), `INTERVAL=-1: want a whole number of 1 or more`},
 		{"RRULE UNTIL", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=DAILY;UNTIL=soon"), `RRULE "FREQ=DAILY;UNTIL=soon": UNTIL: not a DATE`},
+		{"RRULE never meets its BYMINUTE", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=SECONDLY;INTERVAL=3600;BYMINUTE=1"), "never meet its BYHOUR, BYMINUTE or BYSECOND"},
+		{"RRULE never meets its BYHOUR", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=HOURLY;INTERVAL=24;BYHOUR=5"), "never meet its BYHOUR"},
 		{"RRULE part", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=DAILY;;"), `part "" is not NAME=VALUE`},
 		{"RDATE", ev("DTSTART:20260310T090000Z", "RDATE:20260399T090000Z"), `VEVENT RDATE "20260399T090000Z": not a DATE-TIME`},
 		{"EXDATE zone", ev("DTSTART:20260310T090000Z", "EXDATE;TZID=Nowhere:20260311T090000"), `VEVENT EXDATE "20260311T090000": unknown TZID "Nowhere"`},
@@ -376,7 +378,8 @@ func TestWall(t *testing.T) {
 // TestBounded: rules that never end, or never match, return promptly.
 func TestBounded(t *testing.T) {
 	t.Parallel()
-	for _, rule := range []string{"FREQ=DAILY", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MINUTELY", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31"} {
+	for _, rule := range []string{"FREQ=DAILY", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MINUTELY", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31",
+		"FREQ=HOURLY;INTERVAL=5;BYHOUR=3", "FREQ=MINUTELY;INTERVAL=7;BYMINUTE=1", "FREQ=SECONDLY;INTERVAL=86401;BYSECOND=30"} {
 		got, err := Next(cal(event("DTSTART:20000101T000000Z", "RRULE:"+rule, valarm("a", "TRIGGER:-PT1M"))...), utc("2026-03-01T00:00:00Z"))
 		require.NoError(t, err, rule)
 		for _, g := range got {

@@ -72,7 +72,10 @@
 // rule loops: an hourly event started 12 years ago, or a secondly one,
 // yields no trigger. A rule that can never match (BYMONTH=2;
 // BYMONTHDAY=30) runs rrule-go to the year 9999 once: about 0.25 s.
-// INTERVAL and COUNT below 1 are refused (rrule-go would loop on them).
+// INTERVAL and COUNT below 1 are refused (rrule-go would loop on them),
+// and so is a sub-daily rule whose steps never meet its BYHOUR,
+// BYMINUTE or BYSECOND (FREQ=SECONDLY;INTERVAL=3600;BYMINUTE=1 from
+// minute 0): rrule-go would step through every interval to 9999.
 //
 // # Errors
 //
