@@ -523,9 +523,14 @@ func (p *parser) rule(v string, m component) (*rrule.RRule, error) {
 		switch strings.ToUpper(key) {
 		case "UNTIL":
 			loc := m.start.Location()
-			t, _, err := p.parseWhenIn(val, loc)
+			t, isDate, err := p.parseWhenIn(val, loc)
 			if err != nil {
 				return nil, fmt.Errorf("UNTIL: %w", err)
+			}
+			if isDate && !m.date {
+				// A date UNTIL on a date-time event (RFC 5545 wants the
+				// same type; some clients write a date): that whole day.
+				t = span{Days: 1}.addTo(t, loc).Add(-time.Second)
 			}
 			until = t
 			continue
@@ -537,7 +542,7 @@ func (p *parser) rule(v string, m component) (*rrule.RRule, error) {
 		case "DTSTART":
 			return nil, errors.New("DTSTART belongs to the VEVENT, not the RRULE")
 		}
-		keep = append(keep, strings.ToUpper(key)+"="+val)
+		keep = append(keep, strings.ToUpper(key)+"="+strings.ToUpper(val)) // rrule-go reads upper case only
 	}
 	opt, err := rrule.StrToROption(strings.Join(keep, ";"))
 	if err != nil {
