@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -522,9 +523,14 @@ func (p *parser) rule(v string, m component) (*rrule.RRule, error) {
 		switch strings.ToUpper(key) {
 		case "UNTIL":
 			loc := m.start.Location()
-			t, _, err := p.parseWhenIn(val, loc)
+			t, isDate, err := p.parseWhenIn(val, loc)
 			if err != nil {
 				return nil, fmt.Errorf("UNTIL: %w", err)
+			}
+			if isDate && !m.date {
+				// A date UNTIL on a date-time event (RFC 5545 wants the
+				// same type; some clients write a date): that whole day.
+				t = span{Days: 1}.addTo(t, loc).Add(-time.Second)
 			}
 			until = t
 			continue
@@ -536,7 +542,7 @@ func (p *parser) rule(v string, m component) (*rrule.RRule, error) {
 		case "DTSTART":
 			return nil, errors.New("DTSTART belongs to the VEVENT, not the RRULE")
 		}
-		keep = append(keep, strings.ToUpper(key)+"="+val)
+		keep = append(keep, strings.ToUpper(key)+"="+strings.ToUpper(val)) // rrule-go reads upper case only
 	}
 	opt, err := rrule.StrToROption(strings.Join(keep, ";"))
 	if err != nil {
@@ -546,7 +552,14 @@ func (p *parser) rule(v string, m component) (*rrule.RRule, error) {
 	if !until.IsZero() {
 		opt.Until = onWall(until.In(m.start.Location()))
 	}
-	return rrule.NewRRule(*opt)
+	r, err := rrule.NewRRule(*opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := reachable(opt); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // parseWhenIn reads an UNTIL: a UTC time, else a date or time in loc.
@@ -581,4 +594,48 @@ func recurrenceText(t time.Time, m component) string {
 	default:
 		return t.UTC().Format("20060102T150405Z")
 	}
+}
+
+// reachable refuses a sub-daily rule whose steps never meet its BYHOUR,
+// BYMINUTE or BYSECOND (FREQ=SECONDLY;INTERVAL=3600;BYMINUTE=1 from a
+// time at minute 0): rrule-go would step through every interval to the
+// year 9999 looking for one. The time of day of DTSTART + k·INTERVAL
+// cycles within 86 400 steps, so trying those settles it. Which BYxxx
+// limit follows RFC 5545 3.3.10's table: BYHOUR for the three, BYMINUTE
+// for MINUTELY and SECONDLY, BYSECOND for SECONDLY (the others expand).
+func reachable(o *rrule.ROption) error {
+	var step int64
+	switch o.Freq {
+	case rrule.HOURLY:
+		step = 3600
+	case rrule.MINUTELY:
+		step = 60
+	case rrule.SECONDLY:
+		step = 1
+	default:
+		return nil
+	}
+	step *= int64(max(o.Interval, 1))
+	in := func(set []int, v int64) bool {
+		return len(set) == 0 || slices.Contains(set, int(v))
+	}
+	match := func(tod int64) bool {
+		h, mi, s := tod/3600, tod/60%60, tod%60
+		return in(o.Byhour, h) && (o.Freq == rrule.HOURLY || in(o.Byminute, mi)) && (o.Freq != rrule.SECONDLY || in(o.Bysecond, s))
+	}
+	h, mi, s := o.Dtstart.Clock()
+	t0 := int64(h*3600 + mi*60 + s)
+	for k := range 86400 / gcd(step%86400, 86400) {
+		if match((t0 + k*(step%86400)) % 86400) {
+			return nil
+		}
+	}
+	return errors.New("the INTERVAL's steps from DTSTART never meet its BYHOUR, BYMINUTE or BYSECOND")
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

@@ -138,6 +138,15 @@ func TestNext(t *testing.T) {
 		after: "2026-03-23T07:45:00Z",
 		want:  []want{{id: "a1", at: "2026-03-30T06:45:00Z", start: "2026-03-30T07:00:00Z", end: "2026-03-30T08:00:00Z", rid: "20260330T070000Z"}},
 	}, {
+		name:  "a date UNTIL on a date-time event includes that day, lower case read",
+		ical:  weekly("RRULE:freq=weekly;until=20260330"),
+		after: "2026-03-23T07:45:00Z",
+		want:  []want{{id: "a1", at: "2026-03-30T06:45:00Z", start: "2026-03-30T07:00:00Z", end: "2026-03-30T08:00:00Z", rid: "20260330T070000Z"}},
+	}, {
+		name:  "a date UNTIL: nothing after that day",
+		ical:  weekly("RRULE:FREQ=WEEKLY;UNTIL=20260329"),
+		after: "2026-03-23T07:45:00Z",
+	}, {
 		name:  "after the exact trigger time gives the next one",
 		ical:  weekly("RRULE:FREQ=WEEKLY"),
 		after: "2026-03-16T07:45:00Z",
@@ -318,6 +327,8 @@ func TestParseErrors(t *testing.T) {
 		{"RRULE", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=SOMETIMES"), `VEVENT RRULE "FREQ=SOMETIMES"`},
 		{"RRULE interval", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=DAILY;INTERVAL=-1"), `INTERVAL=-1: want a whole number of 1 or more`},
 		{"RRULE UNTIL", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=DAILY;UNTIL=soon"), `RRULE "FREQ=DAILY;UNTIL=soon": UNTIL: not a DATE`},
+		{"RRULE never meets its BYMINUTE", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=SECONDLY;INTERVAL=3600;BYMINUTE=1"), "never meet its BYHOUR, BYMINUTE or BYSECOND"},
+		{"RRULE never meets its BYHOUR", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=HOURLY;INTERVAL=24;BYHOUR=5"), "never meet its BYHOUR"},
 		{"RRULE part", ev("DTSTART:20260310T090000Z", "RRULE:FREQ=DAILY;;"), `part "" is not NAME=VALUE`},
 		{"RDATE", ev("DTSTART:20260310T090000Z", "RDATE:20260399T090000Z"), `VEVENT RDATE "20260399T090000Z": not a DATE-TIME`},
 		{"EXDATE zone", ev("DTSTART:20260310T090000Z", "EXDATE;TZID=Nowhere:20260311T090000"), `VEVENT EXDATE "20260311T090000": unknown TZID "Nowhere"`},
@@ -376,11 +387,58 @@ func TestWall(t *testing.T) {
 // TestBounded: rules that never end, or never match, return promptly.
 func TestBounded(t *testing.T) {
 	t.Parallel()
-	for _, rule := range []string{"FREQ=DAILY", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MINUTELY", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31"} {
+	for _, rule := range []string{"FREQ=DAILY", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MINUTELY", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31",
+		"FREQ=HOURLY;INTERVAL=5;BYHOUR=3", "FREQ=MINUTELY;INTERVAL=7;BYMINUTE=1", "FREQ=SECONDLY;INTERVAL=86401;BYSECOND=30"} {
 		got, err := Next(cal(event("DTSTART:20000101T000000Z", "RRULE:"+rule, valarm("a", "TRIGGER:-PT1M"))...), utc("2026-03-01T00:00:00Z"))
 		require.NoError(t, err, rule)
 		for _, g := range got {
 			require.True(t, g.At.After(utc("2026-03-01T00:00:00Z")), rule)
+		}
+	}
+}
+
+func TestZones(t *testing.T) {
+	t.Parallel()
+	after := utc("2026-03-01T00:00:00Z")
+	for _, tc := range []struct {
+		name, start, end string
+		opts             Options
+		startTZ, endTZ   string
+	}{
+		{"UTC", "DTSTART:20260310T090000Z", "DTEND:20260310T100000Z", Options{}, "UTC", "UTC"},
+		{"floating, default", "DTSTART:20260310T090000", "DURATION:PT1H", Options{}, "UTC", "UTC"},
+		{"floating in Paris", "DTSTART:20260310T090000", "DURATION:PT1H", Options{Floating: paris}, "Europe/Paris", "Europe/Paris"},
+		{"a flight: two zones", "DTSTART;TZID=Europe/Paris:20260310T090000", "DTEND;TZID=America/New_York:20260310T113000", Options{}, "Europe/Paris", "America/New_York"},
+		{"date", "DTSTART;VALUE=DATE:20260310", "DTEND;VALUE=DATE:20260312", Options{Floating: paris}, "Europe/Paris", "Europe/Paris"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ev, err := Parse(cal(event(tc.start, tc.end, valarm("a", "TRIGGER;RELATED=END:PT0S"))...), tc.opts)
+			require.NoError(t, err)
+			got := ev.Next(after)
+			require.Len(t, got, 1)
+			require.Equal(t, tc.startTZ, got[0].StartTZ)
+			require.Equal(t, tc.endTZ, got[0].EndTZ)
+			require.Equal(t, got[0].End, got[0].At, "RELATED=END:PT0S fires at the end")
+			for _, tz := range []string{got[0].StartTZ, got[0].EndTZ} {
+				_, err := time.LoadLocation(tz)
+				require.NoError(t, err, "the task checks its zones load")
+			}
+		})
+	}
+}
+
+// BenchmarkNext: a daily 09:00 Paris event started ten years before the
+// instant asked about, with two alarms and an override; figures only.
+func BenchmarkNext(b *testing.B) {
+	ev, err := Parse(cal(append(event("DTSTART;TZID=Europe/Paris:20160101T090000", "DURATION:PT1H", "RRULE:FREQ=DAILY",
+		valarm("a", "TRIGGER:-PT15M"), valarm("b", "TRIGGER:-P1D")),
+		event("RECURRENCE-ID;TZID=Europe/Paris:20260401T090000", "DTSTART;TZID=Europe/Paris:20260401T100000", valarm("a", "TRIGGER:-PT15M"))...)...), Options{})
+	require.NoError(b, err)
+	after := utc("2026-03-01T00:00:00Z")
+	for b.Loop() {
+		if len(ev.Next(after)) != 2 {
+			b.Fatal("want two triggers")
 		}
 	}
 }

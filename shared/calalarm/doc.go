@@ -62,7 +62,8 @@
 // weekly 09:00 Europe/Paris meeting stays at 09:00 local across DST
 // while its UTC instant moves by an hour. COUNT and UNTIL are honoured
 // (UNTIL inclusive; in UTC, or in the event's zone for a floating or
-// date event). RecurrenceID is an instance's original start: UTC
+// date event; a date UNTIL on a date-time event covers that whole day).
+// Walking a daily event ten years old costs about 2.6 ms (BenchmarkNext). RecurrenceID is an instance's original start: UTC
 // ("20260330T070000Z"), a date ("20260330") or a floating time.
 //
 // # Bounds
@@ -72,7 +73,10 @@
 // rule loops: an hourly event started 12 years ago, or a secondly one,
 // yields no trigger. A rule that can never match (BYMONTH=2;
 // BYMONTHDAY=30) runs rrule-go to the year 9999 once: about 0.25 s.
-// INTERVAL and COUNT below 1 are refused (rrule-go would loop on them).
+// INTERVAL and COUNT below 1 are refused (rrule-go would loop on them),
+// and so is a sub-daily rule whose steps never meet its BYHOUR,
+// BYMINUTE or BYSECOND (FREQ=SECONDLY;INTERVAL=3600;BYMINUTE=1 from
+// minute 0): rrule-go would step through every interval to 9999.
 //
 // # Errors
 //

@@ -52,3 +52,39 @@ func FuzzNext(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRule fuzzes the parts that reach rrule-go and the date arithmetic
+// (DTSTART, RRULE, EXDATE, TRIGGER) inside a well-formed event, which
+// FuzzNext's whole-text mutations rarely get to.
+func FuzzRule(f *testing.F) {
+	for _, s := range [][4]string{
+		{"TZID=Europe/Paris:20260316T090000", "FREQ=WEEKLY;BYDAY=MO;COUNT=6", "TZID=Europe/Paris:20260330T090000", "-PT15M"},
+		{"VALUE=DATE:20260328", "FREQ=MONTHLY;BYDAY=-1SU;UNTIL=20270101", "VALUE=DATE:20260426", "-P1D"},
+		{"TZID=America/New_York:20261101T013000", "FREQ=HOURLY;INTERVAL=2;BYSETPOS=-1", "TZID=America/New_York:20261101T033000", "P1W"},
+		{":00010101T000000Z", "FREQ=YEARLY;BYEASTER=-2;BYWEEKNO=53", ":99991231T235959Z", "-P999D"},
+		{":99991231T235959Z", "FREQ=SECONDLY;BYSECOND=59", ":99991231T235959Z", "PT23H59M59S"},
+		{"TZID=Pacific/Apia:20111229T090000", "FREQ=DAILY;COUNT=3", "TZID=Pacific/Apia:20111230T090000", "-P1D"},
+		// Found by this fuzzer: rrule-go stepped hourly to the year 9999.
+		{":20260101T000000Z", "FREQ=SECONDLY;INTERVAL=3600;BYMINUTE=1", ":20260101T000000Z", "-PT1M"},
+	} {
+		f.Add(s[0], s[1], s[2], s[3], int64(1772323200))
+	}
+	f.Fuzz(func(t *testing.T, dtstart, rule, exdate, trigger string, afterUnix int64) {
+		for _, s := range []string{dtstart, rule, exdate, trigger} {
+			if strings.ContainsAny(s, "\r\n") {
+				return
+			}
+		}
+		after := time.Unix(afterUnix%(400*365*86400), 0).UTC()
+		text := cal(event("DTSTART;"+dtstart, "RRULE:"+rule, "EXDATE;"+exdate,
+			valarm("a", "TRIGGER:"+trigger, "REPEAT:3", "DURATION:P1DT1H"), valarm("b", "TRIGGER;RELATED=END:"+trigger))...)
+		ev, err := Parse(text, Options{Floating: paris})
+		if err != nil {
+			return
+		}
+		for _, g := range ev.Next(after) {
+			require.True(t, g.At.After(after), "%+v after %v", g, after)
+			require.False(t, g.End.Before(g.Start), "%+v", g)
+		}
+	})
+}
