@@ -169,7 +169,7 @@ func Parse(text string, opts Options) (*Event, error) {
 	if len(text) > MaxText {
 		return nil, &Error{Err: fmt.Errorf("%d bytes; at most %d", len(text), MaxText)}
 	}
-	cal, err := decode(text)
+	cal, err := Decode(text)
 	if err != nil {
 		return nil, &Error{Err: fmt.Errorf("not iCalendar: %w", err)}
 	}
@@ -219,10 +219,11 @@ func Parse(text string, opts Options) (*Event, error) {
 	return ev, nil
 }
 
-// decode reads the text with go-ical, whose decoder panics on some
-// malformed lines ("0;0=", a parameter with nothing after it): that is
-// an error here, as any other malformed text.
-func decode(text string) (cal *ical.Calendar, err error) {
+// Decode reads an iCalendar text with go-ical, whose decoder panics on
+// some malformed lines ("0;0=", a parameter with nothing after it): that
+// is an error here, as any other malformed text. Every reader of
+// iCalendar in jetmail decodes through it.
+func Decode(text string) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			cal, err = nil, fmt.Errorf("malformed content line (%v)", r)

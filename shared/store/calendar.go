@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-ical"
+
+	"github.com/jetmail/jetmail/shared/calalarm"
 )
 
 // MaxCalendarText bounds an event's iCalendar text, in bytes: 1 MiB.
@@ -44,7 +46,7 @@ func ParseCalendarEvent(text string) (*CalendarEvent, error) {
 	if len(text) > MaxCalendarText {
 		return nil, fmt.Errorf("%d bytes; at most %d", len(text), MaxCalendarText)
 	}
-	cal, err := ical.NewDecoder(strings.NewReader(text)).Decode()
+	cal, err := calalarm.Decode(text)
 	if err != nil {
 		return nil, fmt.Errorf("not iCalendar: %w", err)
 	}

@@ -68,3 +68,10 @@ func TestParseContactCard(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// Text that makes the iCalendar decoder panic is an error, not a crash.
+func TestParseCalendarEventNeverPanics(t *testing.T) {
+	t.Parallel()
+	_, err := store.ParseCalendarEvent("BEGIN:VCALENDAR\r\n0;0=\r\nEND:VCALENDAR\r\n")
+	require.ErrorContains(t, err, "malformed content line")
+}
