@@ -54,6 +54,7 @@ bench: tools
 	@scripts/install-bench-peers
 	JETMAIL_BENCH_ITEMS=$(BENCH_ITEMS) JETMAIL_BENCH_PROFILE=$(BENCH_PROFILE) \
 		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./e2e/bench/
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./services/calendar/
 
 ## soak: the fault tests, SOAK_COUNT times each (default 5): the R3 queue stream's leader killed mid-load,
 ## NATS down 10 s under load, a delivery node killed mid-batch; each counts accepted, delivered, left and

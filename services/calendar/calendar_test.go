@@ -20,6 +20,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/store/storetest"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -36,6 +37,7 @@ addresses = ["alice@example.org"]
 `
 
 type calNode struct {
+	node  *node.Node
 	js    jetstream.JetStream
 	st    *store.Store
 	cal   *calendar.Service
@@ -44,7 +46,7 @@ type calNode struct {
 
 // startCalendar runs a node with the store, the queue, local delivery and
 // the calendar service.
-func startCalendar(t *testing.T) *calNode {
+func startCalendar(t testing.TB) *calNode {
 	t.Helper()
 	srv := jetmailtest.Server(t)
 	cfg, err := config.Parse([]byte(calConfig))
@@ -55,13 +57,13 @@ func startCalendar(t *testing.T) *calNode {
 	sc := store.NewComponent(store.Params{})
 	q := mailqueue.New(mailqueue.Params{})
 	cal := calendar.New(cfg, sc, calendar.Params{Queue: q})
-	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, q, delivery.New(cfg, q).WithStore(sc), cal)
+	nd := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, q, delivery.New(cfg, q).WithStore(sc), cal)
 	js, err := jetstream.New(jetmailtest.Conn(t, srv))
 	require.NoError(t, err)
 	st := sc.Store()
 	alice, err := st.AccountByAddress(context.Background(), "alice@example.org")
 	require.NoError(t, err)
-	return &calNode{js, st, cal, alice}
+	return &calNode{nd, js, st, cal, alice}
 }
 
 func event(uid, summary string, start time.Time, trigger string) string {
@@ -88,7 +90,7 @@ END:VCALENDAR
 `, uid, start.UTC().Format("20060102T150405Z"), summary, trigger), "\n", "\r\n")
 }
 
-func (n *calNode) put(t *testing.T, id, ical string) string {
+func (n *calNode) put(t testing.TB, id, ical string) string {
 	t.Helper()
 	ctx := context.Background()
 	ev, err := store.ParseCalendarEvent(ical)
