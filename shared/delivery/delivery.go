@@ -431,13 +431,22 @@ func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []
 	if d.p.Duplicates != nil {
 		messageID = dupid.MessageID(dl.Body)
 	}
+	// The message is analysed for the spam filter once, whatever the
+	// number of local recipients; each account's models score it.
+	var analysed *spam.Message
+	analyse := func() *spam.Message {
+		if analysed == nil {
+			analysed = spam.Analyze(dl.Body)
+		}
+		return analysed
+	}
 	for i, r := range dl.Recipients {
-		out[i] = d.storeLocal(ctx, r, dl.Body, messageID)
+		out[i] = d.storeLocal(ctx, r, dl.Body, messageID, analyse)
 	}
 	return out
 }
 
-func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body []byte, messageID string) mailqueue.Result {
+func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body []byte, messageID string, analyse func() *spam.Message) mailqueue.Result {
 	a, err := d.p.Store.AccountByAddress(ctx, r.Address)
 	if errors.Is(err, store.ErrNotFound) {
 		return mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
@@ -450,7 +459,7 @@ func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body
 	if stop {
 		return res
 	}
-	body, mailbox := d.score(ctx, a, body)
+	body, mailbox := d.score(ctx, a, body, analyse)
 	_, err = d.p.Store.StoreEmail(ctx, a.ID, body, store.NewEmail{ID: emailID, MailboxIDs: map[string]bool{mailbox: true}})
 	switch {
 	case err == nil, errors.Is(err, store.ErrDuplicate):
@@ -475,11 +484,11 @@ func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body
 // it returns the message stamped with the verdict, and the mailbox it goes
 // to. A filter that cannot answer lets the message through unscored into
 // the Inbox: mail is never held or lost for it.
-func (d *Deliverer) score(ctx context.Context, a *store.Account, body []byte) ([]byte, string) {
+func (d *Deliverer) score(ctx context.Context, a *store.Account, body []byte, analyse func() *spam.Message) ([]byte, string) {
 	if d.p.Spam == nil {
 		return body, "inbox"
 	}
-	v, err := d.p.Spam.Classify(ctx, a.ID, body)
+	v, err := d.p.Spam.ClassifyMessage(ctx, a.ID, analyse())
 	if err != nil {
 		d.p.Logger.Warn("spam filter unavailable; delivering unscored", "account", a.Name, "err", err)
 		return body, "inbox"

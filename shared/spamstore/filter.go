@@ -103,6 +103,12 @@ func (f *Filter) rules(ctx context.Context) error {
 // Classify scores raw for account ("" for the global model alone, as at
 // intake, before the recipients' accounts are known).
 func (f *Filter) Classify(ctx context.Context, account string, raw []byte) (spam.Verdict, error) {
+	return f.ClassifyMessage(ctx, account, spam.Analyze(raw))
+}
+
+// ClassifyMessage is Classify of a message analysed already (spam.Analyze),
+// so that one message to several accounts is analysed once.
+func (f *Filter) ClassifyMessage(ctx context.Context, account string, m *spam.Message) (spam.Verdict, error) {
 	if err := f.rules(ctx); err != nil {
 		return spam.Verdict{}, err
 	}
@@ -116,5 +122,5 @@ func (f *Filter) Classify(ctx context.Context, account string, raw []byte) (spam
 			return spam.Verdict{}, err
 		}
 	}
-	return f.c.ClassifyRaw(raw, global, own), nil
+	return f.c.Classify(m, global, own), nil
 }

@@ -174,12 +174,9 @@ func (s *Store) keepBlob(ctx context.Context, id string) (BlobRef, error) {
 	if err := s.full(); err != nil {
 		return BlobRef{}, err
 	}
-	info, err := s.blobs.GetInfo(ctx, id)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return BlobRef{}, fmt.Errorf("blob %s: %w", id, ErrNotFound)
-	}
+	info, err := s.blobInfo(ctx, id)
 	if err != nil {
-		return BlobRef{}, fmt.Errorf("blob %s: %w", id, err)
+		return BlobRef{}, err
 	}
 	kept, err := s.keepStored(ctx, id, info)
 	if err != nil {

@@ -33,6 +33,20 @@ func uidKey(account, mailbox string) string { return account + ".uidnext." + mai
 // RecalculateUIDs closes them). A mailbox's first UID sets its
 // UIDValidity to the time, in seconds.
 func (s *Store) allocUID(ctx context.Context, account, mailbox string) (UID, error) {
+	var got UID
+	err := s.updateUIDCounter(ctx, account, mailbox, func(c *uidCounter, found bool) {
+		if !found {
+			*c = uidCounter{Validity: uint32(s.p.Clock.Now().Unix()), Next: 1}
+		}
+		got = UID{Validity: c.Validity, UID: max(c.Next, 1)}
+		c.Next = got.UID + 1
+	})
+	return got, err
+}
+
+// updateUIDCounter applies change to the mailbox's counter (found false:
+// there is none yet) and writes it by compare-and-set, again on conflict.
+func (s *Store) updateUIDCounter(ctx context.Context, account, mailbox string, change func(c *uidCounter, found bool)) error {
 	mu := s.uidAllocs.of(account + "." + mailbox)
 	mu.Lock()
 	defer mu.Unlock()
@@ -40,14 +54,10 @@ func (s *Store) allocUID(ctx context.Context, account, mailbox string) (UID, err
 	for range casRetries {
 		var c uidCounter
 		rev, err := s.getJSON(ctx, s.docs, k, &c)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			c = uidCounter{Validity: uint32(s.p.Clock.Now().Unix()), Next: 1}
-		case err != nil:
-			return UID{}, fmt.Errorf("next UID of mailbox %s: %w", mailbox, err)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("UID counter of mailbox %s: %w", mailbox, err)
 		}
-		got := UID{Validity: c.Validity, UID: max(c.Next, 1)}
-		c.Next = got.UID + 1
+		change(&c, rev != 0)
 		b, _ := json.Marshal(c)
 		if rev == 0 {
 			_, err = s.docs.Create(ctx, k, b)
@@ -58,11 +68,11 @@ func (s *Store) allocUID(ctx context.Context, account, mailbox string) (UID, err
 			continue
 		}
 		if err != nil {
-			return UID{}, fmt.Errorf("next UID of mailbox %s: %w", mailbox, kvErr(err))
+			return fmt.Errorf("UID counter of mailbox %s: %w", mailbox, kvErr(err))
 		}
-		return got, nil
+		return nil
 	}
-	return UID{}, fmt.Errorf("next UID of mailbox %s: %w", mailbox, ErrConflict)
+	return fmt.Errorf("UID counter of mailbox %s: %w", mailbox, ErrConflict)
 }
 
 // giveUIDs gives e a UID in each mailbox it is in that it has none of (a
@@ -165,7 +175,9 @@ func (s *Store) RecalculateUIDs(ctx context.Context, account string) ([]UIDRecou
 			continue
 		}
 		validity := max(uint32(s.p.Clock.Now().Unix()), c.Validity+1)
-		if err := s.moveUIDCounter(ctx, account, mb, uidCounter{Validity: validity, Next: uint32(len(es)) + 1}); err != nil {
+		if err := s.updateUIDCounter(ctx, account, mb, func(c *uidCounter, _ bool) {
+			*c = uidCounter{Validity: validity, Next: uint32(len(es)) + 1}
+		}); err != nil {
 			return out, err
 		}
 		r := UIDRecount{Mailbox: mb, Validity: validity, Emails: len(es)}
@@ -211,36 +223,6 @@ func (s *Store) RecalculateUIDs(ctx context.Context, account string) ([]UIDRecou
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// moveUIDCounter sets a mailbox's counter to c, or past it when another
-// writer moved it further.
-func (s *Store) moveUIDCounter(ctx context.Context, account, mailbox string, c uidCounter) error {
-	mu := s.uidAllocs.of(account + "." + mailbox)
-	mu.Lock()
-	defer mu.Unlock()
-	k := uidKey(account, mailbox)
-	b, _ := json.Marshal(c)
-	for range casRetries {
-		var old uidCounter
-		rev, err := s.getJSON(ctx, s.docs, k, &old)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			_, err = s.docs.Create(ctx, k, b)
-		case err != nil:
-			return fmt.Errorf("move the UID counter of mailbox %s: %w", mailbox, err)
-		default:
-			_, err = s.docs.Update(ctx, k, b, rev)
-		}
-		if errors.Is(casErr(err), ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("move the UID counter of mailbox %s: %w", mailbox, kvErr(err))
-		}
-		return nil
-	}
-	return fmt.Errorf("move the UID counter of mailbox %s: %w", mailbox, ErrConflict)
 }
 
 // setUID sets an email's UID in a mailbox to what to gives, if it is

@@ -73,14 +73,24 @@ func (s *Store) BlobInfo(ctx context.Context, id string) (BlobRef, error) {
 	if err := s.full(); err != nil {
 		return BlobRef{}, err
 	}
-	info, err := s.blobs.GetInfo(ctx, id)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return BlobRef{}, fmt.Errorf("blob %s: %w", id, ErrNotFound)
-	}
+	info, err := s.blobInfo(ctx, id)
 	if err != nil {
-		return BlobRef{}, fmt.Errorf("blob %s: %w", id, err)
+		return BlobRef{}, err
 	}
 	return BlobRef{ID: id, Size: int64(info.Size)}, nil
+}
+
+// blobInfo reads a stored blob's object info; ErrNotFound when it is not
+// stored.
+func (s *Store) blobInfo(ctx context.Context, id string) (*jetstream.ObjectInfo, error) {
+	info, err := s.blobs.GetInfo(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("blob %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", id, err)
+	}
+	return info, nil
 }
 
 // httpFail writes a problem-details error (RFC 7807) for the blob
