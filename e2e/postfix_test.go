@@ -21,38 +21,10 @@ import (
 	"github.com/jetmail/jetmail/shared/store/storetest"
 )
 
-// smtpSink runs Postfix's smtp-sink on addr with extra options; it dumps
-// what it accepts to the returned file.
+// smtpSink runs Postfix's smtp-sink (jetmailtest.SMTPSink).
 func smtpSink(t *testing.T, addr string, extra ...string) (dump string, stop func()) {
 	t.Helper()
-	bin := "/usr/sbin/smtp-sink"
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("JETMAIL_REQUIRE_TOOLS") == "1" {
-			t.Fatal("smtp-sink is required (scripts/install-test-deps installs postfix)")
-		}
-		t.Skip("smtp-sink not installed")
-	}
-	// smtp-sink drops to nobody, who must reach the dump file: not under
-	// t.TempDir(), whose parent is private.
-	dir, err := os.MkdirTemp("", "jetmail-smtp-sink-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o777))
-	dump = filepath.Join(dir, "dump.txt")
-	args := append([]string{"-u", "nobody", "-D", dump}, extra...)
-	cmd := exec.Command(bin, append(args, addr, "256")...)
-	require.NoError(t, cmd.Start())
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	jetmailtest.WaitListening(t, addr)
-	return dump, stop
+	return jetmailtest.SMTPSink(t, addr, extra...)
 }
 
 func dumpText(path string) string {

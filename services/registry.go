@@ -100,6 +100,7 @@ var roleServices = map[roles.Role]string{
 	roles.PurgeAccounts: maintenance.Name,
 	spamtrainer.Role:    spamtrainer.Name,
 	calendar.Role:       calendar.Name,
+	calendar.RoleItip:   calendar.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.

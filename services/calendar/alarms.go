@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/calalarm"
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/taskmanager"
@@ -32,7 +33,21 @@ const casRetries = 20
 // of its alarms after now. running is the alarm task running now, if any:
 // it is done, so it is replaced in the entry, never destroyed.
 func (s *Service) schedule(ctx context.Context, account, docID, running string) error {
-	triggers, ev, err := s.triggers(ctx, account, docID)
+	after := s.clock.Now()
+	if running != "" {
+		// The next triggers come after the one that has just fired, even
+		// if it fired early by the clock, or was late past the next one.
+		cur, _, err := s.entry(ctx, account, docID)
+		if err != nil {
+			return err
+		}
+		for _, p := range cur {
+			if p.TaskID == running && p.At.After(after) {
+				after = p.At
+			}
+		}
+	}
+	triggers, ev, err := s.triggers(ctx, account, docID, after)
 	if err != nil {
 		return err
 	}
@@ -102,11 +117,12 @@ func (s *Service) schedule(ctx context.Context, account, docID, running string) 
 	return fmt.Errorf("alarm tasks of %s: written by others %d times over", k, casRetries)
 }
 
-// triggers reads the event and the next trigger of each of its alarms; a
+// triggers reads the event and the next trigger of each of its alarms
+// after a time; a
 // destroyed event has none. An event whose alarms cannot be read (it was
 // stored, so only its alarms can be wrong) has none either, and says why
 // in the log.
-func (s *Service) triggers(ctx context.Context, account, docID string) ([]calalarm.Trigger, *store.CalendarEvent, error) {
+func (s *Service) triggers(ctx context.Context, account, docID string, after time.Time) ([]calalarm.Trigger, *store.CalendarEvent, error) {
 	d, err := s.st.Document(ctx, account, store.CalendarType, docID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, nil
@@ -118,7 +134,7 @@ func (s *Service) triggers(ctx context.Context, account, docID string) ([]calala
 	if err := d.Decode(&ev); err != nil {
 		return nil, nil, err
 	}
-	triggers, err := calalarm.Next(ev.ICal, s.d.Clock.Now())
+	triggers, err := calalarm.Next(ev.ICal, after)
 	if err != nil {
 		s.log.Warn("an event's alarms cannot be read; none is scheduled", "account", account, "event", docID, "err", err)
 		return nil, &ev, nil
@@ -161,33 +177,51 @@ func zoneOr(tz string) string {
 }
 
 func (s *Service) entry(ctx context.Context, account, docID string) (map[string]pending, uint64, error) {
-	e, err := s.alarms.Get(ctx, entryKey(account, docID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return map[string]pending{}, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read the alarm tasks of %s: %w", entryKey(account, docID), err)
-	}
 	cur := map[string]pending{}
-	if err := json.Unmarshal(e.Value(), &cur); err != nil {
+	rev, err := getRecord(ctx, s.alarms, entryKey(account, docID), &cur)
+	if err != nil {
 		return nil, 0, fmt.Errorf("the alarm tasks of %s: %w", entryKey(account, docID), err)
 	}
-	return cur, e.Revision(), nil
+	return cur, rev, nil
 }
 
 func (s *Service) putEntry(ctx context.Context, k string, next map[string]pending, rev uint64) error {
+	var b []byte
+	if len(next) > 0 {
+		b, _ = json.Marshal(next)
+	}
+	return putRecord(ctx, s.alarms, k, b, rev)
+}
+
+// getRecord reads a JSON record into v; its revision, 0 when there is
+// none (v is then left as it is).
+func getRecord(ctx context.Context, kv jetstream.KeyValue, k string, v any) (uint64, error) {
+	e, err := kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, err
+	}
+	return e.Revision(), nil
+}
+
+// putRecord writes a record by compare-and-set at rev (0: there is none
+// yet); nil b removes it.
+func putRecord(ctx context.Context, kv jetstream.KeyValue, k string, b []byte, rev uint64) error {
 	var err error
 	switch {
-	case len(next) == 0 && rev == 0:
+	case b == nil && rev == 0:
 		return nil
-	case len(next) == 0:
-		err = s.alarms.Delete(ctx, k, jetstream.LastRevision(rev))
+	case b == nil:
+		err = kv.Delete(ctx, k, jetstream.LastRevision(rev))
 	case rev == 0:
-		b, _ := json.Marshal(next)
-		_, err = s.alarms.Create(ctx, k, b)
+		_, err = kv.Create(ctx, k, b)
 	default:
-		b, _ := json.Marshal(next)
-		_, err = s.alarms.Update(ctx, k, b, rev)
+		_, err = kv.Update(ctx, k, b, rev)
 	}
 	return err
 }
@@ -198,12 +232,45 @@ func isWrongLast(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// current reports whether t is the pending task of its alarm (a task the
-// entry no longer knows was replaced: it does nothing).
-func (s *Service) current(ctx context.Context, account, docID, alarmID, taskID string) (bool, error) {
-	cur, _, err := s.entry(ctx, account, docID)
-	if err != nil {
-		return false, err
+// entryWait and entryWaits bound how long an alarm task that its entry
+// does not name waits for the entry: its maker creates it, then records
+// it, so a task due at once can run in between.
+const (
+	entryWait  = 100 * time.Millisecond
+	entryWaits = 20
+)
+
+// current reports whether t is the pending task of its alarm. A task the
+// entry no longer names was replaced: it does nothing. One whose entry was
+// last written before the task was made may run before its maker records
+// it: it waits for the entry a moment, and if the entry never comes (its
+// maker stopped between the two writes), it is the alarm's task and runs,
+// once.
+func (s *Service) current(ctx context.Context, account, docID, alarmID string, t *task.Task) (bool, error) {
+	k := entryKey(account, docID)
+	for i := 0; ; i++ {
+		e, err := s.alarms.Get(ctx, k)
+		found := err == nil
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, fmt.Errorf("read the alarm tasks of %s: %w", k, err)
+		}
+		if found {
+			cur := map[string]pending{}
+			if err := json.Unmarshal(e.Value(), &cur); err != nil {
+				return false, fmt.Errorf("the alarm tasks of %s: %w", k, err)
+			}
+			if cur[alarmID].TaskID == t.ID {
+				return true, nil
+			}
+			if !e.Created().Before(t.CreatedAt) {
+				return false, nil // written since the task was made, without it
+			}
+		}
+		if i == entryWaits {
+			return found, nil
+		}
+		if !clock.Sleep(ctx, entryWait) {
+			return false, ctx.Err()
+		}
 	}
-	return cur[alarmID].TaskID == taskID, nil
 }

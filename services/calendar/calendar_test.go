@@ -48,6 +48,13 @@ type calNode struct {
 // the calendar service.
 func startCalendar(t testing.TB) *calNode {
 	t.Helper()
+	return startCalendarWith(t, calendar.Params{})
+}
+
+// startCalendarWith is startCalendar with the service's params (Queue is
+// set).
+func startCalendarWith(t testing.TB, p calendar.Params) *calNode {
+	t.Helper()
 	srv := jetmailtest.Server(t)
 	cfg, err := config.Parse([]byte(calConfig))
 	require.NoError(t, err)
@@ -56,7 +63,8 @@ func startCalendar(t testing.TB) *calNode {
 	cfg.Task.Periodic = map[string]config.Periodic{}
 	sc := store.NewComponent(store.Params{})
 	q := mailqueue.New(mailqueue.Params{})
-	cal := calendar.New(cfg, sc, calendar.Params{Queue: q})
+	p.Queue = q
+	cal := calendar.New(cfg, sc, p)
 	nd := jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, q, delivery.New(cfg, q).WithStore(sc), cal)
 	js, err := jetstream.New(jetmailtest.Conn(t, srv))
 	require.NoError(t, err)

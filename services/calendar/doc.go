@@ -1,8 +1,10 @@
 // Package calendar is the calendar service (`jetmail serve calendar`),
-// the node side of role calendar-alerts: it keeps, for each alarm of each
-// calendar event, exactly one pending CalendarAlarmEmail or
-// CalendarAlarmNotification task for the alarm's next trigger, and runs
-// those tasks on the nodes that own the account's partition.
+// the node side of roles calendar-alerts and imip-processing: it keeps,
+// for each alarm of each calendar event, exactly one pending
+// CalendarAlarmEmail or CalendarAlarmNotification task for the alarm's
+// next trigger, sends the iTIP messages (shared/itip) that an event's
+// change calls for as CalendarItipMessage tasks, and runs those tasks on
+// the nodes that own the account's partition.
 //
 // # From the change log to tasks
 //
@@ -19,16 +21,21 @@
 //	a task whose alarm is gone (or the event)   the task destroyed
 //	the same trigger                            nothing
 //
-// When an alarm task has run, the next trigger of its alarm (the next
-// occurrence of a recurring event) gets its task the same way.
+// When an alarm task has run, the next trigger of its alarm after the
+// one that fired (the next occurrence of a recurring event) gets its task
+// the same way.
 //
 // # A crash
 //
 // The feed acknowledges a batch of changes once its tasks match: a crash
 // before that reads the batch again, and matching again is harmless. A
 // crash between creating a task and recording it in the entry leaves a
-// task the entry does not know: it runs once, and the task it does does
-// not repeat (the next trigger is recorded). The entry is written by
+// task the entry does not know. A task due at once can also run before
+// its maker records it; so a task the entry does not name, and whose
+// entry was last written before the task was made, waits for the entry
+// up to two seconds: named, it runs; the entry rewritten without it, it
+// was replaced and does nothing; no entry write at all (its maker
+// stopped), it runs, once. The entry is written by
 // compare-and-set, so two writers (the feed and a task that has just run)
 // never lose each other's change.
 //
@@ -39,4 +46,19 @@
 // with the event's summary, time and place, in the event's time zone.
 // CalendarAlarmNotification has no push service to go to yet (push
 // notifications come with their own service): it completes and logs so.
+//
+// # iTIP
+//
+// A second duty, the imip-processing feed, reads the same changes with
+// its own durable consumer (imip-processing-feed) and, for each event,
+// compares it with what its account last sent (jetmail-calendar-itip,
+// <account>.<document>: itip.Sent) to plan REQUEST, CANCEL, ADD or REPLY
+// messages. It creates the CalendarItipMessage tasks, then records what
+// was sent by compare-and-set. A crash between the two plans the change
+// again: the messages are the same (their DTSTAMP is the change's time)
+// and so is their Message-ID, so a local recipient's duplicate filter
+// drops the second copy, and applying one twice changes nothing. The task
+// sends each payload as one iMIP mail (RFC 6047) through the outbound
+// queue, from the organizer (or the replying attendee). What arrives is
+// applied by local delivery (shared/itip.Receiver).
 package calendar

@@ -16,14 +16,24 @@ import (
 // feedBatch bounds the changes read at once.
 const feedBatch = 500
 
-// feed runs while this node holds the duty: it reads the calendar changes
-// of the change log and makes each changed event's alarm tasks match its
-// alarms, then acknowledges the batch.
-func (s *Service) feed(ctx context.Context) {
-	log := s.log.With("duty", "calendar-alerts feed")
+// feed is one follower of the change log's calendar changes: a cluster
+// duty with its own durable consumer, and what it does for each event
+// changed.
+type feed struct {
+	duty, consumer, description string
+	// work is called once per event changed in a batch, with the time of
+	// its last change in it.
+	work func(ctx context.Context, account, docID string, at time.Time) error
+}
+
+// follow runs while this node holds the feed's duty: it reads the
+// calendar changes of the change log and works each changed event, then
+// acknowledges the batch.
+func (s *Service) follow(ctx context.Context, f feed) {
+	log := s.log.With("duty", f.duty)
 	for ctx.Err() == nil {
 		cons, err := s.d.JS().CreateOrUpdateConsumer(ctx, store.StreamChanges, jetstream.ConsumerConfig{
-			Durable: FeedConsumer, Description: "calendar changes: the calendar service keeps each alarm's task",
+			Durable: f.consumer, Description: f.description,
 			FilterSubject: "jetmail.changes.*.*." + string(store.CalendarType),
 			AckPolicy:     jetstream.AckAllPolicy, AckWait: time.Minute, MaxAckPending: 4 * feedBatch,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -36,8 +46,8 @@ func (s *Service) feed(ctx context.Context) {
 			continue
 		}
 		for ctx.Err() == nil {
-			if err := s.feedOnce(ctx, cons); err != nil && ctx.Err() == nil {
-				log.Warn("feed calendar changes", "err", err)
+			if err := s.feedOnce(ctx, cons, f); err != nil && ctx.Err() == nil {
+				log.Warn("follow calendar changes", "err", err)
 				if !clock.Sleep(ctx, time.Second) {
 					return
 				}
@@ -50,13 +60,13 @@ func (s *Service) feed(ctx context.Context) {
 }
 
 // feedOnce works one batch of changes.
-func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
+func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer, f feed) error {
 	batch, err := cons.Fetch(feedBatch, jetstream.FetchMaxWait(s.p.FeedWait))
 	if err != nil {
 		return err
 	}
 	type event struct{ account, id string }
-	seen := map[event]bool{}
+	seen := map[event]time.Time{}
 	var order []event
 	var last jetstream.Msg
 	for m := range batch.Messages() {
@@ -65,10 +75,11 @@ func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
 		if json.Unmarshal(m.Data(), &c) != nil || c.Type != store.CalendarType {
 			continue
 		}
-		if k := (event{c.Account, c.ID}); !seen[k] {
-			seen[k] = true
+		k := event{c.Account, c.ID}
+		if _, ok := seen[k]; !ok {
 			order = append(order, k)
 		}
+		seen[k] = c.At
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 		return err
@@ -77,7 +88,7 @@ func (s *Service) feedOnce(ctx context.Context, cons jetstream.Consumer) error {
 		return nil
 	}
 	for _, e := range order {
-		if err := s.schedule(ctx, e.account, e.id, ""); err != nil {
+		if err := f.work(ctx, e.account, e.id, seen[e]); err != nil {
 			_ = last.Nak()
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	sdelivery "github.com/jetmail/jetmail/shared/delivery"
 	"github.com/jetmail/jetmail/shared/dupid"
+	"github.com/jetmail/jetmail/shared/itip"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/spam"
@@ -68,7 +69,8 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		return err
 	}
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host,
-		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter}); err != nil {
+		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter,
+		Itip: itip.NewReceiver(itip.ReceiverParams{Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Metrics: d.Metrics})}); err != nil {
 		return err
 	}
 	if err := s.Queue.StartDelivery(ctx, s.d); err != nil {

@@ -35,34 +35,47 @@ func TestDocumentsAPI(t *testing.T) {
 		bad      map[string]struct {
 			props any
 			prop  string
+			says  string // in the error's description, when set
 		}
 	}{
 		{"calendar", adminapi.MethodCalendarEventSet, adminapi.MethodCalendarEventGet, map[string]any{"ical": ics}, map[string]struct {
 			props any
 			prop  string
+			says  string // in the error's description, when set
 		}{
-			"not iCalendar": {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\n"}, "ical"},
-			"no DTSTART":    {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"}, "ical"},
-			"wrong type":    {map[string]any{"ical": 7}, "ical"},
-			"unknown":       {map[string]any{"ical": ics, "summary": "mine"}, "summary"},
-			"not an object": {"BEGIN:VCALENDAR", ""},
+			"not iCalendar": {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\n"}, "ical", "not iCalendar"},
+			"no DTSTART":    {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"}, "ical", "no DTSTART"},
+			"no VEVENT":     {map[string]any{"ical": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"}, "ical", "no VEVENT"},
+			"empty":         {map[string]any{"ical": " "}, "ical", "empty"},
+			"bad line":      {map[string]any{"ical": "BEGIN:VCALENDAR\r\n0;0=\r\nEND:VCALENDAR\r\n"}, "ical", "malformed content line"},
+			"ends first": {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20260101T100000Z\r\nDTEND:20260101T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"},
+				"ical", "ends before it starts"},
+			"bad RRULE": {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20260101T100000Z\r\nRRULE:FREQ=SOMETIMES\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"},
+				"ical", `RRULE "FREQ=SOMETIMES"`},
+			"bad DTSTART": {map[string]any{"ical": "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:tomorrow\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"},
+				"ical", `DTSTART "tomorrow"`},
+			"wrong type":    {map[string]any{"ical": 7}, "ical", ""},
+			"unknown":       {map[string]any{"ical": ics, "summary": "mine"}, "summary", ""},
+			"not an object": {"BEGIN:VCALENDAR", "", ""},
 		}},
 		{"contacts", adminapi.MethodContactCardSet, adminapi.MethodContactCardGet, map[string]any{"vcard": vcf}, map[string]struct {
 			props any
 			prop  string
+			says  string // in the error's description, when set
 		}{
-			"not vCard":  {map[string]any{"vcard": "hello"}, "vcard"},
-			"no VERSION": {map[string]any{"vcard": "BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n"}, "vcard"},
+			"not vCard":  {map[string]any{"vcard": "hello"}, "vcard", ""},
+			"no VERSION": {map[string]any{"vcard": "BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n"}, "vcard", ""},
 		}},
 		{"files", adminapi.MethodFileNodeSet, adminapi.MethodFileNodeGet, map[string]any{"name": "prices.pdf", "type": "application/pdf", "blobId": mine}, map[string]struct {
 			props any
 			prop  string
+			says  string // in the error's description, when set
 		}{
-			"another account's blob": {map[string]any{"name": "x", "blobId": bos}, "blobId"},
-			"no such blob":           {map[string]any{"name": "x", "blobId": "sha256-00"}, "blobId"},
-			"no blob":                {map[string]any{"name": "x"}, "blobId"},
-			"a path":                 {map[string]any{"name": "a/b", "blobId": mine}, "name"},
-			"bad type":               {map[string]any{"name": "x", "type": "pdf", "blobId": mine}, "type"},
+			"another account's blob": {map[string]any{"name": "x", "blobId": bos}, "blobId", ""},
+			"no such blob":           {map[string]any{"name": "x", "blobId": "sha256-00"}, "blobId", ""},
+			"no blob":                {map[string]any{"name": "x"}, "blobId", ""},
+			"a path":                 {map[string]any{"name": "a/b", "blobId": mine}, "name", ""},
+			"bad type":               {map[string]any{"name": "x", "type": "pdf", "blobId": mine}, "type", ""},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,6 +94,9 @@ func TestDocumentsAPI(t *testing.T) {
 				require.Equal(t, "invalidProperties", e.Type, k)
 				if v.prop != "" {
 					require.Equal(t, []string{v.prop}, e.Properties, "%s: %s", k, e.Description)
+				}
+				if v.says != "" {
+					require.Contains(t, e.Description, v.says, k)
 				}
 			}
 			g := call[jmap.GetResponse[json.RawMessage]](t, annSelf, tc.get, map[string]any{"ids": []string{id, "nosuch"}})

@@ -23,6 +23,7 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/duration"
+	"github.com/jetmail/jetmail/shared/itip"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/spam"
 	"github.com/jetmail/jetmail/shared/spamstore"
@@ -54,6 +55,10 @@ type Params struct {
 	// and goes into Junk from spam.threshold.junk. Default none: nil
 	// stores every message unscored in the Inbox.
 	Spam *spamstore.Filter
+	// Itip applies the iTIP message a local mail carries (an invitation,
+	// a reply) to its recipient's calendar before the mail is stored.
+	// Default none: nil stores calendar mail as any other.
+	Itip *itip.Receiver
 }
 
 // Deliverer implements mailqueue.Deliverer.
@@ -441,18 +446,25 @@ func (d *Deliverer) deliverLocal(ctx context.Context, dl *mailqueue.Delivery) []
 		return analysed
 	}
 	for i, r := range dl.Recipients {
-		out[i] = d.storeLocal(ctx, r, dl.Body, messageID, analyse)
+		out[i] = d.storeLocal(ctx, r, dl.Envelope.Sender, dl.Body, messageID, analyse)
 	}
 	return out
 }
 
-func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, body []byte, messageID string, analyse func() *spam.Message) mailqueue.Result {
+func (d *Deliverer) storeLocal(ctx context.Context, r *mailqueue.Recipient, sender string, body []byte, messageID string, analyse func() *spam.Message) mailqueue.Result {
 	a, err := d.p.Store.AccountByAddress(ctx, r.Address)
 	if errors.Is(err, store.ErrNotFound) {
 		return mailqueue.Result{Code: 550, Enhanced: "5.1.1", Text: "no such user here: " + r.Address, RemoteMTA: d.p.Hostname}
 	}
 	if err != nil {
 		return mailqueue.Result{Text: "look up the account of " + r.Address + ": " + err.Error()}
+	}
+	// The calendar first: applying an iTIP message twice (a delivery
+	// repeated) changes nothing the second time.
+	if d.p.Itip != nil {
+		if err := d.p.Itip.Receive(ctx, a, sender, body); err != nil {
+			return mailqueue.Result{Text: "apply the calendar message for " + r.Address + ": " + err.Error()}
+		}
 	}
 	emailID := r.MessageID + "-" + a.ID
 	claim, res, stop := d.claim(ctx, a, messageID, emailID)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetmail/jetmail/shared/jetmailtest"
 )
 
 // parseWithPython reads a DSN with Python's email module, as an
@@ -37,13 +39,7 @@ print(json.dumps(out))
 
 func parseWithPython(t *testing.T, msg []byte) map[string]any {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("JETMAIL_REQUIRE_TOOLS") == "1" {
-			t.Fatal("python3 is required (scripts/install-test-deps installs it)")
-		}
-		t.Skip("python3 not installed")
-	}
+	py := jetmailtest.Tool(t, "python3", "python3")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "dsn.eml")
 	require.NoError(t, os.WriteFile(path, msg, 0o600))

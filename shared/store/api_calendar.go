@@ -25,11 +25,9 @@ var calendarSpec = docSpec[adminapi.CalendarEvent]{
 		if se := decodeProps(props, &c); se != nil {
 			return se
 		}
-		ev, err := ParseCalendarEvent(c.ICal)
-		if err != nil {
+		if err := SetCalendarText(d, c.ICal); err != nil {
 			return invalidProps("ical", "%v", err)
 		}
-		d.Size = int64(len(c.ICal))
-		return d.Encode(ev)
+		return nil
 	},
 }

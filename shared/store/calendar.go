@@ -37,6 +37,19 @@ type CalendarEvent struct {
 	Alarms []string `json:"alarms,omitempty"`
 }
 
+// SetCalendarText makes d the calendar event of an iCalendar text: its
+// fields read from the text (ParseCalendarEvent), its size the text's.
+// Every writer of an event's text (CalendarEvent/set, iTIP) goes through
+// it. An error says what is wrong with the text, and leaves d as it was.
+func SetCalendarText(d *Document, text string) error {
+	ev, err := ParseCalendarEvent(text)
+	if err != nil {
+		return err
+	}
+	d.Size = int64(len(text))
+	return d.Encode(ev)
+}
+
 // ParseCalendarEvent reads an iCalendar text into its event. The error
 // says what is wrong with the text.
 func ParseCalendarEvent(text string) (*CalendarEvent, error) {
