@@ -37,9 +37,9 @@
 //	               their anchors; answers the store's API calls
 //	calendar       the store (the events, the change log's calendar
 //	               changes), the task and settings buckets and the
-//	               calendar-alerts role stream, its alarm bucket, and the
-//	               outbound queue (alarm emails); answers the store's API
-//	               calls
+//	               calendar-alerts and imip-processing role streams, its
+//	               alarm and iTIP buckets, and the outbound queue (alarm
+//	               emails, iMIP mail); answers the store's API calls
 //	spam-trainer   the store (the change log's moves, the emails'
 //	               blobs), the task and settings buckets and the
 //	               bayes-training role stream, the spam models and samples,
@@ -235,6 +235,10 @@ func roleRunner(rs ...roles.Role) grant {
 // (services/calendar.BucketAlarms: a service's own name, not imported).
 const calendarAlarms = "jetmail-calendar-alarms"
 
+// calendarItip is the calendar service's record of what each scheduled
+// event's account last sent (services/calendar.BucketItip).
+const calendarItip = "jetmail-calendar-itip"
+
 // queueAll lets an identity work the outbound queue: its entries, bodies,
 // controls and triggers, recording what it does in the traces.
 func queueAll() grant {
@@ -305,9 +309,10 @@ func service(name string) (grant, error) {
 		g.pub = append(g.pub, work.SubjectPrefix(roles.FtsIndexing)+">", search.RebuildPrefix+"*")
 	case Calendar:
 		g.add(wholeStore()) // the events, and the change log's calendar consumer
-		g.add(roleRunner(roles.CalendarAlerts))
+		g.add(roleRunner(roles.CalendarAlerts, roles.ImipProcessing))
 		g.add(kvFull(calendarAlarms))
-		g.add(queueAll()) // alarm emails
+		g.add(kvFull(calendarItip))
+		g.add(queueAll()) // alarm emails, iMIP mail
 	case SpamTrainer:
 		g.add(wholeStore()) // samples: the change log, the emails, their blobs
 		g.add(roleRunner(roles.BayesTraining))
