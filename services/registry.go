@@ -12,6 +12,7 @@ import (
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
+	"github.com/jetmail/jetmail/services/push"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
@@ -84,6 +85,9 @@ var registry = map[string]Factory{
 	calendar.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return calendar.New(cfg, c.Store(true), calendar.Params{Queue: c.Queue()}), nil
 	},
+	push.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return push.New(cfg, c.Store(true), push.Params{}), nil
+	},
 	spamtrainer.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return spamtrainer.New(cfg, c.Store(true), spamtrainer.Params{}), nil
 	},
@@ -101,6 +105,7 @@ var roleServices = map[roles.Role]string{
 	spamtrainer.Role:    spamtrainer.Name,
 	calendar.Role:       calendar.Name,
 	calendar.RoleItip:   calendar.Name,
+	push.Role:           push.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.

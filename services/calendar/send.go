@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetmail/jetmail/shared/mailqueue"
+	"github.com/jetmail/jetmail/shared/push"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 )
@@ -52,15 +53,20 @@ func (s *Service) alarmEmail(ctx context.Context, t *task.Task) error {
 	return s.schedule(ctx, p.AccountID, p.DocumentID, t.ID)
 }
 
-// alarmNotification runs CalendarAlarmNotification. There is no push
-// service to send it to yet: it completes, logs so, and the alarm's next
-// trigger gets its task.
+// alarmNotification runs CalendarAlarmNotification: a CalendarAlert goes
+// to the account's push subscriptions (through the push service, on the
+// nodes that own the account's partition), then the alarm's next trigger
+// gets its task.
 func (s *Service) alarmNotification(ctx context.Context, t *task.Task) error {
 	p := t.Payload.(*task.CalendarAlarmNotificationTask)
 	if ok, err := s.current(ctx, p.AccountID, p.DocumentID, p.AlarmID, t); err != nil || !ok {
 		return err
 	}
-	s.log.Info("alarm notification: no push service to send it to yet", "account", p.AccountID, "event", p.DocumentID, "alarm", p.AlarmID)
+	if err := push.SubmitAlert(ctx, s.d.Publisher, t.ID, push.CalendarAlert{AccountID: p.AccountID, CalendarEventID: p.DocumentID,
+		UID: p.EventID, RecurrenceID: p.RecurrenceID, AlertID: p.AlarmID}); err != nil {
+		return err
+	}
+	s.log.Info("alarm notification pushed", "account", p.AccountID, "event", p.DocumentID, "alarm", p.AlarmID)
 	return s.schedule(ctx, p.AccountID, p.DocumentID, t.ID)
 }
 

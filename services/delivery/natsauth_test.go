@@ -20,6 +20,7 @@ import (
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
+	"github.com/jetmail/jetmail/services/push"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
@@ -145,6 +146,10 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	calCfg := jetmailtest.Config(t, "cal", apiUsers)
 	calStore, calQueue := store.NewComponent(store.Params{}), mailqueue.New(mailqueue.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Calendar), calCfg, calStore, calQueue, calendar.New(calCfg, calStore, calendar.Params{Queue: calQueue}))
+	// The push service follows the change log and keeps subscriptions.
+	pushCfg := jetmailtest.Config(t, "push", apiUsers)
+	pushStore := store.NewComponent(store.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Push), pushCfg, pushStore, push.New(pushCfg, pushStore, push.Params{}))
 	// The spam trainer reads the change log and writes the models.
 	spamCfg := jetmailtest.Config(t, "spam", apiUsers)
 	spamStore := store.NewComponent(store.Params{})

@@ -35,6 +35,7 @@ type Config struct {
 	API     API
 	SMTP    SMTP
 	Spam    Spam
+	Push    Push
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
 	// Stores is store.<id>: the SQL stores sql_query reads.
@@ -305,6 +306,26 @@ type Spam struct {
 
 // DefaultSpam are spam.*'s defaults.
 var DefaultSpam = Spam{Enable: true, JunkThreshold: 0.9, MaxSamplesPerAccount: 1000}
+
+// Push is the push.* section: how the push service sends JMAP pushes.
+type Push struct {
+	// MaxFailures is push.max-failures: after this many POSTs to a
+	// subscription failed in a row, it is disabled (PushSubscription/get
+	// shows why). Default 10.
+	MaxFailures int
+	// Timeout is push.timeout: how long one POST may take. Default 10s.
+	Timeout time.Duration
+	// Coalesce is push.coalesce: how long the push feed gathers changes
+	// before it pushes them, so that a burst in an account becomes one
+	// push of its latest state. Default 100ms.
+	Coalesce time.Duration
+	// Concurrency is push.concurrency: how many accounts' pushes a node
+	// sends at once. Default 16.
+	Concurrency int
+}
+
+// DefaultPush are push.*'s defaults.
+var DefaultPush = Push{MaxFailures: 10, Timeout: 10 * time.Second, Coalesce: 100 * time.Millisecond, Concurrency: 16}
 
 // Store is store.<id>. Types other than sqlite and postgresql are other
 // software's stores: they are kept but not opened.
@@ -588,5 +609,6 @@ func defaults() *Config {
 		Task: Task{Concurrency: 128},
 		API:  API{Users: map[string]APIUser{}},
 		Spam: DefaultSpam,
+		Push: DefaultPush,
 	}
 }

@@ -414,3 +414,14 @@ func TestDefaultQueuesWithOtherQueueSettings(t *testing.T) {
 	require.Len(t, cfg.Queue.Virtual, 4)
 	require.Len(t, cfg.Queue.Schedule, 4)
 }
+
+// push.* loads, and takes its defaults when absent.
+func TestPushSection(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte("[push]\nmax-failures = 3\ntimeout = \"30s\"\ncoalesce = \"250ms\"\nconcurrency = 4\n"))
+	require.NoError(t, err)
+	require.Equal(t, Push{MaxFailures: 3, Timeout: 30 * time.Second, Coalesce: 250 * time.Millisecond, Concurrency: 4}, cfg.Push)
+	cfg, err = Parse(nil)
+	require.NoError(t, err)
+	require.Equal(t, DefaultPush, cfg.Push)
+}

@@ -90,6 +90,11 @@ func Parse(data []byte) (*Config, error) {
 	l.stores(f)
 	l.api(f)
 	l.spam(f)
+	fp := &f.Push
+	fp.MaxFailures.to(&l.cfg.Push.MaxFailures)
+	fp.Timeout.to(&l.cfg.Push.Timeout)
+	fp.Coalesce.to(&l.cfg.Push.Coalesce)
+	fp.Concurrency.to(&l.cfg.Push.Concurrency)
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
@@ -211,6 +216,12 @@ type file struct {
 			MaxPerAccount val[int] `toml:"max-per-account"`
 		} `toml:"samples"`
 	} `toml:"spam"`
+	Push struct {
+		MaxFailures val[int]           `toml:"max-failures"`
+		Timeout     val[time.Duration] `toml:"timeout"`
+		Coalesce    val[time.Duration] `toml:"coalesce"`
+		Concurrency val[int]           `toml:"concurrency"`
+	} `toml:"push"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`
 		IndexDir val[string] `toml:"index-dir"`

@@ -83,6 +83,13 @@ func TestWrongTypes(t *testing.T) {
 			"smtp.limits.max-connections: must be between 1 and 100000, got 0",
 			"smtp.limits.session-timeout: must be between 1m and 1d, got 2d",
 		},
+		"[push]\nmax-failures = 0\ntimeout = \"0s\"\ncoalesce = \"1m\"\nconcurrency = \"many\"\nretries = 3\n": {
+			"push.coalesce: must be between 10ms and 10s, got 1m",
+			"push.concurrency: must be an integer, got a string",
+			"push.max-failures: must be between 1 and 1000, got 0",
+			"push.retries: unknown key (known: coalesce, concurrency, max-failures, timeout)",
+			"push.timeout: must be between 1s and 5m, got 0s",
+		},
 		"[spam]\nenable = \"yes\"\nlimit = 3\n[spam.threshold]\njunk = 1.5\nreject = 0.5\n[spam.rules]\nurl = \"ftp://x\"\nsha256 = \"abc\"\n[spam.samples]\nmax-per-account = 0\n": {
 			"spam.enable: must be true or false, got a string",
 			"spam.limit: unknown key (known: enable, rules, samples, threshold)",

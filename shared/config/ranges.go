@@ -112,6 +112,15 @@ var (
 	DuplicateRetentionRange = durationRange{time.Minute, 30 * 24 * time.Hour}
 	// SpamSamplesRange is spam.samples.max-per-account (default 1000).
 	SpamSamplesRange = intRange{1, 100_000}
+	// PushMaxFailuresRange is push.max-failures (default 10).
+	PushMaxFailuresRange = intRange{1, 1000}
+	// PushTimeoutRange is push.timeout (default 10s).
+	PushTimeoutRange = durationRange{time.Second, 5 * time.Minute}
+	// PushCoalesceRange is push.coalesce (default 100ms): the longest a
+	// change waits before it is pushed, besides the POST.
+	PushCoalesceRange = durationRange{10 * time.Millisecond, 10 * time.Second}
+	// PushConcurrencyRange is push.concurrency (default 16).
+	PushConcurrencyRange = intRange{1, 10000}
 )
 
 // MinSecretLength is the shortest secret accepted for api.users.<name>.secret
@@ -195,6 +204,10 @@ func (l *loader) ranges(f *file) {
 	ArchiveRetentionRange.check(l, "store.trash.retention", c.Storage.TrashRetention)
 	ArchiveRetentionRange.check(l, "store.junk.retention", c.Storage.JunkRetention)
 	SpamSamplesRange.check(l, "spam.samples.max-per-account", c.Spam.MaxSamplesPerAccount)
+	PushMaxFailuresRange.check(l, "push.max-failures", c.Push.MaxFailures)
+	PushTimeoutRange.check(l, "push.timeout", c.Push.Timeout)
+	PushCoalesceRange.check(l, "push.coalesce", c.Push.Coalesce)
+	PushConcurrencyRange.check(l, "push.concurrency", c.Push.Concurrency)
 
 	lim := c.SMTP.Limits
 	SMTPConnectionsRange.check(l, "smtp.limits.max-connections", lim.MaxConnections)

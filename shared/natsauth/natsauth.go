@@ -39,7 +39,12 @@
 //	               changes), the task and settings buckets and the
 //	               calendar-alerts and imip-processing role streams, its
 //	               alarm and iTIP buckets, and the outbound queue (alarm
-//	               emails, iMIP mail); answers the store's API calls
+//	               emails, iMIP mail), and submits push-notifications
+//	               work (calendar alerts); answers the store's API calls
+//	push           the store (account credentials, the change log), the
+//	               task and settings buckets and the push-notifications
+//	               role stream, and the push subscriptions' bucket;
+//	               answers PushSubscription and the store's API calls
 //	spam-trainer   the store (the change log's moves, the emails'
 //	               blobs), the task and settings buckets and the
 //	               bayes-training role stream, the spam models and samples,
@@ -95,10 +100,11 @@ const (
 	Maintenance = "maintenance"
 	SpamTrainer = "spam-trainer"
 	Calendar    = "calendar"
+	Push        = "push"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Calendar, Delivery, Indexer, Maintenance, Scheduler, SMTP, SpamTrainer}
+var Services = []string{Calendar, Delivery, Indexer, Maintenance, Push, Scheduler, SMTP, SpamTrainer}
 
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
@@ -114,6 +120,7 @@ var apiTypes = map[string][]string{
 	Maintenance: storeAPITypes,
 	SpamTrainer: storeAPITypes,
 	Calendar:    storeAPITypes,
+	Push:        append([]string{jmap.ObjectType(adminapi.MethodPushSubscriptionGet)}, storeAPITypes...),
 	Scheduler:   {jmap.ObjectType(adminapi.MethodTaskGet), jmap.ObjectType(adminapi.MethodTaskManagerGet)},
 }
 
@@ -235,6 +242,9 @@ func roleRunner(rs ...roles.Role) grant {
 // (services/calendar.BucketAlarms: a service's own name, not imported).
 const calendarAlarms = "jetmail-calendar-alarms"
 
+// pushSubscriptions is the push subscriptions' bucket (shared/push.Bucket).
+const pushSubscriptions = "jetmail-push-subscriptions"
+
 // calendarItip is the calendar service's record of what each scheduled
 // event's account last sent (services/calendar.BucketItip).
 const calendarItip = "jetmail-calendar-itip"
@@ -313,6 +323,12 @@ func service(name string) (grant, error) {
 		g.add(kvFull(calendarAlarms))
 		g.add(kvFull(calendarItip))
 		g.add(queueAll()) // alarm emails, iMIP mail
+		// Calendar alerts, for the push service to push.
+		g.pub = append(g.pub, work.SubjectPrefix(roles.PushNotifications)+">")
+	case Push:
+		g.add(wholeStore()) // account credentials, the change log
+		g.add(roleRunner(roles.PushNotifications))
+		g.add(kvFull(pushSubscriptions))
 	case SpamTrainer:
 		g.add(wholeStore()) // samples: the change log, the emails, their blobs
 		g.add(roleRunner(roles.BayesTraining))
