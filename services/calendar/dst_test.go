@@ -85,7 +85,7 @@ func TestWeeklyAlarmAcrossDST(t *testing.T) {
 	}, 60*time.Second, 100*time.Millisecond, "four reminders arrive")
 	require.Equal(t, []string{ // in the order they fired
 		"Reminder: Weekly — Mon 16 Mar 09:00", // winter time (UTC+1)
-		"Reminder: Weekly — Mon 23 Mar 11:00", // the moved occurrence
+		"Reminder: Weekly (moved) — Mon 23 Mar 11:00", // the moved occurrence, with its own summary
 		"Reminder: Weekly — Mon 30 Mar 09:00", // summer time (UTC+2): still 09:00 in Paris
 		"Reminder: Weekly — Mon 6 Apr 09:00",
 	}, subjects)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-ical"
+
+	"github.com/jetmail/jetmail/shared/calalarm"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/push"
 	"github.com/jetmail/jetmail/shared/store"
@@ -70,6 +73,36 @@ func (s *Service) alarmNotification(ctx context.Context, t *task.Task) error {
 	return s.schedule(ctx, p.AccountID, p.DocumentID, t.ID)
 }
 
+// occurrence is the event as its occurrence starting at start shows it:
+// an overridden occurrence (a VEVENT with a RECURRENCE-ID) has its own
+// summary, place and description, each the event's when it has none.
+func occurrence(ev *store.CalendarEvent, start time.Time) *store.CalendarEvent {
+	cal, err := calalarm.Decode(ev.ICal)
+	if err != nil {
+		return ev
+	}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent || c.Props.Get(ical.PropRecurrenceID) == nil {
+			continue
+		}
+		dt := c.Props.Get(ical.PropDateTimeStart)
+		if dt == nil {
+			continue
+		}
+		if t, err := dt.DateTime(time.UTC); err != nil || !t.Equal(start) {
+			continue
+		}
+		o := *ev
+		for prop, dst := range map[string]*string{ical.PropSummary: &o.Summary, ical.PropLocation: &o.Location, ical.PropDescription: &o.Description} {
+			if v, err := c.Props.Text(prop); err == nil && v != "" {
+				*dst = v
+			}
+		}
+		return &o
+	}
+	return ev
+}
+
 // reminder is the alarm email: the event's summary, time and place, in
 // the event's time zone.
 func reminder(host, to string, ev *store.CalendarEvent, p *task.CalendarAlarmEmailTask, now time.Time) []byte {
@@ -77,6 +110,7 @@ func reminder(host, to string, ev *store.CalendarEvent, p *task.CalendarAlarmEma
 	if err != nil {
 		loc = time.UTC
 	}
+	ev = occurrence(ev, p.EventStart)
 	start, end := p.EventStart.In(loc), p.EventEnd.In(loc)
 	when := start.Format("Monday 2 January 2006, 15:04")
 	switch {
