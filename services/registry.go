@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jetmail/jetmail/services/acme"
 	"github.com/jetmail/jetmail/services/calendar"
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
@@ -85,6 +86,9 @@ var registry = map[string]Factory{
 	calendar.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return calendar.New(cfg, c.Store(true), calendar.Params{Queue: c.Queue()}), nil
 	},
+	acme.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return acme.New(cfg, c.Store(false), acme.Params{}), nil
+	},
 	push.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return push.New(cfg, c.Store(true), push.Params{}), nil
 	},
@@ -106,6 +110,7 @@ var roleServices = map[roles.Role]string{
 	calendar.Role:       calendar.Name,
 	calendar.RoleItip:   calendar.Name,
 	push.Role:           push.Name,
+	acme.Role:           acme.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.

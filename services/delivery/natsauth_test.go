@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetmail/jetmail/services/acme"
 	"github.com/jetmail/jetmail/services/calendar"
 	"github.com/jetmail/jetmail/services/delivery"
 	"github.com/jetmail/jetmail/services/indexer"
@@ -146,6 +147,10 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	calCfg := jetmailtest.Config(t, "cal", apiUsers)
 	calStore, calQueue := store.NewComponent(store.Params{}), mailqueue.New(mailqueue.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Calendar), calCfg, calStore, calQueue, calendar.New(calCfg, calStore, calendar.Params{Queue: calQueue}))
+	// The acme service reads the domains and runs acme.renew's tasks.
+	acmeCfg := jetmailtest.Config(t, "acme", apiUsers)
+	acmeStore := store.NewComponent(store.Params{DirectoryOnly: true})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Acme), acmeCfg, acmeStore, acme.New(acmeCfg, acmeStore, acme.Params{}))
 	// The push service follows the change log and keeps subscriptions.
 	pushCfg := jetmailtest.Config(t, "push", apiUsers)
 	pushStore := store.NewComponent(store.Params{})

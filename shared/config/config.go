@@ -36,6 +36,7 @@ type Config struct {
 	SMTP    SMTP
 	Spam    Spam
 	Push    Push
+	DNS     DNS
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
 	// Stores is store.<id>: the SQL stores sql_query reads.
@@ -324,6 +325,36 @@ type Push struct {
 	Concurrency int
 }
 
+// DNS is the dns.* section: the servers that take RFC 2136 updates for
+// the domains' zones (DnsManagement).
+type DNS struct {
+	// Servers is dns.server.<id>.
+	Servers map[string]DNSServer
+	// CAAIssuers is dns.caa-issuers: the CAs the CAA record authorizes
+	// ("letsencrypt.org"). Default none: a CAA update is refused.
+	CAAIssuers []string
+	// TTL is dns.ttl: the TTL of the records published. Default 1h.
+	TTL time.Duration
+}
+
+// DNSServer is dns.server.<id>: a primary server that accepts dynamic
+// updates (RFC 2136) for the zones of Domains, each domain its own zone.
+type DNSServer struct {
+	// Address is address: host:port. Required.
+	Address string
+	// Protocol is protocol: "tcp" (default) or "udp".
+	Protocol string
+	// Domains is domains: the domains whose zones the server holds.
+	Domains []string
+	// TSIGName, TSIGAlgorithm and TSIGSecret are tsig.name,
+	// tsig.algorithm (hmac-sha256 by default; hmac-sha512, hmac-sha1)
+	// and tsig.secret (base64): the key updates are signed with. Without
+	// tsig.name updates go unsigned.
+	TSIGName, TSIGAlgorithm, TSIGSecret string
+	// Timeout is timeout: how long one exchange may take. Default 10s.
+	Timeout time.Duration
+}
+
 // DefaultPush are push.*'s defaults.
 var DefaultPush = Push{MaxFailures: 10, Timeout: 10 * time.Second, Coalesce: 100 * time.Millisecond, Concurrency: 16}
 
@@ -610,5 +641,6 @@ func defaults() *Config {
 		API:  API{Users: map[string]APIUser{}},
 		Spam: DefaultSpam,
 		Push: DefaultPush,
+		DNS:  DNS{Servers: map[string]DNSServer{}, TTL: time.Hour},
 	}
 }

@@ -425,3 +425,48 @@ func TestPushSection(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DefaultPush, cfg.Push)
 }
+
+// dns.* loads, and a bad server names the key and why.
+func TestDNSSection(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte(`
+[dns]
+caa-issuers = ["letsencrypt.org"]
+ttl = "5m"
+[dns.server.knot]
+address = "127.0.0.1:5353"
+domains = ["Example.org."]
+tsig.name = "jetmail."
+tsig.secret = "c2VjcmV0"
+`))
+	require.NoError(t, err)
+	require.Equal(t, DNSServer{Address: "127.0.0.1:5353", Protocol: "tcp", Domains: []string{"example.org"}, TSIGName: "jetmail.",
+		TSIGAlgorithm: "hmac-sha256", TSIGSecret: "c2VjcmV0", Timeout: 10 * time.Second}, cfg.DNS.Servers["knot"])
+	require.Equal(t, 5*time.Minute, cfg.DNS.TTL)
+	require.Equal(t, []string{"letsencrypt.org"}, cfg.DNS.CAAIssuers)
+
+	_, err = Parse([]byte(`
+[dns.server.a]
+address = "nowhere"
+protocol = "quic"
+domains = ["example.org"]
+tsig.name = "k."
+tsig.algorithm = "md5"
+tsig.secret = "%%%"
+[dns.server.b]
+address = "10.0.0.1:53"
+domains = ["example.org"]
+tsig.secret = "c2VjcmV0"
+`))
+	require.Error(t, err)
+	for _, want := range []string{
+		`dns.server.a.address: must be host:port`,
+		`dns.server.a.protocol: "quic" is not one of tcp, udp`,
+		`dns.server.a.tsig.algorithm: "md5" is not one of hmac-sha256, hmac-sha512, hmac-sha1`,
+		`dns.server.a.tsig.secret: must be the key's secret in base64`,
+		`dns.server.b.domains: example.org is already served by dns.server.a`,
+		`dns.server.b.tsig.name: missing`,
+	} {
+		require.Contains(t, err.Error(), want)
+	}
+}

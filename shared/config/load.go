@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -95,6 +96,7 @@ func Parse(data []byte) (*Config, error) {
 	fp.Timeout.to(&l.cfg.Push.Timeout)
 	fp.Coalesce.to(&l.cfg.Push.Coalesce)
 	fp.Concurrency.to(&l.cfg.Push.Concurrency)
+	l.dns(f)
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
@@ -222,6 +224,21 @@ type file struct {
 		Coalesce    val[time.Duration] `toml:"coalesce"`
 		Concurrency val[int]           `toml:"concurrency"`
 	} `toml:"push"`
+	DNS struct {
+		Server map[string]struct {
+			Address  val[string]        `toml:"address"`
+			Protocol val[string]        `toml:"protocol"`
+			Domains  val[[]string]      `toml:"domains"`
+			Timeout  val[time.Duration] `toml:"timeout"`
+			TSIG     struct {
+				Name      val[string] `toml:"name"`
+				Algorithm val[string] `toml:"algorithm"`
+				Secret    val[string] `toml:"secret"`
+			} `toml:"tsig"`
+		} `toml:"server"`
+		CAAIssuers val[[]string]      `toml:"caa-issuers"`
+		TTL        val[time.Duration] `toml:"ttl"`
+	} `toml:"dns"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`
 		IndexDir val[string] `toml:"index-dir"`
@@ -917,6 +934,48 @@ func (l *loader) spam(f *file) {
 		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 			l.fail("spam.rules.sha256", "must be 64 hex digits (a SHA-256), got %q", h)
 		}
+	}
+}
+
+func (l *loader) dns(f *file) {
+	d, fd := &l.cfg.DNS, &f.DNS
+	fd.CAAIssuers.to(&d.CAAIssuers)
+	fd.TTL.to(&d.TTL)
+	owner := map[string]string{}
+	for _, id := range sortedKeys(fd.Server) {
+		fs, key := fd.Server[id], "dns.server."+id
+		s := DNSServer{Protocol: "tcp", TSIGAlgorithm: "hmac-sha256", Timeout: 10 * time.Second}
+		fs.Address.to(&s.Address)
+		fs.Protocol.to(&s.Protocol)
+		fs.Domains.to(&s.Domains)
+		fs.Timeout.to(&s.Timeout)
+		fs.TSIG.Name.to(&s.TSIGName)
+		fs.TSIG.Algorithm.to(&s.TSIGAlgorithm)
+		fs.TSIG.Secret.to(&s.TSIGSecret)
+		if _, _, err := net.SplitHostPort(s.Address); err != nil {
+			l.fail(key+".address", "must be host:port, such as \"ns1.example.org:53\", got %q", s.Address)
+		}
+		l.oneOf(key+".protocol", fs.Protocol, "tcp", "udp")
+		if len(s.Domains) == 0 {
+			l.fail(key+".domains", "missing: the domains whose zones the server holds")
+		}
+		for i, dom := range s.Domains {
+			dom = strings.ToLower(strings.TrimSuffix(dom, "."))
+			s.Domains[i] = dom
+			if other, ok := owner[dom]; ok {
+				l.fail(key+".domains", "%s is already served by dns.server.%s", dom, other)
+			}
+			owner[dom] = id
+		}
+		if s.TSIGName != "" {
+			l.oneOf(key+".tsig.algorithm", fs.TSIG.Algorithm, "hmac-sha256", "hmac-sha512", "hmac-sha1")
+			if b, err := base64.StdEncoding.DecodeString(s.TSIGSecret); err != nil || len(b) == 0 {
+				l.fail(key+".tsig.secret", "must be the key's secret in base64 (as tsig-keygen or keymgr prints it)")
+			}
+		} else if s.TSIGSecret != "" {
+			l.fail(key+".tsig.name", "missing: the key's name, which tsig.secret goes with")
+		}
+		d.Servers[id] = s
 	}
 }
 

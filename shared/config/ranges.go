@@ -121,6 +121,10 @@ var (
 	PushCoalesceRange = durationRange{10 * time.Millisecond, 10 * time.Second}
 	// PushConcurrencyRange is push.concurrency (default 16).
 	PushConcurrencyRange = intRange{1, 10000}
+	// DNSTTLRange is dns.ttl (default 1h).
+	DNSTTLRange = durationRange{time.Minute, 7 * 24 * time.Hour}
+	// DNSTimeoutRange is dns.server.<id>.timeout (default 10s).
+	DNSTimeoutRange = durationRange{time.Second, 5 * time.Minute}
 )
 
 // MinSecretLength is the shortest secret accepted for api.users.<name>.secret
@@ -208,6 +212,10 @@ func (l *loader) ranges(f *file) {
 	PushTimeoutRange.check(l, "push.timeout", c.Push.Timeout)
 	PushCoalesceRange.check(l, "push.coalesce", c.Push.Coalesce)
 	PushConcurrencyRange.check(l, "push.concurrency", c.Push.Concurrency)
+	DNSTTLRange.check(l, "dns.ttl", c.DNS.TTL)
+	for _, id := range sortedKeys(c.DNS.Servers) {
+		DNSTimeoutRange.check(l, "dns.server."+id+".timeout", c.DNS.Servers[id].Timeout)
+	}
 
 	lim := c.SMTP.Limits
 	SMTPConnectionsRange.check(l, "smtp.limits.max-connections", lim.MaxConnections)

@@ -1,9 +1,13 @@
 package jetmailtest
 
 import (
+	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +59,48 @@ func SMTPSink(t testing.TB, addr string, extra ...string) (dump string, stop fun
 	t.Cleanup(stop)
 	WaitListening(t, addr)
 	return dump, stop
+}
+
+// KnotKey is the TSIG key a Knot server started by Knot accepts updates
+// signed with.
+type KnotKey struct{ Name, Algorithm, Secret string }
+
+// Knot runs Knot DNS (knotd) on a free loopback port until the test ends,
+// authoritative for each zone (name -> zone file text), which accepts
+// dynamic updates signed with key; it returns the server's host:port.
+func Knot(t testing.TB, key KnotKey, zones map[string]string) string {
+	t.Helper()
+	bin := "/usr/sbin/knotd"
+	if _, err := os.Stat(bin); err != nil {
+		bin = Tool(t, "knotd", "knot")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "db"), 0o700)) // the journal of updates
+	addr := FreePort(t)
+	host, port, _ := net.SplitHostPort(addr)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "server:\n    rundir: %q\n    listen: %s@%s\n\n", dir, host, port)
+	fmt.Fprintf(&conf, "database:\n    storage: %q\n\n", filepath.Join(dir, "db"))
+	fmt.Fprintf(&conf, "key:\n  - id: %s\n    algorithm: %s\n    secret: %s\n\n", key.Name, key.Algorithm, key.Secret)
+	fmt.Fprintf(&conf, "acl:\n  - id: update\n    key: %s\n    action: update\n\n", key.Name)
+	fmt.Fprintf(&conf, "template:\n  - id: default\n    storage: %q\n    file: \"%%s.zone\"\n    acl: update\n\nzone:\n", dir)
+	for name, text := range zones {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, strings.TrimSuffix(name, ".")+".zone"), []byte(text), 0o600))
+		fmt.Fprintf(&conf, "  - domain: %s\n", name)
+	}
+	confPath := filepath.Join(dir, "knot.conf")
+	require.NoError(t, os.WriteFile(confPath, []byte(conf.String()), 0o600))
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-c", confPath)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("knotd:\n%s", logs.String())
+		}
+	})
+	WaitListening(t, addr)
+	return addr
 }

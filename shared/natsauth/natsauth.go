@@ -35,6 +35,9 @@
 //	               streams, and the outbound queue (DestroyAccount cancels
 //	               the account's mail); ensures the other role streams and
 //	               their anchors; answers the store's API calls
+//	acme           the store's directory (the domains), read only, and
+//	               the task and settings buckets and the acme.renew role
+//	               stream; DNS updates go to the DNS servers, not NATS
 //	calendar       the store (the events, the change log's calendar
 //	               changes), the task and settings buckets and the
 //	               calendar-alerts and imip-processing role streams, its
@@ -101,10 +104,11 @@ const (
 	SpamTrainer = "spam-trainer"
 	Calendar    = "calendar"
 	Push        = "push"
+	Acme        = "acme"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Calendar, Delivery, Indexer, Maintenance, Push, Scheduler, SMTP, SpamTrainer}
+var Services = []string{Acme, Calendar, Delivery, Indexer, Maintenance, Push, Scheduler, SMTP, SpamTrainer}
 
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
@@ -211,6 +215,15 @@ func roleStreamsEnsure() grant {
 	return g
 }
 
+// directoryReads lets an identity read the store's directory (accounts,
+// domains), from its stream's leader.
+func directoryReads() grant {
+	var g grant
+	g.add(streamMeta("KV_" + store.BucketDirectory))
+	g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET.KV_"+store.BucketDirectory) // reads go to the leader (store.ConsistentKV)
+	return g
+}
+
 // wholeStore lets an identity use the whole mail store: its directory,
 // documents, blobs and change log.
 func wholeStore() grant {
@@ -282,9 +295,7 @@ func service(name string) (grant, error) {
 		g.add(objFull(spamstore.BucketModels)) // spam.threshold.reject scores at DATA
 		g.add(kvFull(ratelimit.Bucket))
 		g.add(kvFull(greylist.Bucket))
-		// Local recipients and AUTH: the store's directory, read only.
-		g.add(streamMeta("KV_" + store.BucketDirectory))
-		g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET.KV_"+store.BucketDirectory) // reads go to the leader (store.consistentKV)
+		g.add(directoryReads()) // local recipients and AUTH
 		g.pub = append(g.pub,
 			"$KV."+mailqueue.BucketQueue+".>", "$O."+mailqueue.BucketMessages+".>", "jetmail.queue.>",
 			// The object store reads a name's metadata before writing it.
@@ -325,6 +336,9 @@ func service(name string) (grant, error) {
 		g.add(queueAll()) // alarm emails, iMIP mail
 		// Calendar alerts, for the push service to push.
 		g.pub = append(g.pub, work.SubjectPrefix(roles.PushNotifications)+">")
+	case Acme:
+		g.add(directoryReads()) // the domains
+		g.add(roleRunner(roles.AcmeRenew))
 	case Push:
 		g.add(wholeStore()) // account credentials, the change log
 		g.add(roleRunner(roles.PushNotifications))

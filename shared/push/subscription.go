@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/kvwatch"
+	"github.com/jetmail/jetmail/shared/store"
 )
 
 // Bucket holds the subscriptions (sub.<account>.<id>) and what was last
@@ -86,29 +87,14 @@ type Registry struct {
 
 // Open opens (creating it if needed) the bucket with replicas copies.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// Reads go to the stream's leader: a subscription created on one
+	// server is read back at once by its verification, maybe on another.
+	kv, err := store.ConsistentKV(ctx, js, jetstream.KeyValueConfig{
 		Bucket: Bucket, Description: "jetmail push: the push subscriptions, and what was last pushed to each",
 		Replicas: max(replicas, 1), Storage: jetstream.FileStorage, History: 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Bucket, err)
-	}
-	// A KV bucket answers reads from any replica (direct get), which may
-	// not have a write yet: a subscription created on one server would
-	// be "not found" by the verification that follows it on another.
-	// Reads go to the stream leader instead.
-	stream, err := js.Stream(ctx, "KV_"+Bucket)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", Bucket, err)
-	}
-	if cfg := stream.CachedInfo().Config; cfg.AllowDirect {
-		cfg.AllowDirect = false
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("open %s: reads from the leader: %w", Bucket, err)
-		}
-		if kv, err = js.KeyValue(ctx, Bucket); err != nil {
-			return nil, fmt.Errorf("open %s: %w", Bucket, err)
-		}
 	}
 	return &Registry{kv: kv, byAccount: map[string]map[string]*Subscription{}}, nil
 }

@@ -17,9 +17,10 @@ import (
 // would be a wrong answer: an email indexed as gone, a mailbox missing.
 // Leader reads cost a hop to the leader's server; they are exact.
 
-// consistentKV opens (creating if needed) a KV bucket whose reads go to
-// its stream's leader.
-func consistentKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+// ConsistentKV opens (creating if needed) a KV bucket whose reads go to
+// its stream's leader: the way to open any bucket whose writer reads its
+// own writes back (the store's, the push subscriptions').
+func ConsistentKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	stream := "KV_" + cfg.Bucket
 	if _, err := js.Stream(ctx, stream); errors.Is(err, jetstream.ErrStreamNotFound) {
 		if _, err := js.CreateKeyValue(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
@@ -38,7 +39,7 @@ func consistentKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.Key
 	return kv, nil
 }
 
-// consistentObjectStore is consistentKV for an object store.
+// consistentObjectStore is ConsistentKV for an object store.
 func consistentObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	stream := "OBJ_" + cfg.Bucket
 	if _, err := js.Stream(ctx, stream); errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -141,7 +141,7 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 	}
 	s := &Store{p: p, js: p.JS, log: p.Logger.With("component", "store")}
 	var err error
-	if s.dir, err = consistentKV(ctx, p.JS, jetstream.KeyValueConfig{
+	if s.dir, err = ConsistentKV(ctx, p.JS, jetstream.KeyValueConfig{
 		Bucket: BucketDirectory, Description: "jetmail directory: tenants, domains, accounts and their logins and addresses",
 		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
 	}); err != nil {
@@ -150,7 +150,7 @@ func Open(ctx context.Context, p Params) (*Store, error) {
 	if p.DirectoryOnly {
 		return s, nil
 	}
-	if s.docs, err = consistentKV(ctx, p.JS, jetstream.KeyValueConfig{
+	if s.docs, err = ConsistentKV(ctx, p.JS, jetstream.KeyValueConfig{
 		Bucket: BucketDocuments, Description: "jetmail documents: <account>.<type>.<id>",
 		History: 1, Storage: jetstream.FileStorage, Replicas: p.Replicas,
 	}); err != nil {
