@@ -17,6 +17,7 @@ import (
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
@@ -31,6 +32,7 @@ import (
 type Components struct {
 	queue    *mailqueue.Queue
 	store    *store.Component
+	certs    *certs.Component
 	handlers *task.Handlers
 }
 
@@ -45,6 +47,15 @@ func (c *Components) Store(all bool) *store.Component {
 		c.store.NeedAll()
 	}
 	return c.store
+}
+
+// Certs are the node's certificates (ACME's, for the TLS listeners),
+// made the first time a service asks.
+func (c *Components) Certs() *certs.Component {
+	if c.certs == nil {
+		c.certs = certs.NewComponent()
+	}
+	return c.certs
 }
 
 // TaskHandlers is the node's registry of task handlers: the scheduler runs
@@ -72,7 +83,7 @@ type Factory func(cfg *config.Config, c *Components) (node.Service, error)
 // line here.
 var registry = map[string]Factory{
 	smtp.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
-		return smtp.New(cfg, c.Queue()).WithStore(c.Store(false)), nil
+		return smtp.New(cfg, c.Queue()).WithStore(c.Store(false)).WithCerts(c.Certs()), nil
 	},
 	delivery.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return delivery.New(cfg, c.Queue()).WithStore(c.Store(true)), nil
@@ -87,7 +98,7 @@ var registry = map[string]Factory{
 		return calendar.New(cfg, c.Store(true), calendar.Params{Queue: c.Queue()}), nil
 	},
 	acme.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
-		return acme.New(cfg, c.Store(false), acme.Params{}), nil
+		return acme.New(cfg, c.Store(false), c.Certs(), acme.Params{}), nil
 	},
 	push.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return push.New(cfg, c.Store(true), push.Params{}), nil
@@ -142,6 +153,7 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 		names = Names()
 	}
 	c := &Components{}
+	c.Certs() // every node answers HTTP-01 challenges
 	var out []node.Service
 	for _, name := range names {
 		f, ok := registry[name]
@@ -160,6 +172,9 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 	}
 	if c.queue != nil {
 		out = append([]node.Service{c.queue}, out...)
+	}
+	if c.certs != nil {
+		out = append([]node.Service{c.certs}, out...)
 	}
 	if c.store != nil {
 		out = append([]node.Service{c.store}, out...)

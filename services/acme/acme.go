@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/lifecycle"
 	"github.com/jetmail/jetmail/shared/node"
@@ -33,15 +34,18 @@ type Service struct {
 	p      Params
 	cfg    *config.Config
 	storeC *store.Component
+	certsC *certs.Component
 
-	log *slog.Logger
-	st  *store.Store
-	mgr *taskmanager.Manager
+	log   *slog.Logger
+	st    *store.Store
+	certs *certs.Store
+	mgr   *taskmanager.Manager
 }
 
-// New returns the service; it reads the domains of the store sc.
-func New(cfg *config.Config, sc *store.Component, p Params) *Service {
-	return &Service{p: p, cfg: cfg, storeC: sc}
+// New returns the service; it reads the domains of the store sc and
+// keeps the certificates in cc (both started before it).
+func New(cfg *config.Config, sc *store.Component, cc *certs.Component, p Params) *Service {
+	return &Service{p: p, cfg: cfg, storeC: sc, certsC: cc}
 }
 
 // Name implements node.Service.
@@ -54,9 +58,12 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		if s.st = s.storeC.Store(); s.st == nil {
 			return errors.New("acme: the store is not open")
 		}
+		if s.certs = s.certsC.Store(); s.certs == nil {
+			return errors.New("acme: the certificates are not open")
+		}
 		var err error
 		if s.mgr, err = taskmanager.StartRunner(ctx, s.p.Tasks, d, []roles.Role{Role}, map[task.Variant]task.Handler{
-			task.DnsManagement: s.dnsManagement,
+			task.DnsManagement: s.dnsManagement, task.AcmeRenewal: s.acmeRenewal,
 		}); err != nil {
 			return err
 		}

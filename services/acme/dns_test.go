@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/acme"
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/dnsmanage"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
@@ -78,9 +79,9 @@ func startACME(t *testing.T, changes ...func(*config.Config)) *acmeNode {
 	for _, c := range changes {
 		c(cfg)
 	}
-	sc := store.NewComponent(store.Params{})
-	svc := acme.New(cfg, sc, acme.Params{})
-	jetmailtest.Node(t, jetmailtest.Conn(t, jetmailtest.Server(t)), cfg, sc, svc)
+	sc, cc := store.NewComponent(store.Params{}), certs.NewComponent()
+	svc := acme.New(cfg, sc, cc, acme.Params{})
+	jetmailtest.Node(t, jetmailtest.Conn(t, jetmailtest.Server(t)), cfg, sc, cc, svc)
 	require.NoError(t, sc.Store().CreateDomain(context.Background(), store.Domain{Name: "example.org"}))
 	return &acmeNode{svc: svc, st: sc.Store(), knot: knot, cert: cert,
 		dkim: "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dkimKey.Public().(ed25519.PublicKey))}
@@ -104,7 +105,7 @@ func selfSigned(t *testing.T, dir, host string) (*x509.Certificate, string) {
 // run creates a DnsManagement task and waits for it to finish: nil when
 // it succeeded, its last failure otherwise (its first, with retries
 // waiting a minute).
-func (n *acmeNode) run(t *testing.T, p *task.DnsManagementTask) string {
+func (n *acmeNode) run(t *testing.T, p task.Payload) string {
 	t.Helper()
 	ctx := context.Background()
 	m := n.svc.Manager()

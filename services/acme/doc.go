@@ -14,6 +14,18 @@
 // With onSuccessRenewCertificate, an AcmeRenewal task for the domain
 // follows a successful update.
 //
-// AcmeRenewal and DkimManagement have no handler yet: they fail with "no
-// handler", as before this service.
+// AcmeRenewal obtains a certificate from acme.directory (RFC 8555,
+// golang.org/x/crypto/acme) for the domain, and the mail host
+// (smtp.hostname) when it is the domain or under it, by HTTP-01: the key
+// authorization goes to jetmail-certs (package certs), where every node's
+// HTTP listener answers it at /.well-known/acme-challenge/. The chain and
+// its new P-256 key are stored there too, and every node's SMTP STARTTLS
+// serves them as soon as its copy follows (no restart). The ACME account
+// is made on first use and kept in the same bucket. The next AcmeRenewal
+// is scheduled acme.renew-before the expiry (an hour ahead when the
+// certificate is shorter than that), replacing the one scheduled before.
+// A failed validation fails the run with the CA's problem document.
+//
+// Not yet: TLS-ALPN-01 and DNS-01 challenges, the HTTPS listener's hot
+// reload, and DkimManagement (no handler: it fails with "no handler").
 package acme

@@ -26,6 +26,7 @@ import (
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
 	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
@@ -149,8 +150,8 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	jetmailtest.Node(t, ids.conn(t, natsauth.Calendar), calCfg, calStore, calQueue, calendar.New(calCfg, calStore, calendar.Params{Queue: calQueue}))
 	// The acme service reads the domains and runs acme.renew's tasks.
 	acmeCfg := jetmailtest.Config(t, "acme", apiUsers)
-	acmeStore := store.NewComponent(store.Params{DirectoryOnly: true})
-	jetmailtest.Node(t, ids.conn(t, natsauth.Acme), acmeCfg, acmeStore, acme.New(acmeCfg, acmeStore, acme.Params{}))
+	acmeStore, acmeCerts := store.NewComponent(store.Params{DirectoryOnly: true}), certs.NewComponent()
+	jetmailtest.Node(t, ids.conn(t, natsauth.Acme), acmeCfg, acmeStore, acmeCerts, acme.New(acmeCfg, acmeStore, acmeCerts, acme.Params{}))
 	// The push service follows the change log and keeps subscriptions.
 	pushCfg := jetmailtest.Config(t, "push", apiUsers)
 	pushStore := store.NewComponent(store.Params{})

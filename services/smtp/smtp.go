@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jetmail/jetmail/shared/address"
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
@@ -54,6 +55,7 @@ type Service struct {
 	addrs   []string
 	local   map[string]bool
 	tls     *tls.Config
+	certs   *certs.Component
 	wg      sync.WaitGroup
 
 	ready    func() bool
@@ -92,6 +94,11 @@ func New(cfg *config.Config, q *mailqueue.Queue) *Service { return &Service{cfg:
 // the store's directory itself.
 func (s *Service) WithStore(c *store.Component) *Service { s.store = c; return s }
 
+// WithCerts makes STARTTLS serve the certificates ACME obtained (when
+// acme.directory is set), renewed without a restart. c must be started
+// before the service.
+func (s *Service) WithCerts(c *certs.Component) *Service { s.certs = c; return s }
+
 // WithClock makes the rate limits' windows and greylisting's delays
 // follow clk (tests); default the node's clock.
 func (s *Service) WithClock(clk clock.Clock) *Service { s.clock = clk; return s }
@@ -118,12 +125,22 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	for _, d := range s.cfg.SMTP.LocalDomains {
 		s.local[strings.ToLower(d)] = true
 	}
+	var static *tls.Certificate
 	if s.cfg.SMTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.SMTP.TLSCert, s.cfg.SMTP.TLSKey)
 		if err != nil {
 			return fmt.Errorf("smtp.tls: %w", err)
 		}
+		static = &cert
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// With ACME, STARTTLS serves the certificate obtained for the name
+	// the client asks for (or the host's), as it is renewed.
+	if s.certs != nil && s.cfg.ACME.Directory != "" {
+		if s.certs.Store() == nil {
+			return errors.New("smtp: the certificates are not open")
+		}
+		s.tls = &tls.Config{GetCertificate: s.certs.Store().GetCertificate(s.cfg.SMTP.Hostname, static), MinVersion: tls.VersionTLS12}
 	}
 	f := promauto.With(d.Metrics)
 	s.accepted = f.NewCounterVec(prometheus.CounterOpts{

@@ -37,6 +37,7 @@ type Config struct {
 	Spam    Spam
 	Push    Push
 	DNS     DNS
+	ACME    ACME
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
 	// Stores is store.<id>: the SQL stores sql_query reads.
@@ -323,6 +324,23 @@ type Push struct {
 	// Concurrency is push.concurrency: how many accounts' pushes a node
 	// sends at once. Default 16.
 	Concurrency int
+}
+
+// ACME is the acme.* section: where AcmeRenewal obtains certificates.
+type ACME struct {
+	// Directory is acme.directory: the CA's ACME directory URL
+	// ("https://acme-v02.api.letsencrypt.org/directory"). Default none:
+	// AcmeRenewal fails, asking for it.
+	Directory string
+	// Contact is acme.contact: the account's contacts ("mailto:...").
+	Contact []string
+	// RenewBefore is acme.renew-before: how long before a certificate
+	// expires its renewal is due. Default 30d.
+	RenewBefore time.Duration
+	// CAFile is acme.ca-file: a PEM file of the CA certificates the
+	// directory's HTTPS is verified with, beside the system's (a private
+	// or test CA). Default none.
+	CAFile string
 }
 
 // DNS is the dns.* section: the servers that take RFC 2136 updates for
@@ -642,5 +660,6 @@ func defaults() *Config {
 		Spam: DefaultSpam,
 		Push: DefaultPush,
 		DNS:  DNS{Servers: map[string]DNSServer{}, TTL: time.Hour},
+		ACME: ACME{RenewBefore: 30 * 24 * time.Hour},
 	}
 }

@@ -97,6 +97,19 @@ func Parse(data []byte) (*Config, error) {
 	fp.Coalesce.to(&l.cfg.Push.Coalesce)
 	fp.Concurrency.to(&l.cfg.Push.Concurrency)
 	l.dns(f)
+	fa, a := &f.ACME, &l.cfg.ACME
+	fa.Directory.to(&a.Directory)
+	fa.Contact.to(&a.Contact)
+	fa.RenewBefore.to(&a.RenewBefore)
+	fa.CAFile.to(&a.CAFile)
+	if u := a.Directory; u != "" && !strings.HasPrefix(u, "https://") {
+		l.fail("acme.directory", "must be an https:// URL (RFC 8555 requires HTTPS), got %q", u)
+	}
+	for i, c := range a.Contact {
+		if !strings.HasPrefix(c, "mailto:") {
+			l.fail(fmt.Sprintf("acme.contact[%d]", i), "must be a mailto: URL, got %q", c)
+		}
+	}
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
@@ -239,6 +252,12 @@ type file struct {
 		CAAIssuers val[[]string]      `toml:"caa-issuers"`
 		TTL        val[time.Duration] `toml:"ttl"`
 	} `toml:"dns"`
+	ACME struct {
+		Directory   val[string]        `toml:"directory"`
+		Contact     val[[]string]      `toml:"contact"`
+		RenewBefore val[time.Duration] `toml:"renew-before"`
+		CAFile      val[string]        `toml:"ca-file"`
+	} `toml:"acme"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`
 		IndexDir val[string] `toml:"index-dir"`

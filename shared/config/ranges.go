@@ -121,6 +121,8 @@ var (
 	PushCoalesceRange = durationRange{10 * time.Millisecond, 10 * time.Second}
 	// PushConcurrencyRange is push.concurrency (default 16).
 	PushConcurrencyRange = intRange{1, 10000}
+	// RenewBeforeRange is acme.renew-before (default 30d).
+	RenewBeforeRange = durationRange{time.Hour, 90 * 24 * time.Hour}
 	// DNSTTLRange is dns.ttl (default 1h).
 	DNSTTLRange = durationRange{time.Minute, 7 * 24 * time.Hour}
 	// DNSTimeoutRange is dns.server.<id>.timeout (default 10s).
@@ -213,6 +215,7 @@ func (l *loader) ranges(f *file) {
 	PushCoalesceRange.check(l, "push.coalesce", c.Push.Coalesce)
 	PushConcurrencyRange.check(l, "push.concurrency", c.Push.Concurrency)
 	DNSTTLRange.check(l, "dns.ttl", c.DNS.TTL)
+	RenewBeforeRange.check(l, "acme.renew-before", c.ACME.RenewBefore)
 	for _, id := range sortedKeys(c.DNS.Servers) {
 		DNSTimeoutRange.check(l, "dns.server."+id+".timeout", c.DNS.Servers[id].Timeout)
 	}

@@ -2,13 +2,21 @@ package jetmailtest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -103,4 +111,54 @@ func Knot(t testing.TB, key KnotKey, zones map[string]string) string {
 	})
 	WaitListening(t, addr)
 	return addr
+}
+
+// Pebble is a running pebble, Let's Encrypt's ACME test server.
+type Pebble struct {
+	// Directory is its ACME directory URL; CAFile the PEM file its HTTPS
+	// is verified with.
+	Directory, CAFile string
+}
+
+// StartPebble runs pebble until the test ends, resolving names with the
+// DNS server dnsAddr and validating HTTP-01 challenges on httpPort of
+// the address a name resolves to; certificates are valid for validity.
+func StartPebble(t testing.TB, dnsAddr string, httpPort int, validity time.Duration) *Pebble {
+	t.Helper()
+	bin := Tool(t, "pebble", "pebble (go install github.com/letsencrypt/pebble/v2/cmd/pebble)")
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pebble"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	addr, mgmt := FreePort(t), FreePort(t)
+	conf := fmt.Sprintf(`{"pebble": {"listenAddress": %q, "managementListenAddress": %q, "certificate": %q, "privateKey": %q,
+  "httpPort": %d, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false,
+  "profiles": {"default": {"description": "jetmail tests", "validityPeriod": %d}}}}`,
+		addr, mgmt, certPath, keyPath, httpPort, int(validity.Seconds()))
+	confPath := filepath.Join(dir, "pebble.json")
+	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-config", confPath, "-dnsserver", dnsAddr)
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("pebble:\n%s", logs.String())
+		}
+	})
+	WaitListening(t, addr)
+	return &Pebble{Directory: "https://" + addr + "/dir", CAFile: certPath}
 }

@@ -38,6 +38,8 @@
 //	acme           the store's directory (the domains), read only, and
 //	               the task and settings buckets and the acme.renew role
 //	               stream; DNS updates go to the DNS servers, not NATS
+//	               (every identity may use jetmail-certs, the certificates
+//	               its TLS listeners serve and the challenges it answers)
 //	calendar       the store (the events, the change log's calendar
 //	               changes), the task and settings buckets and the
 //	               calendar-alerts and imip-processing role streams, its
@@ -78,6 +80,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/greylist"
@@ -186,6 +189,10 @@ func base(identity string) grant {
 	for _, b := range []string{cluster.BucketNodes, cluster.BucketRoles, cluster.BucketShards, cluster.BucketLeases} {
 		g.add(kvFull(b))
 	}
+	// The certificates: every node's TLS listeners serve them and its
+	// HTTP listener answers the HTTP-01 challenges; the acme service
+	// writes them.
+	g.add(kvFull(certs.Bucket))
 	return g
 }
 

@@ -1,0 +1,57 @@
+package certs
+
+import (
+	"context"
+	"sync"
+
+	"github.com/jetmail/jetmail/shared/lifecycle"
+	"github.com/jetmail/jetmail/shared/node"
+)
+
+// Name is the component's name among a node's services.
+const Name = "certs"
+
+// Component opens the certificates on a node, for its TLS listeners and
+// to answer HTTP-01 challenges on its HTTP listener: built once per node,
+// started before the services that use it.
+type Component struct {
+	life lifecycle.Lifecycle
+	s    *Store
+	wg   sync.WaitGroup
+}
+
+// NewComponent returns the component.
+func NewComponent() *Component { return &Component{} }
+
+// Name implements node.Service.
+func (c *Component) Name() string { return Name }
+
+// WithoutRoleWork implements node.WithoutRoleWork.
+func (*Component) WithoutRoleWork() {}
+
+// Start implements node.Service: it opens the bucket, loads the
+// certificates and follows their changes, and answers challenges.
+func (c *Component) Start(ctx context.Context, d node.Deps) error {
+	return c.life.Start(ctx, func(ctx context.Context, undo *lifecycle.Undo) error {
+		s, err := Open(ctx, d.JS(), d.Config.NATS.Replicas)
+		if err != nil {
+			return err
+		}
+		bg, cancel := context.WithCancel(context.Background())
+		undo.Add(func(context.Context) error { cancel(); c.wg.Wait(); return nil })
+		if err := s.Follow(ctx, bg, &c.wg); err != nil {
+			return err
+		}
+		c.s = s
+		if d.HTTP != nil {
+			d.HTTP.HandleHTTP(ChallengePath, s.HTTPHandler())
+		}
+		return nil
+	})
+}
+
+// Shutdown implements node.Service.
+func (c *Component) Shutdown(ctx context.Context) error { return c.life.Stop(ctx) }
+
+// Store is the open store; nil before Start.
+func (c *Component) Store() *Store { return c.s }
