@@ -24,8 +24,10 @@
 // is made on first use and kept in the same bucket. The next AcmeRenewal
 // is scheduled acme.renew-before the expiry (an hour ahead when the
 // certificate is shorter than that), replacing the one scheduled before.
-// A failed validation fails the run with the CA's problem document.
+// A failed validation fails the run with the CA's problem document. With
+// acme.challenge = "dns-01" a TXT record at _acme-challenge.<name> is
+// published on the domain's dns.server instead, and removed after.
 //
-// Not yet: TLS-ALPN-01 and DNS-01 challenges, the HTTPS listener's hot
+// Not yet: the TLS-ALPN-01 challenge, the HTTPS listener's hot
 // reload, and DkimManagement (no handler: it fails with "no handler").
 package acme

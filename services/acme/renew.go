@@ -20,12 +20,14 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/jetmail/jetmail/shared/certs"
+	"github.com/jetmail/jetmail/shared/dnsmanage"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
 )
 
 // acmeRenewal runs AcmeRenewal: a certificate for the domain (and the
-// mail host, when it is in the domain) from acme.directory, by HTTP-01,
+// mail host, when it is in the domain) from acme.directory, by
+// acme.challenge,
 // stored for every node's listeners; then the next renewal is scheduled
 // acme.renew-before its expiry.
 func (s *Service) acmeRenewal(ctx context.Context, t *task.Task) error {
@@ -49,7 +51,7 @@ func (s *Service) acmeRenewal(ctx context.Context, t *task.Task) error {
 		return fmt.Errorf("order a certificate for %s: %w", strings.Join(names, ", "), err)
 	}
 	for _, u := range order.AuthzURLs {
-		if err := s.authorize(ctx, client, u); err != nil {
+		if err := s.authorize(ctx, client, domain, u); err != nil {
 			return err
 		}
 	}
@@ -117,9 +119,8 @@ func (s *Service) scheduleRenewal(ctx context.Context, running string, c *certs.
 	return nil
 }
 
-// authorize completes one authorization by HTTP-01: every node answers
-// the token (package certs) while the CA validates.
-func (s *Service) authorize(ctx context.Context, client *acme.Client, u string) error {
+// authorize completes one authorization by acme.challenge.
+func (s *Service) authorize(ctx context.Context, client *acme.Client, domain, u string) error {
 	z, err := client.GetAuthorization(ctx, u)
 	if err != nil {
 		return fmt.Errorf("read authorization: %w", err)
@@ -127,26 +128,73 @@ func (s *Service) authorize(ctx context.Context, client *acme.Client, u string) 
 	if z.Status == acme.StatusValid {
 		return nil
 	}
-	i := slices.IndexFunc(z.Challenges, func(c *acme.Challenge) bool { return c.Type == "http-01" })
+	kind := s.cfg.ACME.Challenge
+	if kind == "" {
+		kind = "http-01"
+	}
+	i := slices.IndexFunc(z.Challenges, func(c *acme.Challenge) bool { return c.Type == kind })
 	if i < 0 {
-		return fmt.Errorf("%s: the CA offers no http-01 challenge", z.Identifier.Value)
+		return fmt.Errorf("%s: the CA offers no %s challenge", z.Identifier.Value, kind)
 	}
 	chal := z.Challenges[i]
-	keyAuth, err := client.HTTP01ChallengeResponse(chal.Token)
+	var undo func()
+	switch kind {
+	case "dns-01":
+		undo, err = s.dns01(ctx, client, domain, z.Identifier.Value, chal)
+	default:
+		undo, err = s.http01(ctx, client, chal)
+	}
 	if err != nil {
 		return err
 	}
-	if err := s.certs.PutChallenge(ctx, chal.Token, keyAuth); err != nil {
-		return err
-	}
-	defer func() { _ = s.certs.DeleteChallenge(context.WithoutCancel(ctx), chal.Token) }()
+	defer undo()
 	if _, err := client.Accept(ctx, chal); err != nil {
-		return fmt.Errorf("%s: accept the http-01 challenge: %w", z.Identifier.Value, err)
+		return fmt.Errorf("%s: accept the %s challenge: %w", z.Identifier.Value, kind, err)
 	}
 	if _, err := client.WaitAuthorization(ctx, z.URI); err != nil {
-		return fmt.Errorf("%s: http-01 validation failed: %w", z.Identifier.Value, err)
+		return fmt.Errorf("%s: %s validation failed: %w", z.Identifier.Value, kind, err)
 	}
 	return nil
+}
+
+// http01 makes every node answer the challenge (package certs) until
+// undo.
+func (s *Service) http01(ctx context.Context, client *acme.Client, chal *acme.Challenge) (undo func(), err error) {
+	keyAuth, err := client.HTTP01ChallengeResponse(chal.Token)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.certs.PutChallenge(ctx, chal.Token, keyAuth); err != nil {
+		return nil, err
+	}
+	return func() { _ = s.certs.DeleteChallenge(context.WithoutCancel(ctx), chal.Token) }, nil
+}
+
+// dns01 publishes the challenge's TXT record at _acme-challenge.<name> in
+// the domain's zone (package dnsmanage); undo removes it. The primary
+// holds it once it answered the update; secondaries a CA might ask
+// instead are not waited for.
+func (s *Service) dns01(ctx context.Context, client *acme.Client, domain, name string, chal *acme.Challenge) (undo func(), err error) {
+	value, err := client.DNS01ChallengeRecord(chal.Token)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := s.dnsServer(domain)
+	if err != nil {
+		return nil, fmt.Errorf("dns-01: %w", err)
+	}
+	set := func(want string) []dnsmanage.Set {
+		return []dnsmanage.Set{dnsmanage.TXTSet("_acme-challenge."+name, 60, want)}
+	}
+	if _, err := srv.Apply(ctx, domain, set(value)); err != nil {
+		return nil, fmt.Errorf("dns-01: publish the challenge of %s: %w", name, err)
+	}
+	undo = func() {
+		if _, err := srv.Apply(context.WithoutCancel(ctx), domain, set("")); err != nil {
+			s.log.Warn("dns-01: remove the challenge record", "name", name, "err", err)
+		}
+	}
+	return undo, nil
 }
 
 // acmeClient is a client of acme.directory with the cluster's account,

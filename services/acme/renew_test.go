@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/acme"
@@ -41,7 +42,7 @@ type acmeSMTPNode struct {
 // startRenewal runs Knot (example.org, mx.example.org: 127.0.0.1), pebble
 // validating HTTP-01 on httpPort, and a node with the SMTP intake and the
 // acme service whose HTTP listener is on challengePort.
-func startRenewal(t *testing.T, httpPort func(node int) int) *acmeSMTPNode {
+func startRenewal(t *testing.T, httpPort func(node int) int, changes ...func(c *config.Config, knot string)) *acmeSMTPNode {
 	t.Helper()
 	knot := jetmailtest.Knot(t, tsigKey, map[string]string{"example.org": acmeZone})
 	nodeHTTP := jetmailtest.FreePort(t)
@@ -54,6 +55,9 @@ func startRenewal(t *testing.T, httpPort func(node int) int) *acmeSMTPNode {
 		c.SMTP.Listen = []string{"127.0.0.1:0"}
 		c.ACME = config.ACME{Directory: peb.Directory, CAFile: peb.CAFile, Contact: []string{"mailto:postmaster@example.org"}, RenewBefore: 30 * 24 * time.Hour}
 		c.Task.Periodic = map[string]config.Periodic{}
+		for _, ch := range changes {
+			ch(c, knot)
+		}
 	})
 	sc, cc, q := store.NewComponent(store.Params{}), certs.NewComponent(), mailqueue.New(mailqueue.Params{})
 	svc := acme.New(cfg, sc, cc, acme.Params{})
@@ -136,4 +140,43 @@ func TestAcmeFailingChallenge(t *testing.T) {
 	require.Contains(t, reason, "connect")
 	_, err := n.certs.Cert(context.Background(), "example.org")
 	require.ErrorIs(t, err, certs.ErrNotFound)
+}
+
+// DNS-01: the challenge's TXT record goes to the zone by RFC 2136 (Knot,
+// which pebble asks), and is removed after; HTTP is not used (pebble's
+// HTTP port is closed).
+func TestAcmeDNS01(t *testing.T) {
+	t.Parallel()
+	closed := jetmailtest.FreePort(t)
+	_, port, _ := net.SplitHostPort(closed)
+	p, _ := strconv.Atoi(port)
+	var knotAddr string
+	n := startRenewal(t, func(int) int { return p }, func(c *config.Config, knot string) {
+		knotAddr = knot
+		c.ACME.Challenge = "dns-01"
+		c.DNS.Servers = map[string]config.DNSServer{"knot": {Address: knot, Protocol: "tcp", Domains: []string{"example.org"},
+			TSIGName: tsigKey.Name, TSIGAlgorithm: tsigKey.Algorithm, TSIGSecret: tsigKey.Secret, Timeout: 5 * time.Second}}
+	})
+	require.Empty(t, n.renew(t))
+	c, err := n.certs.Cert(context.Background(), "example.org")
+	require.NoError(t, err)
+	require.Equal(t, []string{"example.org", "mx.example.org"}, c.Names)
+	for _, name := range []string{"_acme-challenge.example.org", "_acme-challenge.mx.example.org"} {
+		left := (&acmeNode{knot: knotAddr}).query(t, name, dns.TypeTXT)
+		require.Empty(t, left, "the challenge record of %s is removed", name)
+	}
+}
+
+// An ACME directory that is down fails the task with the reason.
+func TestAcmeDirectoryDown(t *testing.T) {
+	t.Parallel()
+	n := startACME(t, func(c *config.Config) {
+		c.ACME = config.ACME{Directory: "https://" + jetmailtest.FreePort(t) + "/dir", RenewBefore: 30 * 24 * time.Hour, Challenge: "http-01"}
+	})
+	_, perrs, err := n.svc.Manager().UpdateSettings(context.Background(), json.RawMessage(`{"maxAttempts": 1}`))
+	require.NoError(t, err)
+	require.Empty(t, perrs)
+	reason := n.run(t, &task.AcmeRenewalTask{DomainID: "example.org"})
+	require.Contains(t, reason, "ACME directory https://127.0.0.1:")
+	require.Contains(t, reason, "connection refused")
 }

@@ -337,6 +337,10 @@ type ACME struct {
 	// RenewBefore is acme.renew-before: how long before a certificate
 	// expires its renewal is due. Default 30d.
 	RenewBefore time.Duration
+	// Challenge is acme.challenge: how names are validated, "http-01"
+	// (default: every node's HTTP listener answers) or "dns-01" (a TXT
+	// record by RFC 2136 on the domain's dns.server).
+	Challenge string
 	// CAFile is acme.ca-file: a PEM file of the CA certificates the
 	// directory's HTTPS is verified with, beside the system's (a private
 	// or test CA). Default none.
@@ -660,6 +664,6 @@ func defaults() *Config {
 		Spam: DefaultSpam,
 		Push: DefaultPush,
 		DNS:  DNS{Servers: map[string]DNSServer{}, TTL: time.Hour},
-		ACME: ACME{RenewBefore: 30 * 24 * time.Hour},
+		ACME: ACME{RenewBefore: 30 * 24 * time.Hour, Challenge: "http-01"},
 	}
 }

@@ -102,6 +102,8 @@ func Parse(data []byte) (*Config, error) {
 	fa.Contact.to(&a.Contact)
 	fa.RenewBefore.to(&a.RenewBefore)
 	fa.CAFile.to(&a.CAFile)
+	fa.Challenge.to(&a.Challenge)
+	l.oneOf("acme.challenge", fa.Challenge, "http-01", "dns-01")
 	if u := a.Directory; u != "" && !strings.HasPrefix(u, "https://") {
 		l.fail("acme.directory", "must be an https:// URL (RFC 8555 requires HTTPS), got %q", u)
 	}
@@ -257,6 +259,7 @@ type file struct {
 		Contact     val[[]string]      `toml:"contact"`
 		RenewBefore val[time.Duration] `toml:"renew-before"`
 		CAFile      val[string]        `toml:"ca-file"`
+		Challenge   val[string]        `toml:"challenge"`
 	} `toml:"acme"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`

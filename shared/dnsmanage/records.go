@@ -151,6 +151,17 @@ func Records(d Domain, types []string) ([]Set, error) {
 	return out, nil
 }
 
+// TXTSet is a set that owns every TXT record at name and wants one with
+// text (none when text is empty): a record of its own, such as an ACME
+// DNS-01 challenge.
+func TXTSet(name string, ttl uint32, text string) Set {
+	s := Set{Name: dns.Fqdn(name), Type: dns.TypeTXT, Owned: all}
+	if text != "" {
+		s.Want = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: s.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: split(text)}}
+	}
+	return s
+}
+
 // MTASTSPolicy is the MTA-STS policy (RFC 8461 §3.2) that the _mta-sts
 // record's id follows: enforce, the mail host as the only MX.
 func MTASTSPolicy(hostname string) string {
