@@ -65,7 +65,8 @@ func TestTaskCLI(t *testing.T) {
 		return code == 1 && strings.Contains(out, "not found")
 	}, 20*time.Second, 100*time.Millisecond, "the train task is done")
 
-	// No service handles AcmeRenewal yet: the task fails, clearly, and stays.
+	// An AcmeRenewal for a domain the store does not have: the task
+	// fails, clearly, and stays.
 	for range 3 {
 		out, code = cli("task", "create", "AcmeRenewal", "-f", "domainId=example.org")
 		require.Equal(t, 0, code, out)
@@ -77,7 +78,7 @@ func TestTaskCLI(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	out, code = cli("task", "query", "--status", "Failed")
 	require.Equal(t, 0, code, out)
-	require.Contains(t, out, "no handler for AcmeRenewal on this node")
+	require.Contains(t, out, "domain example.org is not in the store")
 
 	out, code = cli("task", "retry", "--all", "--status", "Failed")
 	require.Equal(t, 0, code, out)

@@ -87,6 +87,8 @@ func startACME(t *testing.T, changes ...func(*config.Config)) *acmeNode {
 		dkim: "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dkimKey.Public().(ed25519.PublicKey))}
 }
 
+// selfSigned writes a self-signed certificate for host (cert.pem) and its
+// key (key.pem) into dir.
 func selfSigned(t *testing.T, dir, host string) (*x509.Certificate, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -97,6 +99,9 @@ func selfSigned(t *testing.T, dir, host string) (*x509.Certificate, string) {
 	require.NoError(t, err)
 	path := filepath.Join(dir, "cert.pem")
 	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
 	return cert, path

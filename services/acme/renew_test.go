@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,17 +151,31 @@ func TestAcmeDNS01(t *testing.T) {
 	closed := jetmailtest.FreePort(t)
 	_, port, _ := net.SplitHostPort(closed)
 	p, _ := strconv.Atoi(port)
-	var knotAddr string
+	var knotAddr, httpsAddr string
+	static, certPath := selfSigned(t, t.TempDir(), "localhost")
+	keyPath := strings.TrimSuffix(certPath, "cert.pem") + "key.pem"
 	n := startRenewal(t, func(int) int { return p }, func(c *config.Config, knot string) {
-		knotAddr = knot
+		knotAddr, httpsAddr = knot, c.HTTP.Listen
+		c.HTTP.TLSCert, c.HTTP.TLSKey = certPath, keyPath
 		c.ACME.Challenge = "dns-01"
 		c.DNS.Servers = map[string]config.DNSServer{"knot": {Address: knot, Protocol: "tcp", Domains: []string{"example.org"},
 			TSIGName: tsigKey.Name, TSIGAlgorithm: tsigKey.Algorithm, TSIGSecret: tsigKey.Secret, Timeout: 5 * time.Second}}
 	})
+	https := func(name string) *x509.Certificate {
+		conn, err := tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+		require.NoError(t, err)
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	require.Equal(t, static.SerialNumber, https("mx.example.org").SerialNumber, "http.tls.cert until ACME has one")
 	require.Empty(t, n.renew(t))
 	c, err := n.certs.Cert(context.Background(), "example.org")
 	require.NoError(t, err)
 	require.Equal(t, []string{"example.org", "mx.example.org"}, c.Names)
+	// The HTTPS listener serves it too, in place of http.tls.cert, to a
+	// client that asks for no name as well.
+	require.Eventually(t, func() bool { return https("mx.example.org").SerialNumber.Text(16) == c.Serial }, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, c.Serial, https("").SerialNumber.Text(16))
 	for _, name := range []string{"_acme-challenge.example.org", "_acme-challenge.mx.example.org"} {
 		left := (&acmeNode{knot: knotAddr}).query(t, name, dns.TypeTXT)
 		require.Empty(t, left, "the challenge record of %s is removed", name)

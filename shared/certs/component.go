@@ -45,6 +45,11 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 		c.s = s
 		if d.HTTP != nil {
 			d.HTTP.HandleHTTP(ChallengePath, s.HTTPHandler())
+			if d.Config.ACME.Directory != "" {
+				// The HTTPS listener (http.tls) serves what ACME obtained
+				// for the name asked, or for the mail host.
+				d.HTTP.SetHTTPCertificate(s.GetCertificate(d.Config.SMTP.Hostname, nil))
+			}
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"time"
@@ -62,6 +63,9 @@ type Deps struct {
 // HTTP adds handlers to the node's HTTP server.
 type HTTP interface {
 	HandleHTTP(pattern string, h http.Handler)
+	// SetHTTPCertificate makes the HTTPS listener serve what get returns
+	// (when it returns a certificate) before http.tls.cert.
+	SetHTTPCertificate(get func(*tls.ClientHelloInfo) (*tls.Certificate, error))
 }
 
 // Leader runs duties that one node of the cluster does at a time.

@@ -69,7 +69,14 @@ func (n *Node) startHTTP() error {
 		if err != nil {
 			return fmt.Errorf("http.tls.cert and http.tls.key: %w", err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if get := n.httpCert.Load(); get != nil {
+				if c, err := (*get)(hello); err == nil && c != nil {
+					return c, nil
+				}
+			}
+			return &cert, nil
+		}}
 	}
 	if w := n.cfg.HTTP.PlainTextExposure(); w != "" {
 		n.log.Warn("admin API without TLS on a public address", "key", "http.listen", "reason", w)

@@ -10,6 +10,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,9 @@ type Params struct {
 // Node is a running jetmail node. What runs on it is given Deps, not the
 // node.
 type Node struct {
+	// httpCert, once set, picks the HTTPS listener's certificate before
+	// http.tls.cert (SetHTTPCertificate).
+	httpCert   atomic.Pointer[func(*tls.ClientHelloInfo) (*tls.Certificate, error)]
 	cfg        *config.Config
 	id         string
 	conn       *nats.Conn
@@ -375,6 +379,14 @@ func (n *Node) HTTPURL() string {
 		return "https://" + n.httpAddr
 	}
 	return "http://" + n.httpAddr
+}
+
+// SetHTTPCertificate makes the HTTPS listener (http.tls) serve the
+// certificate get returns for a client's hello, when it returns one, and
+// http.tls.cert otherwise: certificates obtained by ACME, renewed without
+// a restart.
+func (n *Node) SetHTTPCertificate(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	n.httpCert.Store(&get)
 }
 
 // HandleHTTP adds a handler to the node's HTTP server (the admin API). It
