@@ -3,10 +3,12 @@ package acme
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/lifecycle"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/roles"
@@ -39,6 +41,7 @@ type Service struct {
 	log   *slog.Logger
 	st    *store.Store
 	certs *certs.Store
+	ring  *dkimkey.Ring
 	mgr   *taskmanager.Manager
 }
 
@@ -62,8 +65,12 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 			return errors.New("acme: the certificates are not open")
 		}
 		var err error
+		if s.ring, err = dkimkey.OpenRing(ctx, d.JS(), d.Config.NATS.Replicas); err != nil {
+			return fmt.Errorf("acme: %w", err)
+		}
 		if s.mgr, err = taskmanager.StartRunner(ctx, s.p.Tasks, d, []roles.Role{Role}, map[task.Variant]task.Handler{
 			task.DnsManagement: s.dnsManagement, task.AcmeRenewal: s.acmeRenewal,
+			task.DkimManagement: s.dkimManagement,
 		}); err != nil {
 			return err
 		}

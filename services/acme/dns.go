@@ -34,7 +34,7 @@ func (s *Service) dnsManagement(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return err
 	}
-	in, err := s.dnsDomain(domain)
+	in, err := s.dnsDomain(ctx, domain)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (s *Service) dnsServer(domain string) (*dnsmanage.Server, error) {
 }
 
 // dnsDomain is what domain's records are computed from.
-func (s *Service) dnsDomain(domain string) (dnsmanage.Domain, error) {
+func (s *Service) dnsDomain(ctx context.Context, domain string) (dnsmanage.Domain, error) {
 	d := dnsmanage.Domain{Name: domain, Hostname: s.cfg.SMTP.Hostname, TTL: s.cfg.DNS.TTL, CAAIssuers: s.cfg.DNS.CAAIssuers}
 	if k, ok := s.cfg.DKIM[domain]; ok {
 		key, err := dkimkey.Load(k.PrivateKey)
@@ -91,7 +91,25 @@ func (s *Service) dnsDomain(domain string) (dnsmanage.Domain, error) {
 		if err != nil {
 			return d, fmt.Errorf("dkim.%s: %w", domain, err)
 		}
-		d.DKIM = []dnsmanage.DKIM{{Selector: k.Selector, Record: rec}}
+		// A rotated domain publishes the keys of its rotation (the
+		// configured one while it is among them).
+		st, _, err := s.ring.State(ctx, domain)
+		switch {
+		case errors.Is(err, dkimkey.ErrNoState):
+			d.DKIM = []dnsmanage.DKIM{{Selector: k.Selector, Record: rec}}
+		case err != nil:
+			return d, err
+		default:
+			if st.Active == nil {
+				d.DKIM = append(d.DKIM, dnsmanage.DKIM{Selector: k.Selector, Record: rec}) // still signing
+			}
+			for _, pk := range st.Published() {
+				if pk.Record == "" {
+					pk.Record = rec // the configured key
+				}
+				d.DKIM = append(d.DKIM, dnsmanage.DKIM{Selector: pk.Selector, Record: pk.Record})
+			}
+		}
 	}
 	for _, addr := range s.cfg.SMTP.Listen {
 		if _, port, err := net.SplitHostPort(addr); err == nil {

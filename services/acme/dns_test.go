@@ -1,6 +1,7 @@
 package acme_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -17,15 +18,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/miekg/dns"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/services/acme"
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
+	sdelivery "github.com/jetmail/jetmail/shared/delivery"
+	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dnsmanage"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/store"
@@ -45,6 +52,8 @@ ns1     A   127.0.0.1
 var tsigKey = jetmailtest.KnotKey{Name: "jetmail.", Algorithm: "hmac-sha256", Secret: base64.StdEncoding.EncodeToString([]byte("a test tsig secret, 32 bytes ok!"))}
 
 type acmeNode struct {
+	cfg  *config.Config
+	conn *nats.Conn
 	svc  *acme.Service
 	st   *store.Store
 	knot string
@@ -81,9 +90,10 @@ func startACME(t *testing.T, changes ...func(*config.Config)) *acmeNode {
 	}
 	sc, cc := store.NewComponent(store.Params{}), certs.NewComponent()
 	svc := acme.New(cfg, sc, cc, acme.Params{})
-	jetmailtest.Node(t, jetmailtest.Conn(t, jetmailtest.Server(t)), cfg, sc, cc, svc)
+	srv := jetmailtest.Server(t)
+	jetmailtest.Node(t, jetmailtest.Conn(t, srv), cfg, sc, cc, svc)
 	require.NoError(t, sc.Store().CreateDomain(context.Background(), store.Domain{Name: "example.org"}))
-	return &acmeNode{svc: svc, st: sc.Store(), knot: knot, cert: cert,
+	return &acmeNode{cfg: cfg, conn: jetmailtest.Conn(t, srv), svc: svc, st: sc.Store(), knot: knot, cert: cert,
 		dkim: "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dkimKey.Public().(ed25519.PublicKey))}
 }
 
@@ -231,4 +241,61 @@ func TestDNSManagementRefusals(t *testing.T) {
 	reason = n.run(t, &task.DnsManagementTask{DomainID: "example.org", UpdateRecords: map[string]bool{"caa": true}})
 	require.Contains(t, reason, "caa: no CA to authorize: set dns.caa-issuers")
 	require.Equal(t, []string{"20 old-mx.example.org."}, n.query(t, "example.org", dns.TypeMX), "nothing half-applied")
+}
+
+// A DKIM rotation end to end: a new key is published, signs once its
+// record is visible and the TTL passed, and the old selector is removed
+// after the grace; mail signed after the switch verifies with the new
+// selector against Knot (go-msgauth's verifier).
+func TestDKIMRotation(t *testing.T) {
+	t.Parallel()
+	n := startACME(t, func(c *config.Config) {
+		c.DNS.TTL = time.Second
+		k := c.DKIM["example.org"]
+		k.Algorithm, k.Grace = "rsa", 2*time.Second
+		c.DKIM["example.org"] = k
+	})
+	require.Empty(t, n.run(t, &task.DnsManagementTask{DomainID: "example.org", UpdateRecords: map[string]bool{"dkim": true}}))
+	require.Equal(t, []string{`"` + n.dkim + `"`}, n.query(t, "s1._domainkey.example.org", dns.TypeTXT))
+
+	ctx := context.Background()
+	js, err := jetstream.New(n.conn)
+	require.NoError(t, err)
+	ring, err := dkimkey.OpenRing(ctx, js, 1)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	bg, stop := context.WithCancel(ctx)
+	defer func() { stop(); wg.Wait() }()
+	require.NoError(t, ring.Follow(ctx, bg, &wg))
+
+	require.Empty(t, n.run(t, &task.DkimManagementTask{DomainID: "example.org"}))
+	var st *dkimkey.State
+	require.Eventually(t, func() bool {
+		st, _, err = ring.State(ctx, "example.org")
+		return err == nil && st.Active != nil && st.Next == nil && len(st.Retired) == 0
+	}, 30*time.Second, 100*time.Millisecond, "the rotation runs through: switched, the old key removed")
+	require.NotEqual(t, "s1", st.Active.Selector)
+	require.True(t, strings.HasPrefix(st.Active.Record, "v=DKIM1; k=rsa; p="))
+	require.Empty(t, n.query(t, "s1._domainkey.example.org", dns.TypeTXT), "the retired selector is unpublished")
+	require.NotEmpty(t, n.query(t, st.Active.Selector+"._domainkey.example.org", dns.TypeTXT))
+
+	// Signed as every delivery node signs, verified against Knot.
+	require.Eventually(t, func() bool { sel, _, ok := ring.Active("example.org"); return ok && sel == st.Active.Selector }, 5*time.Second, 20*time.Millisecond)
+	d, err := sdelivery.New(sdelivery.Params{Config: n.cfg, DKIM: ring, Logger: jetmailtest.Logger()})
+	require.NoError(t, err)
+	msg := "From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: rotated\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <r@example.org>\r\n\r\nhello\r\n"
+	signed, err := d.Sign("alice@example.org", []byte(msg))
+	require.NoError(t, err)
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(signed), &dkim.VerifyOptions{LookupTXT: func(name string) ([]string, error) {
+		var out []string
+		for _, s := range n.query(t, name, dns.TypeTXT) {
+			out = append(out, strings.Trim(strings.ReplaceAll(s, `" "`, ""), `"`))
+		}
+		return out, nil
+	}})
+	require.NoError(t, err)
+	require.Len(t, vs, 1)
+	require.NoError(t, vs[0].Err)
+	require.Equal(t, "example.org", vs[0].Domain)
+	require.Contains(t, string(signed), "s="+st.Active.Selector+";")
 }

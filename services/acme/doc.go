@@ -24,10 +24,18 @@
 // is made on first use and kept in the same bucket. The next AcmeRenewal
 // is scheduled acme.renew-before the expiry (an hour ahead when the
 // certificate is shorter than that), replacing the one scheduled before.
-// A failed validation fails the run with the CA's problem document. With
+// A failed validation fails the run with the CA's problem document. The
+// HTTPS listener (http.tls) serves the certificates too. With
 // acme.challenge = "dns-01" a TXT record at _acme-challenge.<name> is
 // published on the domain's dns.server instead, and removed after.
 //
-// Not yet: the TLS-ALPN-01 challenge, the HTTPS listener's hot
-// reload, and DkimManagement (no handler: it fails with "no handler").
+// DkimManagement rotates a domain's DKIM key, one step per run, each run
+// scheduling the next (see dkimManagement): a new key (RSA 2048 or
+// Ed25519, dkim.<domain>.algorithm) under a new selector is published
+// through the domain's dns.server; once its record is visible and dns.ttl
+// has passed, it signs (jetmail-dkim, package dkimkey: every delivery node
+// follows it); the key it replaced stays published for
+// dkim.<domain>.grace, then its record is removed.
+//
+// Not yet: the TLS-ALPN-01 challenge.
 package acme

@@ -6,10 +6,12 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/config"
 	sdelivery "github.com/jetmail/jetmail/shared/delivery"
+	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/itip"
 	"github.com/jetmail/jetmail/shared/mailqueue"
@@ -33,6 +35,9 @@ type Service struct {
 	d     *sdelivery.Deliverer
 	// stopSpam ends the spam filter's watch of the trained models.
 	stopSpam context.CancelFunc
+	// stopDKIM ends the watch of the rotated DKIM keys; dkimWG waits for it.
+	stopDKIM context.CancelFunc
+	dkimWG   sync.WaitGroup
 }
 
 // New returns the service, delivering from q.
@@ -68,8 +73,19 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	if err != nil {
 		return err
 	}
+	// Every node signs with a domain's current key as DkimManagement
+	// rotates it.
+	ring, err := dkimkey.OpenRing(ctx, d.JS(), s.cfg.NATS.Replicas)
+	if err != nil {
+		return fmt.Errorf("dkim: %w", err)
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stopDKIM = stop
+	if err := ring.Follow(ctx, bg, &s.dkimWG); err != nil {
+		return fmt.Errorf("dkim: %w", err)
+	}
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host,
-		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter,
+		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter, DKIM: ring,
 		Itip: itip.NewReceiver(itip.ReceiverParams{Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Metrics: d.Metrics})}); err != nil {
 		return err
 	}
@@ -94,6 +110,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	err := s.Queue.StopDelivery(ctx)
 	if s.stopSpam != nil {
 		s.stopSpam()
+	}
+	if s.stopDKIM != nil {
+		s.stopDKIM()
+		s.dkimWG.Wait()
 	}
 	if s.d != nil {
 		s.d.Close()

@@ -403,6 +403,13 @@ type DKIMKey struct {
 	Selector string
 	// PrivateKey is private-key: a PEM file with an RSA or Ed25519 key.
 	PrivateKey string
+	// Algorithm is algorithm: the kind of key DkimManagement rotates to,
+	// "rsa" (2048 bits, the default: every verifier knows it) or
+	// "ed25519" (RFC 8463).
+	Algorithm string
+	// Grace is grace: how long a rotated-out key stays published, so that
+	// mail signed with it verifies until delivered. Default 7d.
+	Grace time.Duration
 }
 
 // VirtualQueue is queue.virtual.<name>.

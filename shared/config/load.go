@@ -318,8 +318,10 @@ type file struct {
 		} `toml:"greylist"`
 	} `toml:"smtp"`
 	DKIM map[string]struct {
-		Selector   val[string] `toml:"selector"`
-		PrivateKey val[string] `toml:"private-key"`
+		Selector   val[string]        `toml:"selector"`
+		PrivateKey val[string]        `toml:"private-key"`
+		Algorithm  val[string]        `toml:"algorithm"`
+		Grace      val[time.Duration] `toml:"grace"`
 	} `toml:"dkim"`
 	Store map[string]storeFile `toml:"store"`
 }
@@ -1010,7 +1012,12 @@ func (l *loader) dkim(f *file) {
 		if k.PrivateKey.v == "" {
 			l.fail(key+".private-key", "missing: a PEM file")
 		}
-		l.cfg.DKIM[strings.ToLower(domain)] = DKIMKey{Selector: k.Selector.v, PrivateKey: k.PrivateKey.v}
+		dk := DKIMKey{Selector: k.Selector.v, PrivateKey: k.PrivateKey.v, Algorithm: "rsa", Grace: 7 * 24 * time.Hour}
+		k.Algorithm.to(&dk.Algorithm)
+		k.Grace.to(&dk.Grace)
+		l.oneOf(key+".algorithm", k.Algorithm, "rsa", "ed25519")
+		DKIMGraceRange.check(l, key+".grace", dk.Grace)
+		l.cfg.DKIM[strings.ToLower(domain)] = dk
 	}
 }
 

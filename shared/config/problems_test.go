@@ -29,7 +29,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, greylist, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
 		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
 		"[smtp.users.a]\nsecret = \"0123456789abc\"\npassword = \"y\"\n":               "smtp.users.a.password: unknown key (known: addresses, secret)",
-		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: private-key, selector)",
+		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: algorithm, grace, private-key, selector)",
 		"[store.db]\ntype = \"sqlite\"\npath = \"x\"\ndsn = \"y\"\n":                   "store.db.dsn: unknown key (known: path, type)",
 		"[store.pg]\ntype = \"postgresql\"\ndsn = \"x\"\npath = \"y\"\n":               "store.pg.path: unknown key (known: dsn, type)",
 		"[api]\nuser = 1\n": "api.user: unknown key (known: users)",

@@ -123,6 +123,8 @@ var (
 	PushConcurrencyRange = intRange{1, 10000}
 	// RenewBeforeRange is acme.renew-before (default 30d).
 	RenewBeforeRange = durationRange{time.Hour, 90 * 24 * time.Hour}
+	// DKIMGraceRange is dkim.<domain>.grace (default 7d).
+	DKIMGraceRange = durationRange{time.Hour, 90 * 24 * time.Hour}
 	// DNSTTLRange is dns.ttl (default 1h).
 	DNSTTLRange = durationRange{time.Minute, 7 * 24 * time.Hour}
 	// DNSTimeoutRange is dns.server.<id>.timeout (default 10s).

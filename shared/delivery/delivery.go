@@ -21,6 +21,7 @@ import (
 
 	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/itip"
@@ -59,14 +60,18 @@ type Params struct {
 	// a reply) to its recipient's calendar before the mail is stored.
 	// Default none: nil stores calendar mail as any other.
 	Itip *itip.Receiver
+	// DKIM are the rotated DKIM keys (DkimManagement): a domain's active
+	// one signs in place of its configured key. Default none: nil signs
+	// with dkim.<domain>.
+	DKIM *dkimkey.Ring
 }
 
 // Deliverer implements mailqueue.Deliverer.
 type Deliverer struct {
-	p       Params
-	cfg     *config.Config
-	signers map[string]*signer
-	hosts   *hostPool
+	p     Params
+	cfg   *config.Config
+	keys  map[string]key
+	hosts *hostPool
 }
 
 // New returns a Deliverer; it loads the DKIM keys.
@@ -77,13 +82,13 @@ func New(p Params) (*Deliverer, error) {
 	if p.Resolver == nil {
 		p.Resolver = ResolverFor(p.Config.Queue.Resolver)
 	}
-	d := &Deliverer{p: p, cfg: p.Config, signers: map[string]*signer{}, hosts: newHostPool(p.Config.Queue.MaxPerHost)}
+	d := &Deliverer{p: p, cfg: p.Config, keys: map[string]key{}, hosts: newHostPool(p.Config.Queue.MaxPerHost)}
 	for domain, k := range p.Config.DKIM {
-		s, err := loadSigner(domain, k)
+		s, err := dkimkey.Load(k.PrivateKey)
 		if err != nil {
 			return nil, fmt.Errorf("dkim.%s: %w", domain, err)
 		}
-		d.signers[domain] = s
+		d.keys[domain] = key{k.Selector, s}
 	}
 	return d, nil
 }
@@ -111,12 +116,10 @@ func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailq
 		return results
 	}
 	body := dl.Body
-	if s := d.signers[address.DomainOf(dl.Envelope.Sender)]; s != nil {
-		if signed, err := s.sign(body); err == nil {
-			body = signed
-		} else {
-			d.p.Logger.Warn("dkim signing failed; sending unsigned", "domain", address.DomainOf(dl.Envelope.Sender), "err", err)
-		}
+	if signed, err := d.Sign(dl.Envelope.Sender, body); err == nil {
+		body = signed
+	} else {
+		d.p.Logger.Warn("dkim signing failed; sending unsigned", "domain", address.DomainOf(dl.Envelope.Sender), "err", err)
 	}
 	hosts, res, ok := d.hostsFor(ctx, dl)
 	if !ok {

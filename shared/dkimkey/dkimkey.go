@@ -21,11 +21,21 @@ func Load(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read private-key: %w", err)
 	}
+	key, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("private-key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// parse reads a PEM private key: RSA (PKCS #1 or #8) or Ed25519 (PKCS #8).
+func parse(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("private-key %s holds no PEM block", path)
+		return nil, fmt.Errorf("holds no PEM block")
 	}
 	var key any
+	var err error
 	switch block.Type {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
@@ -33,7 +43,7 @@ func Load(path string) (crypto.Signer, error) {
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("parse private-key %s: %w", path, err)
+		return nil, fmt.Errorf("parse: %w", err)
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
@@ -41,7 +51,7 @@ func Load(path string) (crypto.Signer, error) {
 	case ed25519.PrivateKey:
 		return k, nil
 	}
-	return nil, fmt.Errorf("private-key %s is neither an RSA nor an Ed25519 key", path)
+	return nil, fmt.Errorf("is neither an RSA nor an Ed25519 key")
 }
 
 // Record is the TXT record's text for key's public half:

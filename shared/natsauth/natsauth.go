@@ -82,6 +82,7 @@ import (
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/greylist"
 	"github.com/jetmail/jetmail/shared/jmap"
@@ -315,6 +316,7 @@ func service(name string) (grant, error) {
 		g.add(wholeStore()) // local delivery
 		g.add(kvFull(dupid.Bucket))
 		g.add(objFull(spamstore.BucketModels)) // the spam filter's models and rules
+		g.add(kvFull(dkimkey.Bucket))          // the rotated DKIM keys it signs with
 		g.pub = append(g.pub, search.SearchPrefix+"*")
 	case Indexer:
 		g.add(wholeStore())
@@ -346,6 +348,7 @@ func service(name string) (grant, error) {
 	case Acme:
 		g.add(directoryReads()) // the domains
 		g.add(roleRunner(roles.AcmeRenew))
+		g.add(kvFull(dkimkey.Bucket)) // DkimManagement rotates the keys
 	case Push:
 		g.add(wholeStore()) // account credentials, the change log
 		g.add(roleRunner(roles.PushNotifications))
