@@ -98,19 +98,25 @@ func Knot(t testing.TB, key KnotKey, zones map[string]string) string {
 	}
 	confPath := filepath.Join(dir, "knot.conf")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf.String()), 0o600))
+	runPeer(t, "knotd", addr, exec.Command(bin, "-c", confPath))
+	return addr
+}
+
+// runPeer starts a peer server until the test ends, and waits until it
+// listens on addr; its output is logged when the test fails.
+func runPeer(t testing.TB, name, addr string, cmd *exec.Cmd) {
+	t.Helper()
 	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-c", confPath)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("knotd:\n%s", logs.String())
+			t.Logf("%s:\n%s", name, logs.String())
 		}
 	})
 	WaitListening(t, addr)
-	return addr
 }
 
 // Pebble is a running pebble, Let's Encrypt's ACME test server.
@@ -147,18 +153,8 @@ func StartPebble(t testing.TB, dnsAddr string, httpPort int, validity time.Durat
 		addr, mgmt, certPath, keyPath, httpPort, int(validity.Seconds()))
 	confPath := filepath.Join(dir, "pebble.json")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
-	var logs bytes.Buffer
 	cmd := exec.Command(bin, "-config", confPath, "-dnsserver", dnsAddr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("pebble:\n%s", logs.String())
-		}
-	})
-	WaitListening(t, addr)
+	runPeer(t, "pebble", addr, cmd)
 	return &Pebble{Directory: "https://" + addr + "/dir", CAFile: certPath}
 }
