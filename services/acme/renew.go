@@ -23,6 +23,7 @@ import (
 	"github.com/jetmail/jetmail/shared/dnsmanage"
 	"github.com/jetmail/jetmail/shared/store"
 	"github.com/jetmail/jetmail/shared/task"
+	"github.com/jetmail/jetmail/shared/taskmanager"
 )
 
 // acmeRenewal runs AcmeRenewal: a certificate for the domain (and the
@@ -111,7 +112,7 @@ func (s *Service) scheduleRenewal(ctx context.Context, running string, c *certs.
 		return err
 	}
 	if prev != "" && prev != running && prev != next.ID {
-		if err := s.mgr.Destroy(ctx, prev); err != nil && !strings.Contains(err.Error(), "not found") {
+		if err := s.mgr.Destroy(ctx, prev); err != nil && !errors.Is(err, taskmanager.ErrNotFound) {
 			s.log.Warn("destroy the renewal scheduled before", "domain", c.Domain, "task", prev, "err", err)
 		}
 	}

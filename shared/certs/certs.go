@@ -140,9 +140,6 @@ func (s *Store) GetCertificate(fallback string, static *tls.Certificate) func(*t
 	}
 }
 
-// Has says whether a certificate covers name, by the copy in memory.
-func (s *Store) Has(name string) bool { return s.For(name) != nil }
-
 func (s *Store) get(ctx context.Context, key string, v any) error {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
