@@ -107,13 +107,22 @@ func TestTaskCLI(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "invalid credentials")
 
-	// The task metrics are on /metrics.
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// The task metrics are on /metrics. The cluster's task counts
+	// (jetmail_cluster_tasks, once jetmail_tasks) come from the reports
+	// service, computed when it starts and then once per interval.
+	var body []byte
+	metrics := []string{`jetmail_task_runs_total{result="failed",type="AcmeRenewal"} 6`, `jetmail_task_runs_total{result="ok",type="SpamFilterMaintenance"} 1`, "jetmail_task_duration_seconds_bucket", "jetmail_task_lateness_seconds_bucket", `jetmail_cluster_tasks{status="Pending",type="IndexDocument"}`}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), metrics[len(metrics)-1])
+	}, 10*time.Second, 100*time.Millisecond, "jetmail_cluster_tasks missing from /metrics")
 	// Three tasks failed, were retried, and failed again.
-	for _, m := range []string{`jetmail_task_runs_total{result="failed",type="AcmeRenewal"} 6`, `jetmail_task_runs_total{result="ok",type="SpamFilterMaintenance"} 1`, "jetmail_task_duration_seconds_bucket", "jetmail_task_lateness_seconds_bucket", `jetmail_tasks{status="Pending",type="IndexDocument"}`} {
+	for _, m := range metrics {
 		require.True(t, strings.Contains(string(body), m), "metric %s missing from /metrics", m)
 	}
 	require.Equal(t, 0, dev.stop(20*time.Second))

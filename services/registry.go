@@ -14,10 +14,12 @@ import (
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/services/push"
+	"github.com/jetmail/jetmail/services/reports"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
 	"github.com/jetmail/jetmail/shared/certs"
+	"github.com/jetmail/jetmail/shared/clusterstats"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
@@ -33,7 +35,17 @@ type Components struct {
 	queue    *mailqueue.Queue
 	store    *store.Component
 	certs    *certs.Component
+	stats    *clusterstats.Component
 	handlers *task.Handlers
+}
+
+// Stats are the cluster-wide figures (every node shows them), made the
+// first time a service asks.
+func (c *Components) Stats() *clusterstats.Component {
+	if c.stats == nil {
+		c.stats = clusterstats.NewComponent()
+	}
+	return c.stats
 }
 
 // Store is the node's mail store, made the first time a service asks: its
@@ -106,6 +118,9 @@ var registry = map[string]Factory{
 	spamtrainer.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
 		return spamtrainer.New(cfg, c.Store(true), spamtrainer.Params{}), nil
 	},
+	reports.Name: func(cfg *config.Config, c *Components) (node.Service, error) {
+		return reports.New(cfg, c.Store(false), c.Stats(), c.Queue(), reports.Params{}), nil
+	},
 	scheduler.Name: func(cfg *config.Config, _ *Components) (node.Service, error) {
 		return scheduler.New(cfg, taskmanager.Params{Roles: rolesOfScheduler()}), nil
 	},
@@ -114,14 +129,16 @@ var registry = map[string]Factory{
 // roleServices are the roles whose tasks a service of their own runs,
 // wherever it runs; the scheduler runs the tasks of the other roles.
 var roleServices = map[roles.Role]string{
-	indexer.Role:        indexer.Name,
-	roles.PurgeStores:   maintenance.Name,
-	roles.PurgeAccounts: maintenance.Name,
-	spamtrainer.Role:    spamtrainer.Name,
-	calendar.Role:       calendar.Name,
-	calendar.RoleItip:   calendar.Name,
-	push.Role:           push.Name,
-	acme.Role:           acme.Name,
+	indexer.Role:           indexer.Name,
+	roles.PurgeStores:      maintenance.Name,
+	roles.PurgeAccounts:    maintenance.Name,
+	spamtrainer.Role:       spamtrainer.Name,
+	calendar.Role:          calendar.Name,
+	calendar.RoleItip:      calendar.Name,
+	push.Role:              push.Name,
+	acme.Role:              acme.Name,
+	roles.MetricsCalculate: reports.Name,
+	roles.MetricsPush:      reports.Name,
 }
 
 // rolesOfScheduler are the roles no other service runs the tasks of.
@@ -154,6 +171,7 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 	}
 	c := &Components{}
 	c.Certs() // every node answers HTTP-01 challenges
+	c.Stats() // every node shows the cluster figures
 	var out []node.Service
 	for _, name := range names {
 		f, ok := registry[name]
@@ -171,8 +189,11 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 		out = append(out, s)
 	}
 	if c.queue != nil {
+		// The node's deliveries count in the cluster's rate.
+		c.stats.Count(clusterstats.CounterDeliveries, c.queue.Delivered)
 		out = append([]node.Service{c.queue}, out...)
 	}
+	out = append([]node.Service{c.stats}, out...)
 	if c.certs != nil {
 		out = append([]node.Service{c.certs}, out...)
 	}

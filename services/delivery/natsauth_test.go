@@ -22,11 +22,13 @@ import (
 	"github.com/jetmail/jetmail/services/indexer"
 	"github.com/jetmail/jetmail/services/maintenance"
 	"github.com/jetmail/jetmail/services/push"
+	"github.com/jetmail/jetmail/services/reports"
 	"github.com/jetmail/jetmail/services/scheduler"
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/certs"
+	"github.com/jetmail/jetmail/shared/clusterstats"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/embedded"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
@@ -122,6 +124,8 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	inCfg := mailNodeConfig(t, "in", "mx.example.org", sk, 2)
 	inCfg.Cluster.Roles[roles.FtsIndexing] = roles.Shards{{"idx"}} // the first node seeds the role map
 	inCfg.Cluster.Roles[roles.PurgeAccounts] = roles.Shards{{"maint"}}
+	inCfg.Cluster.Roles[roles.MetricsCalculate] = roles.Shards{{"rep"}}
+	inCfg.Cluster.Roles[roles.MetricsPush] = roles.Shards{{"rep"}}
 	inQueue := mailqueue.New(mailqueue.Params{})
 	in := smtp.New(inCfg, inQueue)
 	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inQueue, in)
@@ -156,6 +160,10 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	pushCfg := jetmailtest.Config(t, "push", apiUsers)
 	pushStore := store.NewComponent(store.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Push), pushCfg, pushStore, push.New(pushCfg, pushStore, push.Params{}))
+	// The reports service counts the queue, the tasks and the accounts.
+	repCfg := jetmailtest.Config(t, "rep", apiUsers, func(c *config.Config) { c.Metrics.CalculateInterval = time.Second })
+	repStore, repStats, repQueue := store.NewComponent(store.Params{DirectoryOnly: true}), clusterstats.NewComponent(), mailqueue.New(mailqueue.Params{})
+	jetmailtest.Node(t, ids.conn(t, natsauth.Reports), repCfg, repStore, repStats, repQueue, reports.New(repCfg, repStore, repStats, repQueue, reports.Params{}))
 	// The spam trainer reads the change log and writes the models.
 	spamCfg := jetmailtest.Config(t, "spam", apiUsers)
 	spamStore := store.NewComponent(store.Params{})
@@ -237,7 +245,17 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 		return err == nil && len(got.NotFound) == 1
 	}, 10*time.Second, 50*time.Millisecond, "the maintenance node ran the task")
 
-	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, natsauth.Indexer, natsauth.Maintenance, "api-admin"} {
+	// Every group of figures was computed under the reports identity.
+	require.Eventually(t, func() bool {
+		for _, g := range []string{"queue", "tasks", "accounts", "store", "deliveries"} {
+			if _, ok := repStats.Stats().Group(g); !ok {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "the reports node computed the figures")
+
+	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, natsauth.Indexer, natsauth.Maintenance, natsauth.Reports, "api-admin"} {
 		require.Empty(t, ids.deniedTo(id), "identity %s was refused something it needs", id)
 	}
 }

@@ -38,6 +38,7 @@ type Config struct {
 	Push    Push
 	DNS     DNS
 	ACME    ACME
+	Metrics Metrics
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
 	// Stores is store.<id>: the SQL stores sql_query reads.
@@ -346,6 +347,33 @@ type ACME struct {
 	// or test CA). Default none.
 	CAFile string
 }
+
+// Metrics is the metrics.* section: the cluster-wide figures that the
+// metrics.calculate nodes compute and the metrics.push nodes push.
+type Metrics struct {
+	// CalculateInterval is metrics.calculate.interval: how often the
+	// figures are computed. Default 1m.
+	CalculateInterval time.Duration
+	// PushURL is metrics.push.url: the Prometheus Pushgateway the
+	// figures are pushed to ("http://pushgateway:9091"). Default none:
+	// nothing is pushed.
+	PushURL string
+	// PushInterval is metrics.push.interval: how often they are pushed.
+	// Default 1m.
+	PushInterval time.Duration
+	// PushJob is metrics.push.job: the job label of the pushed group.
+	// Default "jetmail".
+	PushJob string
+	// PushTimeout is metrics.push.timeout: how long one push may take.
+	// Default 10s.
+	PushTimeout time.Duration
+	// PushUsername and PushSecret are metrics.push.username and
+	// metrics.push.secret: HTTP basic auth for the gateway. Default none.
+	PushUsername, PushSecret string
+}
+
+// DefaultMetrics are metrics.*'s defaults.
+var DefaultMetrics = Metrics{CalculateInterval: time.Minute, PushInterval: time.Minute, PushJob: "jetmail", PushTimeout: 10 * time.Second}
 
 // DNS is the dns.* section: the servers that take RFC 2136 updates for
 // the domains' zones (DnsManagement).
@@ -666,11 +694,12 @@ func defaults() *Config {
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
 		Storage: Storage{DataDir: "./data", ChangelogRetention: 30 * 24 * time.Hour, ArchiveRetention: 30 * 24 * time.Hour,
 			TrashRetention: 30 * 24 * time.Hour, JunkRetention: 30 * 24 * time.Hour, DuplicateRetention: DefaultDuplicateRetention},
-		Task: Task{Concurrency: 128},
-		API:  API{Users: map[string]APIUser{}},
-		Spam: DefaultSpam,
-		Push: DefaultPush,
-		DNS:  DNS{Servers: map[string]DNSServer{}, TTL: time.Hour},
-		ACME: ACME{RenewBefore: 30 * 24 * time.Hour, Challenge: "http-01"},
+		Task:    Task{Concurrency: 128},
+		API:     API{Users: map[string]APIUser{}},
+		Spam:    DefaultSpam,
+		Push:    DefaultPush,
+		Metrics: DefaultMetrics,
+		DNS:     DNS{Servers: map[string]DNSServer{}, TTL: time.Hour},
+		ACME:    ACME{RenewBefore: 30 * 24 * time.Hour, Challenge: "http-01"},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -112,6 +113,7 @@ func Parse(data []byte) (*Config, error) {
 			l.fail(fmt.Sprintf("acme.contact[%d]", i), "must be a mailto: URL, got %q", c)
 		}
 	}
+	l.metrics(f)
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
@@ -261,6 +263,19 @@ type file struct {
 		CAFile      val[string]        `toml:"ca-file"`
 		Challenge   val[string]        `toml:"challenge"`
 	} `toml:"acme"`
+	Metrics struct {
+		Calculate struct {
+			Interval val[time.Duration] `toml:"interval"`
+		} `toml:"calculate"`
+		Push struct {
+			URL      val[string]        `toml:"url"`
+			Interval val[time.Duration] `toml:"interval"`
+			Job      val[string]        `toml:"job"`
+			Timeout  val[time.Duration] `toml:"timeout"`
+			Username val[string]        `toml:"username"`
+			Secret   val[string]        `toml:"secret"`
+		} `toml:"push"`
+	} `toml:"metrics"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`
 		IndexDir val[string] `toml:"index-dir"`
@@ -793,6 +808,47 @@ func (l *loader) rules(key string, r rules, dst *[]Rule) {
 			l.thenKeys[key] = append(l.thenKeys[key], key+k)
 		}
 	}
+}
+
+// metrics reads metrics.*.
+func (l *loader) metrics(f *file) {
+	fm, m := &f.Metrics, &l.cfg.Metrics
+	fm.Calculate.Interval.to(&m.CalculateInterval)
+	fp := &fm.Push
+	fp.URL.to(&m.PushURL)
+	fp.Interval.to(&m.PushInterval)
+	fp.Job.to(&m.PushJob)
+	fp.Timeout.to(&m.PushTimeout)
+	fp.Username.to(&m.PushUsername)
+	fp.Secret.to(&m.PushSecret)
+	if u := m.PushURL; u != "" {
+		pu, err := url.Parse(u)
+		switch {
+		case err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https"):
+			l.fail("metrics.push.url", "must be an http:// or https:// URL of a Prometheus Pushgateway, got %q", redactURL(u))
+		case pu.User != nil:
+			l.fail("metrics.push.url", "must not hold credentials (set metrics.push.username and metrics.push.secret)")
+		case pu.RawQuery != "" || pu.Fragment != "":
+			l.fail("metrics.push.url", "must have no query or fragment, got %q", u)
+		}
+	}
+	if m.PushJob == "" || strings.ContainsAny(m.PushJob, "/ ") {
+		l.fail("metrics.push.job", "must be a non-empty name without / or spaces, got %q", m.PushJob)
+	}
+	if (m.PushUsername == "") != (m.PushSecret == "") {
+		l.fail("metrics.push.secret", "metrics.push.username and metrics.push.secret go together: set both or neither")
+	}
+}
+
+// redactURL is u without the password it may hold, for a message.
+func redactURL(u string) string {
+	if pu, err := url.Parse(u); err == nil {
+		return pu.Redacted()
+	}
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		return "…" + u[i:]
+	}
+	return u
 }
 
 func (l *loader) oneOf(key string, x val[string], allowed ...string) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -189,4 +190,24 @@ func TestKeyInTheWrongCaseIsNotTaken(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 16, cfg.Cluster.Partitions)
 	require.Equal(t, []string{"Cluster"}, cfg.Ignored)
+}
+
+// metrics.* values are checked, and a secret never appears in a message.
+func TestMetricsProblems(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte("[metrics.push]\nurl = \"http://gw:9091\"\nusername = \"u\"\nsecret = \"s3cret\"\n"))
+	require.NoError(t, err)
+	require.Equal(t, "http://gw:9091", cfg.Metrics.PushURL)
+	require.Equal(t, time.Minute, cfg.Metrics.CalculateInterval)
+	require.Equal(t, "jetmail", cfg.Metrics.PushJob)
+	for doc, want := range map[string][]string{
+		"[metrics.push]\nurl = \"http://u:hunter2@gw:9091\"\n": {"metrics.push.url: must not hold credentials (set metrics.push.username and metrics.push.secret)"},
+		"[metrics.push]\nurl = \"ftp://gw\"\n":                 {`metrics.push.url: must be an http:// or https:// URL of a Prometheus Pushgateway, got "ftp://gw"`},
+		"[metrics.push]\njob = \"a/b\"\n":                      {`metrics.push.job: must be a non-empty name without / or spaces, got "a/b"`},
+		"[metrics.push]\nusername = \"u\"\n":                   {"metrics.push.secret: metrics.push.username and metrics.push.secret go together: set both or neither"},
+		"[metrics.calculate]\ninterval = \"1s\"\n":             {"metrics.calculate.interval: must be between 5s and 1d, got 1s"},
+		"[metrics]\nprometheus = 1\n":                          {"metrics.prometheus: unknown key (known: calculate, push)"},
+	} {
+		require.Equal(t, want, problemsOf(t, doc), doc)
+	}
 }

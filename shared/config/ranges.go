@@ -121,6 +121,11 @@ var (
 	PushCoalesceRange = durationRange{10 * time.Millisecond, 10 * time.Second}
 	// PushConcurrencyRange is push.concurrency (default 16).
 	PushConcurrencyRange = intRange{1, 10000}
+	// MetricsIntervalRange is metrics.calculate.interval and
+	// metrics.push.interval (default 1m).
+	MetricsIntervalRange = durationRange{5 * time.Second, 24 * time.Hour}
+	// MetricsPushTimeoutRange is metrics.push.timeout (default 10s).
+	MetricsPushTimeoutRange = durationRange{time.Second, 5 * time.Minute}
 	// RenewBeforeRange is acme.renew-before (default 30d).
 	RenewBeforeRange = durationRange{time.Hour, 90 * 24 * time.Hour}
 	// DKIMGraceRange is dkim.<domain>.grace (default 7d).
@@ -218,6 +223,9 @@ func (l *loader) ranges(f *file) {
 	PushConcurrencyRange.check(l, "push.concurrency", c.Push.Concurrency)
 	DNSTTLRange.check(l, "dns.ttl", c.DNS.TTL)
 	RenewBeforeRange.check(l, "acme.renew-before", c.ACME.RenewBefore)
+	MetricsIntervalRange.check(l, "metrics.calculate.interval", c.Metrics.CalculateInterval)
+	MetricsIntervalRange.check(l, "metrics.push.interval", c.Metrics.PushInterval)
+	MetricsPushTimeoutRange.check(l, "metrics.push.timeout", c.Metrics.PushTimeout)
 	for _, id := range sortedKeys(c.DNS.Servers) {
 		DNSTimeoutRange.check(l, "dns.server."+id+".timeout", c.DNS.Servers[id].Timeout)
 	}

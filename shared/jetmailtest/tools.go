@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Tool returns the path of a program a test runs as an independent peer
@@ -157,4 +158,27 @@ func StartPebble(t testing.TB, dnsAddr string, httpPort int, validity time.Durat
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	runPeer(t, "pebble", addr, cmd)
 	return &Pebble{Directory: "https://" + addr + "/dir", CAFile: certPath}
+}
+
+// Pushgateway runs Debian's prometheus-pushgateway on a free loopback port
+// until the test ends and returns its URL. With a user and secret it
+// takes only pushes with that HTTP basic auth (its web config holds the
+// secret's bcrypt hash).
+func Pushgateway(t testing.TB, user, secret string) string {
+	t.Helper()
+	bin := "/usr/bin/prometheus-pushgateway"
+	if _, err := os.Stat(bin); err != nil {
+		bin = Tool(t, "prometheus-pushgateway", "prometheus-pushgateway")
+	}
+	addr := FreePort(t)
+	args := []string{"--web.listen-address=" + addr, "--persistence.file=" + filepath.Join(t.TempDir(), "pushgateway.data")}
+	if user != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
+		require.NoError(t, err)
+		conf := filepath.Join(t.TempDir(), "web.yml")
+		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "basic_auth_users:\n  %s: %s\n", user, hash), 0o600))
+		args = append(args, "--web.config.file="+conf)
+	}
+	runPeer(t, "pushgateway", addr, exec.Command(bin, args...))
+	return "http://" + addr
 }

@@ -90,6 +90,30 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// Delivered is how many recipients this node has delivered since it
+// started.
+func (q *Queue) Delivered() uint64 { return q.delivered.Load() }
+
+// Count is the recipients queued per virtual queue and status ("queued",
+// "retrying", "held", as Filter.Status), held ones included. It reads the
+// whole queue (Depth does not).
+func (q *Queue) Count(ctx context.Context) (map[[2]string]int, error) {
+	out := map[[2]string]int{}
+	err := q.eng.Scan(ctx, func(it *entry) bool {
+		r := it.Value
+		status := "queued"
+		switch {
+		case r.Held:
+			status = "held"
+		case r.Attempts > 0:
+			status = "retrying"
+		}
+		out[[2]string{r.Queue, status}]++
+		return true
+	})
+	return out, err
+}
+
 // VirtualQueues lists the configured virtual queues, sorted.
 func (q *Queue) VirtualQueues() []string {
 	out := make([]string, 0, len(q.d.Config.Queue.Virtual))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -119,6 +120,7 @@ type Queue struct {
 	stores    *sqlstore.Stores
 	metrics   *metrics
 	trace     *trace.Recorder // Params.Trace, or the queue's own
+	delivered atomic.Uint64
 
 	mu     sync.Mutex
 	paused map[string]bool

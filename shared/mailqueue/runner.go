@@ -129,6 +129,7 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 			Diagnostic: diagnostic(res), LastAttempt: end, Status: dsn.StatusOf(res.Code, res.Enhanced)}
 		switch class {
 		case Delivered:
+			q.delivered.Add(1)
 			q.metrics.latency.WithLabelValues(r.Queue).Observe(end.Sub(r.ReceivedAt).Seconds())
 			q.traced(ctx, outcome(trace.KindDelivered, r, res, end))
 			left = !q.remove(ctx, c) || left

@@ -57,6 +57,12 @@
 //	scheduler      the task and settings buckets and the role streams
 //	               (jetmail.work.<role>), in full; answers x:Task and
 //	               x:TaskManager API calls
+//	reports        the task and settings buckets and the metrics.calculate
+//	               and metrics.push role streams; reads the store's
+//	               directory (counts the accounts) and its streams' sizes;
+//	               the outbound queue (counts it; queues the aggregate
+//	               reports). Every identity may use jetmail-cluster-stats,
+//	               the figures its /metrics shows and its counters
 //	api-<user>     calls the admin API as API user <user>, and nothing else
 //	admin          everything (the operator: nats CLI, jetmail CLI)
 //
@@ -82,6 +88,7 @@ import (
 	"github.com/jetmail/jetmail/shared/adminapi"
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/cluster"
+	"github.com/jetmail/jetmail/shared/clusterstats"
 	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/greylist"
@@ -109,10 +116,11 @@ const (
 	Calendar    = "calendar"
 	Push        = "push"
 	Acme        = "acme"
+	Reports     = "reports"
 )
 
 // Services lists the services that have an identity of their own.
-var Services = []string{Acme, Calendar, Delivery, Indexer, Maintenance, Push, Scheduler, SMTP, SpamTrainer}
+var Services = []string{Acme, Calendar, Delivery, Indexer, Maintenance, Push, Reports, Scheduler, SMTP, SpamTrainer}
 
 // storeAPITypes are the object types of the store's API, answered by every
 // node that holds the whole store.
@@ -194,14 +202,19 @@ func base(identity string) grant {
 	// HTTP listener answers the HTTP-01 challenges; the acme service
 	// writes them.
 	g.add(kvFull(certs.Bucket))
+	// The cluster figures every node shows, and its counters.
+	g.add(kvFull(clusterstats.Bucket))
 	return g
 }
 
 // traceReads lets an identity read message traces (consumers of their
 // stream, direct gets) and create the stream, not record or remove them.
-func traceReads() grant {
-	g := streamMeta(trace.Stream)
-	s := trace.Stream
+func traceReads() grant { return streamReads(trace.Stream) }
+
+// streamReads lets an identity read a stream (consumers, direct gets) and
+// create it, not write to it.
+func streamReads(s string) grant {
+	g := streamMeta(s)
 	g.pub = append(g.pub,
 		"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
 		"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
@@ -349,6 +362,13 @@ func service(name string) (grant, error) {
 		g.add(directoryReads()) // the domains
 		g.add(roleRunner(roles.AcmeRenew))
 		g.add(kvFull(dkimkey.Bucket)) // DkimManagement rotates the keys
+	case Reports:
+		g.add(roleRunner(roles.MetricsCalculate, roles.MetricsPush))
+		g.add(streamReads("KV_" + store.BucketDirectory)) // counts the accounts
+		for _, st := range []string{"KV_" + store.BucketDocuments, "OBJ_" + store.BucketBlobs, store.StreamChanges} {
+			g.add(streamMeta(st)) // the store's sizes
+		}
+		g.add(queueAll()) // counts the queue; queues the aggregate reports
 	case Push:
 		g.add(wholeStore()) // account credentials, the change log
 		g.add(roleRunner(roles.PushNotifications))

@@ -48,7 +48,7 @@ func TestIdentities(t *testing.T) {
 	for _, id := range natsauth.Identities([]string{"ops"}) {
 		names = append(names, id.Name)
 	}
-	require.Equal(t, []string{"acme", "calendar", "delivery", "indexer", "maintenance", "push", "scheduler", "smtp", "spam-trainer", "node", "api-ops", "admin"}, names)
+	require.Equal(t, []string{"acme", "calendar", "delivery", "indexer", "maintenance", "push", "reports", "scheduler", "smtp", "spam-trainer", "node", "api-ops", "admin"}, names)
 
 	smtp, err := natsauth.ForServices("UPUB", []string{natsauth.SMTP})
 	require.NoError(t, err)

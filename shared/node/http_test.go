@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,24 +40,7 @@ const secret = "admin-secret-123"
 type testNode struct {
 	*node.Node
 	nc  *nats.Conn
-	log *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log *jetmailtest.LogBuffer
 }
 
 func startNode(t *testing.T, timeouts node.HTTPTimeouts, change func(*config.Config)) *testNode {
@@ -72,7 +53,7 @@ func startNode(t *testing.T, timeouts node.HTTPTimeouts, change func(*config.Con
 	if change != nil {
 		change(cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &jetmailtest.LogBuffer{}
 	n, err := node.New(node.Params{Config: cfg, Conn: nc, Logger: slog.New(slog.NewTextHandler(logs, nil)), Version: "test", HTTPTimeouts: timeouts})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -369,17 +369,22 @@ func (s *Store) byIndex(ctx context.Context, k string, ok func(*Account) bool) (
 // Accounts lists the accounts, active and deleted, sorted by name.
 func (s *Store) Accounts(ctx context.Context) ([]*Account, error) {
 	var out []*Account
-	err := s.scan(ctx, s.dir, "account.>", func(_ string, rev uint64, v []byte) error {
+	err := s.EachAccount(ctx, func(a *Account) error { out = append(out, a); return nil })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// EachAccount calls fn for each account, active and deleted, in no order,
+// streaming: it holds one account at a time.
+func (s *Store) EachAccount(ctx context.Context, fn func(*Account) error) error {
+	return s.scan(ctx, s.dir, "account.>", func(_ string, rev uint64, v []byte) error {
 		var a Account
 		if err := json.Unmarshal(v, &a); err != nil {
 			return err
 		}
 		a.rev = rev
-		out = append(out, &a)
-		return nil
+		return fn(&a)
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, err
 }
 
 // UpdateAccount applies change to the account and writes it if it has not

@@ -184,6 +184,25 @@ func (s *Store) full() error {
 }
 
 // kvErr maps the KV errors callers branch on to the store's.
+// Sizes are the bytes each part of the store holds on the servers (one
+// replica): "directory", "documents", "blobs" and "changes". A part not
+// created yet is left out.
+func Sizes(ctx context.Context, js jetstream.JetStream) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for part, stream := range map[string]string{"directory": "KV_" + BucketDirectory, "documents": "KV_" + BucketDocuments,
+		"blobs": "OBJ_" + BucketBlobs, "changes": StreamChanges} {
+		st, err := js.Stream(ctx, stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		out[part] = st.CachedInfo().State.Bytes
+	}
+	return out, nil
+}
+
 func kvErr(err error) error {
 	var apiErr *jetstream.APIError
 	switch {

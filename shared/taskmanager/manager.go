@@ -81,6 +81,11 @@ type Params struct {
 	// late under a burst, which this hides. Default 1s; negative: fire on
 	// time.
 	FireEarly time.Duration
+	// Jobs handle the role work of its Roles that is not a task: an item
+	// whose work.HeaderJob header names one of them (a service's periodic
+	// job, work.FamilyJobs). An item naming no job here is dropped.
+	// Default none.
+	Jobs map[string]work.Handler
 }
 
 // Manager is the task manager of one node.
@@ -174,6 +179,13 @@ func (m *Manager) Start(ctx context.Context) error {
 		w, err := m.d.Workers.RunWorker(ctx, r, slots, func(ctx context.Context, job *work.Job) error {
 			if name := job.Header.Get(HeaderPeriodic); name != "" {
 				return m.runPeriodic(ctx, job, name)
+			}
+			if name := job.Header.Get(work.HeaderJob); name != "" {
+				h, ok := m.p.Jobs[name]
+				if !ok {
+					return work.Permanent(fmt.Errorf("no handler for job %q of %s on this node", name, job.Role))
+				}
+				return h(ctx, job)
 			}
 			return run(ctx, job)
 		})

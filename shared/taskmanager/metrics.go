@@ -3,14 +3,11 @@ package taskmanager
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetmail/jetmail/shared/engine"
-	"github.com/jetmail/jetmail/shared/roles"
 	"github.com/jetmail/jetmail/shared/task"
 )
 
@@ -50,8 +47,7 @@ func (mt *metrics) of(v task.Variant) *variantMetrics {
 
 // newMetrics registers the manager's metrics. A node may run two
 // managers (the scheduler's and a role service's runner, such as the
-// indexer's): the second shares the first's series, and only the
-// scheduler's reports jetmail_tasks.
+// indexer's): the second shares the first's series.
 func newMetrics(m *Manager) *metrics {
 	reg := m.d.Metrics
 	mt := &metrics{
@@ -76,9 +72,6 @@ func newMetrics(m *Manager) *metrics {
 			Name: "jetmail_task_rescued_total", Help: "Tasks found past due with no trigger and triggered again by this node as leader.",
 		})),
 	}
-	if !m.p.RunOnly {
-		reg.MustRegister(&taskGauge{m: m})
-	}
 	return mt
 }
 
@@ -99,69 +92,15 @@ func shared[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 
 func (mt *metrics) created(t *task.Task) { mt.of(t.Variant()).created.Inc() }
 
-// gaugeScanTimeout bounds the scan behind jetmail_tasks; gaugeMaxAge is
-// how long its counts serve scrapes before the next scan: with a million
-// tasks a scan takes seconds, and it runs at most this often however often
-// Prometheus asks.
-const (
-	gaugeScanTimeout = 10 * time.Second
-	gaugeMaxAge      = 30 * time.Second
-)
-
-// taskGauge reports jetmail_tasks{status,type}: the whole cluster's tasks.
-// Only nodes holding metrics.calculate report it, so that a sum over nodes
-// counts each task once. Its counts are at most gaugeMaxAge old.
-type taskGauge struct {
-	m *Manager
-
-	mu      sync.Mutex // one scan at a time; scrapes meanwhile wait for it
-	counted time.Time
-	counts  map[[2]string]int
-}
-
-var taskGaugeDesc = prometheus.NewDesc("jetmail_tasks", "Tasks in the cluster by status (Pending, Retry, Failed) and type, counted at most 30s ago; reported by the nodes holding metrics.calculate.", []string{"status", "type"}, nil)
-
-func (g *taskGauge) Describe(ch chan<- *prometheus.Desc) { ch <- taskGaugeDesc }
-
-func (g *taskGauge) Collect(ch chan<- prometheus.Metric) {
-	rm, _, _ := g.m.d.View.Role(roles.MetricsCalculate)
-	if len(rm.Shards.Of(g.m.d.NodeID)) == 0 || g.m.eng == nil {
-		return
-	}
-	counts, ok := g.current()
-	if !ok {
-		return
-	}
-	for _, st := range []task.StatusType{task.Pending, task.Retry, task.Failed} {
-		for _, v := range task.Variants() {
-			n := counts[[2]string{string(st), string(v)}]
-			if n == 0 && !slices.Contains([]task.StatusType{task.Pending}, st) {
-				continue
-			}
-			ch <- prometheus.MustNewConstMetric(taskGaugeDesc, prometheus.GaugeValue, float64(n), string(st), string(v))
-		}
-	}
-}
-
-// current returns the counts, scanning the tasks when the last counts are
-// older than gaugeMaxAge.
-func (g *taskGauge) current() (map[[2]string]int, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := g.m.p.Clock.Now()
-	if g.counts != nil && now.Sub(g.counted) < gaugeMaxAge {
-		return g.counts, true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), gaugeScanTimeout)
-	defer cancel()
+// Count is the tasks in the cluster by status and variant. It streams
+// every task (no node keeps them all in memory): the reports service
+// counts them once per metrics.calculate.interval, for
+// jetmail_cluster_tasks.
+func (m *Manager) Count(ctx context.Context) (map[[2]string]int, error) {
 	counts := map[[2]string]int{}
-	if err := g.m.eng.Scan(ctx, func(it *engine.Item[task.Task]) bool {
+	err := m.eng.Scan(ctx, func(it *engine.Item[task.Task]) bool {
 		counts[[2]string{string(it.Value.Status.Type), string(it.Value.Variant())}]++
 		return true
-	}); err != nil {
-		g.m.log.Warn("count tasks for jetmail_tasks", "err", err)
-		return g.counts, g.counts != nil
-	}
-	g.counts, g.counted = counts, now
-	return counts, true
+	})
+	return counts, err
 }

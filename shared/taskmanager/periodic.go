@@ -1,7 +1,6 @@
 package taskmanager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/engine"
@@ -18,8 +16,6 @@ import (
 	"github.com/jetmail/jetmail/shared/task"
 	"github.com/jetmail/jetmail/shared/work"
 )
-
-func cronSubject(r roles.Role, name string) string { return work.SubjectPrefix(r) + "cron." + name }
 
 // periodicFiring is one server-side schedule of a task.periodic entry: the
 // entry's, or one per partition of a per-partition entry's.
@@ -85,49 +81,30 @@ func (m *Manager) installPeriodic(ctx context.Context) error {
 	want := map[string]bool{}
 	for _, f := range firings {
 		config := strings.SplitN(f.name, ".", 2)[0]
-		subj := cronSubject(f.role, f.name)
-		want[subj] = true
+		want[work.ScheduleSubject(f.role, work.FamilyPeriodic, f.name)] = true
 		pattern := m.d.Config.Task.Periodic[config].Schedule
 		if d, ok := strings.CutPrefix(pattern, "@every "); ok {
 			v, _ := duration.Parse(d)
 			pattern = "@every " + v.String()
 		}
-		msg := nats.NewMsg(subj)
-		target := m.d.Publisher.Msg(f.role, work.Item{Key: "periodic:" + f.name, Partition: f.partition}).Subject
-		msg.Header.Set(jetstream.ScheduleHeader, pattern)
-		msg.Header.Set(jetstream.ScheduleTargetHeader, target)
-		msg.Header.Set(HeaderPeriodic, f.name)
-		msg.Data = f.task
-		s, err := m.js.Stream(ctx, work.StreamName(f.role))
+		changed, err := m.d.Publisher.InstallSchedule(ctx, work.Schedule{Role: f.role, Family: work.FamilyPeriodic, Name: f.name, Pattern: pattern,
+			Item: work.Item{Key: "periodic:" + f.name, Partition: f.partition, Data: f.task, Header: nats.Header{HeaderPeriodic: []string{f.name}}}})
 		if err != nil {
-			return fmt.Errorf("open stream %s: %w", work.StreamName(f.role), err)
+			return fmt.Errorf("task.periodic.%s.schedule: %w", config, err)
 		}
-		if cur, err := s.GetLastMsgForSubject(ctx, subj); err == nil &&
-			cur.Header.Get(jetstream.ScheduleHeader) == pattern && cur.Header.Get(jetstream.ScheduleTargetHeader) == target && bytes.Equal(cur.Data, f.task) {
-			continue
-		} else if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return fmt.Errorf("read periodic schedule %s: %w", f.name, err)
-		}
-		if _, err := m.js.PublishMsg(ctx, msg); err != nil {
-			return fmt.Errorf("task.periodic.%s.schedule: the server refused %q: %w", config, pattern, err)
-		}
-		if f.partition == nil || *f.partition == 0 {
+		if changed && (f.partition == nil || *f.partition == 0) {
 			m.log.Info("periodic task scheduled", "name", config, "schedule", pattern, "role", f.role, "per_partition", f.partition != nil)
 		}
 	}
 	for _, r := range roles.All {
-		s, err := m.js.Stream(ctx, work.StreamName(r))
+		subjects, err := m.d.Publisher.Schedules(ctx, r, work.FamilyPeriodic)
 		if err != nil {
-			return fmt.Errorf("open stream %s: %w", work.StreamName(r), err)
+			return err
 		}
-		info, err := s.Info(ctx, jetstream.WithSubjectFilter(work.SubjectPrefix(r)+"cron.>"))
-		if err != nil {
-			return fmt.Errorf("list periodic schedules of %s: %w", r, err)
-		}
-		for subj := range info.State.Subjects {
+		for _, subj := range subjects {
 			if !want[subj] {
-				if err := s.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
-					return fmt.Errorf("remove periodic schedule %s: %w", subj, err)
+				if err := m.d.Publisher.RemoveSchedule(ctx, r, subj); err != nil {
+					return err
 				}
 				m.log.Info("periodic task removed", "subject", subj)
 			}
