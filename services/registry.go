@@ -143,7 +143,9 @@ var roleServices = map[roles.Role]string{
 
 // rolesOfScheduler are the roles no other service runs the tasks of.
 func rolesOfScheduler() []roles.Role {
-	var out []roles.Role
+	// Not nil, which taskmanager.Params.Roles takes for every role: today
+	// every role has a service, and the scheduler runs none.
+	out := []roles.Role{}
 	for _, r := range roles.All {
 		if _, ok := roleServices[r]; !ok {
 			out = append(out, r)

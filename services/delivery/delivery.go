@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/config"
 	sdelivery "github.com/jetmail/jetmail/shared/delivery"
 	"github.com/jetmail/jetmail/shared/dkimkey"
@@ -84,8 +85,12 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 	if err := ring.Follow(ctx, bg, &s.dkimWG); err != nil {
 		return fmt.Errorf("dkim: %w", err)
 	}
+	reports, err := aggreport.Open(ctx, d.JS(), d.Config.NATS.Replicas, d.Logger.With("service", Name))
+	if err != nil {
+		return err
+	}
 	if s.d, err = sdelivery.New(sdelivery.Params{Config: s.cfg, Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Hostname: host,
-		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter, DKIM: ring,
+		Trace: s.Queue.Trace(), Duplicates: dups, Spam: filter, DKIM: ring, Reports: reports,
 		Itip: itip.NewReceiver(itip.ReceiverParams{Store: s.Store.Store(), Logger: d.Logger.With("service", Name), Metrics: d.Metrics})}); err != nil {
 		return err
 	}

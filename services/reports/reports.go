@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/clusterstats"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/lifecycle"
@@ -56,13 +58,15 @@ type Service struct {
 	statsC *clusterstats.Component
 	queue  *mailqueue.Queue
 
-	d      node.Deps
-	log    *slog.Logger
-	st     *store.Store
-	stats  *clusterstats.Stats
-	mgr    *taskmanager.Manager
-	worker *work.Worker
-	pushes *prometheus.CounterVec
+	d     node.Deps
+	log   *slog.Logger
+	st    *store.Store
+	stats *clusterstats.Stats
+	mgr   *taskmanager.Manager
+	// reportKV is jetmail-reports (aggreport.Bucket).
+	reportKV jetstream.KeyValue
+	worker   *work.Worker
+	pushes   *prometheus.CounterVec
 }
 
 // New returns the service: it counts the queue q and the accounts of the
@@ -102,9 +106,19 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 			return fmt.Errorf("reports: %w", err)
 		}
 		undo.Add(s.worker.Shutdown)
+		if _, err := aggreport.Open(ctx, d.JS(), d.Config.NATS.Replicas, s.log); err != nil {
+			return fmt.Errorf("reports: %w", err)
+		}
+		if s.reportKV, err = store.ConsistentKV(ctx, d.JS(), jetstream.KeyValueConfig{Bucket: aggreport.Bucket,
+			Description: "jetmail aggregate reports: report.<id> to send, sent.<id>, cursor.<kind>",
+			TTL:         aggreport.MaxAge + 24*time.Hour, Storage: jetstream.FileStorage, Replicas: max(d.Config.NATS.Replicas, 1)}); err != nil {
+			return fmt.Errorf("reports: %w", err)
+		}
 		tp := s.p.Tasks
-		tp.Jobs = map[string]work.Handler{JobPush: s.push}
-		if s.mgr, err = taskmanager.StartRunner(ctx, tp, d, []roles.Role{roles.MetricsPush}, map[task.Variant]task.Handler{}); err != nil {
+		tp.Jobs = map[string]work.Handler{JobPush: s.push, JobClose: s.closeWindows}
+		if s.mgr, err = taskmanager.StartRunner(ctx, tp, d, []roles.Role{roles.MetricsPush}, map[task.Variant]task.Handler{
+			task.DmarcReport: s.sendReport, task.TlsReport: s.sendReport,
+		}); err != nil {
 			return fmt.Errorf("reports: %w", err)
 		}
 		undo.Add(s.mgr.Shutdown)
@@ -138,17 +152,12 @@ func (s *Service) installSchedules(ctx context.Context) error {
 			}
 		}
 	}
+	if _, err := s.d.Publisher.InstallSchedule(ctx, work.Schedule{Role: roles.MetricsPush, Family: work.FamilyJobs, Name: "report-close",
+		Pattern: "@every " + closeEvery(s.cfg.Report.Window).String(), Item: work.Item{Key: "report-close", Header: nats.Header{work.HeaderJob: []string{JobClose}}}}); err != nil {
+		return fmt.Errorf("reports: report.window: %w", err)
+	}
 	if s.cfg.Metrics.PushURL == "" {
-		subjects, err := s.d.Publisher.Schedules(ctx, roles.MetricsPush, work.FamilyJobs)
-		if err != nil {
-			return fmt.Errorf("reports: %w", err)
-		}
-		for _, subj := range subjects {
-			if err := s.d.Publisher.RemoveSchedule(ctx, roles.MetricsPush, subj); err != nil {
-				return fmt.Errorf("reports: %w", err)
-			}
-		}
-		return nil
+		return s.d.Publisher.RemoveSchedule(ctx, roles.MetricsPush, work.ScheduleSubject(roles.MetricsPush, work.FamilyJobs, "push"))
 	}
 	_, err := s.d.Publisher.InstallSchedule(ctx, work.Schedule{Role: roles.MetricsPush, Family: work.FamilyJobs, Name: "push",
 		Pattern: "@every " + s.cfg.Metrics.PushInterval.String(), Item: work.Item{Key: "push", Header: nats.Header{work.HeaderJob: []string{JobPush}}}})

@@ -32,9 +32,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jetmail/jetmail/shared/address"
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/delivery"
+	"github.com/jetmail/jetmail/shared/mailauth"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/spam"
@@ -68,6 +71,11 @@ type Service struct {
 	// stopSpam ends its watch of the models.
 	spam     *spamstore.Filter
 	stopSpam context.CancelFunc
+	// checker checks mail from other servers (smtp.checks); reports
+	// records their DMARC results; host stamps Authentication-Results.
+	checker *mailauth.Checker
+	reports *aggreport.Events
+	host    string
 }
 
 // enqueueTimeout bounds the store's part in queueing one message, the time
@@ -167,6 +175,13 @@ func (s *Service) Start(ctx context.Context, d node.Deps) error {
 		}
 	}
 	host := mailqueue.Hostname(s.cfg)
+	if s.cfg.SMTP.Checks {
+		s.checker = &mailauth.Checker{Resolver: delivery.ResolverFor(s.cfg.Queue.Resolver), Timeout: s.cfg.SMTP.ChecksTimeout}
+		if s.reports, err = aggreport.Open(ctx, d.JS(), d.Config.NATS.Replicas, s.log); err != nil {
+			return err
+		}
+		s.host = host
+	}
 	door := newGate(lim, host, s.ready, s.log, refused, open)
 	for _, addr := range s.cfg.SMTP.Listen {
 		ln, err := net.Listen("tcp", addr)
@@ -236,16 +251,15 @@ func (s *Service) startSpam(ctx context.Context, d node.Deps) error {
 // model; from spam.threshold.reject it is refused with 550 5.7.1. The
 // message is then read from memory. A filter that cannot answer lets the
 // message in.
-func (ss *session) refuseSpam(r io.Reader) (io.Reader, error) {
+func (ss *session) refuseSpam(r io.Reader, buf []byte) (io.Reader, error) {
 	if ss.s.spam == nil {
 		return r, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(r, ss.s.cfg.SMTP.MaxMessageSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(buf)) > ss.s.cfg.SMTP.MaxMessageSize {
-		return io.MultiReader(bytes.NewReader(buf), r), nil
+	if buf == nil {
+		var err error
+		if buf, r, err = ss.buffer(r); err != nil || buf == nil {
+			return r, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -504,7 +518,19 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.accepted.WithLabelValues("failed").Inc()
 		return errStoreDown
 	}
-	r, err := ss.refuseSpam(r)
+	var msg []byte
+	var auth mailauth.Result
+	authHeader := ""
+	if ss.checked() {
+		var err error
+		if msg, r, err = ss.buffer(r); err != nil {
+			return errStoreDown
+		}
+		if msg != nil {
+			auth, authHeader = ss.check(msg)
+		}
+	}
+	r, err := ss.refuseSpam(r, msg)
 	if err != nil {
 		ss.s.accepted.WithLabelValues("rejected").Inc()
 		ss.rcpts, ss.mail = nil, false
@@ -515,7 +541,7 @@ func (ss *session) Data(r io.Reader) error {
 		return errStoreDown
 	}
 	received := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (jetmail) with ESMTP%s;\r\n\t%s\r\n",
-		ss.conn.Hostname(), ss.ip, mailqueue.Hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z))
+		ss.conn.Hostname(), ss.ip, mailqueue.Hostname(ss.s.cfg), map[bool]string{true: "SA", false: ""}[ss.user != ""], time.Now().Format(time.RFC1123Z)) + authHeader
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The body streams to the queue: a connection holds a buffer, not the
@@ -538,6 +564,9 @@ func (ss *session) Data(r io.Reader) error {
 		return errStoreDown
 	}
 	ss.s.accepted.WithLabelValues("accepted").Inc()
+	if authHeader != "" {
+		ss.recordDMARC(auth)
+	}
 	ss.s.log.Info("accepted", "message", id, "from", ss.env.Sender, "rcpts", len(ss.rcpts))
 	ss.rcpts, ss.mail = nil, false
 	return nil

@@ -39,6 +39,7 @@ type Config struct {
 	DNS     DNS
 	ACME    ACME
 	Metrics Metrics
+	Report  Report
 	// DKIM is dkim.<domain>: signing keys per sender domain.
 	DKIM map[string]DKIMKey
 	// Stores is store.<id>: the SQL stores sql_query reads.
@@ -91,6 +92,9 @@ type Queue struct {
 	// Resolver is queue.resolver: "system" (default) or the address of a DNS
 	// server ("127.0.0.1:53") for MX lookups.
 	Resolver string
+	// MXPort is queue.mx-port: the port MX hosts are dialled on, as
+	// Postfix's smtp_tcp_port. Default 25.
+	MXPort int
 	// MaxPerHost is queue.limits.per-host: concurrent connections to one
 	// remote host from a node. Default 10.
 	MaxPerHost int
@@ -168,6 +172,14 @@ type SMTP struct {
 	// AllowPlainAuthOnLoopback is smtp.allow-plain-auth-on-loopback: accept
 	// AUTH without TLS from loopback clients (development). Default true.
 	AllowPlainAuthOnLoopback bool
+	// Checks is smtp.checks.enable: check SPF, DKIM and DMARC of mail
+	// from other servers (not authenticated, not from smtp.relay-networks),
+	// add Authentication-Results, and record DMARC results for the
+	// aggregate reports. Default true.
+	Checks bool
+	// ChecksTimeout is smtp.checks.timeout: how long one message's
+	// lookups may take (through queue.resolver). Default 10s.
+	ChecksTimeout time.Duration
 	// Limits is smtp.limits: what one client, and all of them, may take.
 	Limits SMTPLimits
 	// Greylist is smtp.greylist: greylisting of unknown clients. Default
@@ -370,6 +382,20 @@ type Metrics struct {
 	// PushUsername and PushSecret are metrics.push.username and
 	// metrics.push.secret: HTTP basic auth for the gateway. Default none.
 	PushUsername, PushSecret string
+}
+
+// Report is the report.* section: the DMARC and TLS aggregate reports
+// jetmail sends to the domains that ask for them.
+type Report struct {
+	// Window is report.window: the time each report covers, aligned on
+	// the Unix epoch; it divides a day. Default 1d.
+	Window time.Duration
+	// OrgName is report.org-name: the reporting organization. Default
+	// smtp.hostname.
+	OrgName string
+	// Address is report.address: the reports' sender and contact.
+	// Default noreply-reports@<smtp.hostname>.
+	Address string
 }
 
 // DefaultMetrics are metrics.*'s defaults.
@@ -684,9 +710,10 @@ func defaults() *Config {
 			RolesSet:          map[roles.Role]bool{},
 		},
 		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
-			StartTLS: TLSOpportunistic, Resolver: "system", MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
+			StartTLS: TLSOpportunistic, Resolver: "system", MXPort: 25, MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
 			TraceRetention: DefaultTraceRetention},
 		SMTP: SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
+			Checks: true, ChecksTimeout: 10 * time.Second,
 			Limits: DefaultSMTPLimits, Greylist: DefaultSMTPGreylist},
 		DKIM:   map[string]DKIMKey{},
 		Stores: map[string]Store{},
@@ -699,6 +726,7 @@ func defaults() *Config {
 		Spam:    DefaultSpam,
 		Push:    DefaultPush,
 		Metrics: DefaultMetrics,
+		Report:  Report{Window: 24 * time.Hour},
 		DNS:     DNS{Servers: map[string]DNSServer{}, TTL: time.Hour},
 		ACME:    ACME{RenewBefore: 30 * 24 * time.Hour, Challenge: "http-01"},
 	}

@@ -114,6 +114,16 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	l.metrics(f)
+	fr, r := &f.Report, &l.cfg.Report
+	fr.Window.to(&r.Window)
+	fr.OrgName.to(&r.OrgName)
+	fr.Address.to(&r.Address)
+	if w := r.Window; w < time.Minute || w > 24*time.Hour || (24*time.Hour)%w != 0 {
+		l.fail("report.window", "must divide a day, from 1m to 1d (1h, 6h, 1d), got %s", duration.Format(w))
+	}
+	if a := r.Address; a != "" && !strings.Contains(a, "@") {
+		l.fail("report.address", "must be an email address, got %q", a)
+	}
 	// The default queues apply when the file defines none of its own: other
 	// queue settings (limits, routes) keep them.
 	if q := &l.cfg.Queue; len(q.Virtual) == 0 && len(q.Schedule) == 0 && len(q.Strategy.Schedule) == 0 {
@@ -188,6 +198,7 @@ type file struct {
 			StartTLS val[string] `toml:"starttls"`
 		} `toml:"tls"`
 		Resolver val[string] `toml:"resolver"`
+		MXPort   val[int]    `toml:"mx-port"`
 		Limits   struct {
 			PerHost val[int] `toml:"per-host"`
 		} `toml:"limits"`
@@ -276,6 +287,11 @@ type file struct {
 			Secret   val[string]        `toml:"secret"`
 		} `toml:"push"`
 	} `toml:"metrics"`
+	Report struct {
+		Window  val[time.Duration] `toml:"window"`
+		OrgName val[string]        `toml:"org-name"`
+		Address val[string]        `toml:"address"`
+	} `toml:"report"`
 	Storage struct {
 		DataDir  val[string] `toml:"data-dir"`
 		IndexDir val[string] `toml:"index-dir"`
@@ -301,7 +317,11 @@ type file struct {
 		MaxMessageSize           val[int]      `toml:"max-message-size"`
 		LocalDomains             val[[]string] `toml:"local-domains"`
 		AllowPlainAuthOnLoopback val[bool]     `toml:"allow-plain-auth-on-loopback"`
-		TLS                      struct {
+		Checks                   struct {
+			Enable  val[bool]          `toml:"enable"`
+			Timeout val[time.Duration] `toml:"timeout"`
+		} `toml:"checks"`
+		TLS struct {
 			Cert val[string] `toml:"cert"`
 			Key  val[string] `toml:"key"`
 		} `toml:"tls"`
@@ -795,6 +815,7 @@ func (l *loader) queue(f *file) {
 	}
 	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, string(TLSOpportunistic), string(TLSRequire))
 	fq.Resolver.to(&q.Resolver)
+	fq.MXPort.to(&q.MXPort)
 	fq.Limits.PerHost.to(&q.MaxPerHost)
 	fq.Timeout.Connect.to(&q.ConnectTimeout)
 	fq.Timeout.Command.to(&q.CommandTimeout)
@@ -939,6 +960,8 @@ func (l *loader) smtp(f *file) {
 		}
 	}
 	fs.AllowPlainAuthOnLoopback.to(&s.AllowPlainAuthOnLoopback)
+	fs.Checks.Enable.to(&s.Checks)
+	fs.Checks.Timeout.to(&s.ChecksTimeout)
 	fs.TLS.Cert.to(&s.TLSCert)
 	fs.TLS.Key.to(&s.TLSKey)
 	for name, u := range fs.Users {

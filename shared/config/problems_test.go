@@ -14,7 +14,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 	for doc, want := range map[string]string{
 		"[cluster]\nnode-idd = 1\n":                      "cluster.node-idd: unknown key (known: heartbeat-interval, node-id, node-timeout, partitions, roles)",
 		"[cluster]\nPartitions = 3\n":                    "cluster.Partitions: unknown key (known: heartbeat-interval, node-id, node-timeout, partitions, roles)",
-		"[queue]\nlimit = 1\n":                           "queue.limit: unknown key (known: limits, resolver, route, schedule, strategy, timeout, tls, trace, virtual)",
+		"[queue]\nlimit = 1\n":                           "queue.limit: unknown key (known: limits, mx-port, resolver, route, schedule, strategy, timeout, tls, trace, virtual)",
 		"[queue.strategy]\nschedul = []\n":               "queue.strategy.schedul: unknown key (known: route, schedule)",
 		"[queue.route.a]\ntype = \"mx\"\nhost = \"x\"\n": "queue.route.a.host: unknown key (known: address, auth, port, tls, type)",
 		"[queue.route.a]\ntype = \"relay\"\naddress = \"x\"\n[queue.route.a.auth]\nuser = \"x\"\n": "queue.route.a.auth.user: unknown key (known: secret, username)",
@@ -27,7 +27,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir, index-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
 		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: per-partition, schedule, task)",
-		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, greylist, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
+		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, checks, greylist, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
 		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
 		"[smtp.users.a]\nsecret = \"0123456789abc\"\npassword = \"y\"\n":               "smtp.users.a.password: unknown key (known: addresses, secret)",
 		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: algorithm, grace, private-key, selector)",
@@ -207,6 +207,9 @@ func TestMetricsProblems(t *testing.T) {
 		"[metrics.push]\nusername = \"u\"\n":                   {"metrics.push.secret: metrics.push.username and metrics.push.secret go together: set both or neither"},
 		"[metrics.calculate]\ninterval = \"1s\"\n":             {"metrics.calculate.interval: must be between 5s and 1d, got 1s"},
 		"[metrics]\nprometheus = 1\n":                          {"metrics.prometheus: unknown key (known: calculate, push)"},
+		"[report]\nwindow = \"7h\"\n":                          {"report.window: must divide a day, from 1m to 1d (1h, 6h, 1d), got 7h"},
+		"[report]\naddress = \"nobody\"\n":                     {`report.address: must be an email address, got "nobody"`},
+		"[smtp.checks]\ntimeout = \"1ms\"\n":                   {"smtp.checks.timeout: must be between 100ms and 5m, got 1ms"},
 	} {
 		require.Equal(t, want, problemsOf(t, doc), doc)
 	}

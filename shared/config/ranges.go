@@ -121,6 +121,10 @@ var (
 	PushCoalesceRange = durationRange{10 * time.Millisecond, 10 * time.Second}
 	// PushConcurrencyRange is push.concurrency (default 16).
 	PushConcurrencyRange = intRange{1, 10000}
+	// MXPortRange is queue.mx-port (default 25).
+	MXPortRange = intRange{1, 65535}
+	// ChecksTimeoutRange is smtp.checks.timeout (default 10s).
+	ChecksTimeoutRange = durationRange{100 * time.Millisecond, 5 * time.Minute}
 	// MetricsIntervalRange is metrics.calculate.interval and
 	// metrics.push.interval (default 1m).
 	MetricsIntervalRange = durationRange{5 * time.Second, 24 * time.Hour}
@@ -223,6 +227,8 @@ func (l *loader) ranges(f *file) {
 	PushConcurrencyRange.check(l, "push.concurrency", c.Push.Concurrency)
 	DNSTTLRange.check(l, "dns.ttl", c.DNS.TTL)
 	RenewBeforeRange.check(l, "acme.renew-before", c.ACME.RenewBefore)
+	MXPortRange.check(l, "queue.mx-port", c.Queue.MXPort)
+	ChecksTimeoutRange.check(l, "smtp.checks.timeout", c.SMTP.ChecksTimeout)
 	MetricsIntervalRange.check(l, "metrics.calculate.interval", c.Metrics.CalculateInterval)
 	MetricsIntervalRange.check(l, "metrics.push.interval", c.Metrics.PushInterval)
 	MetricsPushTimeoutRange.check(l, "metrics.push.timeout", c.Metrics.PushTimeout)

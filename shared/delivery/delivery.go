@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/jetmail/jetmail/shared/address"
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dupid"
@@ -64,6 +65,10 @@ type Params struct {
 	// one signs in place of its configured key. Default none: nil signs
 	// with dkim.<domain>.
 	DKIM *dkimkey.Ring
+	// Reports records each new MX session's TLS outcome for the TLS
+	// aggregate report of the domains that ask for one (_smtp._tls).
+	// Default none: nil records nothing.
+	Reports *aggreport.Events
 }
 
 // Deliverer implements mailqueue.Deliverer.
@@ -72,6 +77,8 @@ type Deliverer struct {
 	cfg   *config.Config
 	keys  map[string]key
 	hosts *hostPool
+	// tlsrpt remembers which domains ask for TLS reports.
+	tlsrpt tlsReporting
 }
 
 // New returns a Deliverer; it loads the DKIM keys.
@@ -202,7 +209,7 @@ func (d *Deliverer) hostsFor(ctx context.Context, dl *mailqueue.Delivery) ([]hos
 		out := make([]host, 0, len(mxs))
 		for _, mx := range mxs {
 			name := strings.TrimSuffix(mx.Host, ".")
-			out = append(out, host{name, net.JoinHostPort(name, "25")})
+			out = append(out, host{name, net.JoinHostPort(name, d.mxPort())})
 		}
 		return out, mailqueue.Result{}, true
 	case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound:
@@ -214,10 +221,18 @@ func (d *Deliverer) hostsFor(ctx context.Context, dl *mailqueue.Delivery) ([]hos
 			}
 			return nil, mailqueue.Result{Text: "DNS lookup of " + dl.Domain + ": " + aerr.Error()}, false
 		}
-		return []host{{dl.Domain, net.JoinHostPort(dl.Domain, "25")}}, mailqueue.Result{}, true
+		return []host{{dl.Domain, net.JoinHostPort(dl.Domain, d.mxPort())}}, mailqueue.Result{}, true
 	default:
 		return nil, mailqueue.Result{Text: "MX lookup of " + dl.Domain + ": " + err.Error()}, false
 	}
+}
+
+// mxPort is queue.mx-port (25 when unset).
+func (d *Deliverer) mxPort() string {
+	if p := d.cfg.Queue.MXPort; p > 0 {
+		return strconv.Itoa(p)
+	}
+	return "25"
 }
 
 // transaction delivers to one host. An error means the host gave no
@@ -229,7 +244,7 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 		return nil, err
 	}
 	defer release()
-	c, reused, err := d.session(ctx, h, dl.Route, tlsPolicy, true)
+	c, reused, err := d.session(ctx, h, dl.Domain, dl.Route, tlsPolicy, true)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +275,7 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 		// goes on a new one, and nobody is told of the old.
 		d.p.Logger.Debug("reused connection failed at MAIL FROM; opening a new one", "host", h.name, "err", err)
 		_ = c.Close()
-		if c, _, err = d.session(ctx, h, dl.Route, tlsPolicy, false); err != nil {
+		if c, _, err = d.session(ctx, h, dl.Domain, dl.Route, tlsPolicy, false); err != nil {
 			c = nil
 			return nil, err
 		}
@@ -347,7 +362,9 @@ func stale(err error) bool {
 	return true
 }
 
-func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tlsPolicy config.TLSMode, reuse bool) (*smtp.Client, bool, error) {
+// session opens (or reuses) a session with h for mail to domain. A new
+// session's STARTTLS outcome on an MX route goes to domain's TLS report.
+func (d *Deliverer) session(ctx context.Context, h host, domain string, route config.Route, tlsPolicy config.TLSMode, reuse bool) (*smtp.Client, bool, error) {
 	for reuse {
 		c, since := d.hosts.getIdle(idleKey(h, route, tlsPolicy))
 		if c == nil {
@@ -364,7 +381,8 @@ func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tls
 		_ = c.Close()
 	}
 	dial := func() (net.Conn, error) {
-		dl := net.Dialer{Timeout: d.cfg.Queue.ConnectTimeout}
+		// The MX host's address comes from queue.resolver too.
+		dl := net.Dialer{Timeout: d.cfg.Queue.ConnectTimeout, Resolver: d.p.Resolver}
 		return dl.DialContext(ctx, "tcp", h.addr)
 	}
 	tlsCfg := &tls.Config{ServerName: strings.Split(h.addr, ":")[0],
@@ -378,6 +396,10 @@ func (d *Deliverer) session(ctx context.Context, h host, route config.Route, tls
 			return nil, false, err
 		}
 		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
+		if route.Type != config.RouteRelay {
+			ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+			d.recordTLS(ctx, domain, h, ip, err)
+		}
 		if err != nil {
 			_ = conn.Close()
 			if tlsPolicy == config.TLSRequire {

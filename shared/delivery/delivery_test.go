@@ -3,18 +3,14 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -213,24 +209,13 @@ func relayTo(t *testing.T, addr string, policy config.TLSMode) config.Route {
 	return config.Route{Type: "relay", Address: h, Port: port, TLS: policy}
 }
 
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 // STARTTLS: opportunistic uses it when offered and goes on in the clear
 // when not; "require" fails (temporarily) a server without it.
 func TestStartTLSPolicy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := deliverer(t, "", "system")
-	_, tlsAddr := mta(t, "tls", selfSigned(t))
+	_, tlsAddr := mta(t, "tls", jetmailtest.SelfSigned(t))
 	_, plainAddr := mta(t, "plain", nil)
 	relay := func(addr string, policy config.TLSMode) config.Route { return relayTo(t, addr, policy) }
 	res := d.Deliver(ctx, delivery(relay(tlsAddr, "require"), "remote.test", "a@remote.test"))

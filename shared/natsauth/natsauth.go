@@ -86,6 +86,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/clusterstats"
@@ -295,6 +296,14 @@ func queueAll() grant {
 	return g
 }
 
+// reportEvents lets an identity record DMARC and TLS report events:
+// publish them and create their stream, not read them.
+func reportEvents() grant {
+	g := streamMeta(aggreport.Stream)
+	g.pub = append(g.pub, aggreport.SubjectPrefix+">")
+	return g
+}
+
 // traces lets an identity record message traces: publish them and
 // create the stream, not read them.
 func traces() grant {
@@ -309,6 +318,7 @@ func service(name string) (grant, error) {
 	switch name {
 	case SMTP:
 		g.add(traces())
+		g.add(reportEvents()) // the DMARC results of received mail
 		g.add(streamMeta("KV_" + mailqueue.BucketQueue))
 		g.add(streamMeta("OBJ_" + mailqueue.BucketMessages))
 		g.add(streamMeta(mailqueue.Stream))
@@ -326,7 +336,8 @@ func service(name string) (grant, error) {
 		)
 	case Delivery:
 		g.add(queueAll())
-		g.add(wholeStore()) // local delivery
+		g.add(reportEvents()) // the TLS results of deliveries
+		g.add(wholeStore())   // local delivery
 		g.add(kvFull(dupid.Bucket))
 		g.add(objFull(spamstore.BucketModels)) // the spam filter's models and rules
 		g.add(kvFull(dkimkey.Bucket))          // the rotated DKIM keys it signs with
@@ -369,6 +380,8 @@ func service(name string) (grant, error) {
 			g.add(streamMeta(st)) // the store's sizes
 		}
 		g.add(queueAll()) // counts the queue; queues the aggregate reports
+		g.add(streamReads(aggreport.Stream))
+		g.add(kvFull(aggreport.Bucket))
 	case Push:
 		g.add(wholeStore()) // account credentials, the change log
 		g.add(roleRunner(roles.PushNotifications))

@@ -17,6 +17,10 @@ import (
 type NewTask struct {
 	Payload task.Payload
 	Due     *time.Time
+	// ID, when set, is the task's id instead of a new one: a second
+	// create of the same id, while the first task exists, fails with
+	// engine.ErrExists (a caller's way to create a task once).
+	ID string
 }
 
 // CreateError says which task of a CreateMany call could not be created:
@@ -75,7 +79,11 @@ func (m *Manager) CreateMany(ctx context.Context, news []NewTask) ([]*task.Task,
 		if n.Due != nil {
 			when = n.Due.UTC()
 		}
-		t := &task.Task{ID: nuid.Next(), Payload: n.Payload, CreatedAt: now, ActiveSince: now,
+		id := n.ID
+		if id == "" {
+			id = nuid.Next()
+		}
+		t := &task.Task{ID: id, Payload: n.Payload, CreatedAt: now, ActiveSince: now,
 			Status: task.Status{Type: task.Pending, Due: when}}
 		tasks[i], inserts[i] = t, engine.Insert[task.Task]{Key: t.ID, Value: t}
 	}

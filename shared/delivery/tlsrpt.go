@@ -1,0 +1,107 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jetmail/jetmail/shared/aggreport"
+)
+
+// tlsrptTTL is how long a domain's TLS-RPT record (or its absence) is
+// remembered.
+const tlsrptTTL = time.Hour
+
+// tlsReporting remembers which domains ask for TLS reports (RFC 8460
+// §3: a TXT record "v=TLSRPTv1; rua=..." at _smtp._tls.<domain>).
+type tlsReporting struct {
+	mu    sync.Mutex
+	byDom map[string]tlsrptEntry
+}
+
+type tlsrptEntry struct {
+	rua     []string
+	expires time.Time
+}
+
+// rua is the domain's mailto: report addresses, none when it asks for no
+// report (or the lookup failed: no report is better than a wrong one).
+func (t *tlsReporting) rua(ctx context.Context, res *net.Resolver, domain string) []string {
+	now := time.Now()
+	t.mu.Lock()
+	e, ok := t.byDom[domain]
+	t.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.rua
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	txts, err := res.LookupTXT(ctx, "_smtp._tls."+domain)
+	var dnsErr *net.DNSError
+	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+		return nil // try again next time
+	}
+	e = tlsrptEntry{rua: parseTLSRPT(txts), expires: now.Add(tlsrptTTL)}
+	t.mu.Lock()
+	if t.byDom == nil {
+		t.byDom = map[string]tlsrptEntry{}
+	}
+	t.byDom[domain] = e
+	t.mu.Unlock()
+	return e.rua
+}
+
+// parseTLSRPT reads the mailto: addresses of the one TLSRPTv1 record.
+func parseTLSRPT(txts []string) []string {
+	var found []string
+	n := 0
+	for _, txt := range txts {
+		if !strings.HasPrefix(txt, "v=TLSRPTv1") {
+			continue
+		}
+		n++
+		for _, kv := range strings.Split(txt, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || strings.TrimSpace(k) != "rua" {
+				continue
+			}
+			for _, u := range strings.Split(v, ",") {
+				if u = strings.TrimSpace(u); strings.HasPrefix(strings.ToLower(u), "mailto:") {
+					found = append(found, u)
+				}
+			}
+		}
+	}
+	if n != 1 { // RFC 8460 §3: several records are none
+		return nil
+	}
+	return found
+}
+
+// recordTLS adds one new session's TLS outcome to the domain's TLS
+// report, when the domain asks for one: ip is the address connected to,
+// err the STARTTLS failure (nil when TLS was negotiated).
+func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip string, err error) {
+	if d.p.Reports == nil {
+		return
+	}
+	rua := d.tlsrpt.rua(ctx, d.p.Resolver, domain)
+	if len(rua) == 0 {
+		return
+	}
+	e := aggreport.TLSEvent{At: time.Now().UTC(), PolicyDomain: domain, PolicyType: "no-policy-found", RUA: rua, Success: err == nil}
+	if err != nil {
+		e.ReceivingMX, e.ReceivingIP = h.name, ip
+		e.ResultType, e.FailureReason = "validation-failure", err.Error()
+		if strings.Contains(err.Error(), "STARTTLS") && strings.Contains(err.Error(), "support") {
+			e.ResultType, e.FailureReason = "starttls-not-supported", ""
+		}
+		if net.ParseIP(h.name) != nil {
+			e.ReceivingMX = ""
+		}
+	}
+	d.p.Reports.Record(aggreport.KindTLS, domain, e)
+}
