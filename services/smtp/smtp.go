@@ -524,6 +524,13 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.checked() {
 		var err error
 		if msg, r, err = ss.buffer(r); err != nil {
+			ss.rcpts, ss.mail = nil, false
+			var se *gosmtp.SMTPError
+			if errors.As(err, &se) { // 552: too large, as the server read it
+				ss.s.accepted.WithLabelValues("rejected").Inc()
+				return se
+			}
+			ss.s.accepted.WithLabelValues("failed").Inc()
 			return errStoreDown
 		}
 		if msg != nil {

@@ -89,6 +89,14 @@ type Queue struct {
 	// StartTLS is queue.tls.starttls: TLSOpportunistic (default) uses
 	// STARTTLS when offered; TLSRequire fails a delivery without it.
 	StartTLS TLSMode
+	// MTASTS is queue.tls.mta-sts: apply the recipient domain's MTA-STS
+	// policy (RFC 8461): in enforce mode only its MX hosts, each with a
+	// certificate valid for its name, or no delivery. Default true.
+	MTASTS bool
+	// TLSCAFile is queue.tls.ca-file: a PEM file of CA certificates that
+	// verified TLS (MTA-STS, its policy fetch) trusts beside the
+	// system's. Default none.
+	TLSCAFile string
 	// Resolver is queue.resolver: "system" (default) or the address of a DNS
 	// server ("127.0.0.1:53") for MX lookups.
 	Resolver string
@@ -710,7 +718,7 @@ func defaults() *Config {
 			RolesSet:          map[roles.Role]bool{},
 		},
 		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
-			StartTLS: TLSOpportunistic, Resolver: "system", MXPort: 25, MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
+			StartTLS: TLSOpportunistic, Resolver: "system", MXPort: 25, MTASTS: true, MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
 			TraceRetention: DefaultTraceRetention},
 		SMTP: SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
 			Checks: true, ChecksTimeout: 10 * time.Second,

@@ -196,6 +196,8 @@ type file struct {
 		} `toml:"route"`
 		TLS struct {
 			StartTLS val[string] `toml:"starttls"`
+			MTASTS   val[bool]   `toml:"mta-sts"`
+			CAFile   val[string] `toml:"ca-file"`
 		} `toml:"tls"`
 		Resolver val[string] `toml:"resolver"`
 		MXPort   val[int]    `toml:"mx-port"`
@@ -814,6 +816,8 @@ func (l *loader) queue(f *file) {
 		q.StartTLS = TLSMode(fq.TLS.StartTLS.v)
 	}
 	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, string(TLSOpportunistic), string(TLSRequire))
+	fq.TLS.MTASTS.to(&q.MTASTS)
+	fq.TLS.CAFile.to(&q.TLSCAFile)
 	fq.Resolver.to(&q.Resolver)
 	fq.MXPort.to(&q.MXPort)
 	fq.Limits.PerHost.to(&q.MaxPerHost)

@@ -7,10 +7,13 @@ package delivery
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +72,10 @@ type Params struct {
 	// aggregate report of the domains that ask for one (_smtp._tls).
 	// Default none: nil records nothing.
 	Reports *aggreport.Events
+	// PolicyClient fetches MTA-STS policies. Default a client that
+	// verifies with the system's CAs and queue.tls.ca-file's and follows
+	// no redirect (RFC 8461 §3.3).
+	PolicyClient *http.Client
 }
 
 // Deliverer implements mailqueue.Deliverer.
@@ -79,6 +86,11 @@ type Deliverer struct {
 	hosts *hostPool
 	// tlsrpt remembers which domains ask for TLS reports.
 	tlsrpt tlsReporting
+	// sts caches MTA-STS policies; roots verify TLS that must be
+	// verified; policyClient fetches the policies.
+	sts          stsCache
+	roots        *x509.CertPool
+	policyClient *http.Client
 }
 
 // New returns a Deliverer; it loads the DKIM keys.
@@ -90,6 +102,16 @@ func New(p Params) (*Deliverer, error) {
 		p.Resolver = ResolverFor(p.Config.Queue.Resolver)
 	}
 	d := &Deliverer{p: p, cfg: p.Config, keys: map[string]key{}, hosts: newHostPool(p.Config.Queue.MaxPerHost)}
+	var err error
+	if d.roots, err = roots(p.Config.Queue.TLSCAFile); err != nil {
+		return nil, err
+	}
+	d.policyClient = p.PolicyClient
+	if d.policyClient == nil {
+		d.policyClient = &http.Client{Timeout: time.Minute,
+			Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: d.roots}, Proxy: http.ProxyFromEnvironment},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
 	for domain, k := range p.Config.DKIM {
 		s, err := dkimkey.Load(k.PrivateKey)
 		if err != nil {
@@ -129,6 +151,15 @@ func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailq
 		d.p.Logger.Warn("dkim signing failed; sending unsigned", "domain", address.DomainOf(dl.Envelope.Sender), "err", err)
 	}
 	hosts, res, ok := d.hostsFor(ctx, dl)
+	var sts *stsPolicy
+	if ok && dl.Route.Type != config.RouteRelay {
+		if sts = d.stsFor(ctx, dl.Domain); sts != nil && sts.mode == "enforce" {
+			hosts = slices.DeleteFunc(hosts, func(h host) bool { return !sts.matches(h.name) })
+			if len(hosts) == 0 {
+				res, ok = mailqueue.Result{Code: 451, Enhanced: "4.7.5", Text: "no MX host of " + dl.Domain + " matches its MTA-STS policy (mx: " + strings.Join(sts.mx, ", ") + ")"}, false
+			}
+		}
+	}
 	if !ok {
 		results := fill(len(dl.Recipients), res)
 		d.attempted(ctx, dl, results)
@@ -140,7 +171,7 @@ func (d *Deliverer) Deliver(ctx context.Context, dl *mailqueue.Delivery) []mailq
 	}
 	var last mailqueue.Result
 	for _, h := range hosts {
-		results, err := d.transaction(ctx, h, dl, body, tlsPolicy)
+		results, err := d.transaction(ctx, h, dl, body, tlsPolicy, sts)
 		if err == nil {
 			d.attempted(ctx, dl, results)
 			return results
@@ -238,13 +269,13 @@ func (d *Deliverer) mxPort() string {
 // transaction delivers to one host. An error means the host gave no
 // per-recipient answer (connection, greeting, MAIL FROM, DATA refused as a
 // whole): the caller may try the next host.
-func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Delivery, body []byte, tlsPolicy config.TLSMode) ([]mailqueue.Result, error) {
+func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Delivery, body []byte, tlsPolicy config.TLSMode, sts *stsPolicy) ([]mailqueue.Result, error) {
 	release, err := d.hosts.acquire(ctx, h.addr)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	c, reused, err := d.session(ctx, h, dl.Domain, dl.Route, tlsPolicy, true)
+	c, reused, err := d.session(ctx, h, dl.Domain, dl.Route, tlsPolicy, sts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +284,7 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 		switch {
 		case c == nil: // a new connection could not be had
 		case ok:
-			d.hosts.putIdle(idleKey(h, dl.Route, tlsPolicy), c)
+			d.hosts.putIdle(idleKey(h, dl.Route, tlsPolicy, sts), c)
 		default:
 			_ = c.Close()
 		}
@@ -275,7 +306,7 @@ func (d *Deliverer) transaction(ctx context.Context, h host, dl *mailqueue.Deliv
 		// goes on a new one, and nobody is told of the old.
 		d.p.Logger.Debug("reused connection failed at MAIL FROM; opening a new one", "host", h.name, "err", err)
 		_ = c.Close()
-		if c, _, err = d.session(ctx, h, dl.Domain, dl.Route, tlsPolicy, false); err != nil {
+		if c, _, err = d.session(ctx, h, dl.Domain, dl.Route, tlsPolicy, sts, false); err != nil {
 			c = nil
 			return nil, err
 		}
@@ -364,9 +395,9 @@ func stale(err error) bool {
 
 // session opens (or reuses) a session with h for mail to domain. A new
 // session's STARTTLS outcome on an MX route goes to domain's TLS report.
-func (d *Deliverer) session(ctx context.Context, h host, domain string, route config.Route, tlsPolicy config.TLSMode, reuse bool) (*smtp.Client, bool, error) {
+func (d *Deliverer) session(ctx context.Context, h host, domain string, route config.Route, tlsPolicy config.TLSMode, sts *stsPolicy, reuse bool) (*smtp.Client, bool, error) {
 	for reuse {
-		c, since := d.hosts.getIdle(idleKey(h, route, tlsPolicy))
+		c, since := d.hosts.getIdle(idleKey(h, route, tlsPolicy, sts))
 		if c == nil {
 			break
 		}
@@ -387,18 +418,36 @@ func (d *Deliverer) session(ctx context.Context, h host, domain string, route co
 	}
 	tlsCfg := &tls.Config{ServerName: strings.Split(h.addr, ":")[0],
 		// Opportunistic STARTTLS between MTAs does not check certificates
-		// (RFC 7435); policies that do (DANE, MTA-STS) are not built yet.
+		// (RFC 7435); an MTA-STS policy does (above). DANE is not built.
 		InsecureSkipVerify: true} //nolint:gosec // see above
 	var c *smtp.Client
-	if tlsPolicy != config.TLSNone {
+	if sts != nil {
+		// MTA-STS: TLS with a certificate valid for the MX's name.
 		conn, err := dial()
 		if err != nil {
 			return nil, false, err
 		}
-		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
-		if route.Type != config.RouteRelay {
+		c, err = d.startTLS(conn, &tls.Config{ServerName: h.name, RootCAs: d.roots})
+		ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+		d.recordTLS(ctx, domain, h, ip, sts, err)
+		if err != nil {
+			_ = conn.Close()
+			if sts.mode == "enforce" {
+				return nil, false, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 5},
+					Message: "the MTA-STS policy of " + domain + " (enforce) needs TLS with a valid certificate for " + h.name + ": " + err.Error()}
+			}
+			c = nil // testing: reported, and delivered as without a policy
+		}
+	}
+	if c == nil && tlsPolicy != config.TLSNone {
+		conn, err := dial()
+		if err != nil {
+			return nil, false, err
+		}
+		c, err = d.startTLS(conn, tlsCfg)
+		if route.Type != config.RouteRelay && sts == nil {
 			ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-			d.recordTLS(ctx, domain, h, ip, err)
+			d.recordTLS(ctx, domain, h, ip, nil, err)
 		}
 		if err != nil {
 			_ = conn.Close()
@@ -414,12 +463,12 @@ func (d *Deliverer) session(ctx context.Context, h host, domain string, route co
 			return nil, false, err
 		}
 		c = smtp.NewClient(conn)
-	}
-	c.CommandTimeout = d.cfg.Queue.CommandTimeout
-	c.SubmissionTimeout = d.cfg.Queue.CommandTimeout
-	if err := c.Hello(d.p.Hostname); err != nil {
-		_ = c.Close()
-		return nil, false, err
+		c.CommandTimeout = d.cfg.Queue.CommandTimeout
+		c.SubmissionTimeout = d.cfg.Queue.CommandTimeout
+		if err := c.Hello(d.p.Hostname); err != nil {
+			_ = c.Close()
+			return nil, false, err
+		}
 	}
 	if route.Username != "" {
 		if err := c.Auth(sasl.NewPlainClient("", route.Username, route.Secret)); err != nil {
@@ -430,10 +479,27 @@ func (d *Deliverer) session(ctx context.Context, h host, domain string, route co
 	return c, false, nil
 }
 
+// startTLS starts TLS on conn and greets the server over it: the
+// handshake, and so the certificate's check, happens at the first
+// command after STARTTLS, and its failure is STARTTLS's.
+func (d *Deliverer) startTLS(conn net.Conn, cfg *tls.Config) (*smtp.Client, error) {
+	c, err := smtp.NewClientStartTLS(conn, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.CommandTimeout = d.cfg.Queue.CommandTimeout
+	c.SubmissionTimeout = d.cfg.Queue.CommandTimeout
+	if err := c.Hello(d.p.Hostname); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // idleKey keys idle connections: only a session set up with the same TLS
 // policy and credentials may be reused.
-func idleKey(h host, route config.Route, tlsPolicy config.TLSMode) string {
-	return h.addr + "|" + string(tlsPolicy) + "|" + route.Username
+func idleKey(h host, route config.Route, tlsPolicy config.TLSMode, sts *stsPolicy) string {
+	return h.addr + "|" + string(tlsPolicy) + "|" + route.Username + "|" + map[bool]string{true: "sts"}[sts != nil]
 }
 
 func hasHighBit(b []byte) bool {

@@ -174,7 +174,7 @@ func TestMXResolution(t *testing.T) {
 	dl := delivery(config.Route{Type: "mx", TLS: "none"}, "multi.test", "x@multi.test")
 	var results []mailqueue.Result
 	for _, h := range hosts {
-		r, err := d.transaction(ctx, h, dl, dl.Body, "none")
+		r, err := d.transaction(ctx, h, dl, dl.Body, "none", nil)
 		if err == nil {
 			results = r
 			break

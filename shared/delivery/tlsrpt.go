@@ -84,7 +84,7 @@ func parseTLSRPT(txts []string) []string {
 // recordTLS adds one new session's TLS outcome to the domain's TLS
 // report, when the domain asks for one: ip is the address connected to,
 // err the STARTTLS failure (nil when TLS was negotiated).
-func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip string, err error) {
+func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip string, sts *stsPolicy, err error) {
 	if d.p.Reports == nil {
 		return
 	}
@@ -93,11 +93,19 @@ func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip str
 		return
 	}
 	e := aggreport.TLSEvent{At: time.Now().UTC(), PolicyDomain: domain, PolicyType: "no-policy-found", RUA: rua, Success: err == nil}
+	if sts != nil {
+		e.PolicyType, e.PolicyStrings = "sts", sts.lines
+		for _, pat := range sts.mx {
+			if (&stsPolicy{mx: []string{pat}}).matches(h.name) {
+				e.MXHost = pat
+			}
+		}
+	}
 	if err != nil {
 		e.ReceivingMX, e.ReceivingIP = h.name, ip
-		e.ResultType, e.FailureReason = "validation-failure", err.Error()
-		if strings.Contains(err.Error(), "STARTTLS") && strings.Contains(err.Error(), "support") {
-			e.ResultType, e.FailureReason = "starttls-not-supported", ""
+		e.ResultType, e.FailureReason = tlsResultType(err), err.Error()
+		if e.ResultType == "starttls-not-supported" {
+			e.FailureReason = ""
 		}
 		if net.ParseIP(h.name) != nil {
 			e.ReceivingMX = ""
