@@ -142,6 +142,8 @@ func (s *Service) authorize(ctx context.Context, client *acme.Client, domain, u 
 	switch kind {
 	case "dns-01":
 		undo, err = s.dns01(ctx, client, domain, z.Identifier.Value, chal)
+	case "tls-alpn-01":
+		undo, err = s.tlsALPN01(ctx, client, z.Identifier.Value, chal)
 	default:
 		undo, err = s.http01(ctx, client, chal)
 	}
@@ -169,6 +171,20 @@ func (s *Service) http01(ctx context.Context, client *acme.Client, chal *acme.Ch
 		return nil, err
 	}
 	return func() { _ = s.certs.DeleteChallenge(context.WithoutCancel(ctx), chal.Token) }, nil
+}
+
+// tlsALPN01 makes every node's HTTPS listener (http.tls, on port 443 for
+// the CA) show the challenge's certificate for name to a client asking
+// for ALPN acme-tls/1 (RFC 8737) until undo.
+func (s *Service) tlsALPN01(ctx context.Context, client *acme.Client, name string, chal *acme.Challenge) (undo func(), err error) {
+	cert, err := client.TLSALPN01ChallengeCert(chal.Token, name)
+	if err != nil {
+		return nil, fmt.Errorf("tls-alpn-01: %w", err)
+	}
+	if err := s.certs.PutALPNChallenge(ctx, name, cert); err != nil {
+		return nil, err
+	}
+	return func() { _ = s.certs.DeleteALPNChallenge(context.WithoutCancel(ctx), name) }, nil
 }
 
 // dns01 publishes the challenge's TXT record at _acme-challenge.<name> in

@@ -49,7 +49,7 @@ func startRenewal(t *testing.T, httpPort func(node int) int, changes ...func(c *
 	nodeHTTP := jetmailtest.FreePort(t)
 	_, port, _ := net.SplitHostPort(nodeHTTP)
 	p, _ := strconv.Atoi(port)
-	peb := jetmailtest.StartPebble(t, knot, httpPort(p), 48*time.Hour)
+	peb := jetmailtest.StartPebbleTLS(t, knot, httpPort(p), p, 48*time.Hour) // TLS-ALPN-01 on the node's listener
 	cfg := jetmailtest.Config(t, "1", func(c *config.Config) {
 		c.HTTP.Listen = nodeHTTP
 		c.SMTP.Hostname = "mx.example.org"
@@ -180,6 +180,39 @@ func TestAcmeDNS01(t *testing.T) {
 		left := (&acmeNode{knot: knotAddr}).query(t, name, dns.TypeTXT)
 		require.Empty(t, left, "the challenge record of %s is removed", name)
 	}
+}
+
+// TLS-ALPN-01: the HTTPS listener shows the challenge's certificate to
+// pebble asking for acme-tls/1 on it, and the certificate obtained is then
+// served to everyone else.
+func TestAcmeTLSALPN01(t *testing.T) {
+	t.Parallel()
+	closed := jetmailtest.FreePort(t)
+	_, port, _ := net.SplitHostPort(closed)
+	p, _ := strconv.Atoi(port)
+	var httpsAddr string
+	_, certPath := selfSigned(t, t.TempDir(), "localhost")
+	keyPath := strings.TrimSuffix(certPath, "cert.pem") + "key.pem"
+	n := startRenewal(t, func(int) int { return p }, func(c *config.Config, _ string) {
+		httpsAddr = c.HTTP.Listen
+		c.HTTP.TLSCert, c.HTTP.TLSKey = certPath, keyPath
+		c.ACME.Challenge = "tls-alpn-01"
+	})
+	require.Empty(t, n.renew(t))
+	c, err := n.certs.Cert(context.Background(), "example.org")
+	require.NoError(t, err)
+	require.Equal(t, []string{"example.org", "mx.example.org"}, c.Names)
+	require.Eventually(t, func() bool {
+		conn, err := tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: "mx.example.org", InsecureSkipVerify: true})
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16) == c.Serial
+	}, 10*time.Second, 50*time.Millisecond)
+	// The challenge is gone: acme-tls/1 gets no certificate now.
+	_, err = tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: "mx.example.org", InsecureSkipVerify: true, NextProtos: []string{"acme-tls/1"}})
+	require.Error(t, err)
 }
 
 // An ACME directory that is down fails the task with the reason.

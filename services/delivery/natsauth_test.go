@@ -27,6 +27,7 @@ import (
 	"github.com/jetmail/jetmail/services/smtp"
 	"github.com/jetmail/jetmail/services/spamtrainer"
 	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/clusterstats"
 	"github.com/jetmail/jetmail/shared/config"
@@ -161,7 +162,9 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	pushStore := store.NewComponent(store.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Push), pushCfg, pushStore, push.New(pushCfg, pushStore, push.Params{}))
 	// The reports service counts the queue, the tasks and the accounts.
-	repCfg := jetmailtest.Config(t, "rep", apiUsers, func(c *config.Config) { c.Metrics.CalculateInterval = time.Second })
+	repCfg := jetmailtest.Config(t, "rep", apiUsers, func(c *config.Config) {
+		c.Metrics.CalculateInterval, c.Report.Window = time.Second, 4*time.Second
+	})
 	repStore, repStats, repQueue := store.NewComponent(store.Params{DirectoryOnly: true}), clusterstats.NewComponent(), mailqueue.New(mailqueue.Params{})
 	jetmailtest.Node(t, ids.conn(t, natsauth.Reports), repCfg, repStore, repStats, repQueue, reports.New(repCfg, repStore, repStats, repQueue, reports.Params{}))
 	// The spam trainer reads the change log and writes the models.
@@ -254,6 +257,14 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 50*time.Millisecond, "the reports node computed the figures")
+	// It closes the report windows, reading the report events.
+	reportKV, err := adminJS.KeyValue(context.Background(), aggreport.Bucket)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err1 := reportKV.Get(context.Background(), "cursor.dmarc")
+		_, err2 := reportKV.Get(context.Background(), "cursor.tls")
+		return err1 == nil && err2 == nil
+	}, 15*time.Second, 100*time.Millisecond, "the reports node closed the report windows")
 
 	for _, id := range []string{natsauth.SMTP, natsauth.Delivery, natsauth.Scheduler, natsauth.Indexer, natsauth.Maintenance, natsauth.Reports, "api-admin"} {
 		require.Empty(t, ids.deniedTo(id), "identity %s was refused something it needs", id)

@@ -72,14 +72,7 @@ func TestTLSReport(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	// Both MXes on one port (queue.mx-port), one with STARTTLS, one without.
-	var port string
-	for {
-		_, port, _ = net.SplitHostPort(jetmailtest.FreePort(t))
-		if ln, err := net.Listen("tcp", "127.0.0.2:"+port); err == nil {
-			_ = ln.Close()
-			break
-		}
-	}
+	port := jetmailtest.SharedPort(t)
 	mx(t, "127.0.0.1:"+port, jetmailtest.SelfSigned(t))
 	mx(t, "127.0.0.2:"+port, nil)
 	knot := jetmailtest.Knot(t, knotKey, map[string]string{"tls.test": tlsZone("tls.test", "127.0.0.1"), "plain.test": tlsZone("plain.test", "127.0.0.2")})

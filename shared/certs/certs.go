@@ -11,6 +11,9 @@
 //	account              the ACME account's key and URL
 //	renewal.<domain>     the id of the domain's scheduled AcmeRenewal
 //	http01.<token>       an HTTP-01 challenge's key authorization
+//	alpn.<name>          a TLS-ALPN-01 challenge's certificate for name,
+//	                     which every node's HTTPS listener shows to a
+//	                     client asking for ALPN acme-tls/1 (RFC 8737)
 //
 // Private keys live only in the bucket (which only jetmail's identities
 // can read): they are never logged and no API returns them.
@@ -24,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -125,6 +129,9 @@ func (s *Store) For(name string) *tls.Certificate {
 // name), else static (the configured file, which may be nil).
 func (s *Store) GetCertificate(fallback string, static *tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if slices.Contains(hello.SupportedProtos, ALPNProto) {
+			return s.alpnCert(hello)
+		}
 		if hello.ServerName != "" {
 			if c := s.For(hello.ServerName); c != nil {
 				return c, nil
@@ -210,6 +217,49 @@ func (s *Store) DeleteChallenge(ctx context.Context, token string) error {
 		return fmt.Errorf("delete challenge: %w", err)
 	}
 	return nil
+}
+
+// ALPNProto is the ALPN protocol of TLS-ALPN-01 validation (RFC 8737).
+const ALPNProto = "acme-tls/1"
+
+// alpnChallenge is a stored TLS-ALPN-01 certificate.
+type alpnChallenge struct {
+	Chain [][]byte `json:"chain"`
+	Key   []byte   `json:"key"` // PKCS#8
+}
+
+// PutALPNChallenge makes every node's HTTPS listener show cert to a CA
+// validating name by TLS-ALPN-01.
+func (s *Store) PutALPNChallenge(ctx context.Context, name string, cert tls.Certificate) error {
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("tls-alpn-01 key: %w", err)
+	}
+	return s.put(ctx, "alpn."+strings.ToLower(name), alpnChallenge{Chain: cert.Certificate, Key: key})
+}
+
+// DeleteALPNChallenge stops showing name's challenge certificate.
+func (s *Store) DeleteALPNChallenge(ctx context.Context, name string) error {
+	if err := s.kv.Delete(ctx, "alpn."+strings.ToLower(name)); err != nil {
+		return fmt.Errorf("delete challenge: %w", err)
+	}
+	return nil
+}
+
+// alpnCert is the challenge certificate of the name a validating CA asks
+// for; without one the handshake fails (RFC 8737 §3).
+func (s *Store) alpnCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var c alpnChallenge
+	if err := s.get(ctx, "alpn."+strings.ToLower(hello.ServerName), &c); err != nil {
+		return nil, fmt.Errorf("no tls-alpn-01 challenge for %q: %w", hello.ServerName, err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls-alpn-01 challenge for %q: %w", hello.ServerName, err)
+	}
+	return &tls.Certificate{Certificate: c.Chain, PrivateKey: key}, nil
 }
 
 // HTTPHandler answers the HTTP-01 challenges at ChallengePath.

@@ -2,8 +2,13 @@ package certs
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 
+	"github.com/jetmail/jetmail/shared/dnsmanage"
 	"github.com/jetmail/jetmail/shared/lifecycle"
 	"github.com/jetmail/jetmail/shared/node"
 )
@@ -45,6 +50,7 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 		c.s = s
 		if d.HTTP != nil {
 			d.HTTP.HandleHTTP(ChallengePath, s.HTTPHandler())
+			d.HTTP.HandleHTTP(MTASTSPath, MTASTSHandler(d.Config.SMTP.Hostname))
 			if d.Config.ACME.Directory != "" {
 				// The HTTPS listener (http.tls) serves what ACME obtained
 				// for the name asked, or for the mail host.
@@ -52,6 +58,30 @@ func (c *Component) Start(ctx context.Context, d node.Deps) error {
 			}
 		}
 		return nil
+	})
+}
+
+// MTASTSPath is where a domain's MTA-STS policy is served (RFC 8461
+// §3.3), at https://mta-sts.<domain>/: the record DnsManagement
+// publishes (mtaSts) points mta-sts.<domain> at the mail host.
+const MTASTSPath = "/.well-known/mta-sts.txt"
+
+// MTASTSHandler serves the MTA-STS policy of every domain the node's
+// mail host receives for (dnsmanage.MTASTSPolicy: enforce, mx the host),
+// to requests for an mta-sts.<domain> host; others get 404.
+func MTASTSHandler(hostname string) http.Handler {
+	policy := dnsmanage.MTASTSPolicy(hostname)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := strings.ToLower(r.Host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !strings.HasPrefix(host, "mta-sts.") || hostname == "" || r.URL.Path != MTASTSPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, policy)
 	})
 }
 

@@ -93,6 +93,11 @@ type Queue struct {
 	// policy (RFC 8461): in enforce mode only its MX hosts, each with a
 	// certificate valid for its name, or no delivery. Default true.
 	MTASTS bool
+	// DANE is queue.tls.dane: an MX host with DNSSEC-validated TLSA
+	// records (the AD bit of queue.resolver, which must then be a
+	// validating resolver) gets mail only over TLS matching them (RFC
+	// 7672). Default true.
+	DANE bool
 	// TLSCAFile is queue.tls.ca-file: a PEM file of CA certificates that
 	// verified TLS (MTA-STS, its policy fetch) trusts beside the
 	// system's. Default none.
@@ -359,8 +364,9 @@ type ACME struct {
 	// expires its renewal is due. Default 30d.
 	RenewBefore time.Duration
 	// Challenge is acme.challenge: how names are validated, "http-01"
-	// (default: every node's HTTP listener answers) or "dns-01" (a TXT
-	// record by RFC 2136 on the domain's dns.server).
+	// (default: every node's HTTP listener answers), "dns-01" (a TXT
+	// record by RFC 2136 on the domain's dns.server) or "tls-alpn-01"
+	// (every node's HTTPS listener, http.tls, answers on port 443).
 	Challenge string
 	// CAFile is acme.ca-file: a PEM file of the CA certificates the
 	// directory's HTTPS is verified with, beside the system's (a private
@@ -718,7 +724,7 @@ func defaults() *Config {
 			RolesSet:          map[roles.Role]bool{},
 		},
 		Queue: Queue{Virtual: map[string]VirtualQueue{}, Schedule: map[string]Schedule{}, Route: map[string]Route{},
-			StartTLS: TLSOpportunistic, Resolver: "system", MXPort: 25, MTASTS: true, MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
+			StartTLS: TLSOpportunistic, Resolver: "system", MXPort: 25, MTASTS: true, DANE: true, MaxPerHost: 10, ConnectTimeout: 30 * time.Second, CommandTimeout: 5 * time.Minute,
 			TraceRetention: DefaultTraceRetention},
 		SMTP: SMTP{Listen: []string{"127.0.0.1:2525"}, MaxMessageSize: 25 << 20, Users: map[string]SMTPUser{}, AllowPlainAuthOnLoopback: true,
 			Checks: true, ChecksTimeout: 10 * time.Second,

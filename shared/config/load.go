@@ -104,7 +104,7 @@ func Parse(data []byte) (*Config, error) {
 	fa.RenewBefore.to(&a.RenewBefore)
 	fa.CAFile.to(&a.CAFile)
 	fa.Challenge.to(&a.Challenge)
-	l.oneOf("acme.challenge", fa.Challenge, "http-01", "dns-01")
+	l.oneOf("acme.challenge", fa.Challenge, "http-01", "dns-01", "tls-alpn-01")
 	if u := a.Directory; u != "" && !strings.HasPrefix(u, "https://") {
 		l.fail("acme.directory", "must be an https:// URL (RFC 8555 requires HTTPS), got %q", u)
 	}
@@ -197,6 +197,7 @@ type file struct {
 		TLS struct {
 			StartTLS val[string] `toml:"starttls"`
 			MTASTS   val[bool]   `toml:"mta-sts"`
+			DANE     val[bool]   `toml:"dane"`
 			CAFile   val[string] `toml:"ca-file"`
 		} `toml:"tls"`
 		Resolver val[string] `toml:"resolver"`
@@ -817,6 +818,7 @@ func (l *loader) queue(f *file) {
 	}
 	l.oneOf("queue.tls.starttls", fq.TLS.StartTLS, string(TLSOpportunistic), string(TLSRequire))
 	fq.TLS.MTASTS.to(&q.MTASTS)
+	fq.TLS.DANE.to(&q.DANE)
 	fq.TLS.CAFile.to(&q.TLSCAFile)
 	fq.Resolver.to(&q.Resolver)
 	fq.MXPort.to(&q.MXPort)

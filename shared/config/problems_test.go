@@ -18,7 +18,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[queue.strategy]\nschedul = []\n":               "queue.strategy.schedul: unknown key (known: route, schedule)",
 		"[queue.route.a]\ntype = \"mx\"\nhost = \"x\"\n": "queue.route.a.host: unknown key (known: address, auth, port, tls, type)",
 		"[queue.route.a]\ntype = \"relay\"\naddress = \"x\"\n[queue.route.a.auth]\nuser = \"x\"\n": "queue.route.a.auth.user: unknown key (known: secret, username)",
-		"[queue.tls]\nstarttl = \"require\"\n":                                                     "queue.tls.starttl: unknown key (known: ca-file, mta-sts, starttls)",
+		"[queue.tls]\nstarttl = \"require\"\n":                                                     "queue.tls.starttl: unknown key (known: ca-file, dane, mta-sts, starttls)",
 		"[queue.limits]\nhost = 1\n":                                                               "queue.limits.host: unknown key (known: per-host)",
 		"[queue.timeout]\nread = \"1s\"\n":                                                         "queue.timeout.read: unknown key (known: command, connect)",
 		"[nats]\nurls = \"x\"\n":                                                                   "nats.urls: unknown key (known: connections, creds, nkey, password, replicas, tls, token, url, user)",

@@ -418,10 +418,33 @@ func (d *Deliverer) session(ctx context.Context, h host, domain string, route co
 	}
 	tlsCfg := &tls.Config{ServerName: strings.Split(h.addr, ":")[0],
 		// Opportunistic STARTTLS between MTAs does not check certificates
-		// (RFC 7435); an MTA-STS policy does (above). DANE is not built.
+		// (RFC 7435); DANE and MTA-STS policies do (below).
 		InsecureSkipVerify: true} //nolint:gosec // see above
 	var c *smtp.Client
-	if sts != nil {
+	var tlsa *tlsaSet
+	if route.Type != config.RouteRelay {
+		var err error
+		if tlsa, err = d.tlsaFor(ctx, h.name); err != nil {
+			return nil, false, err
+		}
+	}
+	if tlsa != nil {
+		// DANE (before MTA-STS, RFC 8461 §2): TLS whose certificate
+		// matches the host's TLSA records.
+		conn, err := dial()
+		if err != nil {
+			return nil, false, err
+		}
+		c, err = d.startTLS(conn, &tls.Config{ServerName: h.name, InsecureSkipVerify: true, VerifyConnection: tlsa.verify(h.name)}) //nolint:gosec // verified by VerifyConnection
+		ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+		d.recordTLS(ctx, domain, h, ip, tlsa.policy(), err)
+		if err != nil {
+			_ = conn.Close()
+			return nil, false, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 5},
+				Message: "DANE: " + h.name + " has TLSA records, and TLS with a certificate matching them failed: " + err.Error()}
+		}
+	}
+	if c == nil && sts != nil {
 		// MTA-STS: TLS with a certificate valid for the MX's name.
 		conn, err := dial()
 		if err != nil {
@@ -429,7 +452,7 @@ func (d *Deliverer) session(ctx context.Context, h host, domain string, route co
 		}
 		c, err = d.startTLS(conn, &tls.Config{ServerName: h.name, RootCAs: d.roots})
 		ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-		d.recordTLS(ctx, domain, h, ip, sts, err)
+		d.recordTLS(ctx, domain, h, ip, sts.policy(h.name), err)
 		if err != nil {
 			_ = conn.Close()
 			if sts.mode == "enforce" {
@@ -447,7 +470,7 @@ func (d *Deliverer) session(ctx context.Context, h host, domain string, route co
 		c, err = d.startTLS(conn, tlsCfg)
 		if route.Type != config.RouteRelay && sts == nil {
 			ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-			d.recordTLS(ctx, domain, h, ip, nil, err)
+			d.recordTLS(ctx, domain, h, ip, noPolicy, err)
 		}
 		if err != nil {
 			_ = conn.Close()
@@ -499,7 +522,9 @@ func (d *Deliverer) startTLS(conn net.Conn, cfg *tls.Config) (*smtp.Client, erro
 // idleKey keys idle connections: only a session set up with the same TLS
 // policy and credentials may be reused.
 func idleKey(h host, route config.Route, tlsPolicy config.TLSMode, sts *stsPolicy) string {
-	return h.addr + "|" + string(tlsPolicy) + "|" + route.Username + "|" + map[bool]string{true: "sts"}[sts != nil]
+	// A session held to MTA-STS (or DANE, looked up per MX host, which
+	// comes with the route type) is not one without.
+	return h.addr + "|" + string(tlsPolicy) + "|" + route.Username + "|" + string(route.Type) + "|" + map[bool]string{true: "sts"}[sts != nil]
 }
 
 func hasHighBit(b []byte) bool {

@@ -99,6 +99,20 @@ func (s *recSession) Data(rd io.Reader) error {
 func (s *recSession) Reset()        { s.to = nil }
 func (s *recSession) Logout() error { return nil }
 
+// serveMX runs an SMTP server on addr (STARTTLS with cfg, when set)
+// until the test ends.
+func serveMX(t *testing.T, addr string, cfg *tls.Config) *recorder {
+	t.Helper()
+	r := &recorder{name: addr}
+	s := gosmtp.NewServer(r)
+	s.Domain, s.TLSConfig = "mx", cfg
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return r
+}
+
 // mta starts an SMTP server on addr (an IP of 127/8, port 25 is not ours
 // to take, so tests bind port 0 and the deliverer's port is overridden).
 func mta(t *testing.T, name string, tlsCfg *tls.Config) (*recorder, string) {

@@ -67,6 +67,18 @@ func (p *stsPolicy) matches(host string) bool {
 	return false
 }
 
+// policy is the policy as the TLS report names it for a session with
+// host.
+func (p *stsPolicy) policy(host string) reportPolicy {
+	rp := reportPolicy{Type: "sts", Strings: p.lines}
+	for _, pat := range p.mx {
+		if (&stsPolicy{mx: []string{pat}}).matches(host) {
+			rp.MXHost = pat
+		}
+	}
+	return rp
+}
+
 // parseSTS reads a policy body (RFC 8461 §3.2).
 func parseSTS(body string) (*stsPolicy, error) {
 	p := &stsPolicy{}

@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/shared/aggreport"
+	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailqueue"
@@ -88,37 +88,25 @@ func TestMTASTS(t *testing.T) {
 
 	// MXes on one port: a good certificate on 127.0.0.1, an untrusted one
 	// on 127.0.0.2.
-	var port string
-	for {
-		_, port, _ = net.SplitHostPort(jetmailtest.FreePort(t))
-		if ln, err := net.Listen("tcp", "127.0.0.2:"+port); err == nil {
-			_ = ln.Close()
-			break
-		}
-	}
-	serve := func(addr string, cfg *tls.Config) *recorder {
-		r := &recorder{name: addr}
-		s := gosmtp.NewServer(r)
-		s.Domain, s.TLSConfig = "mx", cfg
-		ln, err := net.Listen("tcp", addr)
-		require.NoError(t, err)
-		go func() { _ = s.Serve(ln) }()
-		t.Cleanup(func() { _ = s.Close() })
-		return r
-	}
-	good := serve("127.0.0.1:"+port, &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "mx.good.test")}})
-	bad := serve("127.0.0.2:"+port, jetmailtest.SelfSigned(t, "mx.bad.test", "mx.testing.test"))
+	port := jetmailtest.SharedPort(t)
+	good := serveMX(t, "127.0.0.1:"+port, &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "mx.good.test")}})
+	bad := serveMX(t, "127.0.0.2:"+port, jetmailtest.SelfSigned(t, "mx.bad.test", "mx.testing.test"))
 
 	knot := jetmailtest.Knot(t, jetmailtest.KnotKey{Name: "k.", Algorithm: "hmac-sha256", Secret: base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))},
 		map[string]string{"good.test": stsZone("good.test", "127.0.0.1"), "bad.test": stsZone("bad.test", "127.0.0.2"), "testing.test": stsZone("testing.test", "127.0.0.2")})
 
 	// The policies, over HTTPS with a certificate from the same CA.
 	policies := map[string]string{
-		"mta-sts.good.test":    "version: STSv1\nmode: enforce\nmx: mx.good.test\nmax_age: 86400\n",
 		"mta-sts.bad.test":     "version: STSv1\nmode: enforce\nmx: *.bad.test\nmax_age: 86400\n",
 		"mta-sts.testing.test": "version: STSv1\nmode: testing\nmx: mx.testing.test\nmax_age: 86400\n",
 	}
+	// good.test's is the policy jetmail serves for a mail host.
+	served := certs.MTASTSHandler("mx.good.test")
 	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Host, "mta-sts.good.test") {
+			served.ServeHTTP(w, r)
+			return
+		}
 		p, ok := policies[strings.Split(r.Host, ":")[0]]
 		if !ok || r.URL.Path != "/.well-known/mta-sts.txt" {
 			http.NotFound(w, r)
@@ -179,7 +167,7 @@ func TestMTASTS(t *testing.T) {
 		require.Len(t, a.Policies, 1, a.Domain)
 		got[a.Domain] = a.Policies[0]
 	}
-	require.Equal(t, aggreport.TLSPolicyResult{PolicyType: "sts", PolicyStrings: []string{"version: STSv1", "mode: enforce", "mx: mx.good.test", "max_age: 86400"},
+	require.Equal(t, aggreport.TLSPolicyResult{PolicyType: "sts", PolicyStrings: []string{"version: STSv1", "mode: enforce", "mx: mx.good.test", "max_age: 604800"},
 		MXHost: "mx.good.test", Successful: 1}, got["good.test"])
 	require.Equal(t, 1, got["bad.test"].Failed)
 	require.Equal(t, "*.bad.test", got["bad.test"].MXHost)

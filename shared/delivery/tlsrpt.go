@@ -84,7 +84,18 @@ func parseTLSRPT(txts []string) []string {
 // recordTLS adds one new session's TLS outcome to the domain's TLS
 // report, when the domain asks for one: ip is the address connected to,
 // err the STARTTLS failure (nil when TLS was negotiated).
-func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip string, sts *stsPolicy, err error) {
+// reportPolicy is the policy a session was held to, as the TLS report
+// names it (RFC 8460 §4.4).
+type reportPolicy struct {
+	Type    string // sts, tlsa, no-policy-found
+	Strings []string
+	MXHost  string
+}
+
+// noPolicy is a session held to no policy.
+var noPolicy = reportPolicy{Type: "no-policy-found"}
+
+func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip string, pol reportPolicy, err error) {
 	if d.p.Reports == nil {
 		return
 	}
@@ -92,18 +103,14 @@ func (d *Deliverer) recordTLS(ctx context.Context, domain string, h host, ip str
 	if len(rua) == 0 {
 		return
 	}
-	e := aggreport.TLSEvent{At: time.Now().UTC(), PolicyDomain: domain, PolicyType: "no-policy-found", RUA: rua, Success: err == nil}
-	if sts != nil {
-		e.PolicyType, e.PolicyStrings = "sts", sts.lines
-		for _, pat := range sts.mx {
-			if (&stsPolicy{mx: []string{pat}}).matches(h.name) {
-				e.MXHost = pat
-			}
-		}
-	}
+	e := aggreport.TLSEvent{At: time.Now().UTC(), PolicyDomain: domain, PolicyType: pol.Type, PolicyStrings: pol.Strings, MXHost: pol.MXHost,
+		RUA: rua, Success: err == nil}
 	if err != nil {
 		e.ReceivingMX, e.ReceivingIP = h.name, ip
 		e.ResultType, e.FailureReason = tlsResultType(err), err.Error()
+		if errors.Is(err, errDANE) {
+			e.ResultType = "validation-failure"
+		}
 		if e.ResultType == "starttls-not-supported" {
 			e.FailureReason = ""
 		}

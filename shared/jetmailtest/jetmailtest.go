@@ -256,3 +256,17 @@ func SendMail(addr, user, secret, from string, to []string, body string) error {
 	}
 	return w.Close()
 }
+
+// SharedPort is a port free on both 127.0.0.1 and 127.0.0.2 a moment
+// ago: two peers on one port (MX hosts, which are dialled on
+// queue.mx-port) at two addresses.
+func SharedPort(t testing.TB) string {
+	t.Helper()
+	for {
+		_, port, _ := net.SplitHostPort(FreePort(t))
+		if ln, err := net.Listen("tcp", "127.0.0.2:"+port); err == nil {
+			_ = ln.Close()
+			return port
+		}
+	}
+}

@@ -80,6 +80,19 @@ type KnotKey struct{ Name, Algorithm, Secret string }
 // dynamic updates signed with key; it returns the server's host:port.
 func Knot(t testing.TB, key KnotKey, zones map[string]string) string {
 	t.Helper()
+	return startKnot(t, key, zones, false)
+}
+
+// KnotSigned is Knot with every zone DNSSEC-signed by knotd (an ECDSA
+// P-256 key per zone, made at start): ask it for a zone's DNSKEY to
+// anchor a validating resolver (Unbound).
+func KnotSigned(t testing.TB, key KnotKey, zones map[string]string) string {
+	t.Helper()
+	return startKnot(t, key, zones, true)
+}
+
+func startKnot(t testing.TB, key KnotKey, zones map[string]string, signed bool) string {
+	t.Helper()
 	bin := "/usr/sbin/knotd"
 	if _, err := os.Stat(bin); err != nil {
 		bin = Tool(t, "knotd", "knot")
@@ -93,7 +106,14 @@ func Knot(t testing.TB, key KnotKey, zones map[string]string) string {
 	fmt.Fprintf(&conf, "database:\n    storage: %q\n\n", filepath.Join(dir, "db"))
 	fmt.Fprintf(&conf, "key:\n  - id: %s\n    algorithm: %s\n    secret: %s\n\n", key.Name, key.Algorithm, key.Secret)
 	fmt.Fprintf(&conf, "acl:\n  - id: update\n    key: %s\n    action: update\n\n", key.Name)
-	fmt.Fprintf(&conf, "template:\n  - id: default\n    storage: %q\n    file: \"%%s.zone\"\n    acl: update\n\nzone:\n", dir)
+	if signed {
+		fmt.Fprintf(&conf, "policy:\n  - id: signed\n    algorithm: ecdsap256sha256\n\n")
+	}
+	fmt.Fprintf(&conf, "template:\n  - id: default\n    storage: %q\n    file: \"%%s.zone\"\n    acl: update\n", dir)
+	if signed {
+		fmt.Fprintf(&conf, "    dnssec-signing: on\n    dnssec-policy: signed\n")
+	}
+	fmt.Fprintf(&conf, "\nzone:\n")
 	for name, text := range zones {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, strings.TrimSuffix(name, ".")+".zone"), []byte(text), 0o600))
 		fmt.Fprintf(&conf, "  - domain: %s\n", name)
@@ -101,6 +121,52 @@ func Knot(t testing.TB, key KnotKey, zones map[string]string) string {
 	confPath := filepath.Join(dir, "knot.conf")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf.String()), 0o600))
 	runPeer(t, "knotd", addr, exec.Command(bin, "-c", confPath))
+	return addr
+}
+
+// Unbound runs Debian's unbound on a free loopback port until the test
+// ends: a validating resolver that asks the authoritative server auth
+// for zone, which it trusts by anchor (the zone's DNSKEY record, as
+// text), and sets AD on the answers it validated. It returns its
+// host:port.
+func Unbound(t testing.TB, auth, zone, anchor string) string {
+	t.Helper()
+	bin := "/usr/sbin/unbound"
+	if _, err := os.Stat(bin); err != nil {
+		bin = Tool(t, "unbound", "unbound")
+	}
+	dir := t.TempDir()
+	addr := FreePort(t)
+	host, port, _ := net.SplitHostPort(addr)
+	ahost, aport, _ := net.SplitHostPort(auth)
+	// Unbound answers the special-use names (RFC 6761: .test, ...) itself
+	// unless told not to.
+	labels := strings.Split(strings.TrimSuffix(zone, "."), ".")
+	tld := labels[len(labels)-1]
+	conf := fmt.Sprintf(`server:
+  interface: %s
+  port: %s
+  do-ip6: no
+  do-not-query-localhost: no
+  username: ""
+  chroot: ""
+  directory: %q
+  pidfile: %q
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  access-control: 127.0.0.0/8 allow
+  module-config: "validator iterator"
+  trust-anchor: %q
+  val-log-level: 2
+  local-zone: "%s." nodefault
+stub-zone:
+  name: %q
+  stub-addr: %s@%s
+`, host, port, dir, filepath.Join(dir, "unbound.pid"), anchor, tld, zone, ahost, aport)
+	confPath := filepath.Join(dir, "unbound.conf")
+	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
+	runPeer(t, "unbound", addr, exec.Command(bin, "-d", "-c", confPath))
 	return addr
 }
 
@@ -133,6 +199,13 @@ type Pebble struct {
 // the address a name resolves to; certificates are valid for validity.
 func StartPebble(t testing.TB, dnsAddr string, httpPort int, validity time.Duration) *Pebble {
 	t.Helper()
+	return StartPebbleTLS(t, dnsAddr, httpPort, 5001, validity)
+}
+
+// StartPebbleTLS is StartPebble validating TLS-ALPN-01 challenges on
+// tlsPort.
+func StartPebbleTLS(t testing.TB, dnsAddr string, httpPort, tlsPort int, validity time.Duration) *Pebble {
+	t.Helper()
 	bin := Tool(t, "pebble", "pebble (go install github.com/letsencrypt/pebble/v2/cmd/pebble)")
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -150,9 +223,9 @@ func StartPebble(t testing.TB, dnsAddr string, httpPort int, validity time.Durat
 	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
 	addr, mgmt := FreePort(t), FreePort(t)
 	conf := fmt.Sprintf(`{"pebble": {"listenAddress": %q, "managementListenAddress": %q, "certificate": %q, "privateKey": %q,
-  "httpPort": %d, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false,
+  "httpPort": %d, "tlsPort": %d, "ocspResponderURL": "", "externalAccountBindingRequired": false,
   "profiles": {"default": {"description": "jetmail tests", "validityPeriod": %d}}}}`,
-		addr, mgmt, certPath, keyPath, httpPort, int(validity.Seconds()))
+		addr, mgmt, certPath, keyPath, httpPort, tlsPort, int(validity.Seconds()))
 	confPath := filepath.Join(dir, "pebble.json")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
 	cmd := exec.Command(bin, "-config", confPath, "-dnsserver", dnsAddr)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -69,10 +70,16 @@ func (n *Node) startHTTP() error {
 		if err != nil {
 			return fmt.Errorf("http.tls.cert and http.tls.key: %w", err)
 		}
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		// acme-tls/1: a CA validating a name by TLS-ALPN-01 (the
+		// certificate comes from SetHTTPCertificate's, package certs).
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1", "acme-tls/1"}, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if get := n.httpCert.Load(); get != nil {
-				if c, err := (*get)(hello); err == nil && c != nil {
+				c, err := (*get)(hello)
+				if err == nil && c != nil {
 					return c, nil
+				}
+				if slices.Contains(hello.SupportedProtos, "acme-tls/1") {
+					return nil, err // a challenge has its certificate, or none
 				}
 			}
 			return &cert, nil
