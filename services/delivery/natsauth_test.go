@@ -127,9 +127,9 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	inCfg.Cluster.Roles[roles.PurgeAccounts] = roles.Shards{{"maint"}}
 	inCfg.Cluster.Roles[roles.MetricsCalculate] = roles.Shards{{"rep"}}
 	inCfg.Cluster.Roles[roles.MetricsPush] = roles.Shards{{"rep"}}
-	inQueue := mailqueue.New(mailqueue.Params{})
-	in := smtp.New(inCfg, inQueue)
-	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inQueue, in)
+	inQueue, inCerts := mailqueue.New(mailqueue.Params{}), certs.NewComponent()
+	in := smtp.New(inCfg, inQueue).WithCerts(inCerts) // reads the certificates, writes none
+	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inCerts, inQueue, in)
 
 	outCfg := mailNodeConfig(t, "out", "mx.example.org", sk, 2)
 	apiUsers(outCfg)
@@ -334,6 +334,13 @@ func TestNATSIdentitiesAreConfined(t *testing.T) {
 	}
 
 	denied(natsauth.SMTP, "KV_jetmail-tasks", get("KV_jetmail-tasks", "$KV.jetmail-tasks.t1"))
+	// Every node reads the certificates; only acme writes them.
+	_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: certs.Bucket})
+	require.NoError(t, err)
+	denied(natsauth.Delivery, "$KV.jetmail-certs.cert.example.org", func(nc *nats.Conn, _ jetstream.JetStream) error {
+		_, err := nc.Request("$KV.jetmail-certs.cert.example.org", []byte(`{"forged": true}`), 300*time.Millisecond)
+		return err
+	})
 	denied(natsauth.SMTP, "KV_jetmail-queue", get("KV_jetmail-queue", "$KV.jetmail-queue.e1"))
 	denied(natsauth.SMTP, "OBJ_jetmail-messages", func(_ *nats.Conn, js jetstream.JetStream) error {
 		obs, err := js.ObjectStore(ctx, mailqueue.BucketMessages)

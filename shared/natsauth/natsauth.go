@@ -37,9 +37,10 @@
 //	               their anchors; answers the store's API calls
 //	acme           the store's directory (the domains), read only, and
 //	               the task and settings buckets and the acme.renew role
-//	               stream; DNS updates go to the DNS servers, not NATS
-//	               (every identity may use jetmail-certs, the certificates
-//	               its TLS listeners serve and the challenges it answers)
+//	               stream, and writes jetmail-certs (every identity reads
+//	               it: the certificates its TLS listeners serve and the
+//	               challenges it answers); DNS updates go to the DNS
+//	               servers, not NATS
 //	calendar       the store (the events, the change log's calendar
 //	               changes), the task and settings buckets and the
 //	               calendar-alerts and imip-processing role streams, its
@@ -200,11 +201,20 @@ func base(identity string) grant {
 		g.add(kvFull(b))
 	}
 	// The certificates: every node's TLS listeners serve them and its
-	// HTTP listener answers the HTTP-01 challenges; the acme service
-	// writes them.
-	g.add(kvFull(certs.Bucket))
+	// HTTP listeners answer the challenges, reading them; only the acme
+	// service writes them.
+	g.add(kvReads(certs.Bucket))
 	// The cluster figures every node shows, and its counters.
 	g.add(kvFull(clusterstats.Bucket))
+	return g
+}
+
+// kvReads lets an identity read a KV bucket (gets from the leader,
+// watches) and create it, not write to it.
+func kvReads(bucket string) grant {
+	stream := "KV_" + bucket
+	g := streamReads(stream)
+	g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+stream, "$JS.FC."+stream+".>")
 	return g
 }
 
@@ -373,6 +383,7 @@ func service(name string) (grant, error) {
 		g.add(directoryReads()) // the domains
 		g.add(roleRunner(roles.AcmeRenew))
 		g.add(kvFull(dkimkey.Bucket)) // DkimManagement rotates the keys
+		g.add(kvFull(certs.Bucket))   // AcmeRenewal stores what it obtains
 	case Reports:
 		g.add(roleRunner(roles.MetricsCalculate, roles.MetricsPush))
 		g.add(streamReads("KV_" + store.BucketDirectory)) // counts the accounts
