@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetmail/jetmail/shared/aggreport"
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/jetmailtest"
 	"github.com/jetmail/jetmail/shared/mailqueue"
@@ -47,6 +49,8 @@ _25._tcp.mx.good TLSA 3 1 1 %[1]s
 bad      MX  10 mx.bad.dane.test.
 mx.bad   A   127.0.0.2
 _25._tcp.mx.bad TLSA 3 1 1 %[1]s
+_smtp._tls.good TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"
+_smtp._tls.bad TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"
 `, hex.EncodeToString(spki[:]))
 	knot := jetmailtest.KnotSigned(t, jetmailtest.KnotKey{Name: "k.", Algorithm: "hmac-sha256", Secret: base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))},
 		map[string]string{"dane.test": zone})
@@ -68,10 +72,14 @@ _25._tcp.mx.bad TLSA 3 1 1 %[1]s
 	}, 10*time.Second, 50*time.Millisecond, "knot signs the zone")
 	unbound := jetmailtest.Unbound(t, knot, "dane.test", anchor)
 
+	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
+	require.NoError(t, err)
+	events, err := aggreport.Open(ctx, js, 1, jetmailtest.Logger())
+	require.NoError(t, err)
 	deliverer := func(resolver string) *Deliverer {
 		cfg, err := config.Parse(fmt.Appendf(nil, "[queue]\nresolver = %q\nmx-port = %s\n", resolver, port))
 		require.NoError(t, err)
-		d, err := New(Params{Config: cfg, Logger: jetmailtest.Logger(), Hostname: "mx.example.org"})
+		d, err := New(Params{Config: cfg, Logger: jetmailtest.Logger(), Hostname: "mx.example.org", Reports: events})
 		require.NoError(t, err)
 		t.Cleanup(d.Close)
 		return d
@@ -88,6 +96,18 @@ _25._tcp.mx.bad TLSA 3 1 1 %[1]s
 	require.Contains(t, res[0].Text, "DANE: mx.bad.dane.test has TLSA records")
 	require.Contains(t, res[0].Text, "matches none of the TLSA records")
 	require.Empty(t, bad.got)
+
+	// The TLS report's view: policy tlsa with the records.
+	var aggs []*aggreport.Aggregate
+	require.Eventually(t, func() bool {
+		aggs, err = aggreport.Collect(ctx, js, aggreport.KindTLS, aggreport.WindowAt(time.Now(), time.Hour))
+		return err == nil && len(aggs) == 2
+	}, 10*time.Second, 100*time.Millisecond)
+	record := "3 1 1 " + hex.EncodeToString(spki[:])
+	require.Equal(t, []aggreport.TLSPolicyResult{{PolicyType: "tlsa", PolicyStrings: []string{record}, Failed: 1,
+		Failures: []aggreport.TLSFailure{{ResultType: "validation-failure", ReceivingMX: "mx.bad.dane.test", ReceivingIP: "127.0.0.2",
+			FailureReason: "the certificate matches none of the TLSA records", Count: 1}}}}, aggs[0].Policies, "bad.dane.test")
+	require.Equal(t, []aggreport.TLSPolicyResult{{PolicyType: "tlsa", PolicyStrings: []string{record}, Successful: 1}}, aggs[1].Policies, "good.dane.test")
 
 	// Knot itself does not validate (no AD): the records are not trusted,
 	// and the mail goes by opportunistic TLS.
