@@ -3,7 +3,9 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/jetmail/jetmail/shared/address"
@@ -17,25 +19,98 @@ func (ss *session) checked() bool {
 	return ss.s.checker != nil && ss.user == "" && !ss.s.trusted(ss.ip)
 }
 
-// buffer reads the message into memory, up to smtp.max-message-size: a
-// message beyond that is returned whole as a reader, for the queue to
-// refuse, and buf is nil.
-func (ss *session) buffer(r io.Reader) (buf []byte, rest io.Reader, err error) {
-	buf, err = io.ReadAll(io.LimitReader(r, ss.s.cfg.SMTP.MaxMessageSize+1))
-	if err != nil {
-		return nil, nil, err
-	}
-	if int64(len(buf)) > ss.s.cfg.SMTP.MaxMessageSize {
-		return nil, io.MultiReader(bytes.NewReader(buf), r), nil
-	}
-	return buf, bytes.NewReader(buf), nil
+// spoolMemory is how much of a message is held in memory for the
+// checks; past it the message goes to a temporary file, so that a large
+// message costs disk, not memory.
+const spoolMemory = 1 << 20
+
+// spool holds a message read once, to be read again: for the checks,
+// then for the queue.
+type spool struct {
+	mem  []byte
+	file *os.File
+	// rest is what is left of a message over smtp.max-message-size,
+	// which is not checked: the queue reads all of it and refuses it.
+	rest io.Reader
 }
 
-// check runs the SPF, DKIM and DMARC checks of msg and returns its
-// Authentication-Results field.
-func (ss *session) check(msg []byte) (mailauth.Result, string) {
+// complete says whether the whole message is held (it is within
+// smtp.max-message-size).
+func (sp *spool) complete() bool { return sp.rest == nil }
+
+// reader reads the held message from its start.
+func (sp *spool) reader() (io.ReadSeeker, error) {
+	if sp.file == nil {
+		return bytes.NewReader(sp.mem), nil
+	}
+	if _, err := sp.file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return sp.file, nil
+}
+
+// body is the message for the queue.
+func (sp *spool) body() (io.Reader, error) {
+	r, err := sp.reader()
+	if err != nil || sp.rest == nil {
+		return r, err
+	}
+	return io.MultiReader(r, sp.rest), nil
+}
+
+// close removes the temporary file, if any.
+func (sp *spool) close() {
+	if sp.file != nil {
+		_ = sp.file.Close()
+	}
+}
+
+// spoolMessage reads the message into a spool: up to spoolMemory in
+// memory, the rest in a temporary file (unlinked at once: it goes when
+// closed, whatever happens), and no more than smtp.max-message-size.
+func (ss *session) spoolMessage(r io.Reader) (*spool, error) {
+	limit := ss.s.cfg.SMTP.MaxMessageSize
+	head, err := io.ReadAll(io.LimitReader(r, min(spoolMemory, limit+1)))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(head)) < spoolMemory || int64(len(head)) > limit {
+		sp := &spool{mem: head}
+		if int64(len(head)) > limit {
+			sp.rest = r
+		}
+		return sp, nil
+	}
+	f, err := os.CreateTemp("", "jetmail-smtp-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool the message: %w", err)
+	}
+	_ = os.Remove(f.Name())
+	sp := &spool{file: f}
+	if _, err := f.Write(head); err != nil {
+		sp.close()
+		return nil, fmt.Errorf("spool the message: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(r, limit+1-int64(len(head))))
+	if err != nil {
+		sp.close()
+		return nil, err
+	}
+	if int64(len(head))+n > limit {
+		sp.rest = r
+	}
+	return sp, nil
+}
+
+// check runs the SPF, DKIM and DMARC checks of the spooled message and
+// returns its Authentication-Results field.
+func (ss *session) check(sp *spool) (mailauth.Result, string, error) {
+	msg, err := sp.reader()
+	if err != nil {
+		return mailauth.Result{}, "", err
+	}
 	res := ss.s.checker.Check(context.Background(), ss.ip, ss.conn.Hostname(), ss.env.Sender, msg)
-	return res, res.Header(ss.s.host)
+	return res, res.Header(ss.s.host), nil
 }
 
 // recordDMARC adds an accepted message's DMARC evaluation to the events

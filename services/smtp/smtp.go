@@ -251,15 +251,16 @@ func (s *Service) startSpam(ctx context.Context, d node.Deps) error {
 // model; from spam.threshold.reject it is refused with 550 5.7.1. The
 // message is then read from memory. A filter that cannot answer lets the
 // message in.
-func (ss *session) refuseSpam(r io.Reader, buf []byte) (io.Reader, error) {
+func (ss *session) refuseSpam(r io.Reader) (io.Reader, error) {
 	if ss.s.spam == nil {
 		return r, nil
 	}
-	if buf == nil {
-		var err error
-		if buf, r, err = ss.buffer(r); err != nil || buf == nil {
-			return r, err
-		}
+	buf, err := io.ReadAll(io.LimitReader(r, ss.s.cfg.SMTP.MaxMessageSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf)) > ss.s.cfg.SMTP.MaxMessageSize {
+		return io.MultiReader(bytes.NewReader(buf), r), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -518,26 +519,34 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.accepted.WithLabelValues("failed").Inc()
 		return errStoreDown
 	}
-	var msg []byte
 	var auth mailauth.Result
 	authHeader := ""
 	if ss.checked() {
-		var err error
-		if msg, r, err = ss.buffer(r); err != nil {
+		sp, err := ss.spoolMessage(r)
+		if err != nil {
 			ss.rcpts, ss.mail = nil, false
 			var se *gosmtp.SMTPError
 			if errors.As(err, &se) { // 552: too large, as the server read it
 				ss.s.accepted.WithLabelValues("rejected").Inc()
 				return se
 			}
+			ss.s.log.Warn("reading the message for its checks failed", "err", err)
 			ss.s.accepted.WithLabelValues("failed").Inc()
 			return errStoreDown
 		}
-		if msg != nil {
-			auth, authHeader = ss.check(msg)
+		defer sp.close()
+		if sp.complete() {
+			if auth, authHeader, err = ss.check(sp); err != nil {
+				ss.s.accepted.WithLabelValues("failed").Inc()
+				return errStoreDown
+			}
+		}
+		if r, err = sp.body(); err != nil {
+			ss.s.accepted.WithLabelValues("failed").Inc()
+			return errStoreDown
 		}
 	}
-	r, err := ss.refuseSpam(r, msg)
+	r, err := ss.refuseSpam(r)
 	if err != nil {
 		ss.s.accepted.WithLabelValues("rejected").Inc()
 		ss.rcpts, ss.mail = nil, false

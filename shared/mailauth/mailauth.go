@@ -16,10 +16,10 @@ package mailauth
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"net/textproto"
@@ -103,9 +103,10 @@ type Result struct {
 	MailFrom string
 }
 
-// Check checks msg (the whole message as received), sent from ip, which
-// said helo, with envelope sender mailFrom ("" for <>).
-func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, msg []byte) Result {
+// Check checks msg (the whole message as received, read from its start
+// as often as needed: it may be a file), sent from ip, which said helo,
+// with envelope sender mailFrom ("" for <>).
+func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, msg io.ReadSeeker) Result {
 	res := c.resolver()
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -123,8 +124,8 @@ func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, m
 	if maxSigs <= 0 {
 		maxSigs = 5
 	}
-	sels := selectors(msg)
-	vs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookupTXT, MaxVerifications: maxSigs})
+	sels := selectors(rewind(msg))
+	vs, err := dkim.VerifyWithOptions(rewind(msg), &dkim.VerifyOptions{LookupTXT: lookupTXT, MaxVerifications: maxSigs})
 	for i, v := range vs {
 		d := DKIM{Domain: strings.ToLower(v.Domain), Result: Pass}
 		if i < len(sels) {
@@ -144,8 +145,17 @@ func (c *Checker) Check(ctx context.Context, ip net.IP, helo, mailFrom string, m
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) && len(vs) == 0 {
 		r.DKIM = append(r.DKIM, DKIM{Result: PermError, Reason: err.Error()})
 	}
-	r.DMARC = evaluate(r, headerFrom(msg), lookupTXT)
+	r.DMARC = evaluate(r, headerFrom(rewind(msg)), lookupTXT)
 	return r
+}
+
+// rewind is msg from its start (a failed seek reads as empty: the
+// check finds nothing there).
+func rewind(msg io.ReadSeeker) io.Reader {
+	if _, err := msg.Seek(0, io.SeekStart); err != nil {
+		return strings.NewReader("")
+	}
+	return msg
 }
 
 func (c *Checker) resolver() *net.Resolver {
@@ -172,8 +182,8 @@ func (c *Checker) spf(ctx context.Context, res *net.Resolver, ip net.IP, helo, m
 
 // selectors are the s= tags of the message's DKIM-Signature fields, in
 // order (the verifier reports them in the same order).
-func selectors(msg []byte) []string {
-	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(msg))).ReadMIMEHeader()
+func selectors(msg io.Reader) []string {
+	h, err := textproto.NewReader(bufio.NewReader(msg)).ReadMIMEHeader()
 	if err != nil && len(h) == 0 {
 		return nil
 	}
@@ -192,8 +202,8 @@ func selectors(msg []byte) []string {
 }
 
 // headerFrom is the domain of the message's single From address.
-func headerFrom(msg []byte) string {
-	m, err := mail.ReadMessage(bytes.NewReader(msg))
+func headerFrom(msg io.Reader) string {
+	m, err := mail.ReadMessage(msg)
 	if err != nil {
 		return ""
 	}
