@@ -38,4 +38,24 @@
 // refused or failed push is retried, 1s doubling to a minute, until the
 // next firing supersedes it; jetmail_metrics_pushes_total{result} counts
 // them and the log says why, with the URL but never the secret.
+//
+// # Aggregate reports (metrics.push)
+//
+// The SMTP intake records DMARC evaluations, and delivery the STARTTLS
+// outcomes, as events (package aggreport). A job fired every minute (a
+// quarter of report.window when that is shorter) closes each window that
+// ended, kind by kind:
+//
+//	read cursor.<kind>         the next window to close (jetmail-reports)
+//	collect the window         one aggregate per reporting domain
+//	store report.<id>          unless sent.<id> says it was sent
+//	create task report-<id>    DmarcReport or TlsReport; ErrExists: made
+//	move cursor.<kind> (CAS)   past the window
+//
+// A crash anywhere before the cursor moves redoes the window with the
+// same ids: nothing is made twice. The task queues the report to each rua
+// mailbox (source report), writes sent.<id>, then deletes report.<id>; a
+// crash between the queueing and sent.<id> queues it again when the task
+// is retried. Entries of jetmail-reports expire after the events'
+// retention and a day.
 package reports
