@@ -39,16 +39,11 @@ var knotKey = jetmailtest.KnotKey{Name: "jetmail.", Algorithm: "hmac-sha256", Se
 // 127.0.0.1 by SPF, and asks for DMARC aggregate reports; its subdomain
 // fail.sender.test allows no one.
 func senderZone(pub ed25519.PublicKey) string {
-	return fmt.Sprintf(`$ORIGIN sender.test.
-$TTL 300
-@        SOA ns1.sender.test. hostmaster.sender.test. 1 3600 900 604800 300
-@        NS  ns1.sender.test.
-ns1      A   127.0.0.1
-@        TXT "v=spf1 ip4:127.0.0.1 -all"
-fail     TXT "v=spf1 -all"
-_dmarc   TXT "v=DMARC1; p=reject; rua=mailto:dmarc@reports.test"
-s1._domainkey TXT "v=DKIM1; k=ed25519; p=%s"
-`, base64.StdEncoding.EncodeToString(pub))
+	return jetmailtest.Zone("sender.test",
+		`@ TXT "v=spf1 ip4:127.0.0.1 -all"`,
+		`fail TXT "v=spf1 -all"`,
+		`_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@reports.test"`,
+		`s1._domainkey TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
 }
 
 // The DMARC results of a window of known traffic become one report with

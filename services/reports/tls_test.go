@@ -54,15 +54,7 @@ func mx(t *testing.T, addr string, tlsCfg *tls.Config) {
 }
 
 func tlsZone(domain, mxIP string) string {
-	return fmt.Sprintf(`$ORIGIN %[1]s.
-$TTL 300
-@        SOA ns1.%[1]s. hostmaster.%[1]s. 1 3600 900 604800 300
-@        NS  ns1.%[1]s.
-ns1      A   127.0.0.1
-@        MX  10 mx.%[1]s.
-mx       A   %[2]s
-_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"
-`, domain, mxIP)
+	return jetmailtest.Zone(domain, "@ MX 10 mx."+domain+".", "mx A "+mxIP, `_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"`)
 }
 
 // The TLS outcomes of a window's deliveries become one RFC 8460 report

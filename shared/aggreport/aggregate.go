@@ -92,6 +92,11 @@ func Collect(ctx context.Context, js jetstream.JetStream, kind Kind, w Window) (
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", Stream, err)
 	}
+	// No event since the window began (the windows of a quiet cluster, or
+	// a backlog after downtime): no fetch to wait out.
+	if s.CachedInfo().State.LastTime.Before(w.Start) {
+		return nil, nil
+	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{SubjectPrefix + string(kind) + ".>"}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &w.Start,
 	})

@@ -106,6 +106,9 @@ func (s *Stats) Follow(ctx, bg context.Context, wg *sync.WaitGroup) error {
 	})
 }
 
+// KV is the bucket, for tools and tests that watch it.
+func (s *Stats) KV() jetstream.KeyValue { return s.kv }
+
 // Put stores g, replacing the group's last computation.
 func (s *Stats) Put(ctx context.Context, g Group) error {
 	b, err := json.Marshal(g)

@@ -38,20 +38,11 @@ func TestDANE(t *testing.T) {
 	leaf, err := x509.ParseCertificate(goodTLS.Certificates[0].Certificate[0])
 	require.NoError(t, err)
 	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	zone := fmt.Sprintf(`$ORIGIN dane.test.
-$TTL 300
-@        SOA ns1.dane.test. hostmaster.dane.test. 1 3600 900 604800 300
-@        NS  ns1.dane.test.
-ns1      A   127.0.0.1
-good     MX  10 mx.good.dane.test.
-mx.good  A   127.0.0.1
-_25._tcp.mx.good TLSA 3 1 1 %[1]s
-bad      MX  10 mx.bad.dane.test.
-mx.bad   A   127.0.0.2
-_25._tcp.mx.bad TLSA 3 1 1 %[1]s
-_smtp._tls.good TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"
-_smtp._tls.bad TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"
-`, hex.EncodeToString(spki[:]))
+	tlsa := "TLSA 3 1 1 " + hex.EncodeToString(spki[:])
+	zone := jetmailtest.Zone("dane.test",
+		"good MX 10 mx.good.dane.test.", "mx.good A 127.0.0.1", "_25._tcp.mx.good "+tlsa,
+		"bad MX 10 mx.bad.dane.test.", "mx.bad A 127.0.0.2", "_25._tcp.mx.bad "+tlsa,
+		`_smtp._tls.good TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"`, `_smtp._tls.bad TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"`)
 	knot := jetmailtest.KnotSigned(t, jetmailtest.KnotKey{Name: "k.", Algorithm: "hmac-sha256", Secret: base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))},
 		map[string]string{"dane.test": zone})
 	// The zone's key-signing key anchors the resolver.

@@ -134,22 +134,8 @@ func (d *Deliverer) stsID(ctx context.Context, domain string) (string, error) {
 		}
 		return "", err
 	}
-	id, n := "", 0
-	for _, txt := range txts {
-		if !strings.HasPrefix(txt, "v=STSv1") {
-			continue
-		}
-		n++
-		for _, kv := range strings.Split(txt, ";") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && strings.TrimSpace(k) == "id" {
-				id = strings.TrimSpace(v)
-			}
-		}
-	}
-	if n != 1 || id == "" {
-		return "", nil // none, or several: no policy (RFC 8461 §3.1)
-	}
-	return id, nil
+	tags, _ := txtRecord(txts, "v=STSv1")
+	return tags["id"], nil // "": no policy
 }
 
 // fetchSTS gets and parses the domain's policy.

@@ -63,16 +63,8 @@ func (ca *testCA) issue(t *testing.T, names ...string) tls.Certificate {
 }
 
 func stsZone(domain, ip string) string {
-	return fmt.Sprintf(`$ORIGIN %[1]s.
-$TTL 300
-@        SOA ns1.%[1]s. hostmaster.%[1]s. 1 3600 900 604800 300
-@        NS  ns1.%[1]s.
-ns1      A   127.0.0.1
-@        MX  10 mx.%[1]s.
-mx       A   %[2]s
-_mta-sts TXT "v=STSv1; id=20261203"
-_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"
-`, domain, ip)
+	return jetmailtest.Zone(domain, "@ MX 10 mx."+domain+".", "mx A "+ip, `_mta-sts TXT "v=STSv1; id=20261203"`,
+		`_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@reports.test"`)
 }
 
 // MTA-STS against real TLS peers: a policy in enforce mode delivers to an

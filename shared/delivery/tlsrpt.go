@@ -54,29 +54,39 @@ func (t *tlsReporting) rua(ctx context.Context, res *net.Resolver, domain string
 	return e.rua
 }
 
-// parseTLSRPT reads the mailto: addresses of the one TLSRPTv1 record.
-func parseTLSRPT(txts []string) []string {
-	var found []string
-	n := 0
+// txtRecord is the tags of the one TXT record of txts that starts with
+// version ("v=STSv1"), as MTA-STS and TLS-RPT publish theirs; none, or
+// several, is no record (RFC 8461 §3.1, RFC 8460 §3).
+func txtRecord(txts []string, version string) (map[string]string, bool) {
+	var tags map[string]string
 	for _, txt := range txts {
-		if !strings.HasPrefix(txt, "v=TLSRPTv1") {
+		if !strings.HasPrefix(txt, version) {
 			continue
 		}
-		n++
+		if tags != nil {
+			return nil, false
+		}
+		tags = map[string]string{}
 		for _, kv := range strings.Split(txt, ";") {
-			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			if !ok || strings.TrimSpace(k) != "rua" {
-				continue
-			}
-			for _, u := range strings.Split(v, ",") {
-				if u = strings.TrimSpace(u); strings.HasPrefix(strings.ToLower(u), "mailto:") {
-					found = append(found, u)
-				}
+			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+				tags[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
 		}
 	}
-	if n != 1 { // RFC 8460 §3: several records are none
+	return tags, tags != nil
+}
+
+// parseTLSRPT reads the mailto: addresses of the one TLSRPTv1 record.
+func parseTLSRPT(txts []string) []string {
+	tags, ok := txtRecord(txts, "v=TLSRPTv1")
+	if !ok {
 		return nil
+	}
+	var found []string
+	for _, u := range strings.Split(tags["rua"], ",") {
+		if u = strings.TrimSpace(u); strings.HasPrefix(strings.ToLower(u), "mailto:") {
+			found = append(found, u)
+		}
 	}
 	return found
 }

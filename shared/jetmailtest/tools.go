@@ -270,3 +270,15 @@ func SelfSigned(t testing.TB, names ...string) *tls.Config {
 	require.NoError(t, err)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
+
+// Zone is a zone file for origin (no trailing dot) as Knot serves it in
+// tests: its SOA, NS and the name server's address (127.0.0.1), TTL 300,
+// then records, one per line, with names relative to origin.
+func Zone(origin string, records ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %[1]s.\n$TTL 300\n@ SOA ns1.%[1]s. hostmaster.%[1]s. 1 3600 900 604800 300\n@ NS ns1.%[1]s.\nns1 A 127.0.0.1\n", origin)
+	for _, r := range records {
+		b.WriteString(r + "\n")
+	}
+	return b.String()
+}
