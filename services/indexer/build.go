@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetmail/jetmail/shared/clock"
 	"github.com/jetmail/jetmail/shared/fts"
 	"github.com/jetmail/jetmail/shared/store"
 )
@@ -19,45 +20,79 @@ const buildBatch = 500
 // build makes pt's index whole (see the package documentation), retrying
 // until it succeeds or the partition is released.
 func (s *Service) build(ctx context.Context, pt *partition) {
+	var from uint64
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		docs, replayed, full, err := s.buildOnce(ctx, pt)
+		docs, replayed, full, next, err := s.buildOnce(ctx, pt)
 		if err == nil {
 			pt.built.Store(true)
 			s.m.replayed.Add(float64(replayed))
 			s.m.builds.WithLabelValues(map[bool]string{true: "rebuild", false: "replay"}[full]).Inc()
 			pt.log.Info("partition index built", "rebuilt", full, "documents", docs, "changes_replayed", replayed, "took", time.Since(start).Round(time.Millisecond))
+			from = next
+			break
+		}
+		if !s.retryWait(ctx, pt, attempt, "building partition index failed, retrying", err) {
 			return
 		}
-		if ctx.Err() != nil {
+	}
+	s.settle(ctx, pt, from)
+}
+
+// settle replays the change log once more from from, the sequence the
+// build began at, once every node that held the partition before has let
+// it go. Until then a task may still have indexed a change at the former
+// holder (a node that has not yet seen the membership change reconciles
+// within a hold interval): an entry this index would never get.
+func (s *Service) settle(ctx context.Context, pt *partition, from uint64) {
+	if !clock.Sleep(ctx, settleIntervals*s.p.HoldInterval) {
+		return
+	}
+	for attempt := 1; ; attempt++ {
+		n, err := s.replay(ctx, pt, from)
+		if err == nil {
+			s.m.replayed.Add(float64(n))
+			pt.log.Debug("partition index settled", "changes_replayed", n)
 			return
 		}
-		pt.log.Warn("building partition index failed, retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
+		if !s.retryWait(ctx, pt, attempt, "replaying partition changes after the hand-over failed, retrying", err) {
 			return
-		case <-time.After(min(time.Duration(attempt)*time.Second, 30*time.Second)):
 		}
 	}
 }
 
+// settleIntervals is how many hold intervals after a build the holder
+// replays again (see settle).
+const settleIntervals = 3
+
+// retryWait logs a failed attempt and waits before the next one; false
+// when ctx ended.
+func (s *Service) retryWait(ctx context.Context, pt *partition, attempt int, msg string, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	pt.log.Warn(msg, "attempt", attempt, "err", err)
+	return clock.Sleep(ctx, min(time.Duration(attempt)*time.Second, 30*time.Second))
+}
+
 // buildOnce replays the change log from the index's checkpoint, or
-// rebuilds the index from the documents when the log no longer holds it.
-func (s *Service) buildOnce(ctx context.Context, pt *partition) (docs, replayed int, full bool, err error) {
+// rebuilds the index from the documents when the log no longer holds it;
+// next is the change-log sequence its replay began at.
+func (s *Service) buildOnce(ctx context.Context, pt *partition) (docs, replayed int, full bool, next uint64, err error) {
 	first, last, err := s.st.LogBounds(ctx)
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, false, 0, err
 	}
 	next, ok := pt.checkpoint()
 	if !ok || next < first {
 		full = true
 		if docs, err = s.rebuild(ctx, pt, last+1); err != nil {
-			return docs, 0, true, err
+			return docs, 0, true, 0, err
 		}
 		next = last + 1
 	}
 	replayed, err = s.replay(ctx, pt, next)
-	return docs, replayed, full, err
+	return docs, replayed, full, next, err
 }
 
 // checkpoint is the next change-log sequence the index has not seen.

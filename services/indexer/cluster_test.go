@@ -51,19 +51,29 @@ func clusterIndexers(t *testing.T, shards roles.Shards, ids ...string) (*nats.Co
 type answers map[string][2][]string
 
 func collect(ctx context.Context, c search.Client, st *store.Store, accounts []*store.Account) (answers, bool) {
+	out, why := collectWhy(ctx, c, st, accounts)
+	return out, why == ""
+}
+
+// collectWhy is collect saying why an answer is missing ("" when none is).
+func collectWhy(ctx context.Context, c search.Client, st *store.Store, accounts []*store.Account) (answers, string) {
 	out := answers{}
 	for _, a := range accounts {
 		var got [2][]string
 		for i, text := range []string{"word" + a.Name, "shared"} {
-			r, err := c.Search(ctx, st.Partition(a.ID), fts.Query{Account: a.ID, Text: text, Limit: 100})
-			if err != nil || r.Partial {
-				return nil, false
+			p := st.Partition(a.ID)
+			r, err := c.Search(ctx, p, fts.Query{Account: a.ID, Text: text, Limit: 100})
+			if err != nil {
+				return nil, fmt.Sprintf("account %s (partition %d): %v", a.Name, p, err)
+			}
+			if r.Partial {
+				return nil, fmt.Sprintf("account %s (partition %d): partial answer", a.Name, p)
 			}
 			got[i] = r.IDs
 		}
 		out[a.ID] = got
 	}
-	return out, true
+	return out, ""
 }
 
 // fill creates n accounts with a few emails each, spread over the
@@ -87,19 +97,21 @@ func fill(t *testing.T, st *store.Store, n int) []*store.Account {
 func wantAll(t *testing.T, c search.Client, st *store.Store, accounts []*store.Account) answers {
 	t.Helper()
 	var got answers
-	require.Eventually(t, func() bool {
-		var ok bool
-		got, ok = collect(context.Background(), c, st, accounts)
-		if !ok {
-			return false
-		}
+	var why string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, why = collectWhy(context.Background(), c, st, accounts)
 		for _, a := range accounts {
-			if len(got[a.ID][0]) != 3 || len(got[a.ID][1]) != 3 {
-				return false
+			if why == "" && (len(got[a.ID][0]) != 3 || len(got[a.ID][1]) != 3) {
+				why = fmt.Sprintf("account %s (partition %d): %d and %d results, want 3", a.Name, st.Partition(a.ID), len(got[a.ID][0]), len(got[a.ID][1]))
 			}
 		}
-		return true
-	}, 60*time.Second, 100*time.Millisecond, "every account's mail is searchable")
+		if why == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("every account's mail is not searchable after 60s: %s", why)
+		}
+	}
 	return got
 }
 

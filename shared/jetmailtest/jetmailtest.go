@@ -192,7 +192,7 @@ func Node(t testing.TB, nc *nats.Conn, cfg *config.Config, services ...node.Serv
 // node keeps nats.connections of them.
 func NodeWithDial(t testing.TB, nc *nats.Conn, dial func() (*nats.Conn, error), cfg *config.Config, services ...node.Service) *node.Node {
 	t.Helper()
-	n, err := node.New(node.Params{Config: cfg, Conn: nc, Dial: dial, Services: services, Logger: Logger(), Version: "test",
+	n, err := node.New(node.Params{Config: cfg, Conn: nc, Dial: dial, Services: services, Logger: FailureLogger(t, cfg.Cluster.NodeID), Version: "test",
 		Work: work.Params{AckWait: 3 * time.Second, DrainTimeout: 15 * time.Second}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
