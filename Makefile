@@ -8,9 +8,9 @@ TEST_TIMEOUT ?= 20m
 
 .PHONY: dev build test test-race lint bench fuzz soak tools clean
 
-## dev: build jetmail and run every service in one process on an embedded NATS (data in ./data)
+## dev: build jetmail and run every service in one process on an embedded NATS (data in ./data); ARGS="--nats-listen ADDR --http ADDR ..." passes flags on
 dev: build
-	$(BIN) dev
+	$(BIN) dev $(ARGS)
 
 ## build: build bin/jetmail
 build:

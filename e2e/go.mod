@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/blevesearch/bleve/v2 v2.6.3
-	github.com/emersion/go-smtp v0.25.1
+	github.com/emersion/go-smtp v0.26.0
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/jetmail/jetmail/services v0.0.0
 	github.com/jetmail/jetmail/shared v0.0.0

@@ -44,6 +44,19 @@ func TestTaskCLI(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, `"dkim": true`)
 	require.Contains(t, out, `"mx": true`)
+	// Repeated, a list field holds every value, shown as --field takes it;
+	// a single-valued field given twice is refused, not silently chosen.
+	out, code = cli("task", "create", "DnsManagement", "--field", "domainId=example.org", "-f", "updateRecords=mx", "--field", "updateRecords=tlsa,spf", "--due", "+1h")
+	require.Equal(t, 0, code, out)
+	out, code = cli("task", "get", strings.TrimSpace(out))
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "updateRecords=mx,spf,tlsa")
+	out, code = cli("task", "create", "DnsManagement", "--field", "domainId=example.org", "--field", "domainId=example.com")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "domainId: given 2 times (example.org, example.com); it takes one value")
+	out, code = cli("task", "create", "DnsManagement", "--colour", "red")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "unknown flag --colour (see jetmail task create --help)")
 	out, code = cli("task", "create", "CalendarAlarmEmail")
 	require.Equal(t, 2, code, out)
 	require.Contains(t, out, "created by the server")
@@ -60,6 +73,10 @@ func TestTaskCLI(t *testing.T) {
 	out, code = cli("task", "create", "SpamFilterMaintenance", "-f", "maintenanceType=train")
 	require.Equal(t, 0, code, out)
 	trainID := strings.TrimSpace(out)
+	// The help names its placeholders plainly.
+	out, code = cli("task", "query", "--help")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "--token SECRET")
 	require.Eventually(t, func() bool {
 		out, code := cli("task", "get", trainID)
 		return code == 1 && strings.Contains(out, "not found")

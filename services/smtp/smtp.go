@@ -404,6 +404,9 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		ss.env.Source = mailqueue.SourceAuthenticated
 	}
 	if opts != nil {
+		if opts.MTPriority != nil { // RFC 6710: a MAIL parameter
+			ss.env.Priority = *opts.MTPriority
+		}
 		ss.env.EnvID = opts.EnvelopeID
 		if opts.Return == gosmtp.DSNReturnFull {
 			ss.env.Ret = "FULL"
@@ -472,12 +475,31 @@ func (ss *session) localRecipient(to string) error {
 	return nil
 }
 
+// postmaster is where mail to <postmaster> goes: smtp.postmaster, or
+// postmaster at the first local domain; "" when there is neither.
+func (s *Service) postmaster() string {
+	if s.cfg.SMTP.Postmaster != "" {
+		return s.cfg.SMTP.Postmaster
+	}
+	if len(s.cfg.SMTP.LocalDomains) > 0 {
+		return "postmaster@" + strings.ToLower(s.cfg.SMTP.LocalDomains[0])
+	}
+	return ""
+}
+
 func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !ss.mail {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
 	}
 	if hasControl(to) {
 		return &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax: control characters"}
+	}
+	if strings.EqualFold(to, "postmaster") {
+		// RFC 5321 §4.1.1.3: <postmaster> without a domain is accepted,
+		// for this server's postmaster.
+		if to = ss.s.postmaster(); to == "" {
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No postmaster here: this server has no local domain (smtp.postmaster)"}
+		}
 	}
 	rcpt, ok := validAddress(to)
 	if !ok {
@@ -502,9 +524,6 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		}
 		if opts.OriginalRecipient != "" {
 			rc.ORCPT = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
-		}
-		if opts.MTPriority != nil {
-			ss.env.Priority = *opts.MTPriority
 		}
 	}
 	ss.rcpts = append(ss.rcpts, rc)

@@ -297,3 +297,45 @@ func TestSlowClientIsNotCutOffByTheStoreTimeout(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 }
+
+// RCPT TO:<postmaster>, without a domain, is accepted (RFC 5321
+// §4.1.1.3) for postmaster at the first local domain; MT-PRIORITY is
+// read from MAIL FROM (RFC 6710).
+func TestBarePostmaster(t *testing.T) {
+	t.Parallel()
+	in := startIntakeWith(t, strings.Replace(intakeConfig, `addresses = ["alice@example.org"]`, `addresses = ["alice@example.org", "postmaster@example.org"]`, 1))
+	c, r, greeting := dialFrom(t, in.smtp.Addrs()[0], "127.0.0.1")
+	require.True(t, strings.HasPrefix(greeting, "220"), greeting)
+	say := func(line, want string) string {
+		t.Helper()
+		_, err := fmt.Fprintf(c, "%s\r\n", line)
+		require.NoError(t, err)
+		var reply string
+		for {
+			l, err := r.ReadString('\n')
+			require.NoError(t, err)
+			reply += l
+			if len(l) < 4 || l[3] != '-' {
+				break
+			}
+		}
+		require.True(t, strings.HasPrefix(reply, want), "%s: %s", line, reply)
+		return reply
+	}
+	ehlo := say("EHLO client.remote.test", "250")
+	require.Contains(t, ehlo, "MT-PRIORITY")
+	say("MAIL FROM:<someone@remote.test> MT-PRIORITY=3", "250")
+	say("RCPT TO:<PostMaster>", "250")
+	say("DATA", "354")
+	say("Subject: hello\r\n\r\nhi\r\n.", "250")
+	say("QUIT", "221")
+
+	ctx := context.Background()
+	keys, _, err := in.q.List(ctx, mailqueue.Filter{})
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	rc, err := in.q.Get(ctx, keys[0])
+	require.NoError(t, err)
+	require.Equal(t, "postmaster@example.org", rc.Address)
+	require.Equal(t, 3, rc.Priority)
+}

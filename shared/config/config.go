@@ -173,6 +173,11 @@ type SMTP struct {
 	// LocalDomains is smtp.local-domains: domains delivered to local
 	// mailboxes (is_local_domain).
 	LocalDomains []string
+	// Postmaster is smtp.postmaster: where mail to the bare <postmaster>
+	// (RFC 5321 §4.5.1, accepted without a domain) goes. Default
+	// postmaster@ the first of smtp.local-domains; with none, <postmaster>
+	// is refused as no local mailbox.
+	Postmaster string
 	// Users is smtp.users.<name>: accounts that may authenticate to relay,
 	// and whose addresses receive local mail.
 	Users map[string]SMTPUser

@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/queueexpr"
 	"github.com/jetmail/jetmail/shared/roles"
@@ -319,6 +320,7 @@ type file struct {
 		RelayNetworks            val[[]string] `toml:"relay-networks"`
 		MaxMessageSize           val[int]      `toml:"max-message-size"`
 		LocalDomains             val[[]string] `toml:"local-domains"`
+		Postmaster               val[string]   `toml:"postmaster"`
 		AllowPlainAuthOnLoopback val[bool]     `toml:"allow-plain-auth-on-loopback"`
 		Checks                   struct {
 			Enable  val[bool]          `toml:"enable"`
@@ -963,6 +965,11 @@ func (l *loader) smtp(f *file) {
 	if fs.LocalDomains.to(&s.LocalDomains) {
 		for i, d := range s.LocalDomains {
 			s.LocalDomains[i] = strings.ToLower(d)
+		}
+	}
+	if fs.Postmaster.to(&s.Postmaster) {
+		if _, err := address.Parse(s.Postmaster); err != nil {
+			l.fail("smtp.postmaster", "%q is not an address (name@domain)", s.Postmaster)
 		}
 	}
 	fs.AllowPlainAuthOnLoopback.to(&s.AllowPlainAuthOnLoopback)

@@ -27,7 +27,7 @@ func TestUnknownKeyInEachStrictSection(t *testing.T) {
 		"[storage]\ndir = \"x\"\n":                                                                 "storage.dir: unknown key (known: data-dir, index-dir)",
 		"[task]\nworkers = 1\n":                                                                    "task.workers: unknown key (known: concurrency, periodic)",
 		"[task.periodic.a]\nschedule = \"@every 1h\"\ntask = { \"@type\" = \"SpamFilterMaintenance\", maintenanceType = \"train\" }\nevery = 1\n": "task.periodic.a.every: unknown key (known: per-partition, schedule, task)",
-		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, checks, greylist, hostname, limits, listen, local-domains, max-message-size, relay-networks, tls, users)",
+		"[smtp]\nport = 25\n": "smtp.port: unknown key (known: allow-plain-auth-on-loopback, checks, greylist, hostname, limits, listen, local-domains, max-message-size, postmaster, relay-networks, tls, users)",
 		"[smtp.tls]\ncert = \"x\"\nkey = \"y\"\nca = \"z\"\n":                          "smtp.tls.ca: unknown key (known: cert, key)",
 		"[smtp.users.a]\nsecret = \"0123456789abc\"\npassword = \"y\"\n":               "smtp.users.a.password: unknown key (known: addresses, secret)",
 		"[dkim.\"Example.ORG\"]\nselector = \"s\"\nprivate-key = \"k\"\nkey = \"x\"\n": "dkim.Example.ORG.key: unknown key (known: algorithm, grace, private-key, selector)",
@@ -67,12 +67,13 @@ func TestWrongTypes(t *testing.T) {
 		"[cluster]\nnode-id = \"a b\"\n": {
 			`cluster.node-id: node id "a b" must be 1 to 64 letters, digits, '-', '_' or '.'`,
 		},
-		"[smtp]\nlisten = \"x\"\nhostname = 1\nallow-plain-auth-on-loopback = \"yes\"\nlocal-domains = [\"a\", 2]\nrelay-networks = [\"10.0.0.0/8\", \"x\"]\nmax-message-size = 10\n": {
+		"[smtp]\nlisten = \"x\"\nhostname = 1\nallow-plain-auth-on-loopback = \"yes\"\nlocal-domains = [\"a\", 2]\nrelay-networks = [\"10.0.0.0/8\", \"x\"]\nmax-message-size = 10\npostmaster = \"nobody\"\n": {
 			"smtp.allow-plain-auth-on-loopback: must be true or false, got a string",
 			"smtp.hostname: must be a string, got an integer",
 			"smtp.listen: must be a list of strings, got a string",
 			"smtp.local-domains[1]: must be a string, got an integer",
 			"smtp.max-message-size: must be at least 1024 bytes, got 10",
+			`smtp.postmaster: "nobody" is not an address (name@domain)`,
 			`smtp.relay-networks[1]: "x" is not a network in CIDR form (127.0.0.0/8)`,
 		},
 		"[smtp.limits]\nmax-connections = 0\nmax-connections-per-ip = 10\nidle-timeout = \"0s\"\nsession-timeout = \"48h\"\nauth-failures-per-connection = 1000\nauth-lockout = \"x\"\nauth-failure-delay = \"-1s\"\nfds = 3\n": {

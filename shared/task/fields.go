@@ -11,10 +11,13 @@ import (
 )
 
 // FromFields builds the create object of variant v from name=value strings,
-// as typed on a command line: each value is converted to its field's JSON
-// type (strings stay strings, "true" becomes a boolean, "a,b" a list or a
-// set). Validate the result with DecodeCreate.
-func FromFields(v Variant, fields map[string]string) (json.RawMessage, error) {
+// as typed on a command line, each name with the values given for it in
+// order: each value is converted to its field's JSON type (strings stay
+// strings, "true" becomes a boolean, "a,b" a list or a set). A list or
+// set given more than once holds every value given; any other field
+// given twice is an error, not a silent choice. Validate the result with
+// DecodeCreate.
+func FromFields(v Variant, given map[string][]string) (json.RawMessage, error) {
 	sp, ok := specs[v]
 	if !ok {
 		_, err := ParseVariant(string(v))
@@ -27,14 +30,22 @@ func FromFields(v Variant, fields map[string]string) (json.RawMessage, error) {
 		types[strings.Split(f.Tag.Get("json"), ",")[0]] = f.Type
 	}
 	obj := map[string]any{"@type": v}
-	names := make([]string, 0, len(fields))
-	for k := range fields {
+	names := make([]string, 0, len(given))
+	for k := range given {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		val := fields[name]
+		vals := given[name]
+		if len(vals) == 0 {
+			continue
+		}
 		typ, known := types[name]
+		list := known && (typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.String || typ.Kind() == reflect.Map && typ.Elem().Kind() == reflect.Bool)
+		if len(vals) > 1 && !list {
+			return nil, fmt.Errorf("%s: given %d times (%s); it takes one value", name, len(vals), strings.Join(vals, ", "))
+		}
+		val := strings.Join(vals, ",")
 		if !known {
 			obj[name] = val // DecodeCreate names it as unknown
 			continue

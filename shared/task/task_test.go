@@ -211,21 +211,23 @@ func TestEncodeDecodeEveryVariant(t *testing.T) {
 
 func TestFromFields(t *testing.T) {
 	t.Parallel()
-	raw, err := FromFields(DnsManagement, map[string]string{"domainId": "example.org", "updateRecords": "mx, dkim", "onSuccessRenewCertificate": "true"})
+	raw, err := FromFields(DnsManagement, map[string][]string{"domainId": {"example.org"}, "updateRecords": {"mx, dkim", "tlsa"}, "onSuccessRenewCertificate": {"true"}})
 	require.NoError(t, err)
 	p, _, errs := DecodeCreate(raw)
 	require.Empty(t, errs)
-	require.Equal(t, &DnsManagementTask{DomainID: "example.org", UpdateRecords: map[string]bool{"mx": true, "dkim": true}, OnSuccessRenewCertificate: true}, p)
+	require.Equal(t, &DnsManagementTask{DomainID: "example.org", UpdateRecords: map[string]bool{"mx": true, "dkim": true, "tlsa": true}, OnSuccessRenewCertificate: true}, p, "a set given twice holds both")
+	_, err = FromFields(DnsManagement, map[string][]string{"domainId": {"example.org", "example.com"}})
+	require.EqualError(t, err, "domainId: given 2 times (example.org, example.com); it takes one value")
 
-	raw, err = FromFields(StoreMaintenance, map[string]string{"maintenanceType": "purgeData", "shardIndex": "2"})
+	raw, err = FromFields(StoreMaintenance, map[string][]string{"maintenanceType": {"purgeData"}, "shardIndex": {"2"}})
 	require.NoError(t, err)
 	p, _, errs = DecodeCreate(raw)
 	require.Empty(t, errs)
 	require.Equal(t, 2, *p.(*StoreMaintenanceTask).ShardIndex)
 
-	_, err = FromFields(StoreMaintenance, map[string]string{"shardIndex": "two"})
+	_, err = FromFields(StoreMaintenance, map[string][]string{"shardIndex": {"two"}})
 	require.EqualError(t, err, `shardIndex: "two" is not a whole number`)
-	raw, err = FromFields(IndexDocument, map[string]string{"accountId": "42", "documentId": "7", "documentType": "email", "colour": "red"})
+	raw, err = FromFields(IndexDocument, map[string][]string{"accountId": {"42"}, "documentId": {"7"}, "documentType": {"email"}, "colour": {"red"}})
 	require.NoError(t, err)
 	_, _, errs = DecodeCreate(raw)
 	require.Equal(t, []PropertyError{{"colour", "is not a property of this type"}}, errs)

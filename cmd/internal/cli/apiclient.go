@@ -27,7 +27,8 @@ const devSecretFile = "admin.secret"
 func apiFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "api", Value: "http://127.0.0.1:8080/jmap", Usage: "admin API `URL`, or \"nats\" to call it over NATS (--nats-url, --nats-nkey, ...) as API user --user, authenticated by the NATS identity alone", EnvVars: []string{"JETMAIL_API"}},
-		&cli.StringFlag{Name: "token", Usage: "API secret, sent as a bearer token (default: the secret `jetmail dev` wrote to ./data/admin.secret)", EnvVars: []string{"JETMAIL_TOKEN"}},
+		&cli.StringFlag{Name: "token", Usage: "API `SECRET`, sent as a bearer token (default: the secret jetmail dev wrote to DIR/admin.secret, DIR being --data-dir, else ./data)", EnvVars: []string{"JETMAIL_TOKEN"}},
+		devDirFlag(),
 		&cli.StringFlag{Name: "user", Usage: "API user: for basic authentication (with --token as its secret), or the user to call as over NATS (default admin)", EnvVars: []string{"JETMAIL_USER"}},
 		&cli.StringFlag{Name: "ca", Usage: "PEM `FILE` of the CA that signed the node's http.tls certificate, for an https:// --api (default: the system's CAs)", EnvVars: []string{"JETMAIL_API_CA"}},
 		outputFlag(),
@@ -58,16 +59,12 @@ func apiClient(c *cli.Context) (*jmap.Client, error) {
 	}
 	secret := c.String("token")
 	if secret == "" {
-		dir := os.Getenv("JETMAIL_DATA_DIR")
-		if dir == "" {
-			dir = "data"
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, devSecretFile)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(devDir(c), devSecretFile)); err == nil {
 			secret = strings.TrimSpace(string(b))
 		}
 	}
 	if secret == "" {
-		return nil, cli.Exit("no API credentials: give --token (or JETMAIL_TOKEN), or run from the folder where `jetmail dev` keeps ./data", ExitUsage)
+		return nil, cli.Exit("no API credentials: give --token (or JETMAIL_TOKEN), or --data-dir DIR of a jetmail dev node (default ./data)", ExitUsage)
 	}
 	auth := "Bearer " + secret
 	if u := c.String("user"); u != "" {

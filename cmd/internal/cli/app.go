@@ -86,11 +86,17 @@ Start here:
 // flags.
 func positional(c *cli.Context) ([]string, error) {
 	bools := map[string]bool{}
-	names := map[string][]string{} // any name -> all names of its flag
+	names := map[string][]string{} // any name -> the names of its flag to set
 	for _, f := range c.Command.Flags {
 		_, isBool := f.(*cli.BoolFlag)
+		set := f.Names()
+		if sf, ok := f.(cli.DocGenerationSliceFlag); ok && sf.IsSliceFlag() {
+			// A repeatable flag's names share one value: set once, or a
+			// value given once would count twice.
+			set = set[:1]
+		}
 		for _, n := range f.Names() {
-			names[n] = f.Names()
+			names[n] = set
 			bools[n] = isBool
 		}
 	}
@@ -113,7 +119,7 @@ func positional(c *cli.Context) ([]string, error) {
 			return nil, cli.Exit("", 0)
 		}
 		if names[name] == nil {
-			return nil, cli.Exit(fmt.Sprintf("unknown flag %s (see jetmail %s --help)", a, c.Command.FullName()), ExitUsage)
+			return nil, cli.Exit(fmt.Sprintf("unknown flag %s (see %s --help)", a, commandPath(c)), ExitUsage)
 		}
 		if !hasValue {
 			if bools[name] {
@@ -125,7 +131,7 @@ func positional(c *cli.Context) ([]string, error) {
 				return nil, cli.Exit(fmt.Sprintf("flag %s needs a value", a), ExitUsage)
 			}
 		}
-		// Each name of a flag holds its own value; set them all.
+		// Each name of a single-valued flag holds its own value; set them all.
 		for _, n := range names[name] {
 			if err := c.Set(n, value); err != nil {
 				return nil, cli.Exit(fmt.Sprintf("flag %s: %v", a, err), ExitUsage)
@@ -133,6 +139,17 @@ func positional(c *cli.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// commandPath is the command as typed: "jetmail task create".
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }
 
 // logger builds the process logger from the global flags.

@@ -44,7 +44,7 @@ Stop it with Ctrl-C (or SIGTERM): in-flight work drains first. Starting it
 again with the same --data-dir keeps all state.`,
 		Flags: append(nodeFlags(),
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for JetStream files (overrides storage.data-dir; default ./data)", EnvVars: []string{"JETMAIL_DATA_DIR"}},
-			&cli.StringFlag{Name: "nats-listen", Value: "127.0.0.1:4222", Usage: "client `ADDR` of the embedded NATS server (empty: in-process only)"},
+			&cli.StringFlag{Name: "nats-listen", Value: "127.0.0.1:4222", Usage: "client `ADDR` of the embedded NATS server (empty: in-process only)", EnvVars: []string{"JETMAIL_NATS_LISTEN"}},
 			&cli.BoolFlag{Name: "sync-always", Usage: "fsync every JetStream write (slower; survives power loss)"},
 		),
 		Action: func(c *cli.Context) error {

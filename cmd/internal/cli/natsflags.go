@@ -42,15 +42,29 @@ func applyNATSFlags(c *cli.Context, n *config.NATS) {
 	set("tls-cert", &n.TLSCert)
 	set("tls-key", &n.TLSKey)
 	if n.Creds == "" && n.NKey == "" && n.User == "" && n.Token == "" {
-		// From the folder where `jetmail dev` keeps ./data: its NATS user.
-		dir := os.Getenv("JETMAIL_DATA_DIR")
-		if dir == "" {
-			dir = "data"
-		}
-		if seed := filepath.Join(dir, devNKeyFile); fileExists(seed) {
+		// A jetmail dev node's NATS user (--data-dir, or ./data).
+		if seed := filepath.Join(devDir(c), devNKeyFile); fileExists(seed) {
 			n.NKey = seed
 		}
 	}
+}
+
+// devDirFlag is --data-dir of the admin commands: where a jetmail dev
+// node keeps the credentials they use by default.
+func devDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "data-dir", Usage: "`DIR` of a jetmail dev node, whose admin.secret and nats-user.nk are the default credentials (default ./data)", EnvVars: []string{"JETMAIL_DATA_DIR"}}
+}
+
+// devDir is the jetmail dev data folder the admin command looks in.
+func devDir(c *cli.Context) string {
+	dir := c.String("data-dir")
+	if dir == "" {
+		dir = os.Getenv("JETMAIL_DATA_DIR")
+	}
+	if dir == "" {
+		dir = "data"
+	}
+	return dir
 }
 
 func fileExists(path string) bool {

@@ -32,7 +32,7 @@ func rolesCommand() *cli.Command {
 			{
 				Name:  "show",
 				Usage: "print each role's shards and nodes, with each node's liveness",
-				Flags: append(natsFlags(defaultAdminURL), outputFlag()),
+				Flags: append(natsFlags(defaultAdminURL), outputFlag(), devDirFlag()),
 				Action: func(c *cli.Context) error {
 					b, done, err := openCluster(c)
 					if err != nil {
@@ -57,7 +57,7 @@ pending work is neither lost nor worked twice.
 Examples:
    jetmail roles set fts-indexing "1,4" "2,3"     two shards
    jetmail roles set acme.renew 5                  one node`,
-				Flags: natsFlags(defaultAdminURL),
+				Flags: append(natsFlags(defaultAdminURL), devDirFlag()),
 				Action: func(c *cli.Context) error {
 					args, err := positional(c)
 					if err != nil {

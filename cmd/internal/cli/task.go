@@ -117,8 +117,9 @@ destroyed). Types: ` + strings.Join(variantNames(), ", "),
 			},
 			{
 				Name: "create", Usage: "create a task", ArgsUsage: "TYPE",
-				Description: `Fields are given as --field name=value; lists and sets as a,b,c. The task is
-checked here, with the server's rules, before it is sent.
+				Description: `Fields are given as --field name=value; lists and sets as a,b,c, or by
+repeating --field (each value is added). The task is checked here, with the
+server's rules, before it is sent.
 
 Examples:
    jetmail task create IndexDocument --field accountId=42 --field documentId=7 --field documentType=email
@@ -143,13 +144,13 @@ Examples:
 					if !task.Creatable(v) {
 						return cli.Exit(fmt.Sprintf("%s tasks are created by the server, not by hand", v), ExitUsage)
 					}
-					fields := map[string]string{}
+					fields := map[string][]string{}
 					for _, f := range c.StringSlice("field") {
 						k, val, ok := strings.Cut(f, "=")
 						if !ok {
 							return cli.Exit(fmt.Sprintf("--field %q: use NAME=VALUE (fields of %s: %s)", f, v, strings.Join(task.FieldNames(v), ", ")), ExitUsage)
 						}
-						fields[k] = val
+						fields[k] = append(fields[k], val)
 					}
 					raw, err := task.FromFields(v, fields)
 					if err != nil {
@@ -411,12 +412,27 @@ func formatTime(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
-// fieldValue shows a task field: a string as it is, anything else as
-// compact JSON.
+// fieldValue shows a task field as --field takes it: a string as it is,
+// a list or a set as a,b,c (a set sorted), anything else as compact JSON.
 func fieldValue(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return strings.Join(list, ",")
+	}
+	var set map[string]bool
+	if json.Unmarshal(raw, &set) == nil {
+		var in []string
+		for k, ok := range set {
+			if ok {
+				in = append(in, k)
+			}
+		}
+		sort.Strings(in)
+		return strings.Join(in, ",")
 	}
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
