@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/textproto"
 	"strings"
@@ -294,6 +295,16 @@ func TestDelayedDSNThenTTLExpiry(t *testing.T) {
 		return func() bool { return mailboxContains(js, "alice@example.org", substr) }
 	}
 	require.Eventually(t, mailboxHas("Action: delayed"), 10*time.Second, 100*time.Millisecond, "a delayed DSN at the notify time")
+	// It gives the remote's own enhanced code (the sink says 451 4.7.1).
+	msgs, err := storetest.Mail(js, "alice@example.org")
+	require.NoError(t, err)
+	var delayed string
+	for _, m := range msgs {
+		if strings.Contains(string(m), "Action: delayed") {
+			delayed = string(m)
+		}
+	}
+	require.Contains(t, delayed, "Status: 4.7.1")
 	require.Eventually(t, mailboxHas("delivery time expired"), 10*time.Second, 100*time.Millisecond, "a failure DSN at expiry")
 	require.True(t, mailboxHas("Will-Retry-Until:")())
 	require.Eventually(t, func() bool { return queueLen(t, mn.dlv.Queue) == 0 }, 5*time.Second, 50*time.Millisecond)
@@ -655,4 +666,38 @@ func list(t *testing.T, q *mailqueue.Queue, f mailqueue.Filter) ([]string, int) 
 	keys, total, err := q.List(context.Background(), f)
 	require.NoError(t, err)
 	return keys, total
+}
+
+// Each recipient delivered gets one INFO line, with the entry, the
+// remote server and its reply.
+func TestDeliveryLogged(t *testing.T) {
+	t.Parallel()
+	srv := jetmailtest.Server(t)
+	sk := newSink(t)
+	cfg := mailNodeConfig(t, "1", "mx.example.org", sk, 4)
+	q := mailqueue.New(mailqueue.Params{})
+	in, out := smtp.New(cfg, q), delivery.New(cfg, q)
+	logs := &jetmailtest.LogBuffer{}
+	n, err := node.New(node.Params{Config: cfg, Conn: jetmailtest.Conn(t, srv), Services: []node.Service{q, in, out},
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), Version: "test"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, n.Start(ctx))
+	t.Cleanup(func() { jetmailtest.StopNode(n) })
+
+	require.NoError(t, send(t, in.Addrs()[0], "alice", "alice@example.org", []string{"bob@remote.test"}, msg))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "msg=delivered") }, 15*time.Second, 50*time.Millisecond)
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "msg=delivered") {
+			line = l
+		}
+	}
+	require.Contains(t, line, "level=INFO")
+	require.Contains(t, line, "rcpt=bob@remote.test")
+	require.Contains(t, line, "remote=127.0.0.1")
+	require.Contains(t, line, `reply="250`)
+	require.Contains(t, line, "attempt=1")
+	require.Contains(t, line, "entry=")
 }

@@ -163,6 +163,21 @@ func Headers(msg []byte) []byte {
 	return out.Bytes()
 }
 
+// ValidStatus reports whether s is an enhanced status code (RFC 3463):
+// class 2, 4 or 5, then subject and detail of 1 to 3 digits each.
+func ValidStatus(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) < 1 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // StatusOf turns an SMTP reply into an enhanced status code: the reply's
 // own ("550 5.1.1 ...") or one derived from its class.
 func StatusOf(code int, enhanced string) string {

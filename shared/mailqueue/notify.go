@@ -2,6 +2,7 @@ package mailqueue
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/dsn"
@@ -37,7 +38,7 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 		if r.Wants(NotifyDelay) && !r.Held {
 			until := r.Expires
 			blocks = append(blocks, dsn.Recipient{FinalRecipient: r.Address, OriginalRecipient: r.ORCPT, Action: dsn.Delayed,
-				Status: dsn.StatusOf(codeOf(r.LastStatus), ""), RemoteMTA: r.RemoteMTA, Diagnostic: r.LastStatus + " " + r.LastError,
+				Status: statusOf(r.LastStatus), RemoteMTA: r.RemoteMTA, Diagnostic: r.LastStatus + " " + r.LastError,
 				LastAttempt: r.LastAttempt, WillRetryUntil: until})
 		}
 	}
@@ -46,6 +47,17 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 		q.sendDSN(ctx, due[0], blocks, body)
 	}
 	return q.scheduleNotify(ctx, messageID, remaining)
+}
+
+// statusOf is the enhanced status code of a stored reply ("451 4.3.0"):
+// its own, or one derived from the reply's class (4.0.0 when there was no
+// reply).
+func statusOf(last string) string {
+	code, enhanced, _ := strings.Cut(last, " ")
+	if dsn.ValidStatus(enhanced) {
+		return enhanced
+	}
+	return dsn.StatusOf(codeOf(code), "")
 }
 
 func codeOf(status string) int {

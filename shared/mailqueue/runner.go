@@ -130,6 +130,9 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 		switch class {
 		case Delivered:
 			q.delivered.Add(1)
+			// One line per recipient delivered, as Postfix's status=sent.
+			q.log.Info("delivered", "entry", c.Key, "message", r.MessageID, "queue", r.Queue, "rcpt", r.Address,
+				"remote", res.RemoteMTA, "reply", diagnostic(res), "attempt", r.Attempts, "delay", end.Sub(r.ReceivedAt).Round(time.Millisecond))
 			q.metrics.latency.WithLabelValues(r.Queue).Observe(end.Sub(r.ReceivedAt).Seconds())
 			q.traced(ctx, outcome(trace.KindDelivered, r, res, end))
 			left = !q.remove(ctx, c) || left
