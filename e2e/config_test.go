@@ -25,7 +25,7 @@ func TestConfigCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.toml")
 	require.NoError(t, os.WriteFile(bad, []byte(`
 [cluster.roles.push-notifications]
-push-notifications = ["1"]
+push-notifications = ["1,2"]
 [queue.strategy]
 schedule = [ { else = "'remote'" } ]
 [queue.schedule.remote]

@@ -97,9 +97,15 @@ func TestDevLifecycle(t *testing.T) {
 	require.Contains(t, string(metrics), "jetmail_node_leader 1")
 	require.Contains(t, string(metrics), `jetmail_node_info{node_id="1"`)
 
+	// Node 7 has not started: refused, unless forced.
 	out, code = runIn(t, dir, "roles", "set", "--nats-url", url, "fts-indexing", "1,7")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "node 7 is not live (down, or not started yet)")
+	require.Equal(t, []string{"1"}, rolesJSON(t, url, "--nats-nkey", seed).shards("fts-indexing"), "a refused change changes nothing")
+	out, code = runIn(t, dir, "roles", "set", "--nats-url", url, "fts-indexing", "1,7", "--force")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "fts-indexing: 1,7")
+	require.Contains(t, out, "warning: fts-indexing: node 7 is not live")
 
 	// SIGTERM drains and exits 0.
 	require.Equal(t, 0, dev.stop(20*time.Second), dev.Logs())

@@ -95,3 +95,22 @@ func TestLeaderHandOver(t *testing.T) {
 	ctxs[first]()
 	require.Eventually(t, func() bool { return one() == 1-first }, 5*time.Second, 10*time.Millisecond, "the other node did not take over")
 }
+
+// A role's shards are checked against the live members: a node down or
+// unknown, or not running the role's service, is named; a shard with no
+// node able to work the role is idle.
+func TestNodeProblems(t *testing.T) {
+	t.Parallel()
+	members := []cluster.Member{
+		{ID: "1", Services: []string{"indexer"}, Workers: []roles.Role{roles.FtsIndexing}},
+		{ID: "2", Services: []string{"delivery", "smtp"}},
+	}
+	shards := roles.Shards{{"1", "2"}, {"2", "3"}}
+	require.Equal(t, []string{
+		"node 2 does not run the service that works fts-indexing (it runs delivery, smtp)",
+		"node 3 is not live (down, or not started yet)",
+	}, cluster.NodeProblems(roles.FtsIndexing, shards, members))
+	require.Equal(t, []int{1}, cluster.Idle(roles.FtsIndexing, shards, members))
+	require.Nil(t, cluster.NodeProblems(roles.FtsIndexing, roles.Shards{{"1"}}, members))
+	require.Nil(t, cluster.Idle(roles.FtsIndexing, roles.Shards{{"1"}}, members))
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,4 +75,51 @@ func SetRole(ctx context.Context, b *Buckets, r roles.Role, shards roles.Shards,
 	}
 	m.Revision = rev
 	return m, nil
+}
+
+// NodeProblems says, for each node a role's shards name, why it cannot
+// work the role now: it is not a live member (down, or never started), or
+// it does not run the service that works r. A shard with no node able to
+// work it leaves its partitions' work waiting. Nil when every node can.
+func NodeProblems(r roles.Role, shards roles.Shards, members []Member) []string {
+	live := map[string]Member{}
+	for _, m := range members {
+		live[m.ID] = m
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, sh := range shards {
+		for _, id := range sh {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			m, ok := live[id]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("node %s is not live (down, or not started yet)", id))
+			case !m.Consumes(r):
+				out = append(out, fmt.Sprintf("node %s does not run the service that works %s (it runs %s)", id, r, strings.Join(m.Services, ", ")))
+			}
+		}
+	}
+	return out
+}
+
+// Idle are the shards (from 0) of shards with no live node that works r:
+// their partitions' work of r waits until one starts.
+func Idle(r roles.Role, shards roles.Shards, members []Member) []int {
+	able := map[string]bool{}
+	for _, m := range members {
+		if m.Consumes(r) {
+			able[m.ID] = true
+		}
+	}
+	var out []int
+	for i, sh := range shards {
+		if !slices.ContainsFunc(sh, func(id string) bool { return able[id] }) {
+			out = append(out, i)
+		}
+	}
+	return out
 }

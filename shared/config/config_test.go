@@ -200,7 +200,7 @@ queue-name = "remote"
 		"store retention not a duration": {"[store.changelog]\nretention = 30\nkeep = true\n",
 			[]string{"store.changelog.keep: unknown key (known: retention)", `store.changelog.retention: must be a duration such as "30d", got an integer`}},
 		"push-notifications one shard": {"[cluster.roles.push-notifications]\npush-notifications = [\"1,2\"]\n",
-			[]string{"cluster.roles.push-notifications.push-notifications: push-notifications must be sharded: it needs at least two shards, got 1"}},
+			[]string{"cluster.roles.push-notifications.push-notifications: push-notifications must be sharded: on 2 nodes it needs at least two shards, got 1"}},
 		"node twice in a shard": {"[cluster.roles.purge]\nstores = [\"1,2\", \"3,3\"]\n",
 			[]string{`cluster.roles.purge.stores[1]: node 3 appears twice in shard "3,3"`}},
 		"unparsable node list": {"[cluster.roles.acme]\nrenew = [\"1;2\"]\n",
@@ -234,7 +234,7 @@ func TestAllProblemsAtOnce(t *testing.T) {
 	t.Parallel()
 	doc := `
 [cluster.roles.push-notifications]
-push-notifications = ["1"]
+push-notifications = ["1,2"]
 [cluster.roles.purge]
 stores = ["1,1"]
 [queue.strategy]

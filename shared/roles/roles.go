@@ -150,14 +150,16 @@ func ParseShards(lists []string) (Shards, error) {
 }
 
 // Check applies the reference's rules to a role's shard list: at least one
-// shard, and push-notifications must be sharded (two shards or more) so that
-// no user receives a notification twice.
+// shard, and push-notifications must be sharded so that no user receives
+// a notification twice: on more than one node it needs two shards or
+// more. One node alone (the default, and jetmail dev) has nothing to
+// shard.
 func Check(r Role, ss Shards) error {
 	if len(ss) == 0 {
 		return fmt.Errorf("a role needs at least one shard")
 	}
-	if r == PushNotifications && len(ss) < 2 {
-		return fmt.Errorf("push-notifications must be sharded: it needs at least two shards, got %d", len(ss))
+	if r == PushNotifications && len(ss) < 2 && len(ss[0]) > 1 {
+		return fmt.Errorf("push-notifications must be sharded: on %d nodes it needs at least two shards, got %d", len(ss[0]), len(ss))
 	}
 	return nil
 }

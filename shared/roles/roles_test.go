@@ -34,7 +34,8 @@ func TestParseShards(t *testing.T) {
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	require.NoError(t, Check(PushNotifications, Shards{{"1"}, {"2"}}))
-	require.ErrorContains(t, Check(PushNotifications, Shards{{"1", "2"}}), "at least two shards")
+	require.ErrorContains(t, Check(PushNotifications, Shards{{"1", "2"}}), "on 2 nodes it needs at least two shards, got 1")
+	require.NoError(t, Check(PushNotifications, Shards{{"1"}}), "one node alone, as the default seeds it")
 	require.ErrorContains(t, Check(FtsIndexing, nil), "at least one shard")
 	_, err := Parse("purge.nothing")
 	require.ErrorContains(t, err, "unknown role")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,10 +55,16 @@ func rolesCommand() *cli.Command {
 seconds, without a restart. Changing the number of shards moves partitions:
 pending work is neither lost nor worked twice.
 
+Every node named must be live and run the role's service; otherwise the
+change is refused, since the work of its shard would wait. --force sets it
+anyway, for a node planned but not started yet.
+
 Examples:
    jetmail roles set fts-indexing "1,4" "2,3"     two shards
-   jetmail roles set acme.renew 5                  one node`,
-				Flags: append(natsFlags(defaultAdminURL), devDirFlag()),
+   jetmail roles set acme.renew 5                  one node
+   jetmail roles set acme.renew 5 --force          node 5 starts later`,
+				Flags: append(natsFlags(defaultAdminURL), devDirFlag(),
+					&cli.BoolFlag{Name: "force", Usage: "set the shards even if a node named is down, unknown, or does not run the role's service"}),
 				Action: func(c *cli.Context) error {
 					args, err := positional(c)
 					if err != nil {
@@ -82,6 +89,18 @@ Examples:
 						return err
 					}
 					defer done()
+					members, err := cluster.LiveMembers(c.Context, b)
+					if err != nil {
+						return cli.Exit(fmt.Sprintf("read the live nodes: %v", err), ExitFailure)
+					}
+					if problems := cluster.NodeProblems(r, shards, members); len(problems) > 0 {
+						if !c.Bool("force") {
+							return cli.Exit(fmt.Sprintf("%s: not changed:\n  %s\n(--force sets it anyway, for a node that starts later)", r, strings.Join(problems, "\n  ")), ExitUsage)
+						}
+						for _, p := range problems {
+							fmt.Fprintf(c.App.ErrWriter, "jetmail: warning: %s: %s\n", r, p)
+						}
+					}
 					partitions := shard.DefaultPartitions
 					if l, err := cluster.GetLayout(c.Context, b, r); err == nil && l != nil {
 						partitions = l.Partitions
@@ -141,6 +160,9 @@ type ShardEntry struct {
 	Shard      int         `json:"shard"`
 	Partitions []int       `json:"partitions,omitempty"`
 	Nodes      []NodeEntry `json:"nodes"`
+	// Warning says why the shard's work waits: no live node of it works
+	// the role.
+	Warning string `json:"warning,omitempty"`
 }
 
 // NodeEntry is one node of a ShardEntry.
@@ -173,8 +195,12 @@ func rolesReport(ctx context.Context, b *cluster.Buckets) (*RoleReport, error) {
 		if l.Fits(m) {
 			owned = shard.Assign(l.Partitions, l.Shards)
 		}
+		idle := cluster.Idle(r, m.Shards, members)
 		for i, s := range m.Shards {
 			se := ShardEntry{Shard: i + 1}
+			if slices.Contains(idle, i) {
+				se.Warning = fmt.Sprintf("no live node of this shard runs the service that works %s: its work waits", r)
+			}
 			if owned != nil {
 				se.Partitions = owned[i]
 			}
@@ -213,6 +239,9 @@ func printRoles(c *cli.Context, rep *RoleReport) error {
 			parts := "(re-sharding)"
 			if s.Partitions != nil {
 				parts = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.Partitions)), ","), "[]")
+			}
+			if s.Warning != "" {
+				parts += "  WARNING: " + s.Warning
 			}
 			fmt.Fprintf(w, "%s\t%d/%d\t%s\t%s\n", e.Role, s.Shard, len(e.Shards), strings.Join(nodes, ", "), parts)
 		}
