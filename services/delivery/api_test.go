@@ -182,8 +182,8 @@ func TestQueueAPIWireFormat(t *testing.T) {
 	exported := msgs[0].(map[string]any)
 	require.Equal(t, []string{"body", "envelope", "recipients"}, keysOf(exported))
 	require.Equal(t, []any{
-		map[string]any{"Address": "bob@remote.test", "ORCPT": "", "Notify": nil},
-		map[string]any{"Address": "carol@remote.test", "ORCPT": "", "Notify": nil},
+		map[string]any{"address": "bob@remote.test"},
+		map[string]any{"address": "carol@remote.test"},
 	}, exported["recipients"])
 	require.Equal(t, "alice@example.org", exported["envelope"].(map[string]any)["sender"])
 
@@ -191,6 +191,7 @@ func TestQueueAPIWireFormat(t *testing.T) {
 	require.Equal(t, []any{ids[1]}, r["destroyed"])
 	require.Equal(t, "notFound", r["notDestroyed"].(map[string]any)["nope.0"].(map[string]any)["type"])
 
+	// The third is written with the names of older export files ("Address").
 	r = e.admin("x:Queue/import", `{"messages": [`+mustJSON(t, exported)+`, {"envelope": {}, "recipients": [], "body": "aGk="}, {"envelope": {}, "recipients": [{"Address": "nobody"}], "body": "aGk="}]}`)
 	require.Equal(t, []string{"imported", "notImported"}, keysOf(r))
 	require.Len(t, r["imported"], 1)
@@ -239,14 +240,14 @@ func TestQueueImportRefusesControlCharacters(t *testing.T) {
 	msg := func(sender string, rcpts ...string) map[string]any {
 		var rs []any
 		for _, r := range rcpts {
-			rs = append(rs, map[string]any{"Address": r})
+			rs = append(rs, map[string]any{"address": r})
 		}
 		return map[string]any{"envelope": map[string]any{"sender": sender}, "recipients": rs, "body": "U3ViamVjdDogaGkNCg0KaGkNCg=="}
 	}
 	withEnvID := msg("alice@example.org", "bob@remote.test")
 	withEnvID["envelope"].(map[string]any)["envId"] = "id\r\nX-Injected: 1"
 	withORCPT := msg("alice@example.org", "bob@remote.test")
-	withORCPT["recipients"].([]any)[0].(map[string]any)["ORCPT"] = "rfc822;bob@remote.test\n"
+	withORCPT["recipients"].([]any)[0].(map[string]any)["orcpt"] = "rfc822;bob@remote.test\n"
 	messages := []any{
 		msg("alice@example.org", "bob@remote.test\r\nRCPT TO:<mallory@evil.test>"),
 		msg("alice@example.org\n", "bob@remote.test"),

@@ -179,8 +179,9 @@ type QueueExportResponse struct {
 // x:Queue/import reads it (the CLI keeps one per line in an export file).
 type QueueMessage struct {
 	Envelope mailqueue.Envelope `json:"envelope"`
-	// Recipients keep mailqueue.RcptIn's untagged field names ("Address",
-	// "ORCPT", "Notify"): export files written so far use them.
+	// Recipients are written with the API's names (address, orcpt,
+	// notify); files written before with "Address", "ORCPT" and "Notify"
+	// still import, as JSON names match regardless of case.
 	Recipients []mailqueue.RcptIn `json:"recipients"`
 	// Body is the message, base64 (standard encoding). It is a string, not
 	// []byte, so that a bad one is reported for its message by

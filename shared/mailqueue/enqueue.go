@@ -18,9 +18,9 @@ import (
 
 // RcptIn is a recipient as accepted by RCPT TO.
 type RcptIn struct {
-	Address string
-	ORCPT   string
-	Notify  []Notify
+	Address string   `json:"address"`
+	ORCPT   string   `json:"orcpt,omitempty"`
+	Notify  []Notify `json:"notify,omitempty"`
 }
 
 // groupWindow is how long the other recipients of a domain wait for the
