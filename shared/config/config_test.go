@@ -132,7 +132,13 @@ func TestReferenceVIP(t *testing.T) {
 	require.Contains(t, err.Error(), "line 2")
 	require.Contains(t, err.Error(), "single quotes")
 
-	cfg, err := load(t, "ref-vip-single-quoted.toml")
+	// Single-quoted, it names a store it does not define: every message
+	// would get 451 at run time, so the check says so now.
+	_, err = load(t, "ref-vip-single-quoted.toml")
+	require.ErrorContains(t, err, `queue.strategy.schedule[0].if: sql_query names store "my-db", which is not defined`)
+	data, err := os.ReadFile("testdata/ref-vip-single-quoted.toml")
+	require.NoError(t, err)
+	cfg, err := Parse(append(data, "\n[store.my-db]\ntype = \"sqlite\"\npath = \"/var/lib/jetmail/vip.db\"\n"...))
 	require.NoError(t, err)
 	require.Equal(t, "vip", cfg.Queue.Schedule["vip-client"].QueueName)
 	require.Equal(t, []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute}, cfg.Queue.Schedule["vip-client"].Retry)
@@ -199,6 +205,8 @@ queue-name = "remote"
 			[]string{"store.trash.retention: must be between 1h and 365d, got 10m"}},
 		"store retention not a duration": {"[store.changelog]\nretention = 30\nkeep = true\n",
 			[]string{"store.changelog.keep: unknown key (known: retention)", `store.changelog.retention: must be a duration such as "30d", got an integer`}},
+		"sql_query of an undefined store": {"[store.my-db]\ntype = \"sqlite\"\npath = \"/tmp/x.db\"\n[queue.strategy]\nschedule = [ { if = \"sql_query('my-db', 'SELECT 1', [rcpt])\", then = \"'s'\" }, { if = \"sql_query('nodb', 'SELECT 1', [rcpt])\", then = \"'s'\" }, { else = \"'s'\" } ]\n[queue.schedule.s]\nqueue-name = \"q\"\n[queue.virtual.q]\nthreads-per-node = 1\n",
+			[]string{`queue.strategy.schedule[1].if: sql_query names store "nodb", which is not defined (define store.nodb with type and path or dsn)`}},
 		"push-notifications one shard": {"[cluster.roles.push-notifications]\npush-notifications = [\"1,2\"]\n",
 			[]string{"cluster.roles.push-notifications.push-notifications: push-notifications must be sharded: on 2 nodes it needs at least two shards, got 1"}},
 		"node twice in a shard": {"[cluster.roles.purge]\nstores = [\"1,2\", \"3,3\"]\n",

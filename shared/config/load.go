@@ -91,6 +91,7 @@ func Parse(data []byte) (*Config, error) {
 	l.smtp(f)
 	l.dkim(f)
 	l.stores(f)
+	l.sqlStores()
 	l.api(f)
 	l.spam(f)
 	fp := &f.Push
@@ -151,6 +152,14 @@ type loader struct {
 	// thenKeys remembers the key path of each rule's result, per rule list
 	// ("queue.strategy.schedule"), for validation.
 	thenKeys map[string][]string
+	// exprs are the compiled expressions with their key paths, checked
+	// against the stores once every section is read.
+	exprs []keyedExpr
+}
+
+type keyedExpr struct {
+	key string
+	p   *queueexpr.Program
 }
 
 func (l *loader) fail(key, format string, args ...any) {
@@ -833,8 +842,23 @@ func (l *loader) queue(f *file) {
 func (l *loader) rules(key string, r rules, dst *[]Rule) {
 	if r.to(dst) {
 		l.thenKeys[key] = nil
-		for _, k := range r.then {
+		for i, k := range r.then {
 			l.thenKeys[key] = append(l.thenKeys[key], key+k)
+			if i < len(*dst) {
+				l.exprs = append(l.exprs, keyedExpr{fmt.Sprintf("%s[%d].if", key, i), (*dst)[i].If}, keyedExpr{key + k, (*dst)[i].Then})
+			}
+		}
+	}
+}
+
+// sqlStores checks that every store an expression's sql_query names is
+// defined: otherwise every message it decides would get 451 at run time.
+func (l *loader) sqlStores() {
+	for _, e := range l.exprs {
+		for _, id := range e.p.SQLStores() {
+			if _, ok := l.cfg.Stores[id]; !ok {
+				l.fail(e.key, "sql_query names store %q, which is not defined (define store.%s with type and path or dsn)", id, id)
+			}
 		}
 	}
 }

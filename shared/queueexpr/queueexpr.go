@@ -12,6 +12,7 @@ package queueexpr
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -217,4 +218,32 @@ func rewriteCallForms(src string) (string, error) {
 		runes = append(runes[:e.from], append([]rune(e.with), runes[e.to:]...)...)
 	}
 	return string(runes), nil
+}
+
+// SQLStores are the store ids the expression's sql_query calls name as
+// literal strings, in order, each once: what the configuration must
+// define (store.<id>).
+func (p *Program) SQLStores() []string {
+	if p == nil {
+		return nil
+	}
+	v := &sqlStores{}
+	node := p.prog.Node()
+	ast.Walk(&node, v)
+	return v.ids
+}
+
+type sqlStores struct{ ids []string }
+
+func (v *sqlStores) Visit(n *ast.Node) {
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || len(call.Arguments) == 0 {
+		return
+	}
+	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "sql_query" {
+		return
+	}
+	if s, ok := call.Arguments[0].(*ast.StringNode); ok && !slices.Contains(v.ids, s.Value) {
+		v.ids = append(v.ids, s.Value)
+	}
 }

@@ -72,3 +72,13 @@ func TestTruthy(t *testing.T) {
 	require.False(t, Truthy(""))
 	require.True(t, Truthy("x"))
 }
+
+func TestSQLStores(t *testing.T) {
+	t.Parallel()
+	p, err := Compile(`sql_query('my-db', 'SELECT 1', [rcpt]) || sql_query("other", 'SELECT 2', []) || sql_query('my-db', 'x', [])`, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"my-db", "other"}, p.SQLStores())
+	p, err = Compile(`rcpt_domain == 'example.org'`, nil)
+	require.NoError(t, err)
+	require.Empty(t, p.SQLStores())
+}
