@@ -28,7 +28,10 @@
 //     keeps one anchor message on jetmail.queue.anchor that no consumer
 //     reads (work.EnsureAnchor): without it the server searches every
 //     recipient's subject for a consumer's next trigger whenever all
-//     delivered ones are acknowledged.
+//     delivered ones are acknowledged. A message's delayed-DSN schedule is
+//     on jetmail.queue.notify.<message id> and fires on
+//     jetmail.queue.delayed.<message id>, for one durable consumer of its
+//     own, delayed-dsn, worked on every delivery node and never paused.
 //   - No node holds the queue in memory: a trigger reads its entry, a
 //     transaction finds its message's entries by key pattern (engine.Match,
 //     records and inline triggers alike), and listings stream the bucket
@@ -48,15 +51,33 @@
 //	    (the strategy is evaluated again: retry_num, last_error...)
 //	queued --expire passed, or max-attempts reached--> expired: entry
 //	    removed, failure DSN
-//	queued --notify time passed--> delayed DSN (once per notify time; the
-//	    schedule is written at the message's first deferral, so mail
-//	    delivered at its first attempt costs no notify writes)
+//	queued --notify time passed--> delayed DSN (once per notify time, its
+//	    queue paused or not; the schedule is written at the message's
+//	    first deferral, so mail delivered at its first attempt costs no
+//	    notify writes; an attempt deferred meanwhile keeps the count)
 //	queued --hold--> held (no trigger) --release--> queued
 //
 // Triggers are checked by package engine: one whose entry was rescheduled,
 // held or retried since is stale and dropped. An entry whose message body
 // is gone is a bug: it is held, logged and counted
 // (jetmail_queue_body_missing_total), and no DSN goes to the sender.
+//
+// # Pausing and removing virtual queues
+//
+// Pause (control key paused.<queue>) stops every node fetching from the
+// queue's consumer; in-flight deliveries finish, and triggers that come
+// due wait in the consumer until Resume, which fetches them at once.
+// Delayed DSNs are not held. A queue removed from queue.virtual is retired
+// by the next delivery node that starts without it, once no live node
+// announces slots for it: each of its entries gets the schedule and queue
+// the strategy picks now (held ones stay held, due times stay), its
+// leftover triggers are purged, and its two consumers are deleted, with
+// one INFO line naming the queue and how many entries moved where. An
+// entry that cannot be moved (the strategy fails for it) is logged and
+// keeps the queue's consumers, to be tried again at the next start.
+// Remove a queue from every node's configuration, intake nodes included:
+// mail an old configuration still routes there after it is retired waits
+// for an operator (jetmail queue ls shows it).
 //
 // # Traces
 //

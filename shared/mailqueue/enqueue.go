@@ -126,7 +126,8 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env Envelope, rcpts []RcptIn, r
 }
 
 // scheduleNotify sets the message's delayed-DSN schedule to the earliest
-// notify time of its entries, or removes it when there is none.
+// notify time of its entries, or removes it when there is none. It fires
+// for NotifyConsumer, whatever virtual queue its entries are in.
 func (q *Queue) scheduleNotify(ctx context.Context, messageID string, entries []*Recipient) error {
 	var first *Recipient
 	for _, r := range entries {
@@ -144,7 +145,7 @@ func (q *Queue) scheduleNotify(ctx context.Context, messageID string, entries []
 	msg := nats.NewMsg(notifySubject(messageID))
 	msg.Header.Set(HeaderNotify, messageID)
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+first.NextNotify.UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject(first.Queue)+".notify."+messageID)
+	msg.Header.Set(jetstream.ScheduleTargetHeader, notifyDueSubject(messageID))
 	_, err := q.d.JS().PublishMsg(ctx, msg)
 	return err
 }

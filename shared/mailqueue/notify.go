@@ -2,10 +2,12 @@ package mailqueue
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/jetmail/jetmail/shared/dsn"
+	"github.com/jetmail/jetmail/shared/engine"
 )
 
 // runNotify sends the delayed DSN of a message: one report for all its
@@ -19,21 +21,17 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 	var remaining, due []*Recipient
 	var blocks []dsn.Recipient
 	for _, it := range entries {
-		r := it.Value
-		if r.NextNotify.IsZero() || r.NextNotify.After(now) {
-			remaining = append(remaining, r)
+		r, noticed, err := q.countNotice(ctx, it, now)
+		if err != nil {
+			q.log.Warn("delayed DSN: count the notice on its entry; none sent for it", "entry", it.Key, "err", err)
+		}
+		if r == nil {
 			continue
 		}
-		r.NotifyNum++
-		if sched, ok := q.d.Config.Queue.Schedule[r.Schedule]; ok {
-			r.NextNotify = nextNotify(r, sched)
-		} else {
-			r.NextNotify = time.Time{} // the schedule is gone from the configuration
-		}
-		if err := q.eng.Save(ctx, it, false); err != nil {
-			continue // changed meanwhile; the next pass sees it
-		}
 		remaining = append(remaining, r)
+		if !noticed {
+			continue
+		}
 		due = append(due, r)
 		if r.Wants(NotifyDelay) && !r.Held {
 			until := r.Expires
@@ -47,6 +45,44 @@ func (q *Queue) runNotify(ctx context.Context, messageID string) error {
 		q.sendDSN(ctx, due[0], blocks, body)
 	}
 	return q.scheduleNotify(ctx, messageID, remaining)
+}
+
+// countNotice counts on its entry the delayed DSN due at now, if one is,
+// and reports the entry as stored (nil when it is gone) and whether the
+// notice is due. An entry that changed meanwhile (an attempt recorded) is
+// read again: skipping it would drop its notice, and its notify time from
+// the message's schedule.
+func (q *Queue) countNotice(ctx context.Context, it *entry, now time.Time) (*Recipient, bool, error) {
+	for tries := 0; ; tries++ {
+		orig := *it.Value
+		if orig.NextNotify.IsZero() || orig.NextNotify.After(now) {
+			return it.Value, false, nil
+		}
+		next := orig
+		next.NotifyNum++
+		if sched, ok := q.d.Config.Queue.Schedule[orig.Schedule]; ok {
+			next.NextNotify = nextNotify(&next, sched)
+		} else {
+			next.NextNotify = time.Time{} // the schedule is gone from the configuration
+		}
+		*it.Value = next
+		err := q.eng.Save(ctx, it, false)
+		if err == nil {
+			return it.Value, true, nil
+		}
+		*it.Value = orig
+		if !errors.Is(err, engine.ErrConflict) || tries == 3 {
+			return it.Value, false, err
+		}
+		cur, err := q.eng.Get(ctx, it.Key)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, false, nil // delivered or removed meanwhile
+		}
+		if err != nil {
+			return it.Value, false, err
+		}
+		it = cur
+	}
 }
 
 // statusOf is the enhanced status code of a stored reply ("451 4.3.0"):

@@ -36,12 +36,25 @@ const (
 const HeaderNotify = "Jetmail-Notify"
 
 // dueSubject is where a virtual queue's triggers go, each on its own
-// subject below it: <entry key> for a recipient, notify.<message id> for a
-// delayed DSN.
+// subject below it: <entry key> for a recipient (and, from before delayed
+// DSNs had their own consumer, notify.<message id> for a delayed DSN).
 func dueSubject(vq string) string        { return "jetmail.queue.due." + vq }
 func schedSubject(vq, key string) string { return "jetmail.queue.sched." + vq + "." + key }
 func notifySubject(id string) string     { return "jetmail.queue.notify." + id }
 func consumerName(vq string) string      { return "vq-" + vq }
+
+// A message's delayed-DSN schedule (on notifySubject) fires on
+// notifyDueSubject, which NotifyConsumer reads on every delivery node.
+// It is no virtual queue's: pausing a queue holds its deliveries, not the
+// notices that they are late.
+func notifyDueSubject(id string) string { return "jetmail.queue.delayed." + id }
+
+// NotifyConsumer is the durable consumer of the delayed-DSN triggers.
+const NotifyConsumer = "delayed-dsn"
+
+// notifyThreads is how many delayed-DSN triggers a node works at once:
+// each is a few reads and writes and a DSN queued, no delivery.
+const notifyThreads = 4
 
 // AnchorSubject holds the queue stream's anchor, a message no consumer
 // reads (see work.EnsureAnchor).
@@ -125,6 +138,8 @@ type Queue struct {
 	mu     sync.Mutex
 	paused map[string]bool
 	queues map[string]*vqRunner
+	// notifier works NotifyConsumer; never paused.
+	notifier *vqRunner
 
 	delivery lifecycle.Lifecycle
 	bg       sync.WaitGroup
@@ -312,6 +327,17 @@ func (q *Queue) ensureConsumers(ctx context.Context) error {
 			return fmt.Errorf("create counting consumer for virtual queue %s: %w", name, err)
 		}
 	}
+	limit := notifyThreads
+	if c, err := q.js.Consumer(ctx, Stream, NotifyConsumer); err == nil {
+		limit = c.CachedInfo().Config.MaxAckPending
+	}
+	if _, err := q.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
+		Durable: NotifyConsumer, Description: fmt.Sprintf("delayed DSNs of every virtual queue, paused or not: %d per node", notifyThreads),
+		FilterSubject: notifyDueSubject(">"), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.d.Work.AckWait,
+		MaxDeliver: -1, MaxAckPending: limit, MaxWaiting: 1024, Replicas: cfg.NATS.Replicas,
+	}); err != nil {
+		return fmt.Errorf("create consumer %s: %w", NotifyConsumer, err)
+	}
 	return nil
 }
 
@@ -329,6 +355,12 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 		if err := q.ensureConsumers(ctx); err != nil {
 			return err
 		}
+		// In the background: moving a removed queue's entries reads the
+		// whole queue, which a start should not wait for.
+		retireCtx, cancelRetire := context.WithCancel(context.WithoutCancel(ctx))
+		retired := make(chan struct{})
+		go func() { defer close(retired); q.retireRemoved(retireCtx) }()
+		undo.Add(func(context.Context) error { cancelRetire(); <-retired; return nil })
 		q.d.Leader.LeaderEvery("queue rescuer", q.p.RescueInterval, func(ctx context.Context) {
 			if _, err := q.eng.Rescue(ctx); err != nil && ctx.Err() == nil {
 				q.log.Warn("queue rescue pass", "err", err)
@@ -348,6 +380,16 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 		}
 		sort.Strings(names)
 		handler := q.eng.WorkHandler(q.deliver)
+		if err := q.d.Membership.SetConsumerSlots(ctx, Stream, NotifyConsumer, notifyThreads); err != nil {
+			return fmt.Errorf("announce %s: %w", NotifyConsumer, err)
+		}
+		notifier := q.newRunner("delayed DSNs", NotifyConsumer, notifyThreads, func(ctx context.Context, job *work.Job) error {
+			return q.runNotify(ctx, job.Header.Get(HeaderNotify))
+		})
+		q.mu.Lock()
+		q.notifier = notifier
+		q.mu.Unlock()
+		notifier.resume()
 		for _, name := range names {
 			threads := cfg.Queue.Virtual[name].ThreadsPerNode
 			// Announced even while paused: the limit is what this node may
@@ -355,7 +397,9 @@ func (q *Queue) StartDelivery(ctx context.Context, d Deliverer) error {
 			if err := q.d.Membership.SetConsumerSlots(ctx, Stream, consumerName(name), threads); err != nil {
 				return fmt.Errorf("announce virtual queue %s: %w", name, err)
 			}
-			r := q.newRunner(name, threads, func(ctx context.Context, job *work.Job) error {
+			r := q.newRunner(name, consumerName(name), threads, func(ctx context.Context, job *work.Job) error {
+				// A delayed DSN scheduled before NotifyConsumer existed
+				// fires here.
 				if id := job.Header.Get(HeaderNotify); id != "" {
 					return q.runNotify(ctx, id)
 				}
@@ -384,6 +428,10 @@ func (q *Queue) stopRunners(ctx context.Context) {
 		runners = append(runners, r)
 	}
 	q.queues = map[string]*vqRunner{}
+	if q.notifier != nil {
+		runners = append(runners, q.notifier)
+		q.notifier = nil
+	}
 	q.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
@@ -392,24 +440,25 @@ func (q *Queue) stopRunners(ctx context.Context) {
 	}
 	wg.Wait()
 	for _, r := range runners {
-		if err := q.d.Membership.SetConsumerSlots(ctx, Stream, consumerName(r.name), 0); err != nil {
-			q.log.Warn("withdraw virtual queue slots", "queue", r.name, "err", err)
+		if err := q.d.Membership.SetConsumerSlots(ctx, Stream, r.consumer, 0); err != nil {
+			q.log.Warn("withdraw consumer slots", "consumer", r.consumer, "err", err)
 		}
 	}
 }
 
-// vqRunner consumes one virtual queue on this node.
+// vqRunner consumes one virtual queue on this node (or the delayed DSNs).
 type vqRunner struct {
-	q      *Queue
-	name   string
-	pool   *work.Pool
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	q        *Queue
+	name     string
+	consumer string
+	pool     *work.Pool
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
-func (q *Queue) newRunner(name string, threads int, h work.Handler) *vqRunner {
-	r := &vqRunner{q: q, name: name}
+func (q *Queue) newRunner(name, consumer string, threads int, h work.Handler) *vqRunner {
+	r := &vqRunner{q: q, name: name, consumer: consumer}
 	r.pool = work.NewPool(work.PoolParams{Slots: threads, Handler: h, Label: "queue:" + name,
 		Logger: q.log.With("queue", name), PollWait: q.d.Work.PollWait})
 	return r
@@ -423,11 +472,12 @@ func (r *vqRunner) resume() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
 	go func() {
-		defer close(r.done)
+		defer close(done)
 		for ctx.Err() == nil {
-			cons, err := r.q.js.Consumer(ctx, Stream, consumerName(r.name))
+			cons, err := r.q.js.Consumer(ctx, Stream, r.consumer)
 			if err != nil {
 				r.q.log.Warn("open virtual queue consumer", "queue", r.name, "err", err)
 				select {
@@ -436,27 +486,33 @@ func (r *vqRunner) resume() {
 				}
 				continue
 			}
-			r.pool.Consume(ctx, cons, consumerName(r.name), nil)
+			r.pool.Consume(ctx, cons, r.consumer, nil)
 		}
 	}()
 	r.q.log.Info("virtual queue delivering", "queue", r.name)
 }
 
-// pause stops fetching; in-flight deliveries finish.
-func (r *vqRunner) pause() {
+// pause stops fetching at once and returns a channel closed when the
+// fetches have run their course (nil when it was not fetching); in-flight
+// deliveries finish. It takes effect before it returns, so that a resume
+// after it always starts fetching again: a pause left to a goroutine could
+// run after the resume that followed it and leave the queue paused.
+func (r *vqRunner) pause() <-chan struct{} {
 	r.mu.Lock()
 	cancel, done := r.cancel, r.done
 	r.cancel = nil
 	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-		r.q.log.Info("virtual queue paused", "queue", r.name)
+	if cancel == nil {
+		return nil
 	}
+	cancel()
+	return done
 }
 
 func (r *vqRunner) stop(ctx context.Context) {
-	r.pause()
+	if done := r.pause(); done != nil {
+		<-done
+	}
 	done := make(chan struct{})
 	go func() { r.pool.Wait(); close(done) }()
 	select {
@@ -480,10 +536,12 @@ func (q *Queue) applyControl(e jetstream.KeyValueEntry) {
 	if r == nil {
 		return
 	}
-	if paused {
-		go r.pause()
-	} else {
+	if !paused {
 		r.resume()
+		return
+	}
+	if done := r.pause(); done != nil {
+		go func() { <-done; q.log.Info("virtual queue paused", "queue", name) }()
 	}
 }
 

@@ -177,10 +177,11 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 		}
 		left = true
 		firstDeferral = firstDeferral || r.Attempts == 1 && !r.NextNotify.IsZero()
-		if err := q.eng.Save(ctx, c, true); err != nil {
+		if err := q.saveDeferred(ctx, c); err != nil {
 			q.log.Info("recipient changed during delivery; the change stands", "entry", c.Key, "err", err)
 			continue
 		}
+		r = c.Value
 		e := outcome(trace.KindDeferred, r, res, end)
 		e.Due = r.Due
 		q.traced(ctx, e)
@@ -193,6 +194,31 @@ func (q *Queue) record(ctx context.Context, group []*entry, results []Result, bo
 	}
 	if !left {
 		q.finishIfDone(ctx, first)
+	}
+}
+
+// saveDeferred stores a deferred recipient with the trigger of its next
+// attempt. A delayed DSN counted on the entry during the attempt
+// (runNotify: same gen and token, a new revision) is no change that
+// stands: the notice is kept and the deferral written over it. Dropping
+// the deferral instead left the entry with no trigger until the rescuer
+// found it, which a resumed queue, its retries and notices firing at
+// once, did every time. A change that retriggered the entry (an
+// operator's hold, reschedule, retry) stands: ErrConflict.
+func (q *Queue) saveDeferred(ctx context.Context, c *entry) error {
+	for tries := 0; ; tries++ {
+		err := q.eng.Save(ctx, c, true)
+		if !errors.Is(err, engine.ErrConflict) || tries == 3 {
+			return err
+		}
+		cur, gerr := q.eng.Get(ctx, c.Key)
+		if gerr != nil || cur.Gen != c.Gen || cur.Token != c.Token {
+			return err
+		}
+		r := *c.Value
+		r.NotifyNum, r.NextNotify = cur.Value.NotifyNum, cur.Value.NextNotify
+		*cur.Value = r
+		*c = *cur
 	}
 }
 
