@@ -12,9 +12,14 @@ TEST_TIMEOUT ?= 20m
 dev: build
 	$(BIN) dev $(ARGS)
 
-## build: build bin/jetmail
+# VERSION is the build's version (jetmail --version, the nodes' records, every NATS micro service):
+# git describe, or "dev" where git or the history is missing.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/jetmail/jetmail/cmd/internal/cli.Version=$(VERSION)
+
+## build: build bin/jetmail, its version from git describe (VERSION=... overrides)
 build:
-	$(GO) build -o $(BIN) ./cmd/jetmail
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/jetmail
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Tools installed by scripts/install-test-deps come first on the PATH, and the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -34,8 +35,12 @@ type Member struct {
 	// ConsumerSlots is how many messages the node takes at once from each
 	// shared consumer it works ("<stream>/<consumer>": a virtual queue).
 	ConsumerSlots map[string]int `json:"consumerSlots,omitempty"`
-	StartedAt     time.Time      `json:"startedAt"`
-	SeenAt        time.Time      `json:"seenAt"`
+	// ConfigRoles are the roles this node's configuration sets
+	// (cluster.roles.*, the roles the file names), so that `roles show`
+	// can tell whose configuration disagrees with the cluster's maps.
+	ConfigRoles map[roles.Role]roles.Shards `json:"configRoles,omitempty"`
+	StartedAt   time.Time                   `json:"startedAt"`
+	SeenAt      time.Time                   `json:"seenAt"`
 }
 
 // Consumes reports whether the node runs a worker for r.
@@ -61,12 +66,14 @@ type Membership struct {
 
 // MembershipParams configures a Membership.
 type MembershipParams struct {
-	Buckets  *Buckets
-	NodeID   string
-	Version  string
-	Interval time.Duration // heartbeat interval
-	Timeout  time.Duration // node timeout (the bucket's TTL)
-	Logger   *slog.Logger
+	Buckets *Buckets
+	NodeID  string
+	Version string
+	// ConfigRoles are the roles the node's configuration sets (Member.ConfigRoles).
+	ConfigRoles map[roles.Role]roles.Shards
+	Interval    time.Duration // heartbeat interval
+	Timeout     time.Duration // node timeout (the bucket's TTL)
+	Logger      *slog.Logger
 }
 
 // NewMembership returns a Membership for the node; Start registers it.
@@ -74,7 +81,7 @@ func NewMembership(p MembershipParams) *Membership {
 	host, _ := os.Hostname()
 	return &Membership{
 		kv: p.Buckets.Nodes, interval: p.Interval, timeout: p.Timeout, log: p.Logger,
-		self: Member{ID: p.NodeID, Instance: nuid.Next(), Host: host, PID: os.Getpid(), Version: p.Version},
+		self: Member{ID: p.NodeID, Instance: nuid.Next(), Host: host, PID: os.Getpid(), Version: p.Version, ConfigRoles: maps.Clone(p.ConfigRoles)},
 	}
 }
 

@@ -24,7 +24,7 @@ type RoleMap struct {
 	Revision uint64 `json:"-"`
 }
 
-// SeedRoles writes the configured role maps for roles that have none yet.
+// SeedRoles writes the given role maps for roles that have none yet.
 // Maps already in KV win: they may have been changed at run time.
 func SeedRoles(ctx context.Context, b *Buckets, maps map[roles.Role]roles.Shards, by string) error {
 	for _, r := range roles.All {
@@ -32,12 +32,27 @@ func SeedRoles(ctx context.Context, b *Buckets, maps map[roles.Role]roles.Shards
 		if !ok {
 			continue
 		}
-		data, _ := json.Marshal(RoleMap{Role: r, Shards: shards, UpdatedAt: time.Now().UTC(), UpdatedBy: by})
-		if _, err := b.Roles.Create(ctx, string(r), data); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("seed role %s: %w", r, err)
+		if _, err := SeedRole(ctx, b, r, shards, by); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// SeedRole writes a role's map if it has none yet (KV Create: the first
+// writer wins) and reports whether it did. A node seeds a role from its
+// configuration when it first works the role (see the package doc).
+func SeedRole(ctx context.Context, b *Buckets, r roles.Role, shards roles.Shards, by string) (bool, error) {
+	data, _ := json.Marshal(RoleMap{Role: r, Shards: shards, UpdatedAt: time.Now().UTC(), UpdatedBy: by})
+	_, err := b.Roles.Create(ctx, string(r), data)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return false, nil
+	default:
+		return false, fmt.Errorf("seed role %s: %w", r, err)
+	}
 }
 
 // GetRole reads a role's map.
@@ -99,7 +114,11 @@ func NodeProblems(r roles.Role, shards roles.Shards, members []Member) []string 
 			case !ok:
 				out = append(out, fmt.Sprintf("node %s is not live (down, or not started yet)", id))
 			case !m.Consumes(r):
-				out = append(out, fmt.Sprintf("node %s does not run the service that works %s (it runs %s)", id, r, strings.Join(m.Services, ", ")))
+				runs := strings.Join(m.Services, ", ")
+				if runs == "" {
+					runs = "no service"
+				}
+				out = append(out, fmt.Sprintf("node %s does not run the service that works %s (it runs %s)", id, r, runs))
 			}
 		}
 	}

@@ -32,15 +32,33 @@ func newAPI(n *Node) *jmap.Server {
 	return jmap.NewServer(users, n.log)
 }
 
-var semver = regexp.MustCompile(`^\d+\.\d+\.\d+`)
+// semver is the form NATS micro accepts for a service's version
+// (semver.org 2.0.0, as micro checks it).
+var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
 
-// microVersion is the node's version in the semantic form NATS micro needs.
-func (n *Node) microVersion() string {
-	if semver.MatchString(n.p.Version) {
-		return n.p.Version
+var notIdentifier = regexp.MustCompile(`[^0-9A-Za-z-]+`)
+
+// MicroVersion is version in the semantic form NATS micro needs, the one
+// every micro service of a node shows: "v1.2.0-3-gabc1234-dirty" (git
+// describe) becomes "1.2.0-3-gabc1234-dirty"; a version that is no
+// semantic version ("dev", a bare revision "abc1234-dirty") becomes a
+// pre-release of 0.0.0 ("0.0.0-abc1234-dirty").
+func MicroVersion(version string) string {
+	if v := strings.TrimPrefix(version, "v"); semver.MatchString(v) {
+		return v
 	}
-	return "0.0.0-" + regexp.MustCompile(`[^0-9A-Za-z-]`).ReplaceAllString(n.p.Version, "-")
+	id := strings.Trim(notIdentifier.ReplaceAllString(version, "-"), "-")
+	if id == "" {
+		id = "unknown"
+	}
+	if strings.Trim(id, "0123456789") == "" {
+		id = "r" + id // a numeric identifier may not start with 0
+	}
+	return "0.0.0-" + id
 }
+
+// microVersion is the node's version as its micro services show it.
+func (n *Node) microVersion() string { return MicroVersion(n.p.Version) }
 
 // AddMicro registers a NATS micro service for this node ("nats micro ls"
 // lists it). Every service gets a "status" endpoint answering status();

@@ -110,7 +110,13 @@ func (n *Node) startHTTP() error {
 		if len(reasons) > 0 {
 			status, code = "not ready", http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"status": status, "node": n.id, "leader": n.IsLeader(), "reasons": reasons})
+		body := map[string]any{"status": status, "node": n.id, "leader": n.IsLeader(), "reasons": reasons}
+		// A configuration that disagrees with the role maps is said, not
+		// a reason to be unready: the maps win and the node works them.
+		if drift := n.ConfigDrift(); len(drift) > 0 {
+			body["configDrift"] = drift
+		}
+		writeJSON(w, code, body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
 	budget := timeouts.callBudget()

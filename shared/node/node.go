@@ -1,5 +1,7 @@
 // Package node runs one jetmail node: it creates the cluster's JetStream
-// assets, joins the membership, follows the role maps, competes for the
+// assets, joins the membership, follows the role maps (seeding a role's
+// map from cluster.roles when it first works the role, and saying where
+// its configuration disagrees with a map: ConfigDrift), competes for the
 // leader lease (the leader builds partition layouts) and for the lease of
 // each duty its services register, serves /health, /ready and /metrics
 // and the admin API over HTTP and NATS, and starts the node's services.
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -212,11 +215,11 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("cluster.partitions is %d but role %s's streams were built with %d; the partition count is fixed for the life of a cluster", n.workParams.Partitions, r, l.Partitions)
 		}
 	}
-	if err := cluster.SeedRoles(ctx, n.buckets, cfg.Cluster.Roles, "config of node "+n.id); err != nil {
-		return err
-	}
+	// cluster.roles seeds no role here: a role's map is seeded by the
+	// first node that works it (RunWorker), so that a node never seeds
+	// the role of a service it does not run.
 	n.membership = cluster.NewMembership(cluster.MembershipParams{
-		Buckets: n.buckets, NodeID: n.id, Version: n.p.Version,
+		Buckets: n.buckets, NodeID: n.id, Version: n.p.Version, ConfigRoles: n.configRoles(),
 		Interval: cfg.Cluster.HeartbeatInterval, Timeout: cfg.Cluster.NodeTimeout, Logger: n.log,
 	})
 	names := make([]string, len(n.p.Services))
@@ -240,6 +243,12 @@ func (n *Node) Start(ctx context.Context) error {
 	case <-n.view.Ready():
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	for _, d := range n.ConfigDrift() {
+		n.log.Warn("the configuration's role differs from the cluster's role map, which wins",
+			"key", "cluster.roles."+string(d.Role), "config", strings.Join(d.Config.Strings(), " | "),
+			"cluster", strings.Join(d.Cluster.Strings(), " | "),
+			"fix", "jetmail roles apply --config FILE makes the cluster match the file; or change the file")
 	}
 	if roleWork {
 		coordinator := work.NewCoordinator(work.CoordinatorParams{
@@ -304,7 +313,14 @@ func (n *Node) IsLeader() bool { return n.leader.Load() }
 
 // RunWorker starts consuming role r's work on this node with handler and a
 // pool of concurrency slots. The node stops the worker on Shutdown.
+//
+// Before the worker starts, r's map is seeded from cluster.roles.<r> if
+// the cluster has none (cluster.SeedRole): a role is seeded by a node that
+// works it, never by one that does not run its service.
 func (n *Node) RunWorker(ctx context.Context, r roles.Role, concurrency int, h work.Handler) (*work.Worker, error) {
+	if err := n.seedRole(ctx, r); err != nil {
+		return nil, err
+	}
 	w := work.NewWorker(work.WorkerParams{
 		JS: n.nextJetStream(), Buckets: n.buckets, View: n.view, Membership: n.membership, NodeID: n.id,
 		Role: r, Concurrency: concurrency, Handler: h, Params: n.workParams, Metrics: n.workMetrics, Logger: n.log,
@@ -316,6 +332,55 @@ func (n *Node) RunWorker(ctx context.Context, r roles.Role, concurrency int, h w
 	n.workers = append(n.workers, w)
 	n.mu.Unlock()
 	return w, nil
+}
+
+// seedRole writes r's map from the configuration if the cluster has none.
+func (n *Node) seedRole(ctx context.Context, r roles.Role) error {
+	shards, ok := n.cfg.Cluster.Roles[r]
+	if !ok {
+		return nil
+	}
+	if n.view != nil {
+		if m, _, _ := n.view.Role(r); m.Revision != 0 {
+			return nil // seeded already (SeedRole would find it too)
+		}
+	}
+	seeded, err := cluster.SeedRole(ctx, n.buckets, r, shards, "config of node "+n.id)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		n.log.Info("role map seeded from the configuration", "role", r, "shards", strings.Join(shards.Strings(), " | "))
+	}
+	return nil
+}
+
+// configRoles are the roles the node's configuration sets: the roles the
+// file names (cluster.roles.*), not the single-node default of the others.
+func (n *Node) configRoles() map[roles.Role]roles.Shards {
+	out := map[roles.Role]roles.Shards{}
+	for r, ss := range n.cfg.Cluster.Roles {
+		if n.cfg.Cluster.RolesSet[r] {
+			out[r] = ss
+		}
+	}
+	return out
+}
+
+// ConfigDrift lists the roles the node's configuration sets to other
+// shards than the cluster's maps, as the node follows them now; nil
+// before Start.
+func (n *Node) ConfigDrift() []cluster.Drift {
+	if n.view == nil {
+		return nil
+	}
+	have := map[roles.Role]roles.Shards{}
+	for _, r := range roles.All {
+		if m, _, _ := n.view.Role(r); m.Revision != 0 {
+			have[r] = m.Shards
+		}
+	}
+	return cluster.Drifts(n.configRoles(), have)
 }
 
 // Shutdown stops the services (each drains its in-flight work), the

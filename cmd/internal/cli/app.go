@@ -10,13 +10,61 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
-// Version is set at build time with -ldflags "-X .../cli.Version=...".
+// Version is the build's version: set at build time with -ldflags
+// "-X github.com/jetmail/jetmail/cmd/internal/cli.Version=..." (make build
+// passes git describe), else taken from the build information (see
+// buildVersion). The node reports it in its membership record, in
+// jetmail_node_info and as the version of every NATS micro service.
 var Version = "dev"
+
+// unsetVersion is Version's value when -ldflags did not set it.
+const unsetVersion = "dev"
+
+func init() {
+	if Version == unsetVersion {
+		info, _ := debug.ReadBuildInfo()
+		Version = buildVersion(info)
+	}
+}
+
+// buildVersion is the version the Go toolchain recorded: the main
+// module's (go install ...@v1.2.3), else the VCS revision, short, with
+// "-dirty" when the work tree had changes; "dev" when neither is known
+// (a build with -buildvcs=false, or outside a repository).
+func buildVersion(info *debug.BuildInfo) string {
+	if info == nil {
+		return unsetVersion
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev string
+	var dirty bool
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return unsetVersion
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
 
 // Exit codes.
 const (

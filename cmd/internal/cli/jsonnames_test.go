@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/task"
 )
 
@@ -20,7 +21,7 @@ func TestJSONOutputUsesTheAPINames(t *testing.T) {
 	t.Parallel()
 	for _, v := range []any{
 		adminapi.QueueEntry{}, adminapi.QueueMessage{}, adminapi.Trace{}, adminapi.Account{}, adminapi.Domain{},
-		adminapi.Email{}, adminapi.VirtualQueue{}, adminapi.TaskSetResponse{}, task.Settings{}, RoleReport{},
+		adminapi.Email{}, adminapi.VirtualQueue{}, adminapi.TaskSetResponse{}, task.Settings{}, cluster.RoleReport{},
 	} {
 		for _, bad := range untaggedFields(reflect.TypeOf(v), map[reflect.Type]bool{}) {
 			t.Errorf("%T: %s", v, bad)

@@ -3,8 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/jetmail/jetmail/shared/config"
 	"github.com/jetmail/jetmail/shared/natsconn"
 	"github.com/jetmail/jetmail/shared/roles"
-	"github.com/jetmail/jetmail/shared/shard"
 )
 
 const defaultAdminURL = "nats://127.0.0.1:4222"
@@ -40,7 +40,7 @@ func rolesCommand() *cli.Command {
 						return err
 					}
 					defer done()
-					report, err := rolesReport(c.Context, b)
+					report, err := cluster.Report(c.Context, b)
 					if err != nil {
 						return err
 					}
@@ -89,11 +89,19 @@ Examples:
 						return err
 					}
 					defer done()
-					members, err := cluster.LiveMembers(c.Context, b)
+					plan, err := cluster.PlanRoles(c.Context, b, map[roles.Role]roles.Shards{r: shards})
 					if err != nil {
-						return cli.Exit(fmt.Sprintf("read the live nodes: %v", err), ExitFailure)
+						return cli.Exit(err.Error(), ExitFailure)
 					}
-					if problems := cluster.NodeProblems(r, shards, members); len(problems) > 0 {
+					if len(plan.Changes) == 0 {
+						m, err := cluster.GetRole(c.Context, b, r)
+						if err != nil {
+							return cli.Exit(err.Error(), ExitFailure)
+						}
+						fmt.Fprintf(c.App.Writer, "%s: %s (revision %d, unchanged)\n", r, strings.Join(m.Shards.Strings(), " | "), m.Revision)
+						return nil
+					}
+					if problems := plan.Changes[0].Problems; len(problems) > 0 {
 						if !c.Bool("force") {
 							return cli.Exit(fmt.Sprintf("%s: not changed:\n  %s\n(--force sets it anyway, for a node that starts later)", r, strings.Join(problems, "\n  ")), ExitUsage)
 						}
@@ -101,18 +109,15 @@ Examples:
 							fmt.Fprintf(c.App.ErrWriter, "jetmail: warning: %s: %s\n", r, p)
 						}
 					}
-					partitions := shard.DefaultPartitions
-					if l, err := cluster.GetLayout(c.Context, b, r); err == nil && l != nil {
-						partitions = l.Partitions
+					if err := plan.Apply(c.Context, b, "jetmail roles set"); err != nil {
+						return cli.Exit(err.Error(), ExitUsage)
 					}
-					m, err := cluster.SetRole(c.Context, b, r, shards, partitions, "jetmail roles set")
-					if err != nil {
-						return cli.Exit(fmt.Sprintf("%s: %v", r, err), ExitUsage)
-					}
-					fmt.Fprintf(c.App.Writer, "%s: %s (revision %d)\n", r, strings.Join(m.Shards.Strings(), " | "), m.Revision)
+					ch := plan.Changes[0]
+					fmt.Fprintf(c.App.Writer, "%s: %s (revision %d)\n", r, strings.Join(ch.To.Strings(), " | "), ch.Revision)
 					return nil
 				},
 			},
+			rolesApplyCommand(),
 		},
 	}
 }
@@ -139,82 +144,7 @@ func openCluster(c *cli.Context) (*cluster.Buckets, func(), error) {
 	return b, nc.Close, nil
 }
 
-// RoleReport is the JSON form of `roles show`.
-type RoleReport struct {
-	Roles []RoleEntry      `json:"roles"`
-	Nodes []cluster.Member `json:"nodes"`
-}
-
-// RoleEntry is one role in a RoleReport.
-type RoleEntry struct {
-	Role      roles.Role      `json:"role"`
-	Revision  uint64          `json:"revision"`
-	UpdatedAt time.Time       `json:"updatedAt"`
-	UpdatedBy string          `json:"updatedBy,omitempty"`
-	Layout    *cluster.Layout `json:"layout,omitempty"`
-	Shards    []ShardEntry    `json:"shards"`
-}
-
-// ShardEntry is one shard of a RoleEntry.
-type ShardEntry struct {
-	Shard      int         `json:"shard"`
-	Partitions []int       `json:"partitions,omitempty"`
-	Nodes      []NodeEntry `json:"nodes"`
-	// Warning says why the shard's work waits: no live node of it works
-	// the role.
-	Warning string `json:"warning,omitempty"`
-}
-
-// NodeEntry is one node of a ShardEntry.
-type NodeEntry struct {
-	ID   string `json:"id"`
-	Live bool   `json:"live"`
-}
-
-func rolesReport(ctx context.Context, b *cluster.Buckets) (*RoleReport, error) {
-	members, err := cluster.LiveMembers(ctx, b)
-	if err != nil {
-		return nil, err
-	}
-	live := map[string]bool{}
-	for _, m := range members {
-		live[m.ID] = true
-	}
-	rep := &RoleReport{Nodes: members}
-	for _, r := range roles.All {
-		m, err := cluster.GetRole(ctx, b, r)
-		if err != nil {
-			continue // not seeded yet
-		}
-		l, err := cluster.GetLayout(ctx, b, r)
-		if err != nil {
-			return nil, err
-		}
-		e := RoleEntry{Role: r, Revision: m.Revision, UpdatedAt: m.UpdatedAt, UpdatedBy: m.UpdatedBy, Layout: l}
-		var owned [][]int
-		if l.Fits(m) {
-			owned = shard.Assign(l.Partitions, l.Shards)
-		}
-		idle := cluster.Idle(r, m.Shards, members)
-		for i, s := range m.Shards {
-			se := ShardEntry{Shard: i + 1}
-			if slices.Contains(idle, i) {
-				se.Warning = fmt.Sprintf("no live node of this shard runs the service that works %s: its work waits", r)
-			}
-			if owned != nil {
-				se.Partitions = owned[i]
-			}
-			for _, id := range s {
-				se.Nodes = append(se.Nodes, NodeEntry{ID: id, Live: live[id]})
-			}
-			e.Shards = append(e.Shards, se)
-		}
-		rep.Roles = append(rep.Roles, e)
-	}
-	return rep, nil
-}
-
-func printRoles(c *cli.Context, rep *RoleReport) error {
+func printRoles(c *cli.Context, rep *cluster.RoleReport) error {
 	switch c.String("output") {
 	case "json":
 		enc := json.NewEncoder(c.App.Writer)
@@ -246,6 +176,20 @@ func printRoles(c *cli.Context, rep *RoleReport) error {
 			fmt.Fprintf(w, "%s\t%d/%d\t%s\t%s\n", e.Role, s.Shard, len(e.Shards), strings.Join(nodes, ", "), parts)
 		}
 	}
+	var drift []string
+	for _, e := range rep.Roles {
+		for _, d := range e.ConfigDrift {
+			drift = append(drift, fmt.Sprintf("%s\t%s\t%s\t%s", e.Role, d.Node, strings.Join(d.Shards.Strings(), " | "), shardsOf(e)))
+		}
+	}
+	if len(drift) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "CONFIG DRIFT\tNODE\tITS CONFIG SAYS\tTHE CLUSTER HAS")
+		for _, d := range drift {
+			fmt.Fprintln(w, d)
+		}
+		fmt.Fprintln(w, "(the cluster's map wins; jetmail roles apply --config FILE makes the cluster match a file)")
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "NODE\tHOST\tPID\tUP SINCE\tWORKS")
 	for _, m := range rep.Nodes {
@@ -260,4 +204,153 @@ func printRoles(c *cli.Context, rep *RoleReport) error {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", m.ID, m.Host, m.PID, m.StartedAt.Format(time.RFC3339), works)
 	}
 	return w.Flush()
+}
+
+// shardsOf writes a role entry's shards as roles set takes them: "1,4 | 2".
+func shardsOf(e cluster.RoleEntry) string {
+	parts := make([]string, len(e.Shards))
+	for i, s := range e.Shards {
+		ids := make([]string, len(s.Nodes))
+		for j, n := range s.Nodes {
+			ids[j] = n.ID
+		}
+		parts[i] = strings.Join(ids, ",")
+	}
+	return strings.Join(parts, " | ")
+}
+
+// rolesApplyResult is the JSON form of `roles apply`.
+type rolesApplyResult struct {
+	Changes []cluster.RoleChange `json:"changes"`
+	// Applied is true once the changes are stored.
+	Applied bool `json:"applied"`
+}
+
+func rolesApplyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "apply",
+		Usage: "make the cluster's role maps match a configuration file's cluster.roles",
+		Description: `Loads FILE as a node would (every problem is reported with its key path) and
+compares each role the file sets (cluster.roles.*) with the cluster's map.
+It prints the plan: per role whose shards differ, the cluster's shards and
+the file's, and the problems of the file's shards (a node down, unknown, or
+not running the role's service). Roles the file does not set are left as
+they are.
+
+Nothing changes without --yes. A plan with problems is refused, even with
+--yes, unless --force is given too (for nodes planned but not started yet).
+
+A node's cluster.roles only seeds a role that has no map yet: once the
+cluster has a map, the map wins, and a node whose file disagrees says so
+(roles show, /ready, a warning at start). This command is how a changed
+file reaches a running cluster.
+
+Examples:
+   jetmail roles apply --config jetmail.toml          print the plan
+   jetmail roles apply --config jetmail.toml --yes    apply it`,
+		Flags: append(natsFlags(defaultAdminURL), devDirFlag(), outputFlag(),
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration `FILE` whose cluster.roles.* the cluster is to have"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply the plan (without it, the plan is only printed)"},
+			&cli.BoolFlag{Name: "force", Usage: "with --yes, apply even if a node named is down, unknown, or does not run the role's service"}),
+		Action: func(c *cli.Context) error {
+			args, err := positional(c)
+			if err != nil {
+				return err
+			}
+			if len(args) > 0 {
+				return cli.Exit("roles apply takes no arguments: the file is --config FILE (see --help)", ExitUsage)
+			}
+			path := c.String("config")
+			if path == "" {
+				return cli.Exit("roles apply needs --config FILE (see --help)", ExitUsage)
+			}
+			asJSON := false
+			switch c.String("output") {
+			case "json":
+				asJSON = true
+			case "table":
+			default:
+				return cli.Exit(fmt.Sprintf("--output %q: use table or json", c.String("output")), ExitUsage)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return cli.Exit(err.Error(), ExitUsage)
+			}
+			desired := map[roles.Role]roles.Shards{}
+			for r, ss := range cfg.Cluster.Roles {
+				if cfg.Cluster.RolesSet[r] {
+					desired[r] = ss
+				}
+			}
+			out := c.App.Writer
+			if len(desired) == 0 && !asJSON {
+				fmt.Fprintf(out, "%s sets no cluster.roles.*: nothing to change\n", path)
+				return nil
+			}
+			b, done, err := openCluster(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			plan, err := cluster.PlanRoles(c.Context, b, desired)
+			if err != nil {
+				return cli.Exit(err.Error(), ExitFailure)
+			}
+			problems := plan.Problems()
+			res := rolesApplyResult{Changes: plan.Changes}
+			printResult := func() error {
+				if !asJSON {
+					return nil
+				}
+				res.Changes = plan.Changes
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			if len(plan.Changes) == 0 {
+				if !asJSON {
+					fmt.Fprintf(out, "nothing to change: the cluster's role maps match %s (%d roles)\n", path, len(desired))
+				}
+				return printResult()
+			}
+			if !asJSON {
+				fmt.Fprint(out, plan.String())
+			}
+			if !c.Bool("yes") {
+				hint := "re-run with --yes to apply"
+				if len(problems) > 0 {
+					hint = "re-run with --yes --force to apply it despite the problems"
+				}
+				if asJSON {
+					fmt.Fprintln(c.App.ErrWriter, "jetmail:", hint)
+				} else {
+					fmt.Fprintln(out, hint)
+				}
+				return printResult()
+			}
+			if len(problems) > 0 {
+				if !c.Bool("force") {
+					return cli.Exit(fmt.Sprintf("not applied: %d problem(s):\n  %s\n(--force applies it anyway, for a node that starts later)", len(problems), strings.Join(problems, "\n  ")), ExitUsage)
+				}
+				for _, p := range problems {
+					fmt.Fprintf(c.App.ErrWriter, "jetmail: warning: %s\n", p)
+				}
+			}
+			if err := plan.Apply(c.Context, b, "jetmail roles apply "+filepath.Base(path)); err != nil {
+				if errors.Is(err, cluster.ErrPlanStale) {
+					return cli.Exit(err.Error(), ExitFailure)
+				}
+				return cli.Exit(err.Error(), ExitUsage)
+			}
+			res.Applied = true
+			if asJSON {
+				return printResult()
+			}
+			for _, ch := range plan.Changes {
+				fmt.Fprintf(out, "%s: %s (revision %d)\n", ch.Role, strings.Join(ch.To.Strings(), " | "), ch.Revision)
+			}
+			fmt.Fprintf(out, "applied: %d role(s) changed\n", len(plan.Changes))
+			return nil
+		},
+	}
 }
