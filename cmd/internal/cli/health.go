@@ -20,7 +20,10 @@ func healthCommand() *cli.Command {
    jetmail health --http 127.0.0.1:8080 --ready
 Add --tls for a node that serves HTTPS (http.tls.cert and http.tls.key).`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "the node's HTTP `ADDR`"},
+			// JETMAIL_HTTP is where the node listens (dev and serve read it), so a
+			// container that sets it probes the right port with a bare
+			// "jetmail health".
+			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "the node's HTTP `ADDR` (as the node's --http)", EnvVars: []string{"JETMAIL_HTTP"}},
 			&cli.BoolFlag{Name: "ready", Usage: "probe /ready (serving work) instead of /health (process up)"},
 			&cli.BoolFlag{Name: "tls", Usage: "probe over HTTPS, for a node with http.tls set; the certificate is not verified, as a probe sends no secret", EnvVars: []string{"JETMAIL_HEALTH_TLS"}},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after this long"},
