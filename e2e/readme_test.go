@@ -256,7 +256,9 @@ var readmePlaceholders = map[string]func(r *readmeRun) []string{
 		}
 		return []string{"--domain", domain}
 	},
-	"QUEUE": func(r *readmeRun) []string { r.vals["queue"] = "remote"; return []string{"remote"} },
+	"QUEUE":                 func(r *readmeRun) []string { r.vals["queue"] = "remote"; return []string{"remote"} },
+	"queue shape --queue Q": func(r *readmeRun) []string { return []string{"remote"} },
+	"queue shape --top N":   func(r *readmeRun) []string { return []string{"5"} },
 	"queue export FILE": func(r *readmeRun) []string {
 		r.entry()
 		r.vals["file"] = filepath.Join(r.fx.t.TempDir(), "export.jsonl")
@@ -432,6 +434,12 @@ var readmeEffects = map[string]func(r *readmeRun, out string){
 	},
 	"queue resume": func(r *readmeRun, out string) {
 		require.Regexp(r.t, `"id":\s*"remote",\s*"threadsPerNode":\s*\d+,\s*"paused":\s*false`, r.fx.cli("queue", "queues", "-o", "json"))
+	},
+	"queue shape": func(r *readmeRun, out string) {
+		require.Contains(r.t, out, "DOMAIN")
+		shape := listed(r, out)
+		require.Nil(r.t, shape, "an object, not a list")
+		require.Regexp(r.t, `"queues":\[\{"id":`, r.fx.cli("queue", "shape", "-o", "json"))
 	},
 	"queue queues": func(r *readmeRun, out string) {
 		require.Contains(r.t, out, "remote")

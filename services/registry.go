@@ -21,6 +21,7 @@ import (
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/clusterstats"
 	"github.com/jetmail/jetmail/shared/config"
+	"github.com/jetmail/jetmail/shared/console"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 	"github.com/jetmail/jetmail/shared/node"
 	"github.com/jetmail/jetmail/shared/roles"
@@ -202,5 +203,8 @@ func Build(cfg *config.Config, names []string) ([]node.Service, error) {
 	if c.store != nil {
 		out = append([]node.Service{c.store}, out...)
 	}
+	// The console calls the services' API methods: it starts last and
+	// stops first.
+	out = append(out, console.NewComponent())
 	return out, nil
 }

@@ -13,17 +13,18 @@ import (
 
 	"github.com/jetmail/jetmail/shared/address"
 	"github.com/jetmail/jetmail/shared/adminapi"
+	"github.com/jetmail/jetmail/shared/duration"
 	"github.com/jetmail/jetmail/shared/jmap"
 	"github.com/jetmail/jetmail/shared/mailqueue"
 )
 
 // Permissions of the queue API.
 const (
-	PermQueueGet     = "sysQueueGet"
-	PermQueueQuery   = "sysQueueQuery"
-	PermQueueUpdate  = "sysQueueUpdate"
-	PermQueueDestroy = "sysQueueDestroy"
-	PermQueueImport  = "sysQueueImport"
+	PermQueueGet     = adminapi.PermQueueGet
+	PermQueueQuery   = adminapi.PermQueueQuery
+	PermQueueUpdate  = adminapi.PermQueueUpdate
+	PermQueueDestroy = adminapi.PermQueueDestroy
+	PermQueueImport  = adminapi.PermQueueImport
 )
 
 // maxQueueObjects bounds the entries or messages of one queue method call.
@@ -40,6 +41,7 @@ func registerAPI(srv *jmap.Server, q *mailqueue.Queue) {
 	srv.Handle(adminapi.MethodQueueImport, PermQueueImport, a.importMessages)
 	srv.Handle(adminapi.MethodVirtualQueueGet, PermQueueGet, a.vqGet)
 	srv.Handle(adminapi.MethodVirtualQueueSet, PermQueueUpdate, a.vqSet)
+	srv.Handle(adminapi.MethodQueueShape, PermQueueQuery, a.shape)
 }
 
 func (a *api) get(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
@@ -76,16 +78,66 @@ func (a *api) query(ctx context.Context, _ *jmap.Principal, raw json.RawMessage)
 	if len(args.Sort) > 0 {
 		return nil, jmap.Errorf("unsupportedSort", "queue entries are listed soonest due first; sort is not supported")
 	}
-	f := mailqueue.Filter{Position: args.Position, Limit: args.LimitOr(0)}
-	if qf := args.Filter; qf != nil {
-		f.Queue, f.Domain, f.Sender, f.Status = qf.Queue, qf.Domain, qf.Sender, string(qf.Status)
-		f.DueAfter, f.DueBefore = qf.DueAfter, qf.DueBefore
-	}
+	f := queueFilter(args.Filter)
+	f.Position, f.Limit = args.Position, args.LimitOr(0)
 	ids, total, err := a.q.List(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list queue entries: %w", err)
 	}
 	return jmap.NewQueryResponse(ids, f.Position, total), nil
+}
+
+// queueFilter is the queue's filter for an API one (nil: every entry).
+func queueFilter(qf *adminapi.QueueFilter) mailqueue.Filter {
+	var f mailqueue.Filter
+	if qf != nil {
+		f.Queue, f.Domain, f.Sender, f.Status = qf.Queue, qf.Domain, qf.Sender, string(qf.Status)
+		f.DueAfter, f.DueBefore = qf.DueAfter, qf.DueBefore
+	}
+	return f
+}
+
+// shape counts the entries per virtual queue, and per domain by age.
+func (a *api) shape(ctx context.Context, _ *jmap.Principal, raw json.RawMessage) (any, error) {
+	var args adminapi.QueueShapeArgs
+	if err := jmap.Args(raw, &args); err != nil {
+		return nil, err
+	}
+	top := args.Top
+	switch {
+	case top == 0:
+		top = 50
+	case top < 0 || top > maxQueueObjects:
+		return nil, jmap.Errorf("invalidArguments", "top must be between 1 and %d", maxQueueObjects)
+	}
+	s, err := a.q.Shape(ctx, time.Now(), queueFilter(args.Filter), nil, top)
+	if err != nil {
+		return nil, err
+	}
+	inFlight, err := a.q.InFlight(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries in flight: %w", err)
+	}
+	paused := map[string]bool{}
+	for _, n := range a.q.Paused() {
+		paused[n] = true
+	}
+	res := &adminapi.QueueShapeResponse{Queues: []adminapi.QueueFigures{}, Buckets: []string{}, Domains: []adminapi.DomainShape{}}
+	for _, n := range a.q.VirtualQueues() {
+		f := s.Queues[n]
+		res.Queues = append(res.Queues, adminapi.QueueFigures{ID: n, Queued: f.Queued, Retrying: f.Retrying, Held: f.Held,
+			InFlight: inFlight[n], Paused: paused[n], Oldest: f.Oldest})
+	}
+	for _, f := range s.Queues { // a queue no longer configured counts too
+		res.Total += f.Queued + f.Retrying + f.Held
+	}
+	for _, b := range s.Buckets {
+		res.Buckets = append(res.Buckets, duration.Format(b))
+	}
+	for _, d := range s.Domains {
+		res.Domains = append(res.Domains, adminapi.DomainShape{Domain: d.Domain, Total: d.Total, Counts: d.Counts})
+	}
+	return res, nil
 }
 
 // set: update {"due": T} reschedules, {"due": null} retries now,

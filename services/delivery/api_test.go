@@ -169,6 +169,28 @@ func TestQueueAPIWireFormat(t *testing.T) {
 	r = e.admin("x:Queue/query", `{"filter": {"status": "held"}}`)
 	require.Equal(t, []any{ids[0]}, r["ids"])
 
+	// qshape: one held and one queued, both for remote.test, both young.
+	r = e.admin("x:Queue/shape", `{"filter": {"domain": "remote.test"}}`)
+	require.Equal(t, []string{"buckets", "domains", "queues", "total"}, keysOf(r))
+	require.Equal(t, []any{"5m", "10m", "20m", "40m", "1h20m", "2h40m", "5h20m", "10h40m", "21h20m"}, r["buckets"])
+	require.Equal(t, float64(2), r["total"])
+	require.Equal(t, []any{map[string]any{"domain": "remote.test", "total": float64(2),
+		"counts": []any{float64(2), float64(0), float64(0), float64(0), float64(0), float64(0), float64(0), float64(0), float64(0), float64(0)}}}, r["domains"])
+	var fig map[string]any
+	for _, q := range r["queues"].([]any) {
+		if q.(map[string]any)["id"] == "remote" {
+			fig = q.(map[string]any)
+		}
+	}
+	require.Equal(t, float64(1), fig["queued"], "%v", fig)
+	require.Equal(t, float64(1), fig["held"], "%v", fig)
+	require.Equal(t, float64(0), fig["retrying"], "%v", fig)
+	require.Equal(t, true, fig["paused"], "%v", fig)
+	require.Contains(t, fig, "inFlight")
+	require.Contains(t, fig, "oldest")
+	require.Equal(t, map[string]any{"type": "invalidArguments", "description": "top must be between 1 and 1000"}, e.adminError("x:Queue/shape", `{"top": -1}`))
+	require.Equal(t, float64(0), e.admin("x:Queue/shape", `{"filter": {"domain": "elsewhere.test"}}`)["total"])
+
 	// A reader may look but not change.
 	name, r := e.call("reader-secret-123", "x:Queue/set", `{"update": {"`+ids[0]+`": {"held": false}}, "destroy": ["`+ids[1]+`"]}`)
 	require.Equal(t, "x:Queue/set", name)

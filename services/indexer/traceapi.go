@@ -14,8 +14,8 @@ import (
 
 // Permissions of the trace API.
 const (
-	PermTraceGet   = "sysTraceGet"
-	PermTraceQuery = "sysTraceQuery"
+	PermTraceGet   = adminapi.PermTraceGet
+	PermTraceQuery = adminapi.PermTraceQuery
 )
 
 // maxTraceIDs bounds the ids of one x:Trace/get: each is a read of the

@@ -18,13 +18,13 @@ import (
 
 // Permissions of the task API.
 const (
-	PermTaskGet           = "sysTaskGet"
-	PermTaskQuery         = "sysTaskQuery"
-	PermTaskCreate        = "sysTaskCreate"
-	PermTaskUpdate        = "sysTaskUpdate"
-	PermTaskDestroy       = "sysTaskDestroy"
-	PermTaskManagerGet    = "sysTaskManagerGet"
-	PermTaskManagerUpdate = "sysTaskManagerUpdate"
+	PermTaskGet           = adminapi.PermTaskGet
+	PermTaskQuery         = adminapi.PermTaskQuery
+	PermTaskCreate        = adminapi.PermTaskCreate
+	PermTaskUpdate        = adminapi.PermTaskUpdate
+	PermTaskDestroy       = adminapi.PermTaskDestroy
+	PermTaskManagerGet    = adminapi.PermTaskManagerGet
+	PermTaskManagerUpdate = adminapi.PermTaskManagerUpdate
 )
 
 // Limits of the task API.

@@ -14,4 +14,5 @@ const (
 	MethodQueueImport     = "x:Queue/import"
 	MethodVirtualQueueGet = "x:VirtualQueue/get"
 	MethodVirtualQueueSet = "x:VirtualQueue/set"
+	MethodQueueShape      = "x:Queue/shape"
 )

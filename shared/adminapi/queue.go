@@ -218,3 +218,47 @@ type VirtualQueue struct {
 type VirtualQueuePatch struct {
 	Paused *bool `json:"paused"`
 }
+
+// QueueShapeArgs are the arguments of x:Queue/shape: which entries to
+// count (nil: all), and how many domains to keep, most entries first
+// (0: 50; at most 1000).
+type QueueShapeArgs struct {
+	Filter *QueueFilter `json:"filter,omitempty"`
+	Top    int          `json:"top,omitempty"`
+}
+
+// QueueShapeResponse is the response of x:Queue/shape: the queue's
+// figures per virtual queue, and a qshape-like count of its entries per
+// recipient domain by age (time since the message was received).
+type QueueShapeResponse struct {
+	// Queues has every configured virtual queue, by name.
+	Queues []QueueFigures `json:"queues"`
+	// Buckets are the upper bounds of the age buckets ("5m", ...); each
+	// domain's counts has one more, for older entries.
+	Buckets []string `json:"buckets"`
+	// Domains are the recipient domains, most entries first.
+	Domains []DomainShape `json:"domains"`
+	// Total counts the entries that matched.
+	Total int `json:"total"`
+}
+
+// QueueFigures are a virtual queue's entries by status, as x:Queue/shape
+// counts them.
+type QueueFigures struct {
+	ID       string `json:"id"`
+	Queued   int    `json:"queued"`
+	Retrying int    `json:"retrying"`
+	Held     int    `json:"held"`
+	// InFlight are being delivered now, cluster-wide.
+	InFlight int  `json:"inFlight"`
+	Paused   bool `json:"paused"`
+	// Oldest is when its oldest entry was received; absent when empty.
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// DomainShape counts the entries for one recipient domain by age bucket.
+type DomainShape struct {
+	Domain string `json:"domain"`
+	Total  int    `json:"total"`
+	Counts []int  `json:"counts"`
+}

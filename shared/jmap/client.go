@@ -27,6 +27,11 @@ type Client struct {
 	NATS *nats.Conn
 	// User is the API user the NATS connection calls as.
 	User string
+	// Server, when set, runs the calls in this process as principal As,
+	// with the permissions of As (the node's web console calls so); no
+	// other field is used.
+	Server *Server
+	As     *Principal
 }
 
 // Call runs one method and decodes its result into out (may be nil). A
@@ -44,9 +49,15 @@ func (c *Client) Call(ctx context.Context, name string, args any, out any) error
 		return fmt.Errorf("encode the request for %s: %w", name, err)
 	}
 	var data []byte
-	if c.NATS != nil {
+	switch {
+	case c.Server != nil:
+		var p *Problem
+		if data, p = c.Server.Process(ctx, c.As, body); p != nil {
+			return p
+		}
+	case c.NATS != nil:
 		data, err = c.overNATS(ctx, name, body)
-	} else {
+	default:
 		data, err = c.overHTTP(ctx, name, body)
 	}
 	if err != nil {

@@ -63,7 +63,8 @@
 //	               directory (counts the accounts) and its streams' sizes;
 //	               the outbound queue (counts it; queues the aggregate
 //	               reports). Every identity may use jetmail-cluster-stats,
-//	               the figures its /metrics shows and its counters
+//	               the figures its /metrics shows and its counters, and
+//	               jetmail-console-sessions, the web console's sessions
 //	api-<user>     calls the admin API as API user <user>, and nothing else
 //	admin          everything (the operator: nats CLI, jetmail CLI)
 //
@@ -91,6 +92,7 @@ import (
 	"github.com/jetmail/jetmail/shared/certs"
 	"github.com/jetmail/jetmail/shared/cluster"
 	"github.com/jetmail/jetmail/shared/clusterstats"
+	"github.com/jetmail/jetmail/shared/console"
 	"github.com/jetmail/jetmail/shared/dkimkey"
 	"github.com/jetmail/jetmail/shared/dupid"
 	"github.com/jetmail/jetmail/shared/greylist"
@@ -206,6 +208,9 @@ func base(identity string) grant {
 	g.add(kvReads(certs.Bucket))
 	// The cluster figures every node shows, and its counters.
 	g.add(kvFull(clusterstats.Bucket))
+	// The web console's sessions: every node with an HTTP listener
+	// serves the console, and any of them takes a session.
+	g.add(kvFull(console.SessionBucket))
 	return g
 }
 

@@ -19,8 +19,8 @@ import (
 // Permissions of the store's API. An account calling with its own
 // credentials needs none to reach its own mail, and reaches nothing else.
 const (
-	PermAccountGet     = "sysAccountGet"
-	PermAccountQuery   = "sysAccountQuery"
+	PermAccountGet     = adminapi.PermAccountGet
+	PermAccountQuery   = adminapi.PermAccountQuery
 	PermAccountCreate  = "sysAccountCreate"
 	PermAccountUpdate  = "sysAccountUpdate"
 	PermAccountDestroy = "sysAccountDestroy"

@@ -177,6 +177,7 @@ for example every entry for one domain:
 					bounce := c.Bool("bounce")
 					return nil, func(a jmap.SetArgs) any { return adminapi.QueueSetArgs{SetArgs: a, OnDestroyBounce: bounce} }, nil
 				}),
+			queueShapeCommand(),
 			vqCommand("pause", "stop deliveries from a virtual queue on every node", true),
 			vqCommand("resume", "restart deliveries from a paused virtual queue", false),
 			{
