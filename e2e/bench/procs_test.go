@@ -204,7 +204,13 @@ type jetmailProc struct {
 // node 1 and waits until it is ready.
 func startJetmail(b *testing.B, bins benchBins, natsURL string, services ...string) *jetmailProc {
 	b.Helper()
-	cfg, httpAddr := nodeConfig(b, b.TempDir(), "1", natsURL, "")
+	return startJetmailWith(b, bins, natsURL, "", services...)
+}
+
+// startJetmailWith is startJetmail with extra configuration.
+func startJetmailWith(b *testing.B, bins benchBins, natsURL, extra string, services ...string) *jetmailProc {
+	b.Helper()
+	cfg, httpAddr := nodeConfig(b, b.TempDir(), "1", natsURL, extra)
 	c := startChild(b, "jetmail", bins.jetmail, append([]string{"--log-level", "warn", "serve", "--config", cfg}, services...)...)
 	p := &jetmailProc{child: c, http: httpAddr}
 	deadline := time.Now().Add(time.Minute)

@@ -122,11 +122,9 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 
 	// The smtp node starts first, on an empty server: it creates what
 	// intake needs and nothing else.
+	// Each role's map is seeded by the first node that works it, from its
+	// own configuration (every role on itself): idx, maint, rep, ...
 	inCfg := mailNodeConfig(t, "in", "mx.example.org", sk, 2)
-	inCfg.Cluster.Roles[roles.FtsIndexing] = roles.Shards{{"idx"}} // the first node seeds the role map
-	inCfg.Cluster.Roles[roles.PurgeAccounts] = roles.Shards{{"maint"}}
-	inCfg.Cluster.Roles[roles.MetricsCalculate] = roles.Shards{{"rep"}}
-	inCfg.Cluster.Roles[roles.MetricsPush] = roles.Shards{{"rep"}}
 	inQueue, inCerts := mailqueue.New(mailqueue.Params{}), certs.NewComponent()
 	in := smtp.New(inCfg, inQueue).WithCerts(inCerts) // reads the certificates, writes none
 	jetmailtest.Node(t, ids.conn(t, natsauth.SMTP), inCfg, inCerts, inQueue, in)
@@ -137,7 +135,9 @@ func TestServicesUnderTheirNATSIdentities(t *testing.T) {
 	jetmailtest.Node(t, ids.conn(t, natsauth.Delivery), outCfg, outQueue, delivery.New(outCfg, outQueue))
 
 	schedCfg := jetmailtest.Config(t, "sched", apiUsers, func(c *config.Config) { c.Task.Periodic = map[string]config.Periodic{} })
-	sched := jetmailtest.Node(t, ids.conn(t, natsauth.Scheduler), schedCfg, scheduler.New(schedCfg, taskmanager.Params{}))
+	// As `jetmail serve scheduler` runs it: every role has a service of
+	// its own, and the scheduler works none.
+	sched := jetmailtest.Node(t, ids.conn(t, natsauth.Scheduler), schedCfg, scheduler.New(schedCfg, taskmanager.Params{Roles: []roles.Role{}}))
 	require.True(t, sched.IsLeader(), "only the scheduler node uses role work, so it leads")
 
 	// The indexer reads the traces that smtp and delivery record.
