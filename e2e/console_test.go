@@ -280,6 +280,23 @@ func TestConsole(t *testing.T) {
 	do("release", chromedp.Click(chromedp.CSS(`button[value=release]`)), chromedp.WaitVisible(chromedp.CSS(`button[value=hold]`)))
 	require.NotContains(t, cli("queue", "ls", "--status", "held"), "bob@d1.test")
 
+	// The queue page's figures refresh by themselves: an entry held
+	// elsewhere shows in the summary without a reload.
+	do("queue page", chromedp.Navigate(base+"/ui/queue"), chromedp.WaitVisible(chromedp.CSS(`#summary`)))
+	heldCell := `[...document.querySelectorAll('#summary table.figures tbody tr')].find(r => r.cells[0].textContent.trim() === 'remote').cells[4].textContent.trim()`
+	held, err := chromedp.Run(ctx, chromedp.Evaluate[string](heldCell))
+	require.NoError(t, err)
+	require.Equal(t, "0", held)
+	cli("queue", "hold", entryID)
+	require.Eventually(t, func() bool {
+		held, err := chromedp.Run(ctx, chromedp.Evaluate[string](heldCell))
+		return err == nil && held == "1"
+	}, 20*time.Second, 250*time.Millisecond, "the summary refreshed itself")
+	loc, err = chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.Equal(t, base+"/ui/queue", loc, "no navigation")
+	cli("queue", "release", entryID)
+
 	// Cluster: a re-shard shows its plan first, and a plan with problems
 	// is not applied unless forced.
 	do("cluster", chromedp.Navigate(base+"/ui/cluster"), chromedp.WaitVisible(chromedp.CSS(`#roles`)))

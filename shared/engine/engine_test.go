@@ -34,11 +34,17 @@ type rig struct {
 // subject eng.due.<key>, one consumer) and an engine on it.
 func newRig(t *testing.T, mod ...func(*engine.Params[job])) *rig {
 	t.Helper()
+	return newRigOn(t, jetstream.StreamConfig{Name: "eng", Subjects: []string{"eng.>"},
+		Retention: jetstream.WorkQueuePolicy, AllowMsgSchedules: true}, mod...)
+}
+
+// newRigOn is newRig with the trigger stream's configuration.
+func newRigOn(t *testing.T, cfg jetstream.StreamConfig, mod ...func(*engine.Params[job])) *rig {
+	t.Helper()
 	ctx := context.Background()
 	js, err := jetstream.New(jetmailtest.Conn(t, jetmailtest.Server(t)))
 	require.NoError(t, err)
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "eng", Subjects: []string{"eng.>"},
-		Retention: jetstream.WorkQueuePolicy, AllowMsgSchedules: true})
+	s, err := js.CreateStream(ctx, cfg)
 	require.NoError(t, err)
 	cons, err := js.CreateConsumer(ctx, "eng", jetstream.ConsumerConfig{Durable: "c", FilterSubject: "eng.due.>",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second})
@@ -453,7 +459,14 @@ func TestWorkHandlerRejectsNonTriggers(t *testing.T) {
 // alone, on eng.due.0.<key> (a partition, then the key).
 func newInlineRig(t *testing.T) *rig {
 	t.Helper()
-	r := newRig(t, func(p *engine.Params[job]) {
+	return newInlineRigOn(t, jetstream.StreamConfig{Name: "eng", Subjects: []string{"eng.>"},
+		Retention: jetstream.WorkQueuePolicy, AllowMsgSchedules: true})
+}
+
+// newInlineRigOn is newInlineRig with the trigger stream's configuration.
+func newInlineRigOn(t *testing.T, cfg jetstream.StreamConfig) *rig {
+	t.Helper()
+	r := newRigOn(t, cfg, func(p *engine.Params[job]) {
 		p.Inline = func(key string, _ *job) string { return "eng.due.0." + key }
 		p.InlinePlaces = func(key string) []engine.Place {
 			return []engine.Place{{Stream: "eng", Subject: "eng.due.*." + key}, {Stream: "eng", Subject: "eng.sched." + key}}
@@ -561,4 +574,39 @@ func TestInlineItemChanges(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.e.Get(ctx, "gone")
 	require.ErrorIs(t, err, engine.ErrNotFound)
+}
+
+// Scan reads inline items in batches from a stream that allows direct
+// gets, one by one from another: both see every item once, across batch
+// boundaries, and stop when told.
+func TestScanInlineItems(t *testing.T) {
+	t.Parallel()
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
+			t.Parallel()
+			r := newInlineRigOn(t, jetstream.StreamConfig{Name: "eng", Subjects: []string{"eng.>"},
+				Retention: jetstream.WorkQueuePolicy, AllowMsgSchedules: true, AllowDirect: direct})
+			ctx := context.Background()
+			const n = 2345 // more than two batches
+			ins := make([]engine.Insert[job], n)
+			for i := range ins {
+				ins[i] = engine.Insert[job]{Key: fmt.Sprintf("k%04d", i), Value: &job{Due: time.Now().Add(time.Hour), N: i}}
+			}
+			_, err := r.e.Create(ctx, ins...)
+			require.NoError(t, err)
+			seen := map[string]int{}
+			require.NoError(t, r.e.Scan(ctx, func(it *engine.Item[job]) bool {
+				require.True(t, it.Inline())
+				seen[it.Key]++
+				return true
+			}))
+			require.Len(t, seen, n)
+			for k, c := range seen {
+				require.Equal(t, 1, c, "%s seen once", k)
+			}
+			calls := 0
+			require.NoError(t, r.e.Scan(ctx, func(*engine.Item[job]) bool { calls++; return calls < 1500 }))
+			require.Equal(t, 1500, calls, "the scan stops when fn says so")
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/jetmail/jetmail/shared/work"
 )
@@ -467,35 +468,92 @@ func (e *Engine[T]) Scan(ctx context.Context, fn func(it *Item[T]) bool) error {
 	return e.scanRecords(ctx, fn)
 }
 
-// scanInline calls fn for every inline item in places.
+// scanBatch is how many messages one direct get returns at most while
+// scanning inline items.
+const scanBatch = 1000
+
+// scanInline calls fn for every inline item in places. It reads a stream
+// that allows direct gets in batches of scanBatch, one round trip each
+// (reads answered by any replica, as the bucket's are); another it reads
+// one message at a time.
 func (e *Engine[T]) scanInline(ctx context.Context, places []Place, fn func(it *Item[T]) bool) error {
 	for _, pl := range places {
 		s, err := e.stream(ctx, pl.Stream)
 		if err != nil {
 			return err
 		}
-		for seq := uint64(1); ; {
-			msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(pl.Subject))
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("scan %s: %w", pl.Subject, err)
-			}
-			seq = msg.Sequence + 1
+		visit := func(msg *jetstream.RawStreamMsg) bool {
 			ref, ok := RefOf(msg.Subject, msg.Header, msg.Data, msg.Time)
 			if !ok || ref.Inline == nil {
-				continue
+				return true
 			}
 			it, err := e.inlineItem(ref, pl.Stream)
 			if err != nil {
 				e.log.Error("scan: undecodable inline item skipped", "key", ref.Key, "err", err)
-				continue
+				return true
 			}
-			if !fn(it) {
-				return nil
-			}
+			return fn(it)
+		}
+		read := scanOneByOne
+		if s.CachedInfo().Config.AllowDirect {
+			read = scanDirect
+		}
+		more, err := read(ctx, e.js(), s, pl.Subject, visit)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", pl.Subject, err)
+		}
+		if !more {
+			return nil
 		}
 	}
 	return nil
+}
+
+// scanDirect calls visit for every message on subject in stream s, read in
+// direct-get batches, until visit returns false (then more is false).
+func scanDirect(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, subject string, visit func(*jetstream.RawStreamMsg) bool) (more bool, err error) {
+	name := s.CachedInfo().Config.Name
+	for seq := uint64(1); ; {
+		msgs, err := jetstreamext.GetBatch(ctx, js, name, scanBatch, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(subject))
+		if err != nil {
+			return false, err
+		}
+		got, last := 0, false
+		for msg, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			got++
+			seq = msg.Sequence + 1
+			// The server counts the matching messages after this one.
+			last = msg.Header.Get("Nats-Num-Pending") == "0"
+			if !visit(msg) {
+				return false, nil
+			}
+		}
+		if got == 0 || last {
+			return true, nil
+		}
+	}
+}
+
+// scanOneByOne is scanDirect for a stream without direct gets: one request
+// per message.
+func scanOneByOne(ctx context.Context, _ jetstream.JetStream, s jetstream.Stream, subject string, visit func(*jetstream.RawStreamMsg) bool) (more bool, err error) {
+	for seq := uint64(1); ; {
+		msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		seq = msg.Sequence + 1
+		if !visit(msg) {
+			return false, nil
+		}
+	}
 }

@@ -40,6 +40,8 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, r roles.Role, par
 		Storage:           jetstream.FileStorage,
 		Replicas:          replicas,
 		AllowMsgSchedules: true,
+		// Listings read the waiting items in batches (engine.Scan).
+		AllowDirect: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", StreamName(r), err)
