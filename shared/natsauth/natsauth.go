@@ -241,13 +241,17 @@ func streamReads(s string) grant {
 
 // roleStreamsEnsure lets a node with role work ensure every role's stream
 // and its anchor at start (work.EnsureStream) without consuming the
-// other roles' work. Reading the anchor takes the stream's message get,
-// which the server cannot narrow to one subject.
+// other roles' work. The anchor is read with a direct get of its subject
+// (the streams allow direct gets), or the message get of a stream created
+// before they did; listings of tasks read the streams in direct-get
+// batches (engine.Scan). Neither of the last two can be narrowed to a
+// subject: reading, not consuming.
 func roleStreamsEnsure() grant {
 	var g grant
 	for _, r := range roles.All {
 		g.add(streamMeta(work.StreamName(r)))
-		g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+work.StreamName(r), work.AnchorSubject(r))
+		g.pub = append(g.pub, "$JS.API.STREAM.MSG.GET."+work.StreamName(r), work.AnchorSubject(r),
+			"$JS.API.DIRECT.GET."+work.StreamName(r), "$JS.API.DIRECT.GET."+work.StreamName(r)+"."+work.AnchorSubject(r))
 	}
 	return g
 }
